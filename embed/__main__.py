@@ -1,0 +1,3 @@
+from embed.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,121 @@
+"""`python -m embed build ...` (catalogue -> visual index) and `python -m embed search ...`."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import settings
+from embed.build import BuildError, build_index
+from embed.catalog import CatalogError
+from embed.images import ImageError
+from embed.weights import RANDOM_WEIGHTS_WARNING, PRECISIONS, WeightsUnavailable, parse_weights
+from recommend.artifacts import ArtifactError
+
+USER_ERRORS = (ArtifactError, BuildError, CatalogError, ImageError, WeightsUnavailable, ValueError, OSError)
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m embed", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+
+    b = sub.add_parser("build", help="embed a catalogue of images into a visual index")
+    b.add_argument("--images", type=Path, default=settings.DEMO_FASHION_IMAGES,
+                   help="folder of images named <product id>.<jpg|png|webp> (default: the demo catalogue)")
+    b.add_argument("--catalog", type=Path, default=None,
+                   help="CSV with an 'id' column and product metadata (default: the demo styles.csv "
+                        "when --images is the demo folder)")
+    b.add_argument("--out", type=Path, default=settings.DEMO_VISUAL_INDEX, help="index folder to write")
+    _model_args(b)
+    b.add_argument("--batch-size", type=int, default=settings.BATCH_SIZE)
+    b.add_argument("--limit", type=int, default=None, help="embed only the first N images (by id)")
+    b.add_argument("--checkpoint-every", type=int, default=settings.CHECKPOINT_EVERY,
+                   help="save progress every N images so a killed job resumes there")
+    b.add_argument("--workers", type=int, default=None, help="image decoding threads")
+    b.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    s = sub.add_parser("search", help="the k nearest catalogue products to each image")
+    s.add_argument("images", nargs="+", type=Path, metavar="IMAGE")
+    s.add_argument("--index", type=Path, default=settings.DEMO_VISUAL_INDEX)
+    s.add_argument("-k", type=int, default=settings.TOP_K)
+    s.add_argument("--include-self", action="store_true",
+                   help="keep a catalogue product that is the very same file as the query")
+    s.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    return p
+
+
+def _model_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--weights", default=None,
+                   help="imagenet (default; Keras downloads and caches it), a local .h5 path, or none "
+                        "(random weights: tests only). Env: VITRINE_WEIGHTS")
+    p.add_argument("--precision", choices=sorted(PRECISIONS), default=None,
+                   help="fp32 (default) or bf16 (faster on CPUs with bf16 support). Env: VITRINE_PRECISION")
+
+
+def _build(args) -> int:
+    weights = parse_weights(args.weights)
+    if weights.kind == "none":
+        print(RANDOM_WEIGHTS_WARNING, file=sys.stderr)
+    catalog = args.catalog
+    if catalog is None and Path(args.images).resolve() == settings.DEMO_FASHION_IMAGES.resolve():
+        catalog = settings.DEMO_FASHION_CATALOG
+    report = build_index(args.images, args.out, catalog=catalog, weights=weights,
+                         precision=args.precision, batch_size=args.batch_size, limit=args.limit,
+                         checkpoint_every=args.checkpoint_every, workers=args.workers,
+                         progress=not args.quiet)
+    print(f"Wrote {report.count} vectors to {report.out} ({report.embedded} embedded, "
+          f"{report.reused} reused, {len(report.skipped)} skipped) in {report.seconds:.1f} s"
+          + (f", {report.images_per_second:.1f} images/s" if report.embedded else "") + ".")
+    for s in report.skipped[:10]:
+        print(f"  skipped {s['file']}: {s['reason']}", file=sys.stderr)
+    if len(report.skipped) > 10:
+        print(f"  ... and {len(report.skipped) - 10} more (listed in manifest.json)", file=sys.stderr)
+    return 0
+
+
+def _search(args) -> int:
+    from embed.query import QueryEngine
+
+    engine = QueryEngine.open(args.index)
+    if engine.weights.kind == "none":
+        print(RANDOM_WEIGHTS_WARNING, file=sys.stderr)
+    answers, failed = [], 0
+    for path in args.images:
+        try:
+            hits = engine.search(path, k=args.k, include_self=args.include_self)
+        except ImageError as exc:
+            failed += 1
+            print(f"error: {path}: {exc}", file=sys.stderr)
+            continue
+        answers.append((path, hits))
+    if args.json:
+        print(json.dumps([{"query": str(p), "results": _records(h)} for p, h in answers], indent=2))
+    else:
+        for path, hits in answers:
+            print(path)
+            for row in _records(hits):
+                name = row.get("productDisplayName") or ""
+                kind = row.get("articleType")
+                print(f"  {row['rank']:>2}  {row['id']:<12} {row['score']:.4f}  {name}"
+                      + (f" ({kind})" if kind else ""))
+    return 1 if failed else 0
+
+
+def _records(hits) -> list[dict]:
+    keep = [c for c in hits.columns if c not in ("file", "sha256")]
+    table = hits[keep].astype(object).where(hits[keep].notna(), None)
+    return table.to_dict(orient="records")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return _build(args) if args.command == "build" else _search(args)
+    except KeyboardInterrupt:
+        print("Interrupted. Finished chunks are kept: run the same command again to resume.",
+              file=sys.stderr)
+        return 130
+    except USER_ERRORS as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2

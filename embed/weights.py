@@ -1,0 +1,115 @@
+"""Where the ResNet50 weights come from: ImageNet (downloaded and cached by Keras), a local
+.h5 file, or none (random weights, for tests and benchmarks only).
+
+One setting, `--weights` on the CLI and `VITRINE_WEIGHTS` for the app, both defaulting to
+`settings.WEIGHTS`. No TensorFlow here, so the CLI can check the setting before loading it.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import settings
+from embed.images import PREPROCESSING
+
+WEIGHTS_FILE = "resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5"
+RANDOM_SEED = 0  # "none" weights are random but reproducible, so a resumed build matches
+
+RANDOM_WEIGHTS_WARNING = (
+    "WARNING: weights 'none' = RANDOM weights. The vectors do not describe what the images "
+    "show; use them for tests and benchmarks only, never for a shop."
+)
+
+
+class WeightsUnavailable(RuntimeError):
+    """The requested weights cannot be loaded; the message says what to do."""
+
+
+@dataclass(frozen=True)
+class Weights:
+    kind: str  # "imagenet" | "file" | "none"
+    path: Path | None = None
+
+    @property
+    def label(self) -> str:
+        return str(self.path) if self.kind == "file" else self.kind
+
+    def identity(self) -> str:
+        """A string that changes when the weights change: vectors from different identities
+        must never be mixed or compared."""
+        if self.kind == "file":
+            st = self.path.stat()
+            return f"file sha256:{_cached_sha256(str(self.path), st.st_size, st.st_mtime_ns)}"
+        if self.kind == "none":
+            return f"none (random, seed {RANDOM_SEED})"
+        return "imagenet"
+
+
+def parse_weights(spec: str | os.PathLike | None = None) -> Weights:
+    """Turn 'imagenet', 'none' or a path into Weights; None means the configured default."""
+    spec = settings.WEIGHTS if spec is None else spec
+    text = str(spec).strip()
+    if text.lower() == "imagenet":
+        return Weights("imagenet")
+    if text.lower() in ("none", "random"):
+        return Weights("none")
+    path = Path(text).expanduser()
+    if not path.is_file():
+        raise WeightsUnavailable(
+            f"Weights file {path} not found. Use --weights imagenet, --weights PATH/TO/{WEIGHTS_FILE}, "
+            "or --weights none (random, tests only)."
+        )
+    return Weights("file", path.resolve())
+
+
+def keras_models_dir() -> Path:
+    """The folder where Keras caches downloaded weights ($KERAS_HOME/models or ~/.keras/models)."""
+    home = os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
+    return Path(home) / "models"
+
+
+def offline_message(reason: str = "") -> str:
+    why = f" ({reason})" if reason else ""
+    return (
+        f"The ImageNet weights for ResNet50 could not be downloaded{why}. Put {WEIGHTS_FILE} "
+        f"in {keras_models_dir()}/, or pass --weights PATH (app: set VITRINE_WEIGHTS=PATH)."
+    )
+
+
+@lru_cache(maxsize=8)
+def _cached_sha256(path: str, size: int, mtime_ns: int) -> str:
+    return file_sha256(Path(path))
+
+
+def file_sha256(path: Path, chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(chunk), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+MODEL_NAME = "ResNet50 (ImageNet architecture, include_top=False) + GlobalMaxPooling2D, L2-normalised"
+PRECISIONS = {"fp32": "float32", "bf16": "mixed_bfloat16"}
+
+
+def check_precision(precision: str | None) -> str:
+    precision = (precision or settings.PRECISION).lower()
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
+    return precision
+
+
+def model_identity(weights: Weights, precision: str) -> dict:
+    """What makes the vectors: two indexes, or an index and a query, are comparable only if
+    these are equal. Known without loading TensorFlow."""
+    return {
+        "model": MODEL_NAME,
+        "weights": weights.identity(),
+        "precision": check_precision(precision),
+        "preprocessing": PREPROCESSING,
+        "dims": settings.EMBEDDING_DIM,
+    }

@@ -1,0 +1,1 @@
+"""Vitrine's recommenders: pure NumPy/SciPy/pandas, no TensorFlow and no Streamlit."""

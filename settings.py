@@ -1,0 +1,36 @@
+"""Vitrine's settings: one home for paths, sizes and defaults.
+
+The CLIs (`python -m embed`, `python -m recommend`) and the Streamlit app read their defaults
+from here; an environment variable overrides where one is named.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+DATA_DIR = ROOT / "data"
+ARTIFACTS_DIR = Path(os.environ.get("VITRINE_ARTIFACTS", ROOT / "artifacts"))
+
+# Demo data committed with the code (see data/README.md).
+DEMO_FASHION_IMAGES = DATA_DIR / "fashion" / "images"
+DEMO_FASHION_CATALOG = DATA_DIR / "fashion" / "styles.csv"
+DEMO_VISUAL_INDEX = ARTIFACTS_DIR / "visual_index"
+
+# Image embedding (embed/).
+IMAGE_SIZE = 224  # ResNet50's native input
+EMBEDDING_DIM = 2048  # ResNet50 last block channels, after global max pooling
+# "imagenet" (Keras downloads and caches), a path to a local .h5 file, or "none"
+# (random weights: tests and benchmarks only).
+WEIGHTS = os.environ.get("VITRINE_WEIGHTS", "imagenet")
+PRECISION = os.environ.get("VITRINE_PRECISION", "fp32")  # fp32 | bf16
+BATCH_SIZE = 32
+# Vectors are flushed to disk every CHECKPOINT_EVERY images so a killed job resumes there.
+CHECKPOINT_EVERY = 256
+# Uploads larger than this are refused before decoding (bytes), and images with more pixels
+# than this are refused as possible decompression bombs.
+MAX_IMAGE_BYTES = 20 * 1024 * 1024
+MAX_IMAGE_PIXELS = 40_000_000
+
+# Nearest products.
+TOP_K = 5
