@@ -1,0 +1,106 @@
+"""Embedding throughput on real catalogue images, all measured in one run.
+
+(a) the seed's way: keras load_img -> model.predict on one image -> normalise, image by image;
+(b) the model alone on random batched tensors: the ceiling of this model on this machine;
+(c) `embed build` end to end (hashing, parallel decoding, batches, checkpoints, final write).
+Then fp32 against bf16: speed, mean cosine between the two vectors of each image, and how many
+top-5 neighbours they agree on. Targets: c >= 0.9 b, c >= 2.4 a, bf16 >= 1.4 fp32 with top-5
+agreement >= 0.9. Usage:
+    python bench/embed_throughput.py [--images DIR] [-n 500] [--weights imagenet|none|PATH]
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from embed.build import build_index  # noqa: E402
+from embed.catalog import scan_images  # noqa: E402
+from embed.model import Embedder, keras  # noqa: E402
+from embed.weights import RANDOM_WEIGHTS_WARNING  # noqa: E402
+
+DEFAULT_IMAGES = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "fashion" / "images"
+
+
+def seed_way(embedder: Embedder, files: list[Path]) -> float:
+    """The seed's loop, on the same weights: one predict per image. Returns images/s."""
+    from keras.applications.resnet50 import preprocess_input
+    from keras.utils import img_to_array, load_img
+
+    model = embedder.model
+    start = time.perf_counter()
+    for f in files:
+        x = preprocess_input(np.expand_dims(img_to_array(load_img(f, target_size=(224, 224))), 0))
+        v = model.predict(x, verbose=0)[0]
+        v / np.linalg.norm(v)
+    return len(files) / (time.perf_counter() - start)
+
+
+def model_alone(embedder: Embedder, batch_size: int, batches: int = 6) -> float:
+    x = np.random.default_rng(0).integers(0, 256, (batch_size, 224, 224, 3), dtype=np.uint8)
+    embedder.embed_batch(x)  # trace once
+    start = time.perf_counter()
+    for _ in range(batches):
+        embedder.embed_batch(x)
+    return batch_size * batches / (time.perf_counter() - start)
+
+
+def end_to_end(embedder: Embedder, images: Path, n: int, batch_size: int, out: Path):
+    start = time.perf_counter()
+    report = build_index(images, out, embedder=embedder, batch_size=batch_size, limit=n, progress=False)
+    seconds = time.perf_counter() - start
+    return report.count / seconds, np.load(out / "embeddings.npy")
+
+
+def top5_agreement(a: np.ndarray, b: np.ndarray) -> float:
+    def top5(v):
+        s = v @ v.T
+        np.fill_diagonal(s, -np.inf)
+        return np.argsort(-s, axis=1)[:, :5]
+
+    ta, tb = top5(a), top5(b)
+    return float(np.mean([len(set(x) & set(y)) / 5 for x, y in zip(ta, tb)]))
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--images", type=Path, default=DEFAULT_IMAGES)
+    p.add_argument("-n", type=int, default=500)
+    p.add_argument("--weights", default="imagenet")
+    p.add_argument("--batch-size", type=int, default=32)
+    args = p.parse_args()
+
+    files = [args.images / it.file for it in scan_images(args.images, limit=args.n)]
+    n = len(files)
+    fp32 = Embedder(args.weights, "fp32")
+    if fp32.weights.kind == "none":
+        print(RANDOM_WEIGHTS_WARNING)
+    print(f"{n} images from {args.images}; weights {fp32.weights.label}; batch {args.batch_size}; "
+          f"keras {keras.__version__}")
+    with tempfile.TemporaryDirectory() as tmp:
+        a = seed_way(fp32, files)
+        b = model_alone(fp32, args.batch_size)
+        c, v32 = end_to_end(fp32, args.images, n, args.batch_size, Path(tmp) / "fp32")
+        print(f"(a) seed: load_img + predict per image   {a:7.1f} images/s")
+        print(f"(b) model alone, random batches        {b:7.1f} images/s")
+        print(f"(c) embed build end to end             {c:7.1f} images/s")
+        print(f"c/a = {c / a:.2f}  (target >= 2.4)   c/b = {c / b:.2f}  (target >= 0.9)")
+
+        bf16 = Embedder(args.weights, "bf16")
+        b16 = model_alone(bf16, args.batch_size)
+        c16, v16 = end_to_end(bf16, args.images, n, args.batch_size, Path(tmp) / "bf16")
+        cos = float(np.mean(np.sum(v32 * v16, axis=1)))
+        agree = top5_agreement(v32, v16)
+        print(f"bf16: model alone {b16:.1f} images/s, end to end {c16:.1f} images/s")
+        print(f"bf16/fp32 speed = {c16 / c:.2f} end to end, {b16 / b:.2f} model alone (target >= 1.4); "
+              f"mean cosine fp32-bf16 = {cos:.4f}; top-5 agreement = {agree:.3f} (target >= 0.9)")
+
+
+if __name__ == "__main__":
+    main()

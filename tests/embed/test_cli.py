@@ -1,0 +1,101 @@
+"""`python -m embed` end to end in real processes: build, kill and resume, search."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from embed.build import partial_dir
+from tests.conftest import encode, product_picture, write_catalogue
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run(*args, **kw) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "embed", *map(str, args)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=300, **kw)
+
+
+def test_killed_build_resumes_to_the_same_index(tmp_path):
+    images = write_catalogue(tmp_path / "img", range(1, 41))
+    flags = ["--images", images, "--weights", "none", "--batch-size", "2", "--checkpoint-every", "4",
+             "--quiet"]
+    whole = tmp_path / "whole"
+    assert run("build", *flags, "--out", whole).returncode == 0
+
+    out = tmp_path / "killed"
+    proc = subprocess.Popen([sys.executable, "-m", "embed", "build", *map(str, flags), "--out", str(out)],
+                            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 240
+    while not list(partial_dir(out).glob("chunk-*.csv")) and time.time() < deadline:
+        time.sleep(0.02)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    chunks = len(list(partial_dir(out).glob("chunk-*.csv")))
+    assert 1 <= chunks < 10 and not out.exists()  # really stopped half-way, nothing loadable
+
+    resumed = run("build", *flags, "--out", out)
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"{chunks * 4} reused" in resumed.stdout
+    np.testing.assert_array_equal(np.load(whole / "embeddings.npy"), np.load(out / "embeddings.npy"))
+    assert (whole / "items.csv").read_text() == (out / "items.csv").read_text()
+
+
+def test_build_then_search_from_the_command_line(tmp_path):
+    images = write_catalogue(tmp_path / "img", range(1, 9))
+    out = tmp_path / "index"
+    built = run("build", "--images", images, "--out", out, "--weights", "none", "--quiet")
+    assert built.returncode == 0, built.stderr
+    assert "RANDOM weights" in built.stderr and "Wrote 8 vectors" in built.stdout
+
+    query = images / "3.jpg"
+    found = run("search", query, "--index", out, "-k", "3", "--json")
+    assert found.returncode == 0, found.stderr
+    results = json.loads(found.stdout)[0]["results"]
+    assert [r["rank"] for r in results] == [1, 2, 3]
+    assert "3" not in [r["id"] for r in results]  # the query's own file is left out
+    scores = [r["score"] for r in results]
+    assert scores == sorted(scores, reverse=True) and all(-1 <= s <= 1 for s in scores)
+
+    with_self = run("search", query, "--index", out, "-k", "3", "--json", "--include-self")
+    top = json.loads(with_self.stdout)[0]["results"][0]
+    assert top["id"] == "3" and top["score"] > 0.999
+
+    vectors = np.load(out / "embeddings.npy")
+    ids = list(pd.read_csv(out / "items.csv", dtype={"id": str})["id"])
+    expected = np.argsort(-(vectors @ vectors[ids.index("3")]))[1:4]
+    assert [r["id"] for r in results] == [ids[i] for i in expected]
+
+    # a photo that is not in the catalogue, as a table
+    photo = tmp_path / "photo.png"
+    photo.write_bytes(encode(product_picture(99, (300, 200)), "PNG"))
+    table = run("search", photo, "--index", out, "-k", "2")
+    assert table.returncode == 0 and table.stdout.count("\n") == 3
+
+
+def test_cli_errors_are_one_clear_line(tmp_path):
+    bad = tmp_path / "bad.jpg"
+    bad.write_bytes(b"nope")
+    images = write_catalogue(tmp_path / "img", [1, 2])
+    out = tmp_path / "index"
+    assert run("build", "--images", images, "--out", out, "--weights", "none", "--quiet").returncode == 0
+
+    searched = run("search", bad, "--index", out)
+    assert searched.returncode == 1 and "not a picture" in searched.stderr
+    assert "Traceback" not in searched.stderr
+
+    missing = run("search", bad, "--index", tmp_path / "no-index")
+    assert missing.returncode == 2 and "error:" in missing.stderr and "Traceback" not in missing.stderr
+
+    no_images = run("build", "--images", tmp_path / "none-here", "--out", out, "--weights", "none")
+    assert no_images.returncode == 2 and "not found" in no_images.stderr
+
+    bad_weights = run("build", "--images", images, "--out", out, "--weights", tmp_path / "w.h5")
+    assert bad_weights.returncode == 2 and "w.h5 not found" in bad_weights.stderr
