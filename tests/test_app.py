@@ -1,0 +1,106 @@
+"""The app skeleton: it runs, shows its title and five tabs in order, and survives a broken tab."""
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+import ui.basket_rules
+
+ROOT = Path(__file__).resolve().parents[1]
+APP = str(ROOT / "streamlit_app.py")
+TAB_LABELS = ["Visual search", "Basket rules", "Similar products", "Similar customers", "Similar movies"]
+# One distinctive phrase per tab's not-built-yet line, in tab order.
+TAB_PROMISES = [
+    "five most similar catalogue products",
+    "3 items to show next to X",
+    "item-item co-occurrence",
+    "user-user cosine on purchases",
+    "item k-NN (cosine) on MovieLens ratings",
+]
+
+
+def run_app() -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=30)
+    at.run()
+    return at
+
+
+def test_app_runs_without_exception_or_error():
+    at = run_app()
+    assert not at.exception, [e.value for e in at.exception]
+    assert len(at.error) == 0, [e.value for e in at.error]
+
+
+def test_title_and_caption():
+    at = run_app()
+    assert [t.value for t in at.title] == ["Vitrine"]
+    assert len(at.caption) == 1
+    caption = at.caption[0].value.lower()
+    assert "visual search" in caption and "recommendations" in caption
+
+
+def test_five_tabs_in_order():
+    at = run_app()
+    assert [t.label for t in at.tabs] == TAB_LABELS
+
+
+@pytest.mark.parametrize("index", range(len(TAB_LABELS)))
+def test_each_tab_shows_its_not_built_yet_line(index):
+    tab = run_app().tabs[index]
+    assert [s.value for s in tab.subheader] == [TAB_LABELS[index]]
+    assert len(tab.info) == 1
+    line = tab.info[0].value
+    assert line.startswith("Not built yet: ")
+    assert TAB_PROMISES[index] in line
+    assert "\n" not in line
+
+
+def test_a_broken_tab_shows_an_error_and_the_others_still_render(monkeypatch):
+    def broken():
+        raise RuntimeError("rules artifact is corrupt\nsecond line that must not show")
+
+    # The script imports the already-loaded ui.basket_rules module, so it gets the broken render.
+    monkeypatch.setattr(ui.basket_rules, "render", broken)
+    at = run_app()
+
+    assert not at.exception
+    assert [t.label for t in at.tabs] == TAB_LABELS
+    broken_tab = at.tabs[1]
+    assert len(broken_tab.error) == 1
+    message = broken_tab.error[0].value
+    assert "Basket rules" in message and "rules artifact is corrupt" in message
+    assert "\n" not in message
+    assert [e.label for e in broken_tab.expander] == ["Details"]
+    details = broken_tab.expander[0].code[0].value
+    assert "Traceback" in details and "RuntimeError" in details
+    for index in (0, 2, 3, 4):
+        assert len(at.tabs[index].info) == 1
+        assert len(at.tabs[index].error) == 0
+
+
+def test_running_the_app_does_not_import_tensorflow():
+    # A fresh interpreter: this test session may already have TensorFlow loaded by other tests.
+    probe = textwrap.dedent(
+        f"""
+        import sys
+        from streamlit.testing.v1 import AppTest
+        assert "tensorflow" not in sys.modules, "tensorflow loaded before the app ran"
+        at = AppTest.from_file({APP!r}, default_timeout=30)
+        at.run()
+        assert not at.exception, [e.value for e in at.exception]
+        assert len(at.tabs) == 5, len(at.tabs)
+        loaded = sorted(m for m in sys.modules if m == "tensorflow" or m.startswith(("tensorflow.", "keras")))
+        assert not loaded, loaded[:5]
+        print("OK")
+        """
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip().endswith("OK")

@@ -1,0 +1,1 @@
+"""Vitrine's pages, one module per tab; each exposes render()."""
