@@ -59,8 +59,8 @@ def parse_weights(spec: str | os.PathLike | None = None) -> Weights:
     path = Path(text).expanduser()
     if not path.is_file():
         raise WeightsUnavailable(
-            f"Weights file {path} not found. Use --weights imagenet, --weights PATH/TO/{WEIGHTS_FILE}, "
-            "or --weights none (random, tests only)."
+            f"Weights file {path} not found. Use --weights imagenet, --weights PATH/TO/{WEIGHTS_FILE} "
+            "or --weights none (random, tests only); the app reads the same from VITRINE_WEIGHTS."
         )
     return Weights("file", path.resolve())
 

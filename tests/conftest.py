@@ -43,3 +43,52 @@ def embedder():
     from embed.model import Embedder
 
     return Embedder("none", "fp32")
+
+
+TINY_STYLES = [  # id, gender, masterCategory, articleType, baseColour, productDisplayName
+    (1, "Men", "Apparel", "Shirts", "Blue", "Blue Check Shirt"),
+    (2, "Women", "Apparel", "Tops", "Red", "Red Summer Top"),
+    (3, "Men", "Footwear", "Casual Shoes", "White", "White Canvas Shoes"),
+    (4, "Women", "Footwear", "Heels", "Black", "Black Heels"),
+    (5, "Women", "Accessories", "Handbags", "Brown", "Brown Leather Handbag"),
+    (6, "Men", "Accessories", "Watches", "Silver", "Silver Steel Watch"),
+    (7, "Women", "Apparel", "Kurtas", "Green", "Green Cotton Kurta"),
+    (8, "Men", "Apparel", "Tshirts", "Grey", "Grey Crew Tshirt"),
+    (9, "Women", "Accessories", "Sunglasses", "Black", "Black Round Sunglasses"),
+    (10, "Men", "Footwear", "Sports Shoes", "Blue", "Blue Running Shoes"),
+]
+
+
+def write_tiny_catalogue(folder: Path) -> tuple[Path, Path]:
+    """Ten pictures with a styles.csv like the demo's: (images folder, catalogue path)."""
+    import pandas as pd
+
+    images = write_catalogue(folder / "images", [row[0] for row in TINY_STYLES])
+    catalog = folder / "styles.csv"
+    pd.DataFrame(TINY_STYLES, columns=["id", "gender", "masterCategory", "articleType", "baseColour",
+                                       "productDisplayName"]).to_csv(catalog, index=False)
+    return images, catalog
+
+
+@pytest.fixture(scope="session")
+def tiny_visual_index(tmp_path_factory, embedder):
+    """A visual index of the ten-product catalogue, built once with random weights."""
+    from embed.build import build_index
+
+    root = tmp_path_factory.mktemp("tiny_shop")
+    images, catalog = write_tiny_catalogue(root)
+    build_index(images, root / "index", catalog=catalog, embedder=embedder, progress=False)
+    return root / "index", images, catalog
+
+
+@pytest.fixture
+def app_uses_tiny_index(tiny_visual_index, monkeypatch):
+    """Point the app's visual search at the tiny index with random weights (no network)."""
+    import settings
+
+    index, images, catalog = tiny_visual_index
+    monkeypatch.setattr(settings, "DEMO_VISUAL_INDEX", index)
+    monkeypatch.setattr(settings, "DEMO_FASHION_IMAGES", images)
+    monkeypatch.setattr(settings, "DEMO_FASHION_CATALOG", catalog)
+    monkeypatch.setattr(settings, "WEIGHTS", "none")
+    return tiny_visual_index

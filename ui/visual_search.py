@@ -1,10 +1,192 @@
-"""The "Visual search" tab: a shopper uploads a photo and sees the most similar catalogue products."""
+"""Visual search tab: a shopper's photo in, the five most similar catalogue products out.
+
+The model and the index load once per process (st.cache_resource) and are warmed up, so the
+first query is not slow. With no index yet, the demo index is built here with progress shown.
+Uploads stay in memory; nothing is written under a name the user chose.
+"""
 from __future__ import annotations
+
+import hashlib
+import threading
+from pathlib import Path
 
 import streamlit as st
 
+import settings
+from recommend.artifacts import ArtifactError
+from recommend.nearest_products import filter_mask, nearest_products, nearest_to_id
+
+FILTERS = (("gender", "Gender"), ("masterCategory", "Category"), ("articleType", "Article type"))
+UPLOAD_TYPES = ["jpg", "jpeg", "png", "webp", "gif", "bmp", "tif", "tiff"]
+
+
+# One build at a time per process: two sessions opening the app at once must not both build.
+_BUILD_LOCK = threading.Lock()
+# Weights that could not be had, by (index, weights): not retried on every rerun of the script
+# (each rerun of any tab runs this page too), only when the user asks.
+_UNAVAILABLE: dict[tuple[str, str], str] = {}
+
+
+def _index_dir() -> Path:
+    return Path(settings.DEMO_VISUAL_INDEX)
+
+
+def _build_demo_index(index_dir: Path, weights: str) -> None:
+    """First run: embed the demo catalogue, with a progress bar (count, images/s, time left)."""
+    from embed.build import build_index
+
+    with st.status("Building the visual index of the demo catalogue (first run only)...",
+                   expanded=True) as status:
+        bar = st.progress(0.0)
+
+        def report(done: int, total: int, rate: float) -> None:
+            left = (total - done) / rate if rate > 0 else 0
+            bar.progress(done / total, text=f"{done} / {total} images · {rate:.1f} images/s · "
+                                            f"about {left:.0f} s left")
+
+        result = build_index(settings.DEMO_FASHION_IMAGES, index_dir,
+                             catalog=settings.DEMO_FASHION_CATALOG, weights=weights,
+                             progress=False, on_progress=report)
+        status.update(label=f"Visual index ready: {result.count} products.", state="complete",
+                      expanded=False)
+
+
+@st.cache_resource(show_spinner="Loading the image model...")
+def _engine(index_dir: str, weights: str):
+    from embed.query import QueryEngine
+
+    engine = QueryEngine.open(Path(index_dir), weights)
+    engine.embedder.warm_up()
+    return engine
+
+
+def _open_engine():
+    """The query engine, building the demo index first if there is none; None on a problem
+    the user must fix (the message is already shown)."""
+    from embed.weights import WeightsUnavailable
+
+    index_dir, weights = _index_dir(), settings.WEIGHTS
+    key = (str(index_dir), weights)
+    if key not in _UNAVAILABLE:
+        try:
+            with _BUILD_LOCK:
+                if not (index_dir / "manifest.json").is_file():
+                    _build_demo_index(index_dir, weights)
+            return _engine(str(index_dir), weights)
+        except WeightsUnavailable as exc:
+            _UNAVAILABLE[key] = str(exc)
+        except ArtifactError as exc:
+            st.error(str(exc))
+            return None
+    st.warning(f"Visual search needs the ResNet50 weights. {_UNAVAILABLE[key]}")
+    st.caption("The other tabs work without them.")
+    if st.button("Try again", key="vs_retry_weights"):
+        _UNAVAILABLE.pop(key, None)
+        st.rerun()
+    return None
+
+
+def _image_path(engine, product_id: str) -> Path:
+    row = engine.index.items.iloc[engine.index.position(product_id)]
+    return Path(engine.index.manifest.get("images_dir", "")) / str(row["file"])
+
+
+def _filters(engine):
+    items = engine.index.items
+    cols = st.columns(len(FILTERS))
+    chosen = {}
+    for col, (name, label) in zip(cols, FILTERS):
+        if name in items.columns:
+            options = sorted(items[name].dropna().astype(str).unique())
+            chosen[name] = col.multiselect(label, options, key=f"vs_filter_{name}",
+                                           placeholder="Any")
+    active = {k: v for k, v in chosen.items() if v}
+    return filter_mask(items, **active) if active else None
+
+
+def _query_input():
+    """The current query: ('upload', bytes) or ('product', id), kept across reruns."""
+    left, right = st.columns([3, 2])
+    upload = left.file_uploader("Upload a photo of a product", type=UPLOAD_TYPES, key="vs_upload")
+    with right.expander("Or take a photo"):
+        camera = st.camera_input("Take a photo", key="vs_camera", label_visibility="collapsed")
+    for source in (camera, upload):
+        if source is not None:
+            data = source.getvalue()
+            digest = hashlib.sha256(data).hexdigest()
+            if st.session_state.get("vs_last_digest") != digest:  # a new photo replaces "more like this"
+                st.session_state["vs_last_digest"] = digest
+                st.session_state["vs_query"] = ("upload", data)
+            break
+    return st.session_state.get("vs_query")
+
+
+def _upload_vector(engine, data: bytes):
+    """The photo's vector, computed once per photo and session: the whole script reruns on
+    every click in any tab, and re-embedding each time would waste ~60 ms a rerun."""
+    vectors = st.session_state.setdefault("vs_vectors", {})
+    digest = hashlib.sha256(data).hexdigest()
+    if digest not in vectors:
+        vectors.clear()  # one photo at a time is enough; keeps session memory flat
+        vectors[digest] = engine.embed(data)[0]
+    return vectors[digest], digest
+
+
+def _show_results(engine, hits) -> None:
+    if hits.empty:
+        st.info("No catalogue product matches these filters.")
+        return
+    cols = st.columns(len(hits))
+    for col, (_, hit) in zip(cols, hits.iterrows()):
+        with col:
+            path = _image_path(engine, hit["id"])
+            if path.is_file():
+                st.image(str(path), use_container_width=True)
+            st.markdown(f"**{hit.get('productDisplayName', hit['id'])}**")
+            details = [str(hit[c]) for c in ("articleType", "baseColour", "gender")
+                       if c in hit and isinstance(hit[c], str)]
+            st.caption(" · ".join(details))
+            st.markdown(f"**{100 * hit['score']:.0f}%** similar")
+            if st.button("More like this", key=f"vs_more_{hit['id']}"):
+                st.session_state["vs_query"] = ("product", str(hit["id"]))
+                st.rerun()
+
 
 def render() -> None:
-    """Show the Visual search tab."""
     st.subheader("Visual search")
-    st.info("Not built yet: upload a photo and get the five most similar catalogue products.")
+    st.caption("Upload or take a photo of a product: the five most similar catalogue products come back.")
+    engine = _open_engine()
+    if engine is None:
+        return
+    if engine.weights.kind == "none":
+        st.warning("This index uses random weights (tests only): results do not reflect what the images show.")
+    from embed.images import ImageError
+
+    query = _query_input()
+    mask = _filters(engine)
+    include_self = st.toggle("Show the same product if my photo is from the catalogue", value=False,
+                             key="vs_include_self")
+    if query is None:
+        st.info("Choose a photo to start.")
+        return
+    kind, value = query
+    try:
+        if kind == "upload":
+            vector, digest = _upload_vector(engine, value)
+            exclude = () if include_self else engine.same_file_ids(digest)
+            hits = nearest_products(engine.index, vector, settings.TOP_K, mask=mask, exclude_ids=exclude)
+            shown = value
+        else:
+            hits = nearest_to_id(engine.index, value, k=settings.TOP_K, mask=mask)
+            shown = str(_image_path(engine, value))
+    except ImageError as exc:
+        st.error(str(exc))
+        return
+    q, _ = st.columns([1, 4])
+    q.image(shown, use_container_width=True)
+    if kind == "upload":
+        q.caption("Your photo")
+    else:
+        row = engine.index.items.iloc[engine.index.position(value)]
+        q.caption(f"More like: {row.get('productDisplayName', value)}")
+    _show_results(engine, hits)

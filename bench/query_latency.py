@@ -1,0 +1,98 @@
+"""Visual search latency, measured in one run against the bare model forward pass.
+
+1. Upload to results: bytes of a real photo -> decode, embed, rank, table; p50 and p95 over 50
+   images, next to the bare forward pass on one preprocessed image (target: p50 <= 1.2x it).
+2. Search alone: exact top-5 over 100,000 random unit vectors of 2048 dims (target: p50 <= 30 ms),
+   next to a full argsort of the same scores (the naive baseline).
+Usage:
+    python bench/query_latency.py [--index artifacts/visual_index] [--images DIR] [--weights none]
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import settings  # noqa: E402
+from embed.build import build_index  # noqa: E402
+from embed.catalog import scan_images  # noqa: E402
+from embed.images import load_image  # noqa: E402
+from embed.query import QueryEngine  # noqa: E402
+from recommend.nearest_products import VectorIndex, nearest_products  # noqa: E402
+
+SHARED_IMAGES = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "fashion" / "images"
+
+
+def percentiles(ms: list[float]) -> tuple[float, float]:
+    q = statistics.quantiles(ms, n=20)
+    return statistics.median(ms), q[18]
+
+
+def timed(fn, *args, **kw) -> float:
+    start = time.perf_counter()
+    fn(*args, **kw)
+    return (time.perf_counter() - start) * 1000
+
+
+def upload_to_results(engine: QueryEngine, photos: list[bytes]) -> None:
+    pixels = load_image(photos[0])[None]
+    for _ in range(3):  # warm both paths
+        engine.embedder.embed_batch(pixels)
+        engine.search(photos[0])
+    bare = [timed(engine.embedder.embed_batch, load_image(p)[None]) for p in photos]
+    full = [timed(engine.search, p) for p in photos]
+    b50, b95 = percentiles(bare)
+    f50, f95 = percentiles(full)
+    print(f"bare forward pass, 1 image     p50 {b50:6.1f} ms   p95 {b95:6.1f} ms")
+    print(f"upload to results, {len(photos)} photos  p50 {f50:6.1f} ms   p95 {f95:6.1f} ms")
+    print(f"ratio p50 upload/forward = {f50 / b50:.2f} (target <= 1.2)")
+
+
+def search_alone(n: int = 100_000, d: int = settings.EMBEDDING_DIM, queries: int = 50) -> None:
+    rng = np.random.default_rng(0)
+    vectors = rng.standard_normal((n, d), dtype=np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    ids = np.array([str(i) for i in range(n)])
+    index = VectorIndex(vectors, ids, pd.DataFrame({"id": ids}), {"count": n, "dims": d})
+    qs = rng.standard_normal((queries, d), dtype=np.float32)
+    for q in qs[:3]:
+        nearest_products(index, q, 5)
+    ours = [timed(nearest_products, index, q, 5) for q in qs]
+    naive = [timed(lambda q: np.argsort(-(vectors @ q))[:5], q) for q in qs]
+    o50, o95 = percentiles(ours)
+    n50, _ = percentiles(naive)
+    print(f"search alone, {n:,} x {d}: p50 {o50:.1f} ms  p95 {o95:.1f} ms (target p50 <= 30 ms); "
+          f"full argsort baseline p50 {n50:.1f} ms; ratio {n50 / o50:.2f}x")
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--index", type=Path, default=None, help="a built visual index (default: build one)")
+    p.add_argument("--images", type=Path, default=SHARED_IMAGES, help="real photos to query with")
+    p.add_argument("--weights", default=None, help="weights for the index built here (default: settings)")
+    p.add_argument("-n", type=int, default=50)
+    args = p.parse_args()
+    files = scan_images(args.images)
+    photos = [(args.images / f.file).read_bytes() for f in files[-args.n:]]  # not in a --limit index
+    with tempfile.TemporaryDirectory() as tmp:
+        index = args.index
+        if index is None:
+            index = Path(tmp) / "index"
+            build_index(settings.DEMO_FASHION_IMAGES, index, catalog=settings.DEMO_FASHION_CATALOG,
+                        weights=args.weights, progress=False)
+        engine = QueryEngine.open(index, args.weights)
+        print(f"index {index}: {len(engine.index)} products, weights {engine.weights.label}")
+        upload_to_results(engine, photos)
+    search_alone()
+
+
+if __name__ == "__main__":
+    main()

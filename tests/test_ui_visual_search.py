@@ -1,0 +1,121 @@
+"""The Visual search tab, driven through Streamlit's AppTest on a ten-product index."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+import settings
+from tests.conftest import TINY_STYLES, encode, product_picture, write_tiny_catalogue
+
+APP = str(Path(__file__).resolve().parents[1] / "streamlit_app.py")
+NAMES = {str(row[0]): row[5] for row in TINY_STYLES}
+
+
+def start() -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def tab(at):
+    return at.tabs[0]
+
+
+def result_names(at) -> list[str]:
+    shown = [m.value.strip("*") for m in tab(at).markdown if m.value.startswith("**")
+             and not m.value.endswith("similar")]
+    return [n for n in shown if n in NAMES.values()]
+
+
+def upload(at, data: bytes, name="photo.jpg", mime="image/jpeg") -> AppTest:
+    at.file_uploader(key="vs_upload").set_value((name, data, mime))
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def test_photo_gives_five_results_without_itself(app_uses_tiny_index):
+    _, images, _ = app_uses_tiny_index
+    at = upload(start(), (images / "3.jpg").read_bytes())
+    names = result_names(at)
+    assert len(names) == 5
+    assert NAMES["3"] not in names  # the shopper's photo is that product: not its own neighbour
+    assert len([b for b in tab(at).button if b.label == "More like this"]) == 5
+    assert not tab(at).error
+
+
+def test_include_self_brings_the_product_back_first(app_uses_tiny_index):
+    _, images, _ = app_uses_tiny_index
+    at = upload(start(), (images / "3.jpg").read_bytes())
+    at.toggle(key="vs_include_self").set_value(True).run()
+    assert result_names(at)[0] == NAMES["3"]
+
+
+def test_filter_narrows_results_before_ranking(app_uses_tiny_index):
+    at = upload(start(), encode(product_picture(42, (320, 240))))
+    at.multiselect(key="vs_filter_gender").set_value(["Women"]).run()
+    names = result_names(at)
+    women = {row[5] for row in TINY_STYLES if row[1] == "Women"}
+    assert len(names) == 5 and set(names) <= women
+    at.multiselect(key="vs_filter_masterCategory").set_value(["Footwear"]).run()
+    assert result_names(at) == [NAMES["4"]]  # the only women's footwear
+
+
+def test_more_like_this_searches_from_the_stored_vector(app_uses_tiny_index):
+    at = upload(start(), encode(product_picture(42)))
+    first = result_names(at)[0]
+    product = next(k for k, v in NAMES.items() if v == first)
+    at.button(key=f"vs_more_{product}").click().run()
+    assert not at.exception
+    names = result_names(at)
+    assert len(names) == 5 and first not in names
+    assert f"More like: {first}" in [c.value for c in tab(at).caption]
+
+
+@pytest.mark.parametrize("data, words", [
+    (b"%PDF-1.4 not a photo at all", "not a picture"),
+    (encode(product_picture(1))[:500], "damaged"),
+])
+def test_bad_file_gives_a_message_and_the_next_upload_works(app_uses_tiny_index, data, words):
+    _, images, _ = app_uses_tiny_index
+    at = upload(start(), data, name="bad.jpg")
+    assert len(tab(at).error) == 1 and words in tab(at).error[0].value
+    assert not result_names(at)
+    upload(at, (images / "5.jpg").read_bytes(), name="good.jpg")
+    assert not tab(at).error and len(result_names(at)) == 5
+
+
+def test_first_run_builds_the_index_with_progress(app_uses_tiny_index, tmp_path, monkeypatch):
+    images, catalog = write_tiny_catalogue(tmp_path)
+    monkeypatch.setattr(settings, "DEMO_FASHION_IMAGES", images)
+    monkeypatch.setattr(settings, "DEMO_FASHION_CATALOG", catalog)
+    monkeypatch.setattr(settings, "DEMO_VISUAL_INDEX", tmp_path / "fresh_index")
+    at = start()
+    assert (tmp_path / "fresh_index" / "manifest.json").is_file()
+    assert any("Visual index ready: 10 products" in s.label for s in tab(at).status)
+    assert not tab(at).error
+
+
+@pytest.mark.parametrize("weights", ["imagenet", "missing.h5"])
+def test_missing_weights_explain_what_to_do_and_other_tabs_work(app_uses_tiny_index, tmp_path, monkeypatch,
+                                                                weights):
+    from keras.src.utils import file_utils
+
+    def offline(*args, **kwargs):
+        raise Exception("URL fetch failure on https://example/notop.h5: [Errno -2] Name or service not known")
+
+    monkeypatch.setattr(file_utils, "get_file", offline)  # as on a machine with no internet
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
+    monkeypatch.setattr(settings, "DEMO_VISUAL_INDEX", tmp_path / "no_index")
+    monkeypatch.setattr(settings, "WEIGHTS", weights if weights == "imagenet" else str(tmp_path / weights))
+    at = start()
+    warning = " ".join(w.value for w in tab(at).warning)
+    assert "resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5" in warning
+    assert "VITRINE_WEIGHTS" in warning
+    assert not tab(at).error
+    assert [t.label for t in at.tabs][1:] == ["Basket rules", "Similar products", "Similar customers",
+                                              "Similar movies"]
+    assert all(not t.error for t in at.tabs[1:])
