@@ -12,10 +12,11 @@ ROOT = Path(__file__).resolve().parent
 DATA_DIR = ROOT / "data"
 ARTIFACTS_DIR = Path(os.environ.get("VITRINE_ARTIFACTS", ROOT / "artifacts"))
 
-# Demo data committed with the code (see data/README.md).
-DEMO_FASHION_IMAGES = DATA_DIR / "fashion" / "images"
-DEMO_FASHION_CATALOG = DATA_DIR / "fashion" / "styles.csv"
-DEMO_VISUAL_INDEX = ARTIFACTS_DIR / "visual_index"
+# The catalogue the app's visual search serves: the demo data committed with the code (see
+# data/README.md) unless these point at your own (images named <id>.jpg, a CSV with an id column).
+DEMO_FASHION_IMAGES = Path(os.environ.get("VITRINE_CATALOG_IMAGES", DATA_DIR / "fashion" / "images"))
+DEMO_FASHION_CATALOG = Path(os.environ.get("VITRINE_CATALOG", DATA_DIR / "fashion" / "styles.csv"))
+DEMO_VISUAL_INDEX = Path(os.environ.get("VITRINE_VISUAL_INDEX", ARTIFACTS_DIR / "visual_index"))
 
 # Image embedding (embed/).
 IMAGE_SIZE = 224  # ResNet50's native input
