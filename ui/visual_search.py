@@ -132,11 +132,11 @@ def _upload_vector(engine, data: bytes):
     return vectors[digest], digest
 
 
-def _show_results(engine, hits) -> None:
+def _show_results(engine, hits, area) -> None:
     if hits.empty:
-        st.info("No catalogue product matches these filters.")
+        area.info("No catalogue product matches these filters.")
         return
-    cols = st.columns(len(hits))
+    cols = area.columns(settings.TOP_K)
     for col, (_, hit) in zip(cols, hits.iterrows()):
         with col:
             path = _image_path(engine, hit["id"])
@@ -146,7 +146,7 @@ def _show_results(engine, hits) -> None:
             details = [str(hit[c]) for c in ("articleType", "baseColour", "gender")
                        if c in hit and isinstance(hit[c], str)]
             st.caption(" · ".join(details))
-            st.markdown(f"**{100 * hit['score']:.0f}%** similar")
+            st.markdown(f"**{100 * hit['score']:.1f}%** similar")
             if st.button("More like this", key=f"vs_more_{hit['id']}"):
                 st.session_state["vs_query"] = ("product", str(hit["id"]))
                 st.rerun()
@@ -182,11 +182,12 @@ def render() -> None:
     except ImageError as exc:
         st.error(str(exc))
         return
-    q, _ = st.columns([1, 4])
+    st.divider()
+    q, results = st.columns([1, 5], gap="large")
     q.image(shown, use_container_width=True)
     if kind == "upload":
         q.caption("Your photo")
     else:
         row = engine.index.items.iloc[engine.index.position(value)]
         q.caption(f"More like: {row.get('productDisplayName', value)}")
-    _show_results(engine, hits)
+    _show_results(engine, hits, results)
