@@ -44,11 +44,14 @@ def timed(fn, *args, **kw) -> float:
 
 def upload_to_results(engine: QueryEngine, photos: list[bytes]) -> None:
     pixels = load_image(photos[0])[None]
-    for _ in range(3):  # warm both paths
+    for _ in range(5):  # warm both paths
         engine.embedder.embed_batch(pixels)
         engine.search(photos[0])
-    bare = [timed(engine.embedder.embed_batch, load_image(p)[None]) for p in photos]
-    full = [timed(engine.search, p) for p in photos]
+    bare, full = [], []
+    for p in photos:  # interleaved, so drift in machine load hits both alike
+        pixels = load_image(p)[None]
+        bare.append(timed(engine.embedder.embed_batch, pixels))
+        full.append(timed(engine.search, p))
     b50, b95 = percentiles(bare)
     f50, f95 = percentiles(full)
     print(f"bare forward pass, 1 image     p50 {b50:6.1f} ms   p95 {b95:6.1f} ms")
