@@ -48,10 +48,14 @@ def upload_to_results(engine: QueryEngine, photos: list[bytes]) -> None:
         engine.embedder.embed_batch(pixels)
         engine.search(photos[0])
     bare, full = [], []
-    for p in photos:  # interleaved, so drift in machine load hits both alike
+    for i, p in enumerate(photos):  # interleaved, order alternating, so drift hits both alike
         pixels = load_image(p)[None]
-        bare.append(timed(engine.embedder.embed_batch, pixels))
-        full.append(timed(engine.search, p))
+        if i % 2:
+            full.append(timed(engine.search, p))
+            bare.append(timed(engine.embedder.embed_batch, pixels))
+        else:
+            bare.append(timed(engine.embedder.embed_batch, pixels))
+            full.append(timed(engine.search, p))
     b50, b95 = percentiles(bare)
     f50, f95 = percentiles(full)
     print(f"bare forward pass, 1 image     p50 {b50:6.1f} ms   p95 {b95:6.1f} ms")
