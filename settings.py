@@ -18,6 +18,10 @@ DEMO_FASHION_IMAGES = Path(os.environ.get("VITRINE_CATALOG_IMAGES", DATA_DIR / "
 DEMO_FASHION_CATALOG = Path(os.environ.get("VITRINE_CATALOG", DATA_DIR / "fashion" / "styles.csv"))
 DEMO_VISUAL_INDEX = Path(os.environ.get("VITRINE_VISUAL_INDEX", ARTIFACTS_DIR / "visual_index"))
 
+# Tabular demo data.
+DEMO_MOVIELENS_RATINGS = DATA_DIR / "movielens" / "ratings.csv.gz"
+DEMO_MOVIELENS_MOVIES = DATA_DIR / "movielens" / "movies.csv"
+
 # Image embedding (embed/).
 IMAGE_SIZE = 224  # ResNet50's native input
 EMBEDDING_DIM = 2048  # ResNet50 last block channels, after global max pooling
