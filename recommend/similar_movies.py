@@ -18,6 +18,7 @@ from tqdm import tqdm
 
 from recommend.artifacts import atomic_dir, library_versions, read_manifest, utc_now, write_json_atomic
 from recommend.cli import InputError
+from recommend.movie_titles import display_title
 from recommend.topk import top_k_rows
 
 KIND = "similar_movies"
@@ -177,9 +178,10 @@ def similar_to(result: SimilarMovies, movie_id: int, k: int | None = None) -> pd
     rows = result.neighbours[result.neighbours["movieId"] == movie_id]
     if rows.empty:
         n = int(catalogue.at[movie_id, "n_ratings"])
-        raise InputError(f"{catalogue.at[movie_id, 'title']} has {n} rating(s), fewer than the "
+        raise InputError(f"{display_title(catalogue.at[movie_id, 'title'])} has {n} rating(s), fewer than the "
                          f"{result.manifest['min_ratings']} needed for neighbours; lower --min-ratings.")
     rows = rows.head(k) if k else rows
-    info = catalogue.loc[rows["similar_movieId"], ["title", "genres", "n_ratings", "mean_rating"]]
+    info = catalogue.loc[rows["similar_movieId"], ["title", "genres", "n_ratings", "mean_rating"]].copy()
+    info["title"] = info["title"].map(display_title)
     return pd.concat([rows[["rank", "similar_movieId", "similarity"]].reset_index(drop=True),
                       info.reset_index(drop=True)], axis=1)

@@ -19,7 +19,6 @@ TAB_PROMISES = {
     1: "3 items to show next to X",
     2: "item-item co-occurrence",
     3: "user-user cosine on purchases",
-    4: "item k-NN (cosine) on MovieLens ratings",
 }
 
 

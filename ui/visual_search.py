@@ -141,7 +141,7 @@ def _show_results(engine, hits, area) -> None:
         with col:
             path = _image_path(engine, hit["id"])
             if path.is_file():
-                st.image(str(path), use_container_width=True)
+                st.image(str(path), width="stretch")
             st.markdown(f"**{hit.get('productDisplayName', hit['id'])}**")
             details = [str(hit[c]) for c in ("articleType", "baseColour", "gender")
                        if c in hit and isinstance(hit[c], str)]
@@ -184,7 +184,7 @@ def render() -> None:
         return
     st.divider()
     q, results = st.columns([1, 5], gap="large")
-    q.image(shown, use_container_width=True)
+    q.image(shown, width="stretch")
     if kind == "upload":
         q.caption("Your photo")
     else:
