@@ -36,6 +36,10 @@ st.title("Vitrine")
 st.caption("Visual search and recommendations for a shop: find products from a photo, "
            "and see what to suggest next to each product and customer.")
 
-for tab, (label, render) in zip(st.tabs([label for label, _ in TABS]), TABS):
-    with tab:
+tabs = st.tabs([label for label, _ in TABS])
+# Visual search shows first but renders last: it may load TensorFlow and the model (seconds on a
+# cold start), and the analysts' tabs should not wait for that.
+for position in [*range(1, len(TABS)), 0]:
+    label, render = TABS[position]
+    with tabs[position]:
         render_guarded(label, render)

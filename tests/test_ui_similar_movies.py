@@ -26,7 +26,9 @@ def test_default_title_shows_ten_similar_movies_with_stats(app_uses_tiny_index):
     assert "Toy Story 2 (1999)" in set(table["title"])
     assert table["similarity"].is_monotonic_decreasing
     assert {"n_ratings", "mean_rating", "genres"} <= set(table.columns)
-    assert [m.label for m in tab.metric] == ["Ratings", "Mean rating", "Genres"]
+    assert [m.label for m in tab.metric] == ["Ratings", "Mean rating"]
+    assert tab.metric[0].value == "215"  # Toy Story's ratings in the sample
+    assert any("Animation" in m.value for m in tab.markdown)
 
 
 def test_typo_gives_suggestions_and_no_table(app_uses_tiny_index):

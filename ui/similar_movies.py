@@ -49,10 +49,10 @@ def render() -> None:
     movie_id = st.selectbox(f"{len(labels)} matching title(s)", list(labels), format_func=labels.get,
                             key="sm_pick")
     info = result.movies.set_index("movieId").loc[movie_id]
-    a, b, c = st.columns(3)
+    a, b, c = st.columns([1, 1, 3])
     a.metric("Ratings", f"{int(info['n_ratings']):,}")
     b.metric("Mean rating", f"{info['mean_rating']:.2f} / 5" if info["n_ratings"] else "–")
-    c.metric("Genres", str(info["genres"]).replace("|", ", ") or "–")
+    c.markdown("**Genres**  \n" + (str(info["genres"]).replace("|", " · ") or "–"))
     try:
         answer = similar_to(result, movie_id, K)
     except ValueError as exc:  # too few ratings for this threshold
