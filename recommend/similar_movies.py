@@ -18,6 +18,7 @@ from tqdm import tqdm
 
 from recommend.artifacts import atomic_dir, library_versions, read_manifest, utc_now, write_json_atomic
 from recommend.cli import InputError
+from recommend.interactions import interaction_matrix
 from recommend.movie_titles import display_title
 from recommend.topk import top_k_rows
 
@@ -76,14 +77,10 @@ def centred(ratings: pd.DataFrame, centre: str) -> pd.DataFrame:
 
 
 def rating_matrix(ratings: pd.DataFrame):
-    """Sparse movie x user matrix of the `rating` column, with the movie ids of its rows."""
-    values = ratings["rating"].to_numpy(dtype=np.float64)
-    movie_codes, movie_ids = pd.factorize(ratings["movieId"], sort=True)
-    user_codes, _ = pd.factorize(ratings["userId"], sort=True)
-    matrix = sp.csr_matrix((values.astype(np.float32), (movie_codes, user_codes)),
-                           shape=(len(movie_ids), user_codes.max() + 1))
-    matrix.eliminate_zeros()  # a rating equal to its user's mean carries no signal when centred
-    return matrix, np.asarray(movie_ids)
+    """Sparse movie x user matrix of the `rating` column, with the movie ids of its rows.
+    (A centred rating equal to its user's mean is 0 and not stored: it carries no signal.)"""
+    built = interaction_matrix(ratings, "movieId", "userId", "rating", binary=False)
+    return built.matrix, np.asarray(built.row_ids)
 
 
 def unit_rows(matrix: sp.csr_matrix) -> sp.csr_matrix:

@@ -1,0 +1,44 @@
+"""Evaluate item k-NN movie recommendations against popularity on MovieLens (per-user hold-out).
+
+    python bench/evaluate_similar_movies.py [--ratings ../shared/datasets/movielens/ratings.csv]
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from recommend.similar_movies_eval import evaluate_movies  # noqa: E402
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "movielens" / "ratings.csv"
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--ratings", type=Path, default=SHARED)
+    p.add_argument("-k", type=int, default=10)
+    args = p.parse_args()
+    ratings = pd.read_csv(args.ratings)
+    grid = [{"centre": c, "min_ratings": m} for c in ("none", "user") for m in (1, 5, 10, 20, 50)]
+    start = time.perf_counter()
+    table = evaluate_movies(ratings, k=args.k, settings=grid)
+    print(f"{len(ratings):,} ratings; last 20% of each user's ratings by time as test; relevant = rated 4+")
+    show(table)
+    print("\nSame metrics on a random 75/25 split, every test rating relevant (Microsoft Recommenders'"
+          " setting; SAR there, on MovieLens 100k: Precision@10 0.33, NDCG@10 0.38)")
+    show(evaluate_movies(ratings, k=args.k, settings=[{"centre": "none", "min_ratings": 10}], split="random"))
+    print(f"evaluated in {time.perf_counter() - start:.1f} s")
+
+
+def show(table: pd.DataFrame) -> None:
+    with pd.option_context("display.width", 200, "display.max_columns", 20):
+        print(table.round(4).to_string())
+
+
+if __name__ == "__main__":
+    main()
