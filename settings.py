@@ -21,6 +21,7 @@ DEMO_VISUAL_INDEX = Path(os.environ.get("VITRINE_VISUAL_INDEX", ARTIFACTS_DIR / 
 # Tabular demo data.
 DEMO_MOVIELENS_RATINGS = DATA_DIR / "movielens" / "ratings.csv.gz"
 DEMO_MOVIELENS_MOVIES = DATA_DIR / "movielens" / "movies.csv"
+DEMO_ONLINE_RETAIL = DATA_DIR / "online_retail" / "online_retail_sample.csv.gz"
 
 # Image embedding (embed/).
 IMAGE_SIZE = 224  # ResNet50's native input

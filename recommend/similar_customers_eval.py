@@ -1,0 +1,83 @@
+"""Offline evaluation of similar-customer recommendations (metrics from recommend.evaluate).
+
+Split by time: purchases before the cut train, purchases on or after it test, for customers
+present in both; relevant = the products a customer bought in the test period and never before
+(a recommender never proposes what the customer already has). Compared: popularity, user-user
+cosine with each weighting and neighbour count, and item-item (similar products) scoring.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from recommend.evaluate import evaluate, popular_recommendations, popularity_ranking, relevant_sets
+from recommend.interactions import interaction_matrix
+from recommend.similar_customers import (
+    PurchaseColumns, customer_matrix, nearest_customers, recommend_from_neighbours,
+)
+from recommend.similar_products import top_similar
+from recommend.topk import top_k_rows
+
+COLS = PurchaseColumns()
+
+
+def split_by_date(purchases: pd.DataFrame, cut: str = "2011-09-01", cols: PurchaseColumns = COLS):
+    """(train, relevant): train lines before `cut`; per customer present on both sides, the
+    products first bought on or after it."""
+    when = pd.to_datetime(purchases[cols.date])
+    train, test = purchases[when < cut], purchases[when >= cut]
+    owned = relevant_sets(train, cols.customer, cols.item)
+    later = relevant_sets(test, cols.customer, cols.item)
+    relevant = {c: items - owned[c] for c, items in later.items() if c in owned}
+    return train, {c: items for c, items in relevant.items() if items}
+
+
+def _as_lists(built, items: np.ndarray, customers) -> dict:
+    ids = np.asarray(built.col_ids)
+    pos = built.row_positions(customers)
+    return {c: [ids[j] for j in items[p] if j >= 0] if p >= 0 else [] for c, p in zip(customers, pos)}
+
+
+def user_user(train: pd.DataFrame, customers, *, weighting: str, k: int, n: int = 10) -> dict:
+    built = customer_matrix(train, COLS, weighting)
+    idx, sims = nearest_customers(built.matrix, k)
+    items, _, _ = recommend_from_neighbours(built.matrix, idx, sims, n)
+    return _as_lists(built, items, customers)
+
+
+def item_item(train: pd.DataFrame, customers, *, neighbours: int = 50, n: int = 10) -> dict:
+    """Score = sum of the similarities (plain item cosine over invoices) between a product and
+    the products the customer bought, over each bought product's nearest `neighbours`."""
+    bought = customer_matrix(train, COLS, "binary")
+    orders = interaction_matrix(train, COLS.invoice, COLS.item, col_ids=bought.col_ids)
+    near = top_similar(orders.matrix, similarity="cosine", k=neighbours)
+    rows = np.repeat(np.arange(near.idx.shape[0]), near.idx.shape[1])
+    ok = near.idx.ravel() >= 0
+    m = bought.shape[1]
+    weights = sp.csr_matrix((near.score.ravel()[ok], (rows[ok], near.idx.ravel()[ok])), shape=(m, m))
+    pos = bought.row_positions(customers)
+    found = pos >= 0
+    scores = (bought.matrix[pos[found]] @ weights).toarray()
+    scores[bought.matrix[pos[found]].toarray() > 0] = -np.inf
+    scores[scores <= 0] = -np.inf
+    best, _ = top_k_rows(scores, n)
+    ids = np.asarray(bought.col_ids)
+    ranked = iter(best)
+    return {c: ([ids[j] for j in next(ranked) if j >= 0] if ok_ else []) for c, ok_ in zip(customers, found)}
+
+
+def evaluate_customers(purchases: pd.DataFrame, *, cut: str = "2011-09-01", k: int = 10,
+                       grid: list[dict] | None = None) -> pd.DataFrame:
+    train, relevant = split_by_date(purchases, cut)
+    customers = sorted(relevant)
+    catalogue = train[COLS.item].nunique()
+    seen = relevant_sets(train, COLS.customer, COLS.item)
+    results = {"popularity": evaluate(popular_recommendations(
+        popularity_ranking(train.drop_duplicates([COLS.customer, COLS.item])[COLS.item]),
+        {c: seen[c] for c in customers}, k), relevant, k, catalogue)}
+    for g in grid or [{"weighting": "binary", "k": 10}]:
+        results[f"user-user {g['weighting']} k={g['k']}"] = evaluate(
+            user_user(train, customers, n=k, **g), relevant, k, catalogue)
+    results["item-item cosine (50 neighbours)"] = evaluate(item_item(train, customers, n=k), relevant, k, catalogue)
+    return pd.DataFrame.from_dict(results, orient="index")
