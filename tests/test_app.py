@@ -18,7 +18,6 @@ TAB_LABELS = ["Visual search", "Basket rules", "Similar products", "Similar cust
 TAB_PROMISES = {
     1: "3 items to show next to X",
     2: "item-item co-occurrence",
-    3: "user-user cosine on purchases",
 }
 
 
