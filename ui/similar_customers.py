@@ -39,7 +39,7 @@ def _history(customer: str) -> None:
     cols[1].metric("Products", mine[COLS.item].nunique())
     cols[2].metric("Units", f"{int(mine[COLS.quantity].sum()):,}")
     cols[3].metric("Spend", f"£{spend:,.0f}")
-    cols[4].metric("Active", f"{dates.min():%b %Y} – {dates.max():%b %Y}")
+    cols[4].metric("Active", f"{dates.min():%b %y} – {dates.max():%b %y}")
     top = (mine.groupby([COLS.item, COLS.name])[COLS.quantity].sum().sort_values(ascending=False)
            .head(5).reset_index())
     st.caption("Most bought: " + "; ".join(f"{r[COLS.name]} ({int(r[COLS.quantity])})" for _, r in top.iterrows()))
@@ -61,7 +61,7 @@ def render() -> None:
     if near.empty:
         st.info("This customer shares no product with anyone else: no neighbours, no recommendations.")
         return
-    left, right = st.columns([2, 3], gap="large")
+    left, right = st.container(), st.container()  # stacked: both tables need the full width
     with left:
         st.markdown(f"**{SHOWN_NEIGHBOURS} most similar customers**")
         st.dataframe(near.head(SHOWN_NEIGHBOURS)[["rank", "neighbour", "similarity", "shared_items"]],
@@ -75,9 +75,10 @@ def render() -> None:
         st.markdown("**Recommended for this customer**")
         st.dataframe(recs[["rank", "item", "name", "score", "why"]], hide_index=True, width="stretch",
                      column_config={"rank": st.column_config.NumberColumn("#", width="small"),
-                                    "item": "Stock code", "name": st.column_config.TextColumn("Product", width="large"),
-                                    "score": st.column_config.NumberColumn("Score", format="%.2f"),
-                                    "why": "Why"})
+                                    "item": st.column_config.TextColumn("Code", width="small"),
+                                    "name": st.column_config.TextColumn("Product", width="medium"),
+                                    "score": st.column_config.NumberColumn("Score", format="%.2f", width="small"),
+                                    "why": st.column_config.TextColumn("Why", width="medium")})
         a, b = st.columns(2)
         a.download_button("Download these recommendations (CSV)", recs.to_csv(index=False),
                           file_name=f"recommendations_{customer}.csv", mime="text/csv", key="sc_dl_one")
