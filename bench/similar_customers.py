@@ -80,7 +80,7 @@ def main() -> None:
 
     for skew in args.skew:
         synth = synthetic(100_000, 20_000, 20, skew)
-        top = synth[COLS.item].value_counts().iloc[0] / 100_000
+        top = synth.drop_duplicates().groupby(COLS.item)[COLS.customer].nunique().max() / 100_000
         _, s_s, s_mb = measured(build_similar_customers, synth, PurchaseColumns(name=None, invoice=None, date=None),
                                 k=30)
         print(f"Synthetic 100,000 customers x 20,000 products, popularity 1/rank^{skew} (best seller bought by "
