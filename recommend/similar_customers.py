@@ -129,7 +129,7 @@ def recommend_from_neighbours(bought: sp.csr_matrix, idx: np.ndarray, sims: np.n
     owned = scores.multiply(binary).tocsr()
     scores = (scores - owned).tocsr()
     scores.eliminate_zeros()
-    items, values = top_k_sparse_rows(scores, n, offset=-customers - 1)  # no diagonal to skip
+    items, values = top_k_sparse_rows(scores, n)  # customers x products: no diagonal to skip
     counts = np.zeros(items.shape, dtype=np.int64)
     has = items >= 0
     r = np.nonzero(has)[0]
