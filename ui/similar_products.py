@@ -1,10 +1,170 @@
-"""The "Similar products" tab: item-item co-occurrence, products bought in the same order."""
+"""The "Similar products" tab: products bought in the same orders, read from the offline artifact.
+
+The tab never recomputes what `python -m recommend similar-products` builds: it loads the demo
+set's artifact (building it once, with a spinner, when it is missing) and only looks things up.
+"""
 from __future__ import annotations
 
+from pathlib import Path
+
+import pandas as pd
 import streamlit as st
+
+from recommend.artifacts import ArtifactError
+from recommend.cli import InputError
+from recommend.similar_products import (
+    DEMO_SETS, SimilarProducts, build_demo, demo_artifact_dir, find_products, json_text, load_similar_products,
+    similar_to,
+)
+
+K = 5
+SHOWN_MATCHES = 50  # products offered in the picker for one search
+
+
+def _stamp(name: str) -> float:
+    """The artifact's manifest time: part of the cache key, so a rebuilt artifact is read again."""
+    manifest = demo_artifact_dir(name) / "manifest.json"
+    return manifest.stat().st_mtime if manifest.is_file() else 0.0
+
+
+@st.cache_resource(show_spinner=False)
+def _load(folder: str, stamp: float) -> SimilarProducts:
+    return load_similar_products(folder)
+
+
+@st.cache_resource(show_spinner=False)
+def _built_in_memory(name: str, folder: str) -> SimilarProducts:
+    """Fallback when the artifact folder cannot be written (read-only checkout): build, keep in memory."""
+    return build_demo(name, write=False)
+
+
+def _artifact(name: str) -> SimilarProducts:
+    """The demo set's artifact: loaded if present and readable, else built once (with a spinner)."""
+    try:
+        return _load(str(demo_artifact_dir(name)), _stamp(name))
+    except ArtifactError:
+        pass  # missing, from an older format, or half-copied: build it
+    with st.spinner(f"First use: finding similar products in {DEMO_SETS[name].label} (a few seconds)..."):
+        try:
+            build_demo(name)
+        except OSError:
+            return _built_in_memory(name, str(demo_artifact_dir(name)))
+    return _load(str(demo_artifact_dir(name)), _stamp(name))
+
+
+@st.cache_data(show_spinner=False)
+def _json_bytes(path: str, stamp: float) -> bytes:
+    return Path(path).read_bytes()
+
+
+def _label(row) -> str:
+    return f"{row['name']}  ·  {row['item']}  ·  {int(row['orders'])} orders"
 
 
 def render() -> None:
-    """Show the Similar products tab."""
     st.subheader("Similar products")
-    st.info("Not built yet: item-item co-occurrence (bought in the same order), to list the 5 most similar products.")
+    left, right = st.columns([2, 3])
+    name = left.selectbox("Data set", list(DEMO_SETS), format_func=lambda n: DEMO_SETS[n].label, key="sp_dataset")
+    query = right.text_input("Find a product by part of its name (or id)", key="sp_query",
+                             placeholder="e.g. lantern, paper, chair — empty lists the most ordered")
+    try:
+        result = _artifact(name)
+    except (InputError, ArtifactError, OSError, ValueError, KeyError) as exc:
+        st.error(f"Could not load the similar products of this data set: {exc}".splitlines()[0])
+        return
+    m = result.manifest
+    rare = f" (pairs bought together fewer than {m['min_count']} times ignored)" if m["min_count"] > 1 else ""
+    st.caption(f"Products bought in the same orders: the {m['k']} most similar per product by **{m['similarity']}**"
+               f"{rare}, from {m['orders']:,} orders and {m['products']:,} products; "
+               f"{m['products_with_similar']:,} products have similar ones.")
+    products = result.products
+    if query.strip():
+        matches = find_products(products, query, limit=SHOWN_MATCHES)
+        if matches.empty:
+            st.error(f"No product name or id contains {query.strip()!r}; try a shorter part of a word.")
+            _validation(result, name)
+            return
+    else:
+        matches = products.sort_values(["orders", "name"], ascending=[False, True], kind="stable").head(SHOWN_MATCHES)
+    labels = {row["item"]: _label(row) for _, row in matches.iterrows()}
+    item = st.selectbox(f"Product ({len(labels)} shown)", list(labels), format_func=labels.get, key="sp_pick")
+    _answer(result, item)
+    _validation(result, name)
+    st.download_button(f"Download all top-{m['k']} lists (JSON)", data=_download(name, result),
+                       file_name=f"similar_products_{name}.json", mime="application/json", key="sp_download",
+                       on_click="ignore", help="{product id: [similar product ids, best first]}, as the shop serves it")
+
+
+def _download(name: str, result: SimilarProducts) -> bytes:
+    """The artifact's JSON file as written by the build (or made from memory if it was not written)."""
+    path = demo_artifact_dir(name) / "similar_products.json"
+    if path.is_file():
+        return _json_bytes(str(path), _stamp(name))
+    return json_text(result.as_json()).encode("utf-8")
+
+
+def _answer(result: SimilarProducts, item: str) -> None:
+    categories = list(result.manifest.get("columns", {}).get("categories", []))
+    try:
+        answer = similar_to(result, item, K)
+    except InputError as exc:
+        st.error(str(exc))
+        return
+    chosen = result.products.set_index("item").loc[item]
+    facts = f"**{chosen['name']}** · id {item} · in {int(chosen['orders'])} orders"
+    if categories:
+        facts += " · " + " / ".join(str(chosen[c]) for c in categories)
+    st.markdown(facts)
+    if answer.empty:
+        st.info("No similar products: this product was never bought together with another one "
+                f"(at least {result.manifest['min_count']} time(s)).")
+        return
+    table = pd.DataFrame({
+        "rank": answer["rank"], "name": answer["name"], "item": answer["similar_item"],
+        "score": answer["score"], "co_count": answer["co_count"],
+    })
+    config = {
+        "rank": st.column_config.NumberColumn("#", width="small"),
+        "name": st.column_config.TextColumn("Similar product", width="large"),
+        "item": st.column_config.TextColumn("Id"),
+        "score": st.column_config.ProgressColumn(
+            "Score", min_value=0.0, max_value=max(1.0, float(answer["score"].max())), format="%.3f",
+            help=f"{result.manifest['similarity']} similarity"),
+        "co_count": st.column_config.NumberColumn("Bought together", help="orders holding both products"),
+    }
+    if categories:
+        table["category"] = answer[categories[0]]
+        config["category"] = st.column_config.TextColumn(categories[0])
+    st.dataframe(table, hide_index=True, width="stretch", column_config=config)
+
+
+def _validation(result: SimilarProducts, name: str) -> None:
+    with st.expander("Validation: are similar products in the same category?", expanded=True):
+        if result.validation is None or result.validation.empty:
+            st.info("This data set has no product categories, so the same-category check does not apply; "
+                    "the offline evaluation (hide one product of each later order, recommend it back) is in "
+                    "the README.")
+            return
+        v = result.validation
+        levels = list(dict.fromkeys(v["level"]))
+        level = st.radio("Category level", levels, horizontal=True, key="sp_level") if len(levels) > 1 else levels[0]
+        part = v[v["level"] == level]
+        overall = part[part["category"] == "(all)"].iloc[0]
+        k = result.manifest["k"]
+        st.markdown(
+            f"Best recommendation in the same {level.lower()}: **{overall['top1_same']:.1%}** of products "
+            f"(random {overall['random_top1']:.1%}, most popular {overall['popular_top1']:.1%}); share of the top "
+            f"{k} in the same {level.lower()}: **{overall['topk_same']:.1%}** (random {overall['random_topk']:.1%}, "
+            f"most popular {overall['popular_topk']:.1%}).")
+        per = part[part["category"] != "(all)"]
+        series = {f"similar products (top {k})": "topk_same", "random": "random_topk",
+                  f"most popular (top {k})": "popular_topk"}
+        chart = pd.DataFrame({"category": per["category"].to_numpy(),
+                              **{label: (100 * per[col]).round(1).to_numpy() for label, col in series.items()}})
+        st.bar_chart(chart, x="category", y=list(series), color=["#d62728", "#b0b0b0", "#1f77b4"],
+                     y_label=f"% of the top {k} in the product's own {level.lower()}", x_label="",
+                     horizontal=True, stack=False, height=max(300, 40 * len(per)))
+        if name == "superstore":
+            st.caption("Superstore is Tableau's fictional sample: its orders combine products at random, so "
+                       "co-occurrence scores at the random level here. Real baskets (Online Retail) are checked "
+                       "by the offline evaluation.")
