@@ -1,13 +1,271 @@
-"""The "Basket rules" tab: frequent itemsets and association rules from shopping baskets."""
+"""The "Basket rules" tab, for analysts: association rules from shopping baskets, explored.
+
+Pick the demo baskets or upload a CSV, move the thresholds, read the rules (sortable, narrowed
+to one item on either side), see support against confidence coloured by lift, look up what to
+show next to an item, and download the rules (CSV) and the lookup (JSON). Reading and mining
+are cached per file and thresholds; a bad upload gets one clear line, never a traceback.
+"""
 from __future__ import annotations
 
+import hashlib
+from dataclasses import dataclass
+
+import altair as alt
+import pandas as pd
 import streamlit as st
+
+from recommend import basket_settings as defaults
+from recommend.basket_rules import (
+    BasketRules, build_basket_rules, lookup_json_text, rules_csv, rules_with_item, split_items,
+)
+from recommend.baskets import Baskets, csv_columns, guess_format, read_baskets
+from recommend.cli import InputError
+
+UPLOAD = "Upload a CSV..."
+UPLOAD_TYPES = ["csv", "txt", "gz"]
+SUPPORT_STEPS = [0.0005, 0.001, 0.002, 0.003, 0.0045, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.03, 0.05,
+                 0.075, 0.1, 0.15, 0.2]
+TABLE_ROWS = 10_000  # rows shown in the table (the download has them all)
+CHART_POINTS = 5_000  # strongest rules drawn in the scatter
+SIDES = {"either side": "either", "left (if bought)": "antecedents", "right (then also)": "consequents"}
+NONE = "(none)"
+# Column names tried, in order, when guessing an upload's order / item / quantity columns.
+BASKET_HINTS = ("invoiceno", "invoice", "order id", "orderid", "order", "basket", "transaction", "receipt")
+ITEM_HINTS = ("description", "product name", "item", "product", "stockcode", "sku", "article")
+QUANTITY_HINTS = ("quantity", "qty", "units")
+
+
+@dataclass
+class Source:
+    """Where the baskets come from and how to read them."""
+
+    label: str  # what the user chose, for messages
+    key: str  # names the data and its reading options, for the caches
+    data: bytes | None  # the upload's bytes; None for a demo file
+    fmt: str
+    basket_col: str | None = None
+    item_col: str | None = None
+    quantity_col: str | None = None
+    suggested: dict | None = None  # thresholds that suit the data
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def _read(key: str, data: bytes | None, fmt: str, basket_col, item_col, quantity_col, name: str) -> Baskets:
+    source = data if data is not None else defaults.DEMO_DATASETS[key]["path"]
+    return read_baskets(source, fmt, basket_col, item_col, quantity_col, name=name)
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def _mine(key: str, _baskets: Baskets, min_support: float, min_confidence: float, min_lift: float,
+          max_length: int) -> tuple[BasketRules, str, str]:
+    """The rules for these baskets (named by `key`) and thresholds, with the two downloads."""
+    result = build_basket_rules(_baskets, min_support=min_support, min_confidence=min_confidence,
+                                min_lift=min_lift, max_length=max_length)
+    return result, rules_csv(result.rules), lookup_json_text(result)
+
+
+def _guess(columns: list[str], hints: tuple[str, ...], exclude: tuple[str, ...] = ()) -> int | None:
+    lowered = [c.lower() for c in columns]
+    for hint in hints:
+        for i, c in enumerate(lowered):
+            if hint in c and columns[i] not in exclude:
+                return i
+    return None
+
+
+def _upload_source() -> Source | None:
+    upload = st.file_uploader("Basket file (.csv or .csv.gz)", type=UPLOAD_TYPES, key="br_upload",
+                              help="Wide: one basket per line, items separated by commas, no header. "
+                                   "Long: a header, then one row per order line (order, item, quantity...).")
+    if upload is None:
+        st.caption("Upload a file to mine it. Nothing is stored: the file stays in this session's memory.")
+        return None
+    data = upload.getvalue()
+    digest = hashlib.sha256(data).hexdigest()[:16]
+    try:
+        guessed = guess_format(data, upload.name)
+    except InputError as exc:
+        st.error(str(exc))
+        return None
+    fmt = st.radio("Shape", ["wide", "long"], index=["wide", "long"].index(guessed), horizontal=True,
+                   key=f"br_format_{digest}",
+                   format_func=lambda f: {"wide": "wide: one basket per line",
+                                          "long": "long: one row per order line"}[f])
+    if fmt == "wide":
+        return Source(upload.name, f"upload:{digest}:wide", data, "wide")
+    columns = [c for c in csv_columns(data, upload.name) if c]
+    if len(columns) < 2:
+        st.error(f"{upload.name} has fewer than two columns in its first line; a long file needs a header "
+                 "with an order column and an item column. Is it a wide file?")
+        return None
+    left, mid, right = st.columns(3)
+    basket_col = left.selectbox("Order column", columns, index=_guess(columns, BASKET_HINTS) or 0,
+                                key=f"br_basket_col_{digest}")
+    item_default = _guess(columns, ITEM_HINTS, (basket_col,))
+    item_col = mid.selectbox("Item column", columns,
+                             index=item_default if item_default is not None else min(1, len(columns) - 1),
+                             key=f"br_item_col_{digest}")
+    q_default = _guess(columns, QUANTITY_HINTS)
+    quantity = right.selectbox("Quantity column", [NONE] + columns,
+                               index=0 if q_default is None else q_default + 1, key=f"br_quantity_col_{digest}",
+                               help="Rows whose quantity is not positive (returns, cancellations) are dropped.")
+    quantity_col = None if quantity == NONE else quantity
+    return Source(upload.name, f"upload:{digest}:long:{basket_col}:{item_col}:{quantity_col}", data, "long",
+                  basket_col, item_col, quantity_col)
+
+
+def _choose_source() -> Source | None:
+    choice = st.selectbox("Baskets", list(defaults.DEMO_DATASETS) + [UPLOAD], key="br_dataset")
+    if choice == UPLOAD:
+        return _upload_source()
+    spec = defaults.DEMO_DATASETS[choice]
+    how = ("one basket per line" if spec["format"] == "wide" else
+           f"order column {spec['basket_col']}, item column {spec['item_col']}, "
+           f"rows with {spec['quantity_col']} <= 0 dropped")
+    st.caption(f"`{spec['path'].relative_to(spec['path'].parents[2])}` · {how}")
+    return Source(choice, choice, None, spec["format"], spec.get("basket_col"), spec.get("item_col"),
+                  spec.get("quantity_col"), spec)
+
+
+def _thresholds(source: Source) -> tuple[float, float, float, int]:
+    suggested = source.suggested or {}
+    support0 = suggested.get("min_support", defaults.MIN_SUPPORT)
+    steps = sorted(set(SUPPORT_STEPS) | {support0})
+    left, right = st.columns(2)
+    tag = hashlib.sha256(source.key.split(":long:")[0].encode()).hexdigest()[:8]  # new data, fresh defaults
+    min_support = left.select_slider("Min support (share of baskets)", steps, value=support0,
+                                     key=f"br_support_{tag}", format_func=lambda v: f"{v:g}")
+    min_confidence = right.slider("Min confidence", 0.0, 1.0,
+                                  float(suggested.get("min_confidence", defaults.MIN_CONFIDENCE)), 0.05,
+                                  key=f"br_confidence_{tag}")
+    min_lift = left.slider("Min lift", 0.0, 10.0, float(suggested.get("min_lift", defaults.MIN_LIFT)), 0.1,
+                           key=f"br_lift_{tag}")
+    max_length = right.slider("Max items in a rule (both sides)", 2, 6, int(defaults.MAX_LENGTH),
+                              key=f"br_length_{tag}")
+    return float(min_support), float(min_confidence), float(min_lift), int(max_length)
+
+
+def _load(source: Source) -> Baskets | None:
+    try:
+        return _read(source.key if source.data is None else "upload", source.data, source.fmt,
+                     source.basket_col, source.item_col, source.quantity_col, source.label)
+    except InputError as exc:
+        st.error(str(exc))
+    except Exception as exc:  # noqa: BLE001 - an upload can be anything; one line, never a traceback
+        st.error(f"Could not read {source.label}: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
+    return None
+
+
+def _rules_view(rules: pd.DataFrame, items: list[str]) -> pd.DataFrame:
+    left, right = st.columns([3, 2])
+    item = left.selectbox("Only rules with", ["(any item)"] + items, key="br_filter_item",
+                          help="Type to search. Narrows the table and the chart.")
+    side = right.radio("on", list(SIDES), horizontal=True, key="br_filter_side")
+    if item == "(any item)":
+        return rules
+    return rules_with_item(rules, item, SIDES[side])
+
+
+def _table(rules: pd.DataFrame) -> None:
+    shown = rules.head(TABLE_ROWS)
+    st.dataframe(
+        shown, hide_index=True, height=380,
+        column_config={
+            "antecedents": st.column_config.TextColumn("if bought", help="antecedents"),
+            "consequents": st.column_config.TextColumn("then also", help="consequents"),
+            "support": st.column_config.NumberColumn(format="%.4f", help="share of baskets holding both sides"),
+            "confidence": st.column_config.NumberColumn(format="%.3f", help="share of 'if' baskets that hold 'then'"),
+            "lift": st.column_config.NumberColumn(format="%.2f", help="confidence / support of 'then'"),
+            "leverage": st.column_config.NumberColumn(format="%.4f"),
+            "conviction": st.column_config.NumberColumn(format="%.3f"),
+        })
+    more = f"; the table shows the strongest {TABLE_ROWS:,}, the download has all" if len(rules) > TABLE_ROWS else ""
+    st.caption(f"{len(rules):,} rules, strongest first (lift, then confidence); click a header to sort{more}.")
+
+
+def _chart(rules: pd.DataFrame) -> None:
+    points = rules.head(CHART_POINTS)
+    chart = alt.Chart(points).mark_circle(size=60, opacity=0.8).encode(
+        x=alt.X("support:Q", title="support (log scale)", scale=alt.Scale(type="log", nice=False, padding=12)),
+        y=alt.Y("confidence:Q", title="confidence", scale=alt.Scale(zero=False, padding=12)),
+        color=alt.Color("lift:Q", title="lift", scale=alt.Scale(scheme="viridis")),
+        tooltip=[alt.Tooltip("antecedents:N", title="if bought"), alt.Tooltip("consequents:N", title="then also"),
+                 alt.Tooltip("support:Q", format=".4f"), alt.Tooltip("confidence:Q", format=".3f"),
+                 alt.Tooltip("lift:Q", format=".2f")],
+    ).properties(height=380).interactive()
+    st.altair_chart(chart)
+    more = f" (the {CHART_POINTS:,} strongest)" if len(rules) > CHART_POINTS else ""
+    st.caption(f"Support against confidence, coloured by lift{more}; hover a point for its rule.")
+
+
+def _next_to(result: BasketRules, baskets: Baskets) -> None:
+    st.markdown("#### What to show next to an item")
+    counts = dict(zip(baskets.items, baskets.item_counts()))
+    items = sorted(counts)
+    with_rules = result.lookup.loc[result.lookup["source"] == "rule", "item"]
+    first = with_rules.iloc[0] if len(with_rules) else items[0]
+    item = st.selectbox("Item", items, index=items.index(first), key="br_next_to_item",
+                        help="Type to search. Items with a rule of their own come from it; the rest is topped up "
+                             "with the best sellers.")
+    rows = result.lookup[result.lookup["item"] == item]
+    cols = st.columns(max(len(rows), 1))
+    for col, row in zip(cols, rows.itertuples()):
+        with col.container(border=True):
+            st.markdown(f"**{row.rank}. {row.show}**")
+            if row.source == "rule":
+                st.caption(f"rule {item} → {row.show}: lift {row.lift:.2f}, confidence {row.confidence:.2f}")
+            else:
+                st.caption(f"best seller, in {counts.get(row.show, 0):,} baskets")
+    st.caption(f"In {counts[item]:,} of {baskets.n_baskets:,} baskets. Order: the item's own rules (it alone on "
+               f"the left) by lift, then confidence; then best sellers. Items with no entry (new products) get "
+               f"the default: {', '.join(result.default_recommendation)}.")
 
 
 def render() -> None:
     """Show the Basket rules tab."""
     st.subheader("Basket rules")
-    st.info(
-        "Not built yet: association rules (support, confidence, lift) from shopping baskets, "
-        'and "3 items to show next to X", topped up with the best sellers.'
-    )
+    st.caption("Frequent itemsets and association rules (support, confidence, lift) from shopping baskets, "
+               "and the items to show next to each product, topped up with the best sellers.")
+    left, right = st.columns([2, 3], gap="large")
+    with left:
+        source = _choose_source()
+    if source is None:
+        return
+    with right:
+        min_support, min_confidence, min_lift, max_length = _thresholds(source)
+    with st.spinner("Reading the baskets..."):
+        baskets = _load(source)
+    if baskets is None:
+        return
+    try:
+        with st.spinner("Mining frequent itemsets and rules..."):
+            result, rules_text, lookup_text = _mine(source.key, baskets, min_support, min_confidence, min_lift,
+                                                    max_length)
+    except InputError as exc:
+        st.error(str(exc))
+        return
+    m = result.manifest
+    cols = st.columns(5)
+    cols[0].metric("Baskets", f"{m['baskets']:,}")
+    cols[1].metric("Items", f"{m['items']:,}")
+    cols[2].metric("Frequent itemsets", f"{m['frequent_itemsets']:,}")
+    cols[3].metric("Rules", f"{m['rules']:,}", help=f"over {m['itemsets_with_rules']:,} itemsets")
+    cols[4].metric("Items with a rule", f"{m['items_with_rules']:,}", help="rules with the item alone on the left")
+
+    rules = result.rules
+    if rules.empty:
+        st.info("No rule meets these thresholds; lower min support, min confidence or min lift.")
+    else:
+        in_rules = sorted({x for side in ("antecedents", "consequents") for s in rules[side] for x in split_items(s)})
+        view = _rules_view(rules, in_rules)
+        table, chart = st.columns([3, 2], gap="medium")
+        with table:
+            _table(view)
+        with chart:
+            _chart(view)
+    _next_to(result, baskets)
+    d1, d2, _ = st.columns([1, 1, 2])
+    d1.download_button(f"Download rules ({m['rules']:,}, CSV)", rules_text, "rules.csv", "text/csv",
+                       key="br_download_rules")
+    d2.download_button("Download lookup (JSON)", lookup_text, "lookup.json", "application/json",
+                       key="br_download_lookup")

@@ -1,0 +1,62 @@
+"""`python -m recommend rules`: association rules and the "show next to X" lookup from a basket file."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from recommend import basket_settings as defaults
+from recommend.basket_rules import build_basket_rules, file_sha256, recommend_next_to, write_basket_rules
+from recommend.baskets import FORMATS, read_baskets
+from recommend.cli import InputError
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "rules", help="frequent itemsets, association rules and a 'show next to X' lookup from baskets",
+        description="Mine association rules from shopping baskets and write rules.csv, itemsets.csv, "
+                    "lookup.json and manifest.json. max_length counts every item of a rule.")
+    p.add_argument("--baskets", type=Path, default=defaults.DEMO_BASKETS,
+                   help="basket CSV (.csv or .csv.gz); default: the demo Market Basket Optimisation file")
+    p.add_argument("--format", choices=FORMATS, default=None,
+                   help="wide: one basket per line, no header; long: one row per order line "
+                        "(default: long when --basket-col/--item-col are given, else wide)")
+    p.add_argument("--basket-col", default=None, help="long files: the order (basket) column, e.g. InvoiceNo")
+    p.add_argument("--item-col", default=None, help="long files: the item column, e.g. Description")
+    p.add_argument("--quantity-col", default=None,
+                   help="long files: rows whose quantity here is not positive (returns) are dropped")
+    p.add_argument("--min-support", type=float, default=defaults.MIN_SUPPORT,
+                   help=f"share of baskets an itemset must be in (default {defaults.MIN_SUPPORT})")
+    p.add_argument("--min-confidence", type=float, default=defaults.MIN_CONFIDENCE,
+                   help=f"default {defaults.MIN_CONFIDENCE}")
+    p.add_argument("--min-lift", type=float, default=defaults.MIN_LIFT, help=f"default {defaults.MIN_LIFT}")
+    p.add_argument("--max-length", type=int, default=defaults.MAX_LENGTH,
+                   help=f"most items in a rule, both sides together (default {defaults.MAX_LENGTH})")
+    p.add_argument("--show", type=int, default=defaults.SHOW_NEXT_TO,
+                   help=f"items to list next to each item (default {defaults.SHOW_NEXT_TO})")
+    p.add_argument("--out", type=Path, default=defaults.DEFAULT_OUT,
+                   help=f"artifact folder to write (default {defaults.DEFAULT_OUT})")
+    p.add_argument("--item", default=None, help="also print what to show next to this item")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    if not Path(args.baskets).is_file():
+        raise InputError(f"Basket file {args.baskets} not found.")
+    baskets = read_baskets(args.baskets, args.format, args.basket_col, args.item_col, args.quantity_col)
+    result = build_basket_rules(baskets, min_support=args.min_support, min_confidence=args.min_confidence,
+                                min_lift=args.min_lift, max_length=args.max_length, show=args.show,
+                                progress=sys.stderr.isatty())
+    inputs = {"baskets": str(args.baskets), "sha256": file_sha256(args.baskets)}
+    write_basket_rules(result, args.out, inputs)
+    m = result.manifest
+    print(f"{m['baskets']:,} baskets, {m['items']:,} items: {m['frequent_itemsets']:,} frequent itemsets, "
+          f"{m['rules']:,} rules over {m['itemsets_with_rules']:,} itemsets, {m['items_with_rules']:,} items "
+          f"with a rule of their own; wrote {args.out} in {m['seconds']['total']} s.")
+    print(f"Shown next to items without a rule: {', '.join(result.default_recommendation)}")
+    if args.item is not None:
+        lookup = result.lookup_json()
+        if args.item not in lookup["recommendations"]:
+            raise InputError(f"No item {args.item!r} in {args.baskets}; names are matched exactly.")
+        print(f"Next to {args.item}: {', '.join(recommend_next_to(lookup, args.item))}")
+    return 0
