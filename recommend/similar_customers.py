@@ -22,8 +22,7 @@ from recommend.artifacts import atomic_dir, library_versions, read_manifest, utc
 from recommend.cli import InputError
 from recommend.interactions import Interactions, interaction_matrix
 from recommend.online_retail import clean_online_retail
-from recommend.similar_products import top_k_sparse_rows
-from recommend.topk import top_k_rows
+from recommend.topk import top_k_sparse_rows
 
 KIND = "similar_customers"
 # Both chosen by bench/evaluate_similar_customers.py (table in the README): binary purchases
@@ -34,7 +33,6 @@ DEFAULT_RECOMMENDATIONS = 10
 DEFAULT_WEIGHTING = "binary"
 WEIGHTINGS = ("binary", "log-quantity", "tfidf")
 BLOCK_CELLS = 16_000_000  # customers per block x all customers, for the sparse product
-DENSE_SHARE = 0.05  # a block product fuller than this is ranked as a dense array
 
 
 @dataclass(frozen=True)
@@ -97,19 +95,8 @@ def nearest_customers(matrix: sp.csr_matrix, k: int, *, progress: bool = False):
     step = max(1, min(n, BLOCK_CELLS // max(n, 1)))
     parts_i, parts_s = [], []
     for start in tqdm(range(0, n, step), desc="Neighbours", unit="block", disable=not progress):
-        block = unit[start:start + step] @ unit_t
-        rows = block.shape[0]
-        if block.nnz > DENSE_SHARE * rows * n:
-            # Popular products link most customers: rank the block densely, which is several
-            # times faster than row-by-row over a sparse block that is half full.
-            dense = block.toarray()
-            dense[np.arange(rows), np.arange(start, start + rows)] = -np.inf  # not their own neighbour
-            dense[dense <= 0] = -np.inf
-            i, s = top_k_rows(dense, k)
-            i = np.pad(i, ((0, 0), (0, k - i.shape[1])), constant_values=-1)
-            s = np.pad(s, ((0, 0), (0, k - s.shape[1])), constant_values=np.nan)
-        else:
-            i, s = top_k_sparse_rows(block, k, offset=start)
+        # popular products make blocks half full: top_k_sparse_rows then ranks them densely
+        i, s = top_k_sparse_rows(unit[start:start + step] @ unit_t, k, offset=start)
         parts_i.append(i)
         parts_s.append(s)
     return np.vstack(parts_i), np.vstack(parts_s)

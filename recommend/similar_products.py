@@ -38,7 +38,7 @@ from recommend.artifacts import (ArtifactError, atomic_dir, library_versions, re
 from recommend.cli import InputError
 from recommend.interactions import Interactions, interaction_matrix
 from recommend.online_retail import clean_online_retail, product_descriptions
-from recommend.topk import top_k, top_k_rows
+from recommend.topk import keep_entries as _kept, row_of_each as _row_of_each, top_k_rows, top_k_sparse_rows
 
 KIND = "similar_products"
 FORMAT_VERSION = 1
@@ -52,7 +52,6 @@ DEFAULT_MIN_COUNT = 1  # min_count 2 or 3 scored no better and leaves more produ
 # Rows of the second-order similarity computed at once: bounds the dense block to
 # BLOCK_CELLS floats (256 MB) whatever the catalogue size.
 BLOCK_CELLS = 32_000_000
-DENSE_BLOCK_SHARE = 0.05  # above this share of non-zeros a block is ranked dense (faster than row by row)
 
 
 @dataclass(frozen=True)
@@ -149,21 +148,6 @@ def cooccurrence(orders: sp.csr_matrix) -> sp.csr_matrix:
     return c
 
 
-def _row_of_each(matrix: sp.csr_matrix) -> np.ndarray:
-    return np.repeat(np.arange(matrix.shape[0], dtype=np.int64), np.diff(matrix.indptr))
-
-
-def _kept(matrix: sp.csr_matrix, keep: np.ndarray, data=None) -> sp.csr_matrix:
-    """The same matrix with only the non-zeros where `keep` (and optionally new values)."""
-    rows = _row_of_each(matrix)[keep]
-    indptr = np.zeros(matrix.shape[0] + 1, dtype=np.int64)
-    np.cumsum(np.bincount(rows, minlength=matrix.shape[0]), out=indptr[1:])
-    values = (matrix.data if data is None else data)[keep]
-    out = sp.csr_matrix((values, matrix.indices[keep], indptr), shape=matrix.shape)
-    out.has_sorted_indices = matrix.has_sorted_indices  # a subset keeps the order; skip a re-sort
-    return out
-
-
 def pair_counts(counts: sp.csr_matrix, min_count: int = 1) -> sp.csr_matrix:
     """The co-occurrence without its diagonal and without pairs bought together < min_count times."""
     rows = _row_of_each(counts)
@@ -189,46 +173,6 @@ def pair_similarity(pairs: sp.csr_matrix, n_orders_per_item: np.ndarray, n_order
     out = sp.csr_matrix((s, cols.copy(), pairs.indptr.copy()), shape=pairs.shape)
     out.has_sorted_indices = pairs.has_sorted_indices
     return out
-
-
-def top_k_sparse_rows(matrix: sp.csr_matrix, k: int, offset: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Top k stored entries of every row (positive scores), best first, ties by ascending column.
-
-    Returns (indices, scores), each (rows, k), padded with -1 / NaN. With `offset`, entry
-    (r, offset + r) is left out: pass the first row's number when `matrix` is a block of rows of
-    a square products x products matrix, so a product is never its own neighbour.
-    """
-    m, n = matrix.shape
-    idx = np.full((m, k), -1, dtype=np.int64)
-    val = np.full((m, k), np.nan)
-    if m == 0 or matrix.nnz == 0:
-        return idx, val
-    matrix = sp.csr_matrix(matrix)
-    if matrix.nnz > DENSE_BLOCK_SHARE * m * n:
-        # Nearly dense block (the seed's similarity): one vectorised top_k_rows beats a Python
-        # loop over rows, and needs no sorting or filtering of the sparse entries first.
-        dense = matrix.toarray()
-        dense[dense <= 0] = -np.inf
-        if offset is not None:
-            rows = np.arange(m)
-            inside = offset + rows < n
-            dense[rows[inside], offset + rows[inside]] = -np.inf
-        block_idx, block_val = top_k_rows(dense, k)
-        width = block_idx.shape[1]
-        idx[:, :width], val[:, :width] = block_idx, block_val
-        return idx, val
-    matrix.sort_indices()
-    keep = matrix.data > 0
-    if offset is not None:
-        keep &= matrix.indices != _row_of_each(matrix) + offset
-    matrix = _kept(matrix, keep) if not keep.all() else matrix
-    indptr, indices, data = matrix.indptr, matrix.indices, matrix.data
-    for r in np.flatnonzero(np.diff(indptr)):
-        start, stop = indptr[r], indptr[r + 1]
-        pos, scores = top_k(data[start:stop], k)  # positions follow ascending columns: ties by column
-        idx[r, : pos.size] = indices[start:stop][pos]
-        val[r, : pos.size] = scores
-    return idx, val
 
 
 # Speeds measured on the 2-core development machine, used only to pick the faster of two exact

@@ -8,6 +8,7 @@ returned, which is how masks and "leave these out" are expressed.
 from __future__ import annotations
 
 import numpy as np
+import scipy.sparse as sp
 
 __all__ = ["top_k", "top_k_rows"]
 
@@ -128,3 +129,63 @@ def top_k_rows(scores_2d: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     idx[~valid] = -1
     val[~valid] = np.nan
     return idx.astype(np.intp, copy=False), val
+
+
+# ---- sparse rows: shared by similar products and similar customers ----------------------
+
+DENSE_BLOCK_SHARE = 0.05  # above this share of non-zeros a block is ranked dense (faster than row by row)
+
+
+def row_of_each(matrix: sp.csr_matrix) -> np.ndarray:
+    return np.repeat(np.arange(matrix.shape[0], dtype=np.int64), np.diff(matrix.indptr))
+
+
+def keep_entries(matrix: sp.csr_matrix, keep: np.ndarray, data=None) -> sp.csr_matrix:
+    """The same matrix with only the non-zeros where `keep` (and optionally new values)."""
+    rows = row_of_each(matrix)[keep]
+    indptr = np.zeros(matrix.shape[0] + 1, dtype=np.int64)
+    np.cumsum(np.bincount(rows, minlength=matrix.shape[0]), out=indptr[1:])
+    values = (matrix.data if data is None else data)[keep]
+    out = sp.csr_matrix((values, matrix.indices[keep], indptr), shape=matrix.shape)
+    out.has_sorted_indices = matrix.has_sorted_indices  # a subset keeps the order; skip a re-sort
+    return out
+
+
+def top_k_sparse_rows(matrix: sp.csr_matrix, k: int, offset: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Top k stored entries of every row (positive scores), best first, ties by ascending column.
+
+    Returns (indices, scores), each (rows, k), padded with -1 / NaN. With `offset`, entry
+    (r, offset + r) is left out: pass the first row's number when `matrix` is a block of rows of
+    a square products x products matrix, so a product is never its own neighbour.
+    """
+    m, n = matrix.shape
+    idx = np.full((m, k), -1, dtype=np.int64)
+    val = np.full((m, k), np.nan)
+    if m == 0 or matrix.nnz == 0:
+        return idx, val
+    matrix = sp.csr_matrix(matrix)
+    if matrix.nnz > DENSE_BLOCK_SHARE * m * n:
+        # Nearly dense block (the seed's similarity): one vectorised top_k_rows beats a Python
+        # loop over rows, and needs no sorting or filtering of the sparse entries first.
+        dense = matrix.toarray()
+        dense[dense <= 0] = -np.inf
+        if offset is not None:
+            rows = np.arange(m)
+            inside = offset + rows < n
+            dense[rows[inside], offset + rows[inside]] = -np.inf
+        block_idx, block_val = top_k_rows(dense, k)
+        width = block_idx.shape[1]
+        idx[:, :width], val[:, :width] = block_idx, block_val
+        return idx, val
+    matrix.sort_indices()
+    keep = matrix.data > 0
+    if offset is not None:
+        keep &= matrix.indices != row_of_each(matrix) + offset
+    matrix = keep_entries(matrix, keep) if not keep.all() else matrix
+    indptr, indices, data = matrix.indptr, matrix.indices, matrix.data
+    for r in np.flatnonzero(np.diff(indptr)):
+        start, stop = indptr[r], indptr[r + 1]
+        pos, scores = top_k(data[start:stop], k)  # positions follow ascending columns: ties by column
+        idx[r, : pos.size] = indices[start:stop][pos]
+        val[r, : pos.size] = scores
+    return idx, val

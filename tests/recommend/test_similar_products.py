@@ -117,7 +117,9 @@ def test_ties_go_to_the_lower_product_position_and_lone_products_get_nothing():
 
 @pytest.mark.parametrize("dense_share", [0.0, 2.0])
 def test_sparse_row_top_k_is_the_same_row_by_row_or_densely(monkeypatch, dense_share):
-    monkeypatch.setattr(spm, "DENSE_BLOCK_SHARE", dense_share)
+    import recommend.topk
+
+    monkeypatch.setattr(recommend.topk, "DENSE_BLOCK_SHARE", dense_share)
     m = sp.random(30, 40, density=0.3, random_state=1, format="csr")
     m.data = np.round(m.data * 4) / 4 + 0.25  # few distinct values: many ties
     idx, val = top_k_sparse_rows(m, 6, offset=3)  # rows of a block starting at product 3
