@@ -15,14 +15,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
-from sklearn.preprocessing import normalize
-from tqdm import tqdm
 
 from recommend.artifacts import atomic_dir, library_versions, read_manifest, utc_now, write_json_atomic
 from recommend.cli import InputError
 from recommend.interactions import Interactions, interaction_matrix
 from recommend.online_retail import clean_online_retail
-from recommend.topk import top_k_sparse_rows
+from recommend.topk import cosine_neighbours, top_k_sparse_rows
 
 KIND = "similar_customers"
 # Both chosen by bench/evaluate_similar_customers.py (table in the README): binary purchases
@@ -88,18 +86,8 @@ def customer_matrix(purchases: pd.DataFrame, cols: PurchaseColumns, weighting: s
 
 
 def nearest_customers(matrix: sp.csr_matrix, k: int, *, progress: bool = False):
-    """Each row's k most cosine-similar other rows: (indices, similarities), padded -1 / NaN."""
-    unit = normalize(sp.csr_matrix(matrix, dtype=np.float32), norm="l2", axis=1)
-    unit_t = unit.T.tocsr()
-    n = unit.shape[0]
-    step = max(1, min(n, BLOCK_CELLS // max(n, 1)))
-    parts_i, parts_s = [], []
-    for start in tqdm(range(0, n, step), desc="Neighbours", unit="block", disable=not progress):
-        # popular products make blocks half full: top_k_sparse_rows then ranks them densely
-        i, s = top_k_sparse_rows(unit[start:start + step] @ unit_t, k, offset=start)
-        parts_i.append(i)
-        parts_s.append(s)
-    return np.vstack(parts_i), np.vstack(parts_s)
+    """Each customer's k most cosine-similar other customers: (indices, similarities)."""
+    return cosine_neighbours(matrix, k, block_cells=BLOCK_CELLS, progress=progress)
 
 
 def recommend_from_neighbours(bought: sp.csr_matrix, idx: np.ndarray, sims: np.ndarray, n: int):

@@ -13,14 +13,12 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import scipy.sparse as sp
-from tqdm import tqdm
 
 from recommend.artifacts import atomic_dir, library_versions, read_manifest, utc_now, write_json_atomic
 from recommend.cli import InputError
 from recommend.interactions import interaction_matrix
 from recommend.movie_titles import display_title
-from recommend.topk import top_k_rows
+from recommend.topk import cosine_neighbours
 
 KIND = "similar_movies"
 DEFAULT_K = 10
@@ -29,7 +27,6 @@ DEFAULT_K = 10
 DEFAULT_MIN_RATINGS = 10
 DEFAULT_CENTRE = "none"  # "none" (raw ratings, as the seed) or "user" (minus each user's mean)
 CENTRES = ("none", "user")
-BLOCK = 1024  # movies scored per block: 1024 x 9,724 float32 = 40 MB
 
 
 def _read_csv(path: Path, needed: list[str], what: str) -> pd.DataFrame:
@@ -83,35 +80,6 @@ def rating_matrix(ratings: pd.DataFrame):
     return built.matrix, np.asarray(built.row_ids)
 
 
-def unit_rows(matrix: sp.csr_matrix) -> sp.csr_matrix:
-    norms = np.sqrt(np.asarray(matrix.multiply(matrix).sum(axis=1)).ravel())
-    scale = np.divide(1.0, norms, out=np.zeros_like(norms), where=norms > 0)
-    return sp.diags(scale.astype(np.float32)) @ matrix
-
-
-def cosine_neighbours(matrix: sp.csr_matrix, k: int, *, progress: bool = False):
-    """Top-k cosine neighbours of every row among the other rows (similarity > 0 only).
-
-    Returns (indices, similarities), each (rows, k'); short rows are padded with -1 / NaN."""
-    unit = unit_rows(sp.csr_matrix(matrix, dtype=np.float32))
-    unit_t = unit.T.tocsc()
-    n = unit.shape[0]
-    parts_i, parts_s = [], []
-    for start in tqdm(range(0, n, BLOCK), desc="Neighbours", unit="block", disable=not progress):
-        stop = min(start + BLOCK, n)
-        scores = (unit[start:stop] @ unit_t).toarray()
-        scores[np.arange(stop - start), np.arange(start, stop)] = -np.inf  # not its own neighbour
-        scores[scores <= 1e-9] = -np.inf  # no shared raters: not similar at all
-        idx, sims = top_k_rows(scores, min(k, max(n - 1, 1)))
-        width = idx.shape[1]
-        if width < k:  # keep every block the same width
-            idx = np.pad(idx, ((0, 0), (0, k - width)), constant_values=-1)
-            sims = np.pad(sims, ((0, 0), (0, k - width)), constant_values=np.nan)
-        parts_i.append(idx)
-        parts_s.append(sims)
-    return np.vstack(parts_i), np.vstack(parts_s)
-
-
 @dataclass
 class SimilarMovies:
     neighbours: pd.DataFrame  # movieId, rank, similar_movieId, similarity
@@ -136,7 +104,7 @@ def build_similar_movies(ratings: pd.DataFrame, movies: pd.DataFrame, *, k: int 
     if kept.empty:
         raise InputError(f"No movie has {min_ratings} or more ratings; lower --min-ratings.")
     matrix, ids = rating_matrix(kept)
-    idx, sims = cosine_neighbours(matrix, k, progress=progress)
+    idx, sims = cosine_neighbours(matrix, k, progress=progress)  # blockwise, shared with customers
     rows, ranks = np.nonzero(idx >= 0)
     table = pd.DataFrame({
         "movieId": ids[rows], "rank": ranks + 1, "similar_movieId": ids[idx[rows, ranks]],
