@@ -20,7 +20,8 @@ from recommend.artifacts import atomic_dir, library_versions, read_manifest, utc
 from recommend.cli import InputError
 from recommend.interactions import Interactions, interaction_matrix
 from recommend.online_retail import clean_online_retail
-from recommend.topk import cosine_neighbours, top_k_sparse_rows
+from recommend.cosine_neighbours import cosine_top_k
+from recommend.product_top_k import TopK, product_top_k
 
 KIND = "similar_customers"
 # Both chosen by bench/evaluate_similar_customers.py (table in the README): binary purchases
@@ -30,7 +31,6 @@ DEFAULT_NEIGHBOURS = 30
 DEFAULT_RECOMMENDATIONS = 10
 DEFAULT_WEIGHTING = "binary"
 WEIGHTINGS = ("binary", "log-quantity", "tfidf")
-BLOCK_CELLS = 16_000_000  # customers per block x all customers, for the sparse product
 
 
 @dataclass(frozen=True)
@@ -85,31 +85,24 @@ def customer_matrix(purchases: pd.DataFrame, cols: PurchaseColumns, weighting: s
     return built
 
 
-def nearest_customers(matrix: sp.csr_matrix, k: int, *, progress: bool = False):
-    """Each customer's k most cosine-similar other customers: (indices, similarities)."""
-    return cosine_neighbours(matrix, k, block_cells=BLOCK_CELLS, progress=progress)
+def nearest_customers(matrix: sp.csr_matrix, k: int, *, progress: bool = False) -> TopK:
+    """Each customer's k most cosine-similar other customers: indices, similarities and
+    (as counts) the number of products each pair shares."""
+    return cosine_top_k(matrix, k, progress=progress, desc="Similar customers")
 
 
-def recommend_from_neighbours(bought: sp.csr_matrix, idx: np.ndarray, sims: np.ndarray, n: int):
+def recommend_from_neighbours(bought: sp.csr_matrix, near: TopK, n: int, *, progress: bool = False) -> TopK:
     """Score = sum over a customer's neighbours of similarity x (neighbour bought it); items the
-    customer has are left out. Returns (items, scores, support counts), each (customers, n)."""
+    customer has are left out. Returns items, scores and (as counts) how many neighbours bought
+    each, every one (customers, n)."""
     customers = bought.shape[0]
-    rows = np.repeat(np.arange(customers), idx.shape[1])
-    ok = idx.ravel() >= 0
-    weights = sp.csr_matrix((sims.ravel()[ok], (rows[ok], idx.ravel()[ok])), shape=(customers, customers))
+    rows = np.repeat(np.arange(customers), near.indices.shape[1])
+    ok = near.indices.ravel() >= 0
+    weights = sp.csr_matrix((near.scores.ravel()[ok], (rows[ok], near.indices.ravel()[ok])),
+                            shape=(customers, customers))
     binary = bought.copy()
     binary.data[:] = 1
-    scores = (weights @ binary).tocsr()
-    support = ((weights > 0).astype(np.float32) @ binary).tocsr()
-    owned = scores.multiply(binary).tocsr()
-    scores = (scores - owned).tocsr()
-    scores.eliminate_zeros()
-    items, values = top_k_sparse_rows(scores, n)  # customers x products: no diagonal to skip
-    counts = np.zeros(items.shape, dtype=np.int64)
-    has = items >= 0
-    r = np.nonzero(has)[0]
-    counts[has] = np.asarray(support[r, items[has]]).ravel().astype(np.int64)
-    return items, values, counts
+    return product_top_k(weights, binary, n, exclude=binary, progress=progress, desc="Recommendations")
 
 
 @dataclass
@@ -127,22 +120,22 @@ def build_similar_customers(purchases: pd.DataFrame, cols: PurchaseColumns = Pur
         raise InputError("-k and the number of recommendations must be at least 1.")
     started = time.perf_counter()
     built = customer_matrix(purchases, cols, weighting)
-    idx, sims = nearest_customers(built.matrix, k, progress=progress)
-    binary = built.matrix.copy()
-    binary.data[:] = 1
-    rows, ranks = np.nonzero(idx >= 0)
-    partners = idx[rows, ranks]
-    shared = np.asarray(binary[rows].multiply(binary[partners]).sum(axis=1)).ravel().astype(int)
+    near = nearest_customers(built.matrix, k, progress=progress)
+    rows, ranks = np.nonzero(near.indices >= 0)
+    partners = near.indices[rows, ranks]
     customers = np.asarray(built.row_ids)
     neighbours = pd.DataFrame({"customer": customers[rows], "rank": ranks + 1, "neighbour": customers[partners],
-                               "similarity": sims[rows, ranks].round(6), "shared_items": shared})
-    items_idx, scores, support = recommend_from_neighbours(built.matrix, idx, sims, n)
+                               "similarity": near.scores[rows, ranks].round(6),
+                               "shared_items": near.counts[rows, ranks]})
+    recommended = recommend_from_neighbours(built.matrix, near, n, progress=progress)
+    items_idx = recommended.indices
     r, c = np.nonzero(items_idx >= 0)
     products = np.asarray(built.col_ids)
     names = (purchases.drop_duplicates(cols.item).set_index(cols.item)[cols.name]
              if cols.name and cols.name in purchases.columns else pd.Series(dtype=object))
     recs = pd.DataFrame({"customer": customers[r], "rank": c + 1, "item": products[items_idx[r, c]],
-                         "score": scores[r, c].round(6), "support_count": support[r, c]})
+                         "score": recommended.scores[r, c].round(6),
+                         "support_count": recommended.counts[r, c]})
     recs.insert(3, "name", recs["item"].map(names))
     manifest = {
         "kind": KIND, "format_version": 1, "k": k, "recommendations": n, "weighting": weighting,

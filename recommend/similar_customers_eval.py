@@ -17,7 +17,7 @@ from recommend.similar_customers import (
     PurchaseColumns, customer_matrix, nearest_customers, recommend_from_neighbours,
 )
 from recommend.similar_products import top_similar
-from recommend.topk import top_k_rows
+from recommend.product_top_k import product_top_k
 
 COLS = PurchaseColumns()
 
@@ -41,9 +41,8 @@ def _as_lists(built, items: np.ndarray, customers) -> dict:
 
 def user_user(train: pd.DataFrame, customers, *, weighting: str, k: int, n: int = 10) -> dict:
     built = customer_matrix(train, COLS, weighting)
-    idx, sims = nearest_customers(built.matrix, k)
-    items, _, _ = recommend_from_neighbours(built.matrix, idx, sims, n)
-    return _as_lists(built, items, customers)
+    near = nearest_customers(built.matrix, k)
+    return _as_lists(built, recommend_from_neighbours(built.matrix, near, n).indices, customers)
 
 
 def item_item(train: pd.DataFrame, customers, *, neighbours: int = 50, n: int = 10) -> dict:
@@ -58,10 +57,8 @@ def item_item(train: pd.DataFrame, customers, *, neighbours: int = 50, n: int = 
     weights = sp.csr_matrix((near.score.ravel()[ok], (rows[ok], near.idx.ravel()[ok])), shape=(m, m))
     pos = bought.row_positions(customers)
     found = pos >= 0
-    scores = (bought.matrix[pos[found]] @ weights).toarray()
-    scores[bought.matrix[pos[found]].toarray() > 0] = -np.inf
-    scores[scores <= 0] = -np.inf
-    best, _ = top_k_rows(scores, n)
+    history = bought.matrix[pos[found]]
+    best = product_top_k(history, weights, n, exclude=history).indices
     ids = np.asarray(bought.col_ids)
     ranked = iter(best)
     return {c: ([ids[j] for j in next(ranked) if j >= 0] if ok_ else []) for c, ok_ in zip(customers, found)}

@@ -18,7 +18,7 @@ from recommend.artifacts import atomic_dir, library_versions, read_manifest, utc
 from recommend.cli import InputError
 from recommend.interactions import interaction_matrix
 from recommend.movie_titles import display_title
-from recommend.topk import cosine_neighbours
+from recommend.cosine_neighbours import cosine_neighbours
 
 KIND = "similar_movies"
 DEFAULT_K = 10
@@ -104,7 +104,7 @@ def build_similar_movies(ratings: pd.DataFrame, movies: pd.DataFrame, *, k: int 
     if kept.empty:
         raise InputError(f"No movie has {min_ratings} or more ratings; lower --min-ratings.")
     matrix, ids = rating_matrix(kept)
-    idx, sims = cosine_neighbours(matrix, k, progress=progress)  # blockwise, shared with customers
+    idx, sims = cosine_neighbours(matrix, k, progress=progress)  # shared with similar customers
     rows, ranks = np.nonzero(idx >= 0)
     table = pd.DataFrame({
         "movieId": ids[rows], "rank": ranks + 1, "similar_movieId": ids[idx[rows, ranks]],

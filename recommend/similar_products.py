@@ -29,7 +29,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
-from sklearn.preprocessing import normalize
 from tqdm import tqdm
 
 import settings
@@ -38,6 +37,8 @@ from recommend.artifacts import (ArtifactError, atomic_dir, library_versions, re
 from recommend.cli import InputError
 from recommend.interactions import Interactions, interaction_matrix
 from recommend.online_retail import clean_online_retail, product_descriptions
+from recommend.cosine_neighbours import cosine_neighbours, unit_rows
+from recommend.product_top_k import TIE_DECIMALS
 from recommend.topk import keep_entries as _kept, row_of_each as _row_of_each, top_k_rows, top_k_sparse_rows
 
 KIND = "similar_products"
@@ -176,45 +177,42 @@ def pair_similarity(pairs: sp.csr_matrix, n_orders_per_item: np.ndarray, n_order
 
 
 # Speeds measured on the 2-core development machine, used only to pick the faster of two exact
-# ways to compute the same numbers: scipy's sparse x sparse product does ~3.5e8 multiply-adds/s;
-# OpenBLAS float64 ~3e10 flop/s. Online Retail's co-occurrence is half full, so dense tiles are
-# 10x faster there (4 s, not 40 s); a large sparse catalogue is the other way round.
-SPARSE_PRODUCT_RATE = 3.5e8
+# ways to compute the same numbers: the fused sparse kernel (recommend/product_top_k.py) does
+# ~5.6e8 multiply-adds/s on both cores; OpenBLAS float64 ~3e10 flop/s. Online Retail's
+# co-occurrence is a third full, so dense tiles are 8x faster there (1.8 s, not 14 s); a large
+# sparse catalogue is the other way round.
+SPARSE_PRODUCT_RATE = 5.6e8
 DENSE_PRODUCT_RATE = 3e10
 
 
 def cooccurrence_cosine_top_k(pairs: sp.csr_matrix, k: int, *, progress: bool = False):
-    """Top k of the cosine between rows of `pairs` (the seed's similarity), a block of rows at a time.
+    """Top k of the cosine between rows of `pairs` (the seed's similarity).
 
-    Never holds more than a block of rows x all products densely (BLOCK_CELLS floats).
+    Sparse catalogues go to the shared kernel; nearly full ones are multiplied in dense tiles, a
+    block of rows at a time, never holding more than BLOCK_CELLS floats densely.
     """
     n = pairs.shape[0]
-    unit = normalize(pairs.astype(np.float64), norm="l2", axis=1, copy=False)
+    unit = unit_rows(pairs)
     degree = np.diff(unit.indptr).astype(np.float64)
     sparse_seconds = float((degree ** 2).sum()) / SPARSE_PRODUCT_RATE
     dense_seconds = 2.0 * float(n) ** 3 / DENSE_PRODUCT_RATE
+    if sparse_seconds <= dense_seconds:
+        return cosine_neighbours(pairs, k, progress=progress, desc="Similar products")
     step = max(1, min(n, BLOCK_CELLS // 3 // max(n, 1)))
-    parts_i, parts_s = [], []
-    unit_t = None if dense_seconds < sparse_seconds else unit.T.tocsr()
+    parts_i, parts_s = [np.full((0, k), -1, dtype=np.int64)], [np.full((0, k), np.nan)]
     for start in tqdm(range(0, n, step), desc="Similar products", unit="block", disable=not progress):
         stop = min(n, start + step)
-        if unit_t is None:
-            left = unit[start:stop].toarray()
-            block = np.empty((stop - start, n))
-            for col in range(0, n, step):  # tiles, so the right-hand side is never whole and dense
-                block[:, col:col + step] = left @ unit[col:col + step].toarray().T
-            block[np.arange(stop - start), np.arange(start, stop)] = -np.inf  # not its own neighbour
-            block[block <= 0] = -np.inf  # nothing in common: not similar
-            i, s = top_k_rows(block, k)
-            pad = k - i.shape[1]
-            i = np.pad(i, ((0, 0), (0, pad)), constant_values=-1)
-            s = np.pad(s, ((0, 0), (0, pad)), constant_values=np.nan)
-        else:
-            i, s = top_k_sparse_rows(unit[start:stop] @ unit_t, k, offset=start)
-        parts_i.append(i)
-        parts_s.append(s)
-    if not parts_i:
-        return np.full((0, k), -1, dtype=np.int64), np.full((0, k), np.nan)
+        left = unit[start:stop].toarray()
+        block = np.empty((stop - start, n))
+        for col in range(0, n, step):  # tiles, so the right-hand side is never whole and dense
+            block[:, col:col + step] = left @ unit[col:col + step].toarray().T
+        block = np.round(block, TIE_DECIMALS)  # ties as the sparse kernel breaks them
+        block[np.arange(stop - start), np.arange(start, stop)] = -np.inf  # not its own neighbour
+        block[block <= 0] = -np.inf  # nothing in common: not similar
+        i, s = top_k_rows(block, k)
+        pad = k - i.shape[1]
+        parts_i.append(np.pad(i, ((0, 0), (0, pad)), constant_values=-1))
+        parts_s.append(np.pad(s, ((0, 0), (0, pad)), constant_values=np.nan))
     return np.vstack(parts_i).astype(np.int64), np.vstack(parts_s)
 
 

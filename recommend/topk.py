@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import numpy as np
 import scipy.sparse as sp
-from sklearn.preprocessing import normalize
-from tqdm import tqdm
 
 __all__ = ["top_k", "top_k_rows"]
 
@@ -191,24 +189,3 @@ def top_k_sparse_rows(matrix: sp.csr_matrix, k: int, offset: int | None = None) 
         idx[r, : pos.size] = indices[start:stop][pos]
         val[r, : pos.size] = scores
     return idx, val
-
-
-def cosine_neighbours(matrix: sp.csr_matrix, k: int, *, block_cells: int = 16_000_000,
-                      progress: bool = False, desc: str = "Neighbours") -> tuple[np.ndarray, np.ndarray]:
-    """Each row's k most cosine-similar other rows (similarity > 0 only), best first.
-
-    Computed a block of rows against all rows at a time (block rows x all rows <= block_cells),
-    so no dense rows x rows matrix is ever held. Returns (indices, similarities), each (rows, k),
-    padded with -1 / NaN. Shared by similar customers (user-user) and similar movies (item k-NN).
-    """
-    unit = normalize(sp.csr_matrix(matrix, dtype=np.float32), norm="l2", axis=1)
-    unit_t = unit.T.tocsr()
-    n = unit.shape[0]
-    step = max(1, min(n, block_cells // max(n, 1)))
-    parts_i, parts_s = [np.full((0, k), -1, dtype=np.int64)], [np.full((0, k), np.nan)]
-    for start in tqdm(range(0, n, step), desc=desc, unit="block", disable=not progress):
-        # popular columns make blocks half full: top_k_sparse_rows then ranks them densely
-        i, s = top_k_sparse_rows(unit[start:start + step] @ unit_t, k, offset=start)
-        parts_i.append(i)
-        parts_s.append(s)
-    return np.vstack(parts_i), np.vstack(parts_s)

@@ -42,7 +42,8 @@ def test_neighbours_equal_dense_cosine():
     _, _, x = dense(purchases)
     from recommend.similar_customers import customer_matrix
 
-    idx, sims = nearest_customers(customer_matrix(purchases, COLS, "binary").matrix, 5)
+    near = nearest_customers(customer_matrix(purchases, COLS, "binary").matrix, 5)
+    idx, sims = near.indices, near.scores
     unit = x / np.linalg.norm(x, axis=1, keepdims=True)
     ref = unit @ unit.T
     np.fill_diagonal(ref, -np.inf)
