@@ -48,6 +48,13 @@ def _worse(a_val, a_idx, b_val, b_idx):
     return a_val < b_val or (a_val == b_val and a_idx > b_idx)
 
 
+@njit(cache=True, inline="always")
+def _swap(hv, hi, hc, a, b):
+    hv[a], hv[b] = hv[b], hv[a]
+    hi[a], hi[b] = hi[b], hi[a]
+    hc[a], hc[b] = hc[b], hc[a]
+
+
 @njit(cache=True)
 def _sift_down(hv, hi, hc, size, pos):
     """Restore the heap (root = worst kept candidate) below `pos`."""
@@ -59,17 +66,15 @@ def _sift_down(hv, hi, hc, size, pos):
             child += 1
         if not _worse(hv[child], hi[child], hv[pos], hi[pos]):
             return
-        hv[pos], hv[child] = hv[child], hv[pos]
-        hi[pos], hi[child] = hi[child], hi[pos]
-        hc[pos], hc[child] = hc[child], hc[pos]
+        _swap(hv, hi, hc, pos, child)
         pos = child
 
 
 @njit(cache=True, nogil=True)
 def _rows_top_k(start, stop, a_ptr, a_idx, a_val, b_ptr, b_idx, b_val, x_ptr, x_idx, skip_diagonal,
-                k, out_idx, out_val, out_cnt, acc, cnt, mark, banned, touched, hv, hi, hc):
-    """Rows start..stop of the answer. Scratch: acc and cnt all zero (left so), mark and banned
-    all -1 (they hold the last row that touched / banned a column), touched, hv, hi, hc any."""
+                k, out_idx, out_val, out_cnt, acc, cnt, banned, touched, hv, hi, hc):
+    """Rows start..stop of the answer. Scratch: acc and cnt all zero (left so), banned all -1
+    (it holds the last row that banned a column), touched, hv, hi, hc any."""
     for r in range(start, stop):
         for p in range(x_ptr[r], x_ptr[r + 1]):
             banned[x_idx[p]] = r
@@ -79,8 +84,7 @@ def _rows_top_k(start, stop, a_ptr, a_idx, a_val, b_ptr, b_idx, b_val, x_ptr, x_
             j = a_idx[p]
             for q in range(b_ptr[j], b_ptr[j + 1]):
                 c = b_idx[q]
-                if mark[c] != r:  # first time this row meets c (a running sum can pass through 0)
-                    mark[c] = r
+                if cnt[c] == 0:  # first time this row meets c (a running sum can pass through 0)
                     touched[t] = c
                     t += 1
                 acc[c] += v * b_val[q]
@@ -102,9 +106,7 @@ def _rows_top_k(start, stop, a_ptr, a_idx, a_val, b_ptr, b_idx, b_val, x_ptr, x_
                     parent = (pos - 1) // 2
                     if not _worse(hv[pos], hi[pos], hv[parent], hi[parent]):
                         break
-                    hv[pos], hv[parent] = hv[parent], hv[pos]
-                    hi[pos], hi[parent] = hi[parent], hi[pos]
-                    hc[pos], hc[parent] = hc[parent], hc[pos]
+                    _swap(hv, hi, hc, pos, parent)
                     pos = parent
             elif _worse(hv[0], hi[0], s, c):  # better than the worst kept: replace it
                 hv[0], hi[0], hc[0] = s, c, n_terms
@@ -125,7 +127,8 @@ def _workers() -> int:
 
 
 def _csr_arrays(matrix: sp.csr_matrix, dtype=np.float64):
-    return (matrix.indptr.astype(np.int64), matrix.indices.astype(np.int64),
+    # int32 column numbers (scipy's own for all but huge matrices) halve what the inner loop reads
+    return (matrix.indptr.astype(np.int64), matrix.indices.astype(np.int32, copy=False),
             np.asarray(matrix.data, dtype=dtype))
 
 
@@ -143,6 +146,8 @@ def product_top_k(a, b, k: int, *, exclude=None, skip_diagonal: bool = False, pr
     if a.shape[1] != b.shape[0]:
         raise ValueError(f"Cannot multiply shapes {a.shape} and {b.shape}.")
     n, m = a.shape[0], b.shape[1]
+    if max(n, m, a.shape[1]) >= 2**31:
+        raise ValueError("More than 2^31 rows or columns is not supported.")
     for name, mat in (("a", a), ("b", b)):
         if mat.nnz and not np.isfinite(mat.data).all():
             raise ValueError(f"Matrix {name} holds NaN or infinity; fill or drop missing values first.")
@@ -158,8 +163,8 @@ def product_top_k(a, b, k: int, *, exclude=None, skip_diagonal: bool = False, pr
     def run(start: int) -> int:
         stop = min(n, start + CHUNK_ROWS)
         # scratch made here (not inside the kernel) so that tracemalloc sees the memory used
-        _rows_top_k(start, stop, *arrays, np.zeros(m), np.zeros(m, dtype=np.int64), np.full(m, -1, dtype=np.int64),
-                    np.full(m, -1, dtype=np.int64), np.empty(m, dtype=np.int64),
+        _rows_top_k(start, stop, *arrays, np.zeros(m), np.zeros(m, dtype=np.int32), np.full(m, -1, dtype=np.int64),
+                    np.empty(m, dtype=np.int64),
                     np.empty(k), np.empty(k, dtype=np.int64), np.empty(k, dtype=np.int64))
         return stop - start
 
