@@ -22,10 +22,7 @@ def unit_rows(matrix) -> sp.csr_matrix:
 
 def cosine_top_k(matrix, k: int, *, progress: bool = False, desc: str = "Neighbours") -> TopK:
     """Top of unit @ unit.T per row, leaving each row itself out; `counts` = columns shared."""
-    matrix = sp.csr_matrix(matrix)
-    if matrix.nnz and not np.isfinite(matrix.data).all():
-        raise ValueError("The matrix holds NaN or infinity; fill or drop missing values first.")
-    unit = unit_rows(matrix)
+    unit = unit_rows(matrix)  # NaN or infinity stays NaN here: product_top_k refuses it
     return product_top_k(unit, unit.T.tocsr(), k, skip_diagonal=True, progress=progress, desc=desc)
 
 

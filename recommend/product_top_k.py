@@ -27,6 +27,8 @@ import scipy.sparse as sp
 from numba import njit
 from tqdm import tqdm
 
+from recommend.topk import check_k
+
 __all__ = ["TopK", "product_top_k"]
 
 TIE_DECIMALS = 12  # far above float64 noise, far below any real gap between scores
@@ -139,9 +141,7 @@ def product_top_k(a, b, k: int, *, exclude=None, skip_diagonal: bool = False, pr
     `exclude`: a sparse matrix shaped like the product whose non-zeros are never returned (e.g.
     what each customer already bought). `skip_diagonal`: never return column r for row r.
     """
-    if isinstance(k, (bool, np.bool_)) or not isinstance(k, (int, np.integer)) or k < 1:
-        raise ValueError(f"k must be a positive whole number, got {k!r}.")
-    k = int(k)
+    k = check_k(k)
     a, b = sp.csr_matrix(a), sp.csr_matrix(b)
     if a.shape[1] != b.shape[0]:
         raise ValueError(f"Cannot multiply shapes {a.shape} and {b.shape}.")

@@ -192,12 +192,12 @@ def cooccurrence_cosine_top_k(pairs: sp.csr_matrix, k: int, *, progress: bool = 
     block of rows at a time, never holding more than BLOCK_CELLS floats densely.
     """
     n = pairs.shape[0]
-    unit = unit_rows(pairs)
-    degree = np.diff(unit.indptr).astype(np.float64)
+    degree = np.diff(pairs.indptr).astype(np.float64)
     sparse_seconds = float((degree ** 2).sum()) / SPARSE_PRODUCT_RATE
     dense_seconds = 2.0 * float(n) ** 3 / DENSE_PRODUCT_RATE
     if sparse_seconds <= dense_seconds:
         return cosine_neighbours(pairs, k, progress=progress, desc="Similar products")
+    unit = unit_rows(pairs)
     step = max(1, min(n, BLOCK_CELLS // 3 // max(n, 1)))
     parts_i, parts_s = [np.full((0, k), -1, dtype=np.int64)], [np.full((0, k), np.nan)]
     for start in tqdm(range(0, n, step), desc="Similar products", unit="block", disable=not progress):

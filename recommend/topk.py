@@ -10,10 +10,10 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-__all__ = ["top_k", "top_k_rows"]
+__all__ = ["check_k", "top_k", "top_k_rows"]
 
 
-def _check_k(k: int) -> int:
+def check_k(k: int) -> int:
     if isinstance(k, (bool, np.bool_)) or not isinstance(k, (int, np.integer)):
         raise ValueError(f"k must be a positive whole number, got {k!r}.")
     if k <= 0:
@@ -59,7 +59,7 @@ def top_k(scores: np.ndarray, k: int, *, exclude: np.ndarray | None = None) -> t
     (or excluded) are never returned, so fewer than k come back only when fewer than k valid
     candidates exist. `k >= len(scores)` is allowed and returns every valid candidate.
     """
-    k = _check_k(k)
+    k = check_k(k)
     s = _as_float_scores(scores, 1)
     n = s.shape[0]
     if exclude is not None:
@@ -94,7 +94,7 @@ def top_k_rows(scores_2d: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     valid candidates, and a row with fewer valid candidates than w is padded at its end with
     index -1 and score NaN (a sentinel, not a result; drop it with `indices >= 0`).
     """
-    k = _check_k(k)
+    k = check_k(k)
     s = _as_float_scores(scores_2d, 2)
     m, n = s.shape
     kk = min(k, n)
