@@ -13,8 +13,8 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from recommend.similar_customers import read_purchases  # noqa: E402
-from recommend.similar_customers_eval import evaluate_customers  # noqa: E402
+from recommend.similar_customers.model import read_purchases  # noqa: E402
+from recommend.similar_customers.evaluation import evaluate_customers  # noqa: E402
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "online_retail" / "online_retail.csv.gz"
 

@@ -13,7 +13,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from recommend.similar_movies_eval import evaluate_movies  # noqa: E402
+from recommend.similar_movies.evaluation import evaluate_movies  # noqa: E402
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "movielens" / "ratings.csv"
 

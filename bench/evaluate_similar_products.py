@@ -1,9 +1,9 @@
 """Validation and evaluation of similar products on the full data sets; prints the two tables.
 
-1. The seed's validation (Superstore, the only set with categories): per category, the share of
+1. The original notebook's validation (Superstore, the only set with categories): per category, the share of
    products whose best recommendation is in the same category, and the share of their top 5,
    next to random (expected value) and most-popular recommendations. Default similarity.
-2. The offline evaluation (recommend.similar_products_evaluation): orders split by time (the
+2. The offline evaluation (recommend.similar_products.evaluation): orders split by time (the
    last 20% of orders are the test); in each test order with two or more products known from
    training, one product is hidden and recommended back from the rest. HitRate, Precision,
    Recall, NDCG, MAP and Coverage at 5 and 10 for the four similarities and several minimum
@@ -22,10 +22,10 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from recommend.similar_products import (  # noqa: E402
+from recommend.similar_products.model import (  # noqa: E402
     DEFAULT_MIN_COUNT, DEFAULT_SIMILARITY, ONLINE_RETAIL, SUPERSTORE, build_similar_products, read_order_lines,
 )
-from recommend.similar_products_evaluation import evaluate_similar_products  # noqa: E402
+from recommend.similar_products.evaluation import evaluate_similar_products  # noqa: E402
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "datasets"
 SHOWN = ["users", "HitRate@5", "NDCG@5", "HitRate@10", "Precision@10", "Recall@10", "NDCG@10", "MAP@10",

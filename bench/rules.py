@@ -8,7 +8,7 @@ support, confidence and lift. A rule exactly at a threshold (confidence 1/5 at m
 kept by us and efficient-apriori, but float rounding drops it in some libraries; such
 differences are reported as ties.
 
-Cases: Market Basket Optimisation and Groceries at the seed's thresholds; Online Retail
+Cases: Market Basket Optimisation and Groceries at the original notebook's thresholds; Online Retail
 invoices (returns dropped: 20,136 baskets, 4,065 items) at min_support 0.01 and 0.005, max
 length 4; 1,000,000 synthetic baskets. Targets: >= 5x the fastest other method on Online
 Retail at both supports; 1M baskets in < 60 s with peak memory < 2 GB.
@@ -33,8 +33,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from recommend.basket_rules import build_basket_rules, split_items  # noqa: E402
-from recommend.baskets import Baskets, baskets_from_lists, from_codes, read_long, read_wide  # noqa: E402
+from recommend.rules.model import build_basket_rules, split_items  # noqa: E402
+from recommend.rules.baskets import Baskets, baskets_from_lists, from_codes, read_long, read_wide  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "datasets"
 METHODS = ["vitrine", "mlxtend-fpgrowth", "mlxtend-apriori", "efficient-apriori", "apyori"]

@@ -1,6 +1,6 @@
 """Similar customers at scale: neighbours (and recommendations) for every customer.
 
-1. Full UCI Online Retail: the seed's way (dense pandas pivot customers x products, dense
+1. Full UCI Online Retail: the original notebook's way (dense pandas pivot customers x products, dense
    scikit-learn cosine_similarity customers x customers, argsort) next to the sparse build, same
    neighbours checked; time and peak memory (tracemalloc) of both, and their ratio.
 2. Synthetic customers x 20,000 products (20 purchases each, Zipf-like popularity): on a sample
@@ -26,10 +26,10 @@ from sklearn.preprocessing import normalize
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from recommend.similar_customers import (  # noqa: E402
+from recommend.similar_customers.model import (  # noqa: E402
     PurchaseColumns, build_similar_customers, customer_matrix, nearest_customers, read_purchases,
 )
-from recommend.topk import top_k_sparse_rows  # noqa: E402
+from recommend.core.sparse_topk import top_k_sparse_rows  # noqa: E402
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "online_retail" / "online_retail.csv.gz"
 COLS = PurchaseColumns()
@@ -45,7 +45,7 @@ def measured(fn, *args, **kw):
     return out, seconds, peak
 
 
-def seed_way(purchases: pd.DataFrame, k: int):
+def notebook_way(purchases: pd.DataFrame, k: int):
     from sklearn.metrics.pairwise import cosine_similarity
 
     matrix = purchases.pivot_table(index=COLS.customer, columns=COLS.item, values=COLS.quantity,
@@ -88,13 +88,13 @@ def main() -> None:
     args = p.parse_args()
 
     purchases = read_purchases(args.purchases)
-    (dense_idx, dense_sim), dense_s, dense_mb = measured(seed_way, purchases, args.k)
+    (dense_idx, dense_sim), dense_s, dense_mb = measured(notebook_way, purchases, args.k)
     built = customer_matrix(purchases, COLS, "binary")
     nearest_customers(built.matrix[:10], 2)  # numba compiles (or loads its cache) once, outside the timings
     near, sparse_s, sparse_mb = measured(nearest_customers, built.matrix, args.k)
     agree = same_similarities(near.scores, np.clip(dense_sim, 0, None))
     print(f"Online Retail, {built.shape[0]:,} customers x {built.shape[1]:,} products, k={args.k}")
-    print(f"  seed (dense pivot + dense cosine): {dense_s:6.2f} s, peak {dense_mb:8.1f} MB")
+    print(f"  original notebook (dense pivot + dense cosine): {dense_s:6.2f} s, peak {dense_mb:8.1f} MB")
     print(f"  sparse neighbours:                 {sparse_s:6.2f} s, peak {sparse_mb:8.1f} MB   "
           f"speed-up {dense_s / sparse_s:.1f}x, memory {dense_mb / sparse_mb:.1f}x less; "
           f"same similarities: {agree}")

@@ -1,7 +1,7 @@
 """Similar products at scale, one run, each measurement in its own process (so peak memory is its own).
 
-1. Full Online Retail (cleaned: 528k lines, 19.8k orders, 3.9k products), the seed's similarity
-   (cooccurrence-cosine): the seed's dense way (pandas pivot_table orders x products, dense
+1. Full Online Retail (cleaned: 528k lines, 19.8k orders, 3.9k products), the original notebook's similarity
+   (cooccurrence-cosine): the original notebook's dense way (pandas pivot_table orders x products, dense
    co-occurrence by matrix product, scikit-learn dense cosine_similarity, argsort per row) next
    to the sparse build; time and peak memory of both; are the top-5 lists the same?
    Then the sparse build with the default similarity on the same data.
@@ -28,8 +28,8 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from recommend.interactions import interaction_matrix  # noqa: E402
-from recommend.similar_products import (  # noqa: E402
+from recommend.core.interactions import interaction_matrix  # noqa: E402
+from recommend.similar_products.model import (  # noqa: E402
     DEFAULT_MIN_COUNT, DEFAULT_SIMILARITY, ONLINE_RETAIL, SIMILARITIES, read_order_lines, top_similar,
 )
 
@@ -71,8 +71,8 @@ def synthetic_order_lines(n_lines: int = 5_000_000, n_products: int = 50_000, me
 # ------------------------------------------------------------------------------- children
 
 
-def seed_dense(lines: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The seed's way, dense throughout: pivot -> 0/1 -> XᵀX -> zero diagonal -> cosine -> argsort."""
+def notebook_dense(lines: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The original notebook's way, dense throughout: pivot -> 0/1 -> XᵀX -> zero diagonal -> cosine -> argsort."""
     from sklearn.metrics.pairwise import cosine_similarity
 
     basket = lines.pivot_table(index="InvoiceNo", columns="StockCode", values="Quantity", aggfunc="sum",
@@ -99,7 +99,7 @@ def child(task: str, similarity: str, source: str, out: Path) -> None:
     loaded = memory()
     started = time.perf_counter()
     if task == "dense":
-        items, top, scores = seed_dense(lines)
+        items, top, scores = notebook_dense(lines)
         facts = {}
     else:
         inter = interaction_matrix(lines, order_col, item_col)
@@ -167,7 +167,7 @@ def main() -> None:
     p.add_argument("--skip-synthetic", action="store_true")
     p.add_argument("--synthetic-similarities", nargs="*", default=list(SIMILARITIES), choices=SIMILARITIES)
     p.add_argument("--synthetic-timeout", type=float, default=300,
-                   help="seconds after which a synthetic build is stopped (the seed's similarity needs minutes)")
+                   help="seconds after which a synthetic build is stopped (the original notebook's similarity needs minutes)")
     p.add_argument("--similarity", default=DEFAULT_SIMILARITY)
     p.add_argument("--child", choices=["dense", "sparse", "synthetic"])
     p.add_argument("--child-out", type=Path)
@@ -176,12 +176,12 @@ def main() -> None:
         child(args.child, args.similarity, args.online_retail, args.child_out)
         return
 
-    print(f"1. Full Online Retail ({args.online_retail}), top {K}, the seed's similarity (cooccurrence-cosine)")
+    print(f"1. Full Online Retail ({args.online_retail}), top {K}, the original notebook's similarity (cooccurrence-cosine)")
     dense = measure("dense", "cooccurrence-cosine", args.online_retail)
     sparse = measure("sparse", "cooccurrence-cosine", args.online_retail)
     print(f"   data: {sparse['lines']:,} order lines, {sparse['orders']:,} orders, {sparse['products']:,} products, "
           f"{sparse['pairs']:,} pairs bought together")
-    print(f"   seed, dense pandas pivot + dense cosine: {dense['seconds']:6.1f} s, peak {gb(dense['peak'])} "
+    print(f"   original notebook, dense pandas pivot + dense cosine: {dense['seconds']:6.1f} s, peak {gb(dense['peak'])} "
           f"(+{gb(dense['peak'] - dense['loaded_rss'])} over the loaded lines)")
     print(f"   sparse build (cooccurrence-cosine):      {sparse['seconds']:6.1f} s, peak {gb(sparse['peak'])} "
           f"(+{gb(sparse['peak'] - sparse['loaded_rss'])} over the loaded lines)")
@@ -194,7 +194,7 @@ def main() -> None:
     if DEFAULT_SIMILARITY != "cooccurrence-cosine":
         default = measure("sparse", DEFAULT_SIMILARITY, args.online_retail)
         print(f"   sparse build, default similarity ({DEFAULT_SIMILARITY}): {default['seconds']:.1f} s, "
-              f"peak {gb(default['peak'])}; {dense['seconds'] / default['seconds']:.0f}x faster than the seed's way")
+              f"peak {gb(default['peak'])}; {dense['seconds'] / default['seconds']:.0f}x faster than the original notebook's way")
 
     if args.skip_synthetic:
         return

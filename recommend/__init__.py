@@ -1,1 +1,3 @@
-"""Vitrine's recommenders: pure NumPy/SciPy/pandas, no TensorFlow and no Streamlit."""
+"""Vitrine's tabular recommenders, one package each with the same shape (build, write, load,
+answer), and what they share in `core/` and `datasets/`. NumPy, SciPy, pandas, scikit-learn and
+numba; never TensorFlow or Streamlit."""

@@ -1,49 +1,63 @@
-"""`python -m recommend <command> ...`: one sub-command per recommender.
+"""`python -m recommend <command> ...`: one sub-command per recommender, listed here.
 
-Each recommender's command lives in its own module `recommend/cli_<name>.py`, which defines
-`register(subparsers)`; the parser adds a sub-command whose `func(args) -> int` runs it. Modules
-are found by name, so adding a recommender never edits this file.
+Only the chosen command's module is imported (its recommender, pandas, numba...), so `--help` and
+every command start fast. Each module defines `add_arguments(parser)` and `run(args) -> int`.
+The library raises `InputError` or `ArtifactError` for what a user can fix; those print one
+line and exit 2. Anything else is a bug and keeps its traceback.
 """
 from __future__ import annotations
 
 import argparse
 import importlib
-import pkgutil
 import sys
 from pathlib import Path
 
-from recommend.artifacts import ArtifactError
+from common.errors import USER_ERRORS, InputError
+
+# name: (module, one-line help). Adding a recommender adds a line here.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "rules": ("recommend.rules.cli",
+              "frequent itemsets, association rules and a 'show next to X' lookup from baskets"),
+    "similar-products": ("recommend.similar_products.cli",
+                         "products similar to each product (bought in the same orders)"),
+    "similar-customers": ("recommend.similar_customers.cli", "customers who buy alike, and what to recommend"),
+    "similar-movies": ("recommend.similar_movies.cli", "movies similar to each movie (item k-NN, cosine)"),
+}
 
 
-class InputError(ValueError):
-    """A user's input (file, columns, id, threshold) cannot be used; the message says why."""
+def add_from(p: argparse.ArgumentParser, query_flag: str) -> None:
+    """`--from DIR`: answer `query_flag` from an artifact built earlier (with --out), without rebuilding."""
+    p.add_argument("--from", dest="artifact", type=Path, default=None, metavar="DIR",
+                   help=f"answer {query_flag} from the artifact folder built earlier with --out (no rebuild)")
 
 
-USER_ERRORS = (ArtifactError, InputError, FileNotFoundError, KeyError)
+def require_query(args, value, query_flag: str) -> None:
+    """With --from, a query is what there is to do."""
+    if args.artifact is not None and value is None:
+        raise InputError(f"--from {args.artifact} answers one query: give {query_flag} too.")
 
 
-def command_modules() -> list[str]:
-    here = Path(__file__).resolve().parent
-    return sorted(f"recommend.{m.name}" for m in pkgutil.iter_modules([str(here)])
-                  if m.name.startswith("cli_"))
-
-
-def parser() -> argparse.ArgumentParser:
+def parser(argv: list[str]) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m recommend", description="Build and query Vitrine's recommenders.")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for name in command_modules():
-        importlib.import_module(name).register(sub)
+    chosen = next((a for a in argv if not a.startswith("-")), None)
+    for name, (module_name, help_text) in COMMANDS.items():
+        command = sub.add_parser(name, help=help_text, description=help_text[0].upper() + help_text[1:] + ".")
+        if name == chosen:
+            module = importlib.import_module(module_name)
+            module.add_arguments(command)
+            command.set_defaults(func=module.run)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = parser(argv).parse_args(argv)
     try:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:
         print("Interrupted.", file=sys.stderr)
         return 130
     except USER_ERRORS as exc:
-        message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
-        print(f"error: {message}", file=sys.stderr)
+        print(f"error: {exc}", file=sys.stderr)
         return 2

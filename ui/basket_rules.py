@@ -14,12 +14,11 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from recommend import basket_settings as defaults
-from recommend.basket_rules import (
-    BasketRules, build_basket_rules, lookup_json_text, rules_csv, rules_with_item, split_items,
-)
-from recommend.baskets import Baskets, csv_columns, guess_format, read_baskets
-from recommend.cli import InputError
+from common.errors import InputError
+from recommend.rules import defaults
+from recommend.rules.baskets import Baskets, csv_columns, guess_format, read_baskets
+from recommend.rules.model import BasketRules, answer, build, lookup_json_text
+from recommend.rules.rules import rules_csv, rules_with_item, split_items
 
 UPLOAD = "Upload a CSV..."
 UPLOAD_TYPES = ["csv", "txt", "gz"]
@@ -59,7 +58,7 @@ def _read(key: str, data: bytes | None, fmt: str, basket_col, item_col, quantity
 def _mine(key: str, _baskets: Baskets, min_support: float, min_confidence: float, min_lift: float,
           max_length: int) -> tuple[BasketRules, str, str]:
     """The rules for these baskets (named by `key`) and thresholds, with the two downloads."""
-    result = build_basket_rules(_baskets, min_support=min_support, min_confidence=min_confidence,
+    result = build(_baskets, min_support=min_support, min_confidence=min_confidence,
                                 min_lift=min_lift, max_length=max_length)
     return result, rules_csv(result.rules), lookup_json_text(result)
 
@@ -151,8 +150,6 @@ def _load(source: Source) -> Baskets | None:
                      source.basket_col, source.item_col, source.quantity_col, source.label)
     except InputError as exc:
         st.error(str(exc))
-    except Exception as exc:  # noqa: BLE001 - an upload can be anything; one line, never a traceback
-        st.error(f"Could not read {source.label}: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
     return None
 
 
@@ -207,7 +204,7 @@ def _next_to(result: BasketRules, baskets: Baskets) -> None:
     item = st.selectbox("Item", items, index=items.index(first), key="br_next_to_item",
                         help="Type to search. Items with a rule of their own come from it; the rest is topped up "
                              "with the best sellers.")
-    rows = result.lookup[result.lookup["item"] == item]
+    rows = answer(result, item)
     cols = st.columns(max(len(rows), 1))
     for col, row in zip(cols, rows.itertuples()):
         with col.container(border=True):

@@ -6,7 +6,8 @@ import pandas as pd
 import streamlit as st
 
 import settings
-from recommend.similar_customers import PurchaseColumns, answer_for, build_similar_customers, read_purchases
+from common.errors import InputError
+from recommend.similar_customers import PurchaseColumns, answer, build, read_purchases
 
 COLS = PurchaseColumns()
 SHOWN_NEIGHBOURS = 10
@@ -19,7 +20,7 @@ def _purchases() -> pd.DataFrame:
 
 @st.cache_resource(show_spinner="Finding similar customers...")
 def _result():
-    return build_similar_customers(_purchases(), COLS)
+    return build(_purchases(), COLS)
 
 
 @st.cache_data(show_spinner=False)
@@ -54,9 +55,9 @@ def render() -> None:
                             help="Type to search by customer id.")
     _history(customer)
     try:
-        near, recs = answer_for(result, customer)
-    except KeyError as exc:
-        st.error(str(exc.args[0]))
+        near, recs = answer(result, customer)
+    except InputError as exc:
+        st.error(str(exc))
         return
     if near.empty:
         st.info("This customer shares no product with anyone else: no neighbours, no recommendations.")

@@ -5,8 +5,9 @@ import pandas as pd
 import streamlit as st
 
 import settings
-from recommend.movie_titles import TitleIndex
-from recommend.similar_movies import DEFAULT_CENTRE, DEFAULT_MIN_RATINGS, build_similar_movies, similar_to
+from common.errors import InputError
+from recommend.similar_movies import TitleIndex, answer, build
+from recommend.similar_movies.model import DEFAULT_CENTRE, DEFAULT_MIN_RATINGS
 
 K = 10
 
@@ -20,7 +21,7 @@ def _demo_tables() -> tuple[pd.DataFrame, pd.DataFrame]:
 def _neighbours(min_ratings: int):
     """Item k-NN for this threshold; built once per threshold and process (0.1 s on the demo)."""
     ratings, movies = _demo_tables()
-    return build_similar_movies(ratings, movies, k=K, min_ratings=min_ratings, centre=DEFAULT_CENTRE)
+    return build(ratings, movies, k=K, min_ratings=min_ratings, centre=DEFAULT_CENTRE)
 
 
 @st.cache_resource(show_spinner=False)
@@ -54,12 +55,12 @@ def render() -> None:
     b.metric("Mean rating", f"{info['mean_rating']:.2f} / 5" if info["n_ratings"] else "–")
     c.markdown("**Genres**  \n" + (str(info["genres"]).replace("|", " · ") or "–"))
     try:
-        answer = similar_to(result, movie_id, K)
-    except ValueError as exc:  # too few ratings for this threshold
+        neighbours = answer(result, movie_id, K)
+    except InputError as exc:  # too few ratings for this threshold
         st.warning(str(exc))
         return
     st.dataframe(
-        answer[["rank", "title", "similarity", "genres", "n_ratings", "mean_rating"]],
+        neighbours[["rank", "title", "similarity", "genres", "n_ratings", "mean_rating"]],
         hide_index=True, width="stretch",
         column_config={
             "rank": st.column_config.NumberColumn("#", width="small"),

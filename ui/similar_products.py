@@ -10,11 +10,9 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from recommend.artifacts import ArtifactError
-from recommend.cli import InputError
-from recommend.similar_products import (
-    DEMO_SETS, SimilarProducts, build_demo, demo_artifact_dir, find_products, json_text, load_similar_products,
-    similar_to,
+from common.errors import USER_ERRORS, ArtifactError, InputError
+from recommend.similar_products.model import (
+    DEMO_SETS, SimilarProducts, answer, build_demo, demo_artifact_dir, find_products, json_text, load,
 )
 
 K = 5
@@ -29,13 +27,13 @@ def _stamp(name: str) -> float:
 
 @st.cache_resource(show_spinner=False)
 def _load(folder: str, stamp: float) -> SimilarProducts:
-    return load_similar_products(folder)
+    return load(folder)
 
 
 @st.cache_resource(show_spinner=False)
 def _built_in_memory(name: str, folder: str) -> SimilarProducts:
     """Fallback when the artifact folder cannot be written (read-only checkout): build, keep in memory."""
-    return build_demo(name, write=False)
+    return build_demo(name, save=False)
 
 
 def _artifact(name: str) -> SimilarProducts:
@@ -69,7 +67,7 @@ def render() -> None:
                              placeholder="e.g. lantern, paper, chair — empty lists the most ordered")
     try:
         result = _artifact(name)
-    except (InputError, ArtifactError, OSError, ValueError, KeyError) as exc:
+    except USER_ERRORS as exc:
         st.error(f"Could not load the similar products of this data set: {exc}".splitlines()[0])
         return
     m = result.manifest
@@ -106,7 +104,7 @@ def _download(name: str, result: SimilarProducts) -> bytes:
 def _answer(result: SimilarProducts, item: str) -> None:
     categories = list(result.manifest.get("columns", {}).get("categories", []))
     try:
-        answer = similar_to(result, item, K)
+        similar = answer(result, item, K)
     except InputError as exc:
         st.error(str(exc))
         return
@@ -115,25 +113,25 @@ def _answer(result: SimilarProducts, item: str) -> None:
     if categories:
         facts += " · " + " / ".join(str(chosen[c]) for c in categories)
     st.markdown(facts)
-    if answer.empty:
+    if similar.empty:
         st.info("No similar products: this product was never bought together with another one "
                 f"(at least {result.manifest['min_count']} time(s)).")
         return
     table = pd.DataFrame({
-        "rank": answer["rank"], "name": answer["name"], "item": answer["similar_item"],
-        "score": answer["score"], "co_count": answer["co_count"],
+        "rank": similar["rank"], "name": similar["name"], "item": similar["similar_item"],
+        "score": similar["score"], "co_count": similar["co_count"],
     })
     config = {
         "rank": st.column_config.NumberColumn("#", width="small"),
         "name": st.column_config.TextColumn("Similar product", width="large"),
         "item": st.column_config.TextColumn("Id"),
         "score": st.column_config.ProgressColumn(
-            "Score", min_value=0.0, max_value=max(1.0, float(answer["score"].max())), format="%.3f",
+            "Score", min_value=0.0, max_value=max(1.0, float(similar["score"].max())), format="%.3f",
             help=f"{result.manifest['similarity']} similarity"),
         "co_count": st.column_config.NumberColumn("Bought together", help="orders holding both products"),
     }
     if categories:
-        table["category"] = answer[categories[0]]
+        table["category"] = similar[categories[0]]
         config["category"] = st.column_config.TextColumn(categories[0])
     st.dataframe(table, hide_index=True, width="stretch", column_config=config)
 

@@ -1,0 +1,1 @@
+"""Readers and cleaning of the public data sets the recommenders learn from."""

@@ -1,0 +1,67 @@
+"""`python -m recommend rules`: association rules and the "show next to X" lookup from a basket file."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from common.artifacts import file_sha256
+from common.errors import InputError
+from recommend.cli import add_from, require_query
+from recommend.rules import defaults, model
+from recommend.rules.baskets import FORMATS, read_baskets
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.description = ("Mine association rules from shopping baskets and write rules.csv, itemsets.csv, "
+                     "lookup.json and manifest.json. max_length counts every item of a rule.")
+    p.add_argument("--baskets", type=Path, default=defaults.DEMO_BASKETS,
+                   help="basket CSV (.csv or .csv.gz); default: the demo Market Basket Optimisation file")
+    p.add_argument("--format", choices=FORMATS, default=None,
+                   help="wide: one basket per line, no header; long: one row per order line "
+                        "(default: long when --basket-col/--item-col are given, else wide)")
+    p.add_argument("--basket-col", default=None, help="long files: the order (basket) column, e.g. InvoiceNo")
+    p.add_argument("--item-col", default=None, help="long files: the item column, e.g. Description")
+    p.add_argument("--quantity-col", default=None,
+                   help="long files: rows whose quantity here is not positive (returns) are dropped")
+    p.add_argument("--min-support", type=float, default=defaults.MIN_SUPPORT,
+                   help=f"share of baskets an itemset must be in (default {defaults.MIN_SUPPORT})")
+    p.add_argument("--min-confidence", type=float, default=defaults.MIN_CONFIDENCE,
+                   help=f"default {defaults.MIN_CONFIDENCE}")
+    p.add_argument("--min-lift", type=float, default=defaults.MIN_LIFT, help=f"default {defaults.MIN_LIFT}")
+    p.add_argument("--max-length", type=int, default=defaults.MAX_LENGTH,
+                   help=f"most items in a rule, both sides together (default {defaults.MAX_LENGTH})")
+    p.add_argument("--show", type=int, default=defaults.SHOW_NEXT_TO,
+                   help=f"items to list next to each item (default {defaults.SHOW_NEXT_TO})")
+    p.add_argument("--out", type=Path, default=defaults.DEFAULT_OUT,
+                   help=f"artifact folder to write (default {defaults.DEFAULT_OUT})")
+    p.add_argument("--item", default=None, help="also print what to show next to this item")
+    add_from(p, "--item")
+
+
+def run(args) -> int:
+    require_query(args, args.item, "--item")
+    if args.artifact is not None:
+        result = model.load(args.artifact)
+    else:
+        result = _build(args)
+    if args.item is not None:
+        shown = model.answer(result, args.item)
+        print(f"Next to {args.item}: {', '.join(shown['show'])}")
+    return 0
+
+
+def _build(args) -> model.BasketRules:
+    if not Path(args.baskets).is_file():
+        raise InputError(f"Basket file {args.baskets} not found.")
+    baskets = read_baskets(args.baskets, args.format, args.basket_col, args.item_col, args.quantity_col)
+    result = model.build(baskets, min_support=args.min_support, min_confidence=args.min_confidence,
+                         min_lift=args.min_lift, max_length=args.max_length, show=args.show,
+                         progress=sys.stderr.isatty())
+    model.write(result, args.out, {"baskets": str(args.baskets), "sha256": file_sha256(args.baskets)})
+    m = result.manifest
+    print(f"{m['baskets']:,} baskets, {m['items']:,} items: {m['frequent_itemsets']:,} frequent itemsets, "
+          f"{m['rules']:,} rules over {m['itemsets_with_rules']:,} itemsets, {m['items_with_rules']:,} items "
+          f"with a rule of their own; wrote {args.out} in {m['seconds']['total']} s.")
+    print(f"Shown next to items without a rule: {', '.join(result.default_recommendation)}")
+    return result

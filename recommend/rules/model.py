@@ -1,0 +1,133 @@
+"""Basket rules, the recommender: build from baskets, write, load, answer "what next to X".
+
+Build: baskets -> frequent itemsets (mining.py) -> rules and the lookup (rules.py). The artifact
+folder holds rules.csv, itemsets.csv, lookup.json ({"default_recommendation": [...],
+"recommendations": {item: [...]}}: a shop shows recommendations[X], else the default, which is
+the best sellers for items added later) and manifest.json.
+"""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from common.artifacts import (library_versions, open_artifact, read_json, reading, utc_now, write_artifact,
+                              write_json_atomic)
+from common.errors import InputError
+from common.topk import check_k
+from recommend.rules import defaults
+from recommend.rules.baskets import Baskets
+from recommend.rules.mining import check_thresholds, frequent_itemsets
+from recommend.rules.rules import (
+    ITEMSET_COLUMNS, LOOKUP_COLUMNS, LOOKUP_ORDER, RULE_COLUMNS, SEP, association_rules, best_sellers,
+    check_rule_thresholds, itemset_table, level_names, rules_itemset_count, show_next_to,
+)
+
+KIND = "basket_rules"
+FORMAT_VERSION = 1
+REBUILD = "python -m recommend rules --baskets BASKETS --out {folder}"
+
+
+@dataclass
+class BasketRules:
+    itemsets: pd.DataFrame  # ITEMSET_COLUMNS
+    rules: pd.DataFrame  # RULE_COLUMNS, strongest first
+    lookup: pd.DataFrame  # LOOKUP_COLUMNS: for every item, the items to show next to it, in order
+    default_recommendation: list[str]  # the best sellers, for items with no entry
+    manifest: dict
+
+    def lookup_json(self) -> dict:
+        """The lookup as a web shop loads it: {"default_recommendation": [...], "recommendations": {item: [...]}}."""
+        recs = {item: list(group["show"]) for item, group in self.lookup.groupby("item", sort=True)}
+        return {"default_recommendation": list(self.default_recommendation), "recommendations": recs}
+
+
+def build(baskets: Baskets, *, min_support: float = defaults.MIN_SUPPORT,
+          min_confidence: float = defaults.MIN_CONFIDENCE, min_lift: float = defaults.MIN_LIFT,
+          max_length: int = defaults.MAX_LENGTH, show: int = defaults.SHOW_NEXT_TO,
+          max_itemsets: int | None = None, max_rules: int | None = None, progress: bool = False) -> BasketRules:
+    """Frequent itemsets, rules and the lookup for these baskets and thresholds."""
+    check_thresholds(min_support, max_length)
+    check_rule_thresholds(min_confidence, min_lift)
+    bad = [x for x in baskets.items if SEP in x]
+    if bad:
+        raise InputError(f"Item names must not contain {SEP!r} (it separates items in rules.csv): {bad[0]!r}.")
+    started = time.perf_counter()
+    found = frequent_itemsets(baskets.matrix, min_support, max_length, max_itemsets=max_itemsets,
+                              progress=progress)
+    mined = time.perf_counter()
+    names = level_names(found, baskets.items)
+    itemsets = itemset_table(found, baskets.items, names)
+    rules = association_rules(found, baskets.items, min_confidence, min_lift, max_rules=max_rules, names=names)
+    sellers = best_sellers(baskets)
+    lookup, default = show_next_to(rules, sellers, show)
+    by_length = {str(i + 1): int(len(level.counts)) for i, level in enumerate(found.levels)}
+    manifest = {
+        "kind": KIND, "format_version": FORMAT_VERSION,
+        "thresholds": {"min_support": min_support, "min_confidence": min_confidence, "min_lift": min_lift,
+                       "max_length": int(max_length)},
+        "max_length_counts": "all items of a rule (antecedent and consequent)",
+        "min_count": found.min_count,
+        "baskets": baskets.n_baskets, "items": baskets.n_items,
+        "frequent_itemsets": int(len(itemsets)), "frequent_itemsets_by_length": by_length,
+        "rules": int(len(rules)),
+        "itemsets_with_rules": int(rules_itemset_count(rules)),
+        "items_with_rules": int(lookup.loc[lookup["source"] == "rule", "item"].nunique()),
+        "show_next_to": int(show), "lookup_order": LOOKUP_ORDER,
+        "default_recommendation": list(default),
+        "input": dict(baskets.info),
+        "seconds": {"mining": round(mined - started, 3), "total": round(time.perf_counter() - started, 3)},
+        "library_versions": dict(_versions()), "created": utc_now(),
+    }
+    return BasketRules(itemsets, rules, lookup, list(default), manifest)
+
+
+@lru_cache(maxsize=1)
+def _versions() -> dict:
+    return library_versions("numpy", "scipy", "pandas")
+
+
+def lookup_json_text(result: BasketRules) -> str:
+    return json.dumps(result.lookup_json(), indent=2, ensure_ascii=False) + "\n"
+
+
+def write(result: BasketRules, out: Path, inputs: dict | None = None) -> Path:
+    """Write rules.csv, itemsets.csv, lookup.json and manifest.json into `out`, atomically."""
+    files = {"rules": "rules.csv", "itemsets": "itemsets.csv", "lookup": "lookup.json"}
+    with write_artifact(out, KIND, FORMAT_VERSION, {**result.manifest, "files": files, "inputs": inputs or {}}) as draft:
+        result.rules[RULE_COLUMNS].to_csv(draft.path / "rules.csv", index=False)
+        result.itemsets[ITEMSET_COLUMNS].to_csv(draft.path / "itemsets.csv", index=False)
+        write_json_atomic(draft.path / "lookup.json", result.lookup_json())
+    return Path(out)
+
+
+def load(folder: Path) -> BasketRules:
+    """Read an artifact written by `write` (the lookup keeps names only, no sources)."""
+    folder = Path(folder)
+    rebuild = REBUILD.format(folder=folder)
+    manifest = open_artifact(folder, KIND, FORMAT_VERSION, rebuild)
+    with reading(folder, rebuild):
+        rules = pd.read_csv(folder / "rules.csv", keep_default_na=False, na_values=[],
+                            dtype={"antecedents": str, "consequents": str})
+        itemsets = pd.read_csv(folder / "itemsets.csv", keep_default_na=False, na_values=[], dtype={"itemsets": str})
+        lookup = read_json(folder / "lookup.json")
+        rows = [(item, r + 1, show, "", np.nan, np.nan)
+                for item, shows in lookup["recommendations"].items() for r, show in enumerate(shows)]
+        default = list(lookup["default_recommendation"])
+    return BasketRules(itemsets, rules, pd.DataFrame(rows, columns=LOOKUP_COLUMNS), default, manifest)
+
+
+def answer(result: BasketRules, item: str, k: int | None = None) -> pd.DataFrame:
+    """What to show next to `item` (rank, show, source, lift, confidence); InputError for an item
+    the baskets never held (a shop falls back to `default_recommendation` for those)."""
+    k = None if k is None else check_k(k)
+    rows = result.lookup[result.lookup["item"] == item]
+    if rows.empty:
+        raise InputError(f"No item {item!r} in the baskets; names are matched exactly.")
+    rows = rows.sort_values("rank").drop(columns="item").reset_index(drop=True)
+    return rows.head(k) if k else rows

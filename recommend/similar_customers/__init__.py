@@ -1,0 +1,14 @@
+"""Similar customers: user-user cosine on the customer x product matrix, and what the nearest
+customers bought that this one has not, with the reason.
+
+    purchases = read_purchases(path)             # Online Retail-style lines, cleaned
+    result = build(purchases, k=30, n=10)        # neighbours, recommendations, manifest
+    write(result, folder); result = load(folder)
+    near, recs = answer(result, "13047")         # one customer's answer
+"""
+from recommend.similar_customers.model import (
+    FORMAT_VERSION, KIND, PurchaseColumns, SimilarCustomers, answer, build, load, read_purchases, write,
+)
+
+__all__ = ["FORMAT_VERSION", "KIND", "PurchaseColumns", "SimilarCustomers", "answer", "build", "load",
+           "read_purchases", "write"]

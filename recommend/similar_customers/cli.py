@@ -1,0 +1,64 @@
+"""`python -m recommend similar-customers`: user-user cosine over purchases, neighbours and
+recommendations for every customer, or one customer's answer."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import settings
+from common.errors import InputError
+from recommend.cli import add_from, require_query
+from recommend.similar_customers import model
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.description = "User-user cosine on the customer x product purchase matrix."
+    p.add_argument("--purchases", type=Path, default=settings.DEMO_ONLINE_RETAIL,
+                   help="purchase lines CSV (default: the demo Online Retail sample)")
+    p.add_argument("--customer-col", default="CustomerID")
+    p.add_argument("--item-col", default="StockCode")
+    p.add_argument("--name-col", default="Description")
+    p.add_argument("--quantity-col", default="Quantity")
+    p.add_argument("--no-clean", action="store_true",
+                   help="skip Online Retail's cleaning (cancellations, returns, postage and fees)")
+    p.add_argument("-k", type=int, default=model.DEFAULT_NEIGHBOURS, help="neighbours per customer")
+    p.add_argument("-n", type=int, default=model.DEFAULT_RECOMMENDATIONS, help="recommendations per customer")
+    p.add_argument("--weighting", choices=model.WEIGHTINGS, default=model.DEFAULT_WEIGHTING)
+    p.add_argument("--out", type=Path, default=None, help="artifact folder to write")
+    p.add_argument("--customer", default=None, help="print this customer's neighbours and recommendations")
+    add_from(p, "--customer")
+
+
+def run(args) -> int:
+    require_query(args, args.customer, "--customer")
+    if args.artifact is not None:
+        return _print_answer(model.load(args.artifact), args.customer)
+    if args.out is None and args.customer is None:
+        raise InputError("Give --out DIR to write every customer's answer, --customer ID to see one, or both.")
+    cols = model.PurchaseColumns(args.customer_col, args.item_col, args.name_col or None, args.quantity_col or None)
+    purchases = model.read_purchases(args.purchases, cols, clean=not args.no_clean)
+    result = model.build(purchases, cols, k=args.k, n=args.n, weighting=args.weighting,
+                         progress=sys.stderr.isatty())
+    if args.out is not None:
+        model.write(result, args.out, {"purchases": str(args.purchases)})
+        m = result.manifest
+        print(f"Wrote neighbours and recommendations of {m['customers']} customers ({m['products']} products, "
+              f"k={m['k']}, {m['weighting']}) to {args.out} in {m['seconds']} s.")
+    if args.customer is not None:
+        return _print_answer(result, args.customer)
+    return 0
+
+
+def _print_answer(result: model.SimilarCustomers, customer: str) -> int:
+    near, recs = model.answer(result, customer)
+    if near.empty:
+        print(f"Customer {customer} shares no product with anyone: no neighbours, no recommendations.")
+        return 0
+    print(f"Customer {customer}: most similar customers")
+    for row in near.head(10).itertuples():
+        print(f"  {row.rank:>2}. {row.neighbour:<10} similarity {row.similarity:.3f}, {row.shared_items} products in common")
+    print("Recommended")
+    for row in recs.itertuples():
+        print(f"  {row.rank:>2}. {row.item:<8} {str(row.name)[:40]:<40} score {row.score:.3f}  ({row.why})")
+    return 0

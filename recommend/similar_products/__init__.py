@@ -1,0 +1,15 @@
+"""Similar products: item-item co-occurrence (products bought in the same orders), top k per
+product, checked by the same-category share and a time-split evaluation.
+
+    lines = read_order_lines(path, OrderColumns("Order ID", "Product ID", "Product Name"))
+    result = build(lines, columns, similarity="jaccard", k=5)
+    write(result, folder); result = load(folder)
+    answer(result, "FUR-BO-10001798")            # one product's similar products
+"""
+from recommend.similar_products.model import (
+    DEMO_SETS, FORMAT_VERSION, KIND, OrderColumns, SimilarProducts, answer, build, build_demo, find_products, load,
+    read_order_lines, write,
+)
+
+__all__ = ["DEMO_SETS", "FORMAT_VERSION", "KIND", "OrderColumns", "SimilarProducts", "answer", "build",
+           "build_demo", "find_products", "load", "read_order_lines", "write"]

@@ -1,0 +1,236 @@
+"""Similar products, the recommender: products bought in the same orders, top k per product.
+
+Build: order lines -> binary orders x products CSR -> a similarity between products
+(similarity.py) -> the k best per product, with the product table and the original notebook's
+same-category validation (validation.py) -> an artifact folder with similar_products.csv,
+similar_products.json (what a shop serves), products.csv, validation.csv and manifest.json.
+
+The shape of every recommender: `build` (table -> result), `write`, `load`, `answer` (one query).
+"""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+import settings
+from common.artifacts import library_versions, open_artifact, reading, utc_now, write_artifact
+from common.errors import InputError
+from common.tables import read_csv
+from common.text_match import contains
+from common.topk import check_k
+from recommend.core.interactions import Interactions, interaction_matrix
+from recommend.datasets.online_retail import clean_online_retail, product_descriptions
+from recommend.similar_products.similarity import DEFAULT_K, DEFAULT_MIN_COUNT, DEFAULT_SIMILARITY, top_similar
+from recommend.similar_products.validation import same_category_validation
+
+KIND = "similar_products"
+FORMAT_VERSION = 1
+REBUILD = ("python -m recommend similar-products --orders ORDERS --order-col ORDER --item-col ITEM "
+           "--out {folder}")
+CLEANINGS = ("none", "online-retail")
+
+
+@dataclass(frozen=True)
+class OrderColumns:
+    """Which columns of an order-lines table hold what; `clean` names a data set's cleaning."""
+
+    order: str
+    item: str
+    name: str | None = None
+    categories: tuple[str, ...] = ()
+    date: str | None = None  # only the evaluation uses it (time split)
+    clean: str = "none"
+
+    def needed(self) -> list[str]:
+        cols = [self.order, self.item, self.name, *self.categories, self.date]
+        return list(dict.fromkeys(c for c in cols if c))
+
+
+SUPERSTORE = OrderColumns("Order ID", "Product ID", "Product Name", ("Sub-Category", "Category"), "Order Date")
+ONLINE_RETAIL = OrderColumns("InvoiceNo", "StockCode", "Description", (), "InvoiceDate", clean="online-retail")
+
+
+@dataclass(frozen=True)
+class DemoSet:
+    label: str
+    path: Path
+    columns: OrderColumns
+
+
+DEMO_SETS = {
+    "superstore": DemoSet("Superstore (Tableau sample, 2,500 orders)",
+                          settings.DATA_DIR / "superstore" / "superstore_sample.csv", SUPERSTORE),
+    "online_retail": DemoSet("Online Retail (UCI, invoices of 400 customers)",
+                             settings.DATA_DIR / "online_retail" / "online_retail_sample.csv.gz", ONLINE_RETAIL),
+}
+
+
+def demo_artifact_dir(name: str) -> Path:
+    """Where the app keeps a demo set's artifact (read from settings each time, so tests can move it)."""
+    return Path(settings.ARTIFACTS_DIR) / "similar_products" / name
+
+
+def read_order_lines(path: Path, columns: OrderColumns) -> pd.DataFrame:
+    """The needed columns of an order-lines CSV as text, cleaned as `columns.clean` says."""
+    path = Path(path)
+    if columns.clean not in CLEANINGS:
+        raise InputError(f"--clean must be one of {', '.join(CLEANINGS)}, not {columns.clean!r}.")
+    extra = ["Quantity", "UnitPrice"] if columns.clean == "online-retail" else []
+    wanted = columns.needed() + [c for c in extra if c not in columns.needed()]
+    lines = read_csv(path, what="Orders", required=wanted, usecols=wanted,
+                     dtype={c: str for c in columns.needed() if c != columns.date})
+    if columns.clean == "online-retail":
+        lines = clean_online_retail(lines, invoice_col=columns.order, stock_col=columns.item,
+                                    description_col=columns.name).lines
+        lines = lines.drop(columns=[c for c in extra if c not in columns.needed()])
+    for c in (columns.order, columns.item):
+        lines[c] = lines[c].astype("string").str.strip()
+    lines = lines.dropna(subset=[columns.order, columns.item])
+    lines = lines[(lines[columns.order] != "") & (lines[columns.item] != "")]
+    if lines.empty:
+        raise InputError(f"{path.name} has no order lines with both {columns.order!r} and {columns.item!r}.")
+    return lines.reset_index(drop=True)
+
+
+@dataclass
+class SimilarProducts:
+    neighbours: pd.DataFrame  # item, rank, similar_item, score, co_count
+    products: pd.DataFrame  # item, name, <category columns>, orders
+    validation: pd.DataFrame | None  # per category level and category, see same_category_validation
+    manifest: dict = field(default_factory=dict)
+
+    def as_json(self) -> dict[str, list[str]]:
+        """{item: [similar item ids, best first]}: what the shop serves."""
+        table = self.neighbours.sort_values(["item", "rank"])
+        return {str(item): [str(x) for x in group] for item, group in table.groupby("item", sort=True)["similar_item"]}
+
+
+def product_table(lines: pd.DataFrame, columns: OrderColumns, interactions: Interactions) -> pd.DataFrame:
+    """One row per product: id, name (most frequent), categories (most frequent), orders holding it."""
+    items = interactions.col_ids
+    table = pd.DataFrame({"item": np.asarray(items, dtype=object)})
+    if columns.name:
+        names = product_descriptions(lines[columns.item], lines[columns.name])
+        table["name"] = table["item"].map(names)
+    else:
+        table["name"] = pd.NA
+    table["name"] = table["name"].fillna(table["item"]).astype(str)
+    for col in columns.categories:
+        cats = product_descriptions(lines[columns.item], lines[col])
+        table[col] = table["item"].map(cats).fillna("(none)").astype(str)
+    table["orders"] = interactions.col_counts().astype(np.int64)
+    return table
+
+
+def build(lines: pd.DataFrame, columns: OrderColumns, *, similarity: str = DEFAULT_SIMILARITY, k: int = DEFAULT_K,
+          min_count: int = DEFAULT_MIN_COUNT, progress: bool = False) -> SimilarProducts:
+    """Top-k similar products for every product in the order lines, the product table and the
+    same-category validation (when category columns are given)."""
+    started = time.perf_counter()
+    missing = [c for c in columns.needed() if c not in lines.columns and c != columns.date]
+    if missing:
+        raise InputError(f"The order lines lack column(s) {', '.join(missing)}.")
+    inter = interaction_matrix(lines, columns.order, columns.item)
+    if inter.shape[1] < 2:
+        raise InputError("Need at least two different products to find similar ones.")
+    found, n_pairs = top_similar(inter.matrix, similarity=similarity, k=k, min_count=min_count, progress=progress)
+    products = product_table(lines, columns, inter)
+    rows, ranks = found.entries()
+    items = np.asarray(inter.col_ids, dtype=object)
+    neighbours = pd.DataFrame({
+        "item": items[rows], "rank": ranks + 1, "similar_item": items[found.indices[rows, ranks]],
+        "score": found.scores[rows, ranks].round(6), "co_count": found.counts[rows, ranks],
+    })
+    validation = None
+    if columns.categories:
+        parts = []
+        for col in columns.categories:
+            v = same_category_validation(found.indices, products[col].to_numpy(), products["orders"].to_numpy(), k)
+            parts.append(v.assign(level=col)[["level", *v.columns]])
+        validation = pd.concat(parts, ignore_index=True)
+    sizes = np.diff(inter.matrix.indptr)
+    manifest = {
+        "kind": KIND, "format_version": FORMAT_VERSION, "similarity": similarity, "k": int(k),
+        "min_count": int(min_count),
+        "columns": {"order": columns.order, "item": columns.item, "name": columns.name,
+                    "categories": list(columns.categories)},
+        "cleaning": columns.clean, "order_lines": int(len(lines)), "orders": int(inter.shape[0]),
+        "orders_with_2_or_more_products": int((sizes >= 2).sum()), "products": int(inter.shape[1]),
+        "products_with_similar": int(found.found[:, 0].sum()), "pairs_bought_together": n_pairs,
+        "validation": (validation[validation["category"] == "(all)"].drop(columns="category")
+                       .to_dict(orient="records") if validation is not None else None),
+        "seconds": round(time.perf_counter() - started, 2),
+        "library_versions": library_versions("numpy", "scipy", "pandas", "scikit-learn", "numba"), "created": utc_now(),
+    }
+    return SimilarProducts(neighbours, products, validation, manifest)
+
+
+def json_text(lists: dict[str, list[str]]) -> str:
+    """{item: [ids]} as JSON with one product per line: valid JSON, and readable in a diff."""
+    body = ",\n".join(f" {json.dumps(key, ensure_ascii=False)}: {json.dumps(ids, ensure_ascii=False)}"
+                       for key, ids in lists.items())
+    return "{\n" + body + "\n}\n" if body else "{}\n"
+
+
+def write(result: SimilarProducts, out: Path, inputs: dict | None = None) -> Path:
+    """The artifact folder, written beside its final place and swapped in whole."""
+    with write_artifact(out, KIND, FORMAT_VERSION, {**result.manifest, "inputs": inputs or {}}) as draft:
+        result.neighbours.to_csv(draft.path / "similar_products.csv", index=False)
+        (draft.path / "similar_products.json").write_text(json_text(result.as_json()), encoding="utf-8")
+        result.products.to_csv(draft.path / "products.csv", index=False)
+        if result.validation is not None:
+            result.validation.to_csv(draft.path / "validation.csv", index=False)
+    return Path(out)
+
+
+def load(folder: Path) -> SimilarProducts:
+    """Read an artifact folder back (ids stay text); a missing, older or damaged one is an ArtifactError."""
+    folder = Path(folder)
+    rebuild = REBUILD.format(folder=folder)
+    manifest = open_artifact(folder, KIND, FORMAT_VERSION, rebuild)
+    with reading(folder, rebuild):
+        neighbours = pd.read_csv(folder / "similar_products.csv", dtype={"item": str, "similar_item": str},
+                                 keep_default_na=False)
+        products = pd.read_csv(folder / "products.csv", dtype=str, keep_default_na=False)
+        validation = (pd.read_csv(folder / "validation.csv", dtype={"level": str, "category": str},
+                                  keep_default_na=False)
+                      if (folder / "validation.csv").is_file() else None)
+        products["orders"] = products["orders"].astype(np.int64)
+    return SimilarProducts(neighbours, products, validation, manifest)
+
+
+def build_demo(name: str, *, save: bool = True, progress: bool = False) -> SimilarProducts:
+    """Build a demo set with the defaults (and write its artifact, unless save=False)."""
+    if name not in DEMO_SETS:
+        raise InputError(f"Unknown demo data set {name!r}; choose one of {', '.join(DEMO_SETS)}.")
+    demo = DEMO_SETS[name]
+    result = build(read_order_lines(demo.path, demo.columns), demo.columns, progress=progress)
+    if save:
+        write(result, demo_artifact_dir(name), {"orders": str(demo.path), "demo": name})
+    return result
+
+
+def find_products(products: pd.DataFrame, text: str, limit: int = 50) -> pd.DataFrame:
+    """Products whose name or id contains `text` (case-insensitive), most ordered first."""
+    hay = products["name"].astype(str) + " " + products["item"].astype(str)
+    hits = products[contains(hay, text or "")]
+    return hits.sort_values(["orders", "name"], ascending=[False, True], kind="stable").head(limit)
+
+
+def answer(result: SimilarProducts, item: str, k: int | None = None) -> pd.DataFrame:
+    """A product's similar products, best first: rank, similar_item, name, score, co_count and categories."""
+    k = None if k is None else check_k(k)
+    catalogue = result.products.set_index("item")
+    item = str(item)
+    if item not in catalogue.index:
+        raise InputError(f"Unknown product id {item!r}.")
+    rows = result.neighbours[result.neighbours["item"] == item].sort_values("rank")
+    rows = rows.head(k) if k else rows
+    cats = [c for c in result.manifest.get("columns", {}).get("categories", []) if c in catalogue.columns]
+    info = catalogue.loc[rows["similar_item"], ["name", *cats]].reset_index(drop=True)
+    return pd.concat([rows[["rank", "similar_item", "score", "co_count"]].reset_index(drop=True), info], axis=1)

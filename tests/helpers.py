@@ -1,0 +1,90 @@
+"""Data the tests make for themselves (pictures, catalogues, purchases, ratings): one home, so
+test modules never import each other."""
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from PIL import Image, ImageDraw
+
+ROOT = Path(__file__).resolve().parents[1]  # the repository
+APP = str(ROOT / "streamlit_app.py")
+
+
+def product_picture(seed: int, size=(224, 224)) -> Image.Image:
+    """A plain-background 'product': a coloured shape whose colour, kind and place vary by seed."""
+    rng = np.random.default_rng(seed)
+    img = Image.new("RGB", size, (245, 245, 245))
+    draw = ImageDraw.Draw(img)
+    w, h = size
+    colour = tuple(int(c) for c in rng.integers(0, 255, 3))
+    x0, y0 = int(rng.integers(0, w // 3)), int(rng.integers(0, h // 3))
+    x1, y1 = int(rng.integers(2 * w // 3, w)), int(rng.integers(2 * h // 3, h))
+    (draw.ellipse if seed % 2 else draw.rectangle)([x0, y0, x1, y1], fill=colour)
+    draw.line([0, h - 1 - seed % h, w, seed % h], fill=(0, 0, 0), width=3)
+    return img
+
+
+def encode(img: Image.Image, fmt: str = "JPEG", **kw) -> bytes:
+    buf = io.BytesIO()
+    img.save(buf, format=fmt, **kw)
+    return buf.getvalue()
+
+
+def write_catalogue(folder: Path, ids, fmt: str = "JPEG") -> Path:
+    """Write one picture per id as <id>.jpg (or .png) into `folder`."""
+    folder.mkdir(parents=True, exist_ok=True)
+    suffix = ".jpg" if fmt == "JPEG" else ".png"
+    for i in ids:
+        (folder / f"{i}{suffix}").write_bytes(encode(product_picture(int(i)), fmt))
+    return folder
+
+
+TINY_STYLES = [  # id, gender, masterCategory, articleType, baseColour, productDisplayName
+    (1, "Men", "Apparel", "Shirts", "Blue", "Blue Check Shirt"),
+    (2, "Women", "Apparel", "Tops", "Red", "Red Summer Top"),
+    (3, "Men", "Footwear", "Casual Shoes", "White", "White Canvas Shoes"),
+    (4, "Women", "Footwear", "Heels", "Black", "Black Heels"),
+    (5, "Women", "Accessories", "Handbags", "Brown", "Brown Leather Handbag"),
+    (6, "Men", "Accessories", "Watches", "Silver", "Silver Steel Watch"),
+    (7, "Women", "Apparel", "Kurtas", "Green", "Green Cotton Kurta"),
+    (8, "Men", "Apparel", "Tshirts", "Grey", "Grey Crew Tshirt"),
+    (9, "Women", "Accessories", "Sunglasses", "Black", "Black Round Sunglasses"),
+    (10, "Men", "Footwear", "Sports Shoes", "Blue", "Blue Running Shoes"),
+]
+
+
+def write_tiny_catalogue(folder: Path) -> tuple[Path, Path]:
+    """Ten pictures with a styles.csv like the demo's: (images folder, catalogue path)."""
+    images = write_catalogue(folder / "images", [row[0] for row in TINY_STYLES])
+    catalog = folder / "styles.csv"
+    pd.DataFrame(TINY_STYLES, columns=["id", "gender", "masterCategory", "articleType", "baseColour",
+                                       "productDisplayName"]).to_csv(catalog, index=False)
+    return images, catalog
+
+
+def random_purchases(customers=30, products=25, seed=0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    rows = []
+    for c in range(customers):
+        for p in rng.choice(products, size=rng.integers(2, 9), replace=False):
+            rows.append((f"{536000 + c}", f"P{p:03d}", f"Product {p}", int(rng.integers(1, 5)),
+                         "2011-05-01 10:00:00", 1.5, f"{12000 + c}", "United Kingdom"))
+    return pd.DataFrame(rows, columns=["InvoiceNo", "StockCode", "Description", "Quantity", "InvoiceDate",
+                                       "UnitPrice", "CustomerID", "Country"])
+
+
+def random_ratings(users=40, movies=25, density=0.4, seed=0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    rows = [(u, m, float(rng.integers(1, 11)) / 2, 1_000_000 + i)
+            for i, (u, m) in enumerate((u, m) for u in range(1, users + 1) for m in range(1, movies + 1))
+            if rng.random() < density]
+    return pd.DataFrame(rows, columns=["userId", "movieId", "rating", "timestamp"])
+
+
+def movies_for(ratings: pd.DataFrame) -> pd.DataFrame:
+    ids = sorted(ratings["movieId"].unique())
+    return pd.DataFrame({"movieId": ids, "title": [f"Movie {i} ({1990 + i})" for i in ids],
+                         "genres": ["Drama"] * len(ids)})

@@ -1,0 +1,114 @@
+"""Similar customers: neighbours equal a dense cosine reference, recommendations are scored and
+explained as documented, cleaning and errors, the CLI end to end."""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import settings
+from common.errors import InputError
+from recommend.similar_customers.model import (
+    PurchaseColumns, answer, build, load, nearest_customers, read_purchases, write,
+)
+from tests.helpers import ROOT, random_purchases
+
+COLS = PurchaseColumns()
+
+
+def dense(purchases: pd.DataFrame):
+    table = pd.crosstab(purchases["CustomerID"], purchases["StockCode"]).clip(upper=1)
+    return table.index.to_numpy(), table.columns.to_numpy(), table.to_numpy(dtype=float)
+
+
+def test_neighbours_equal_dense_cosine():
+    purchases = random_purchases()
+    _, _, x = dense(purchases)
+    from recommend.similar_customers.model import customer_matrix
+
+    near = nearest_customers(customer_matrix(purchases, COLS, "binary").matrix, 5)
+    idx, sims = near.indices, near.scores
+    unit = x / np.linalg.norm(x, axis=1, keepdims=True)
+    ref = unit @ unit.T
+    np.fill_diagonal(ref, -np.inf)
+    for row in range(len(x)):
+        expected = np.sort(ref[row][ref[row] > 0])[::-1][:5]
+        got = sims[row][idx[row] >= 0]
+        np.testing.assert_allclose(got, expected, atol=1e-6)
+        assert row not in set(idx[row])
+
+
+def test_recommendations_are_neighbour_weighted_and_exclude_owned_products():
+    purchases = random_purchases(seed=1)
+    result = build(purchases, COLS, k=5, n=4, weighting="binary")
+    customers, products, x = dense(purchases)
+    for c in customers[:10]:
+        near, recs = answer(result, c)
+        owned = set(purchases.loc[purchases["CustomerID"] == c, "StockCode"])
+        assert not set(recs["item"]) & owned
+        rows = {cust: i for i, cust in enumerate(customers)}
+        score = np.zeros(len(products))
+        support = np.zeros(len(products), dtype=int)
+        for nb in near.itertuples():
+            score += nb.similarity * x[rows[nb.neighbour]]
+            support += x[rows[nb.neighbour]].astype(int)
+        score[[list(products).index(p) for p in owned]] = 0
+        for rec in recs.itertuples():
+            j = list(products).index(rec.item)
+            assert rec.score == pytest.approx(score[j], abs=1e-5)
+            assert rec.support_count == support[j]
+            assert rec.why == f"bought by {support[j]} of your 5 nearest customers"
+            assert rec.name == f"Product {int(rec.item[1:])}"
+        assert list(recs["score"]) == sorted(recs["score"], reverse=True)
+        # shared_items counts the products two customers both bought
+        for nb in near.itertuples():
+            assert nb.shared_items == int((x[rows[c]] * x[rows[nb.neighbour]]).sum())
+
+
+def test_round_trip_and_unknown_customer(tmp_path):
+    result = build(random_purchases(seed=2), COLS, k=3, n=3)
+    write(result, tmp_path / "sc")
+    again = load(tmp_path / "sc")
+    pd.testing.assert_frame_equal(again.recommendations, result.recommendations.astype({"customer": str}),
+                                  check_dtype=False)
+    assert list(pd.read_csv(tmp_path / "sc" / "neighbours.csv").columns) == \
+        ["customer", "rank", "neighbour", "similarity", "shared_items"]
+    assert list(pd.read_csv(tmp_path / "sc" / "recommendations.csv").columns) == \
+        ["customer", "rank", "item", "name", "score", "support_count"]
+    with pytest.raises(InputError, match="unknown customer '424242'"):
+        answer(again, "424242")
+
+
+def test_online_retail_cleaning_applies_to_the_demo_sample():
+    purchases = read_purchases(settings.DEMO_ONLINE_RETAIL)
+    assert not purchases["InvoiceNo"].str.startswith("C").any()
+    assert (purchases["Quantity"] > 0).all()
+    assert not purchases["StockCode"].isin(["POST", "DOT", "M", "BANK CHARGES"]).any()
+    assert purchases["CustomerID"].notna().all()
+    assert purchases.groupby("StockCode")["Description"].nunique().max() == 1
+
+
+def test_wrong_columns_name_the_flags(tmp_path):
+    path = tmp_path / "p.csv"
+    pd.DataFrame({"client": [1], "sku": ["a"]}).to_csv(path, index=False)
+    with pytest.raises(InputError, match="--customer-col"):
+        read_purchases(path)
+
+
+def test_cli_writes_files_and_prints_one_customer(tmp_path):
+    path = tmp_path / "p.csv"
+    random_purchases(seed=3).to_csv(path, index=False)
+    done = subprocess.run([sys.executable, "-m", "recommend", "similar-customers", "--purchases", str(path),
+                           "-k", "4", "--out", str(tmp_path / "out"), "--customer", "12003"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "out" / "manifest.json").is_file()
+    assert "Customer 12003: most similar customers" in done.stdout
+    assert "of your 4 nearest customers" in done.stdout
+    bad = subprocess.run([sys.executable, "-m", "recommend", "similar-customers", "--purchases", str(path),
+                          "--customer", "nobody"], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2 and "unknown customer" in bad.stderr and "Traceback" not in bad.stderr

@@ -1,0 +1,132 @@
+"""The Similar products tab through AppTest, on the committed demo data, with artifacts in a temp folder."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from streamlit.testing.v1 import AppTest
+
+import settings
+from recommend.similar_products.model import (
+    DEMO_SETS, DemoSet, build_similar_products, demo_artifact_dir, read_order_lines, write_similar_products,
+)
+from tests.helpers import APP
+
+
+
+def tab_alone():
+    """Only this tab, so each run takes a second rather than the whole app's ten."""
+    from ui import similar_products
+
+    similar_products.render()
+
+
+@pytest.fixture
+def artifacts(tmp_path, monkeypatch):
+    monkeypatch.setattr(settings, "ARTIFACTS_DIR", tmp_path / "artifacts")
+    return tmp_path / "artifacts"
+
+
+def run_tab(**inputs) -> AppTest:
+    at = AppTest.from_function(tab_alone, default_timeout=60)
+    at.run()
+    for key, value in inputs.items():
+        widget = at.text_input(key=key) if key == "sp_query" else at.selectbox(key=key)
+        widget.set_value(value).run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def test_the_tab_in_the_app_builds_the_demo_artifact_and_shows_five_similar_products(artifacts,
+                                                                                     app_uses_tiny_index):
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    tab = at.tabs[2]
+    assert tab.label == "Similar products" and [s.value for s in tab.subheader] == ["Similar products"]
+    assert not tab.error
+    assert len(tab.dataframe[0].value) == 5
+    manifest = json.loads((artifacts / "similar_products" / "superstore" / "manifest.json").read_text())
+    assert manifest["kind"] == "similar_products" and manifest["similarity"] == "jaccard"
+
+
+def test_a_product_shows_its_five_similar_with_score_times_bought_together_and_category(artifacts):
+    at = run_tab()
+    item = at.selectbox(key="sp_pick").value
+    table = at.dataframe[0].value
+    assert list(table.columns) == ["rank", "name", "item", "score", "co_count", "category"]
+    assert list(table["rank"]) == [1, 2, 3, 4, 5] and table["score"].is_monotonic_decreasing
+    assert (table["co_count"] >= 1).all()  # jaccard: only products really bought together
+    # the answer is the artifact's, looked up, not recomputed
+    saved = pd.read_csv(demo_artifact_dir("superstore") / "similar_products.csv", dtype=str)
+    assert list(table["item"]) == list(saved.loc[saved["item"] == item, "similar_item"])
+    products = pd.read_csv(demo_artifact_dir("superstore") / "products.csv", dtype=str).set_index("item")
+    assert list(table["category"]) == list(products.loc[table["item"], "Sub-Category"])
+    assert item in at.markdown[0].value
+
+
+def test_an_existing_artifact_is_read_not_rebuilt(artifacts):
+    demo = DEMO_SETS["superstore"]
+    result = build_similar_products(read_order_lines(demo.path, demo.columns), demo.columns, similarity="cosine", k=3)
+    folder = write_similar_products(result, demo_artifact_dir("superstore"))
+    before = (folder / "manifest.json").stat().st_mtime_ns
+    at = run_tab()
+    assert len(at.dataframe[0].value) <= 3 and "**cosine**" in at.caption[0].value
+    assert (folder / "manifest.json").stat().st_mtime_ns == before
+
+
+def test_finding_a_product_by_part_of_its_name(artifacts):
+    at = run_tab(sp_dataset="online_retail", sp_query="lantern")
+    options = at.selectbox(key="sp_pick").options  # the labels shown
+    assert options and all("LANTERN" in o.upper() for o in options)
+    assert len(at.dataframe[0].value) == 5
+    assert "category" not in at.dataframe[0].value.columns  # Online Retail has none
+    assert "no product categories" in at.info[0].value
+
+
+def test_a_query_that_matches_nothing_is_one_error_line(artifacts):
+    at = run_tab(sp_query="no such thing 123")
+    assert len(at.error) == 1 and "\n" not in at.error[0].value and "no such thing 123" in at.error[0].value
+    assert not at.dataframe
+
+
+def test_the_validation_chart_per_category_and_level(artifacts):
+    at = run_tab()
+    assert at.radio(key="sp_level").options == ["Sub-Category", "Category"]
+    charts = at.get("vega_lite_chart")
+    assert len(charts) == 1 and "own sub-category" in charts[0].proto.spec
+    summary = at.expander[0].markdown[0].value
+    assert "Best recommendation in the same sub-category" in summary and "random" in summary
+    at.radio(key="sp_level").set_value("Category").run()
+    assert "same category" in at.expander[0].markdown[0].value
+
+
+def test_the_json_download_is_the_artifact_file(artifacts):
+    at = run_tab()
+    button = at.get("download_button")[0]
+    assert "JSON" in button.label
+    from ui.similar_products import _download, _artifact
+
+    served = _download("superstore", _artifact("superstore"))
+    assert served == (demo_artifact_dir("superstore") / "similar_products.json").read_bytes()
+    lists = json.loads(served)
+    assert all(1 <= len(v) <= 5 for v in lists.values())
+
+
+def test_a_broken_artifact_is_rebuilt(artifacts):
+    folder = demo_artifact_dir("superstore")
+    folder.mkdir(parents=True)
+    (folder / "manifest.json").write_text('{"kind": "similar_products", "format_version": 1}')  # no tables
+    at = run_tab()
+    assert len(at.dataframe[0].value) == 5 and not at.error
+    assert (folder / "similar_products.csv").is_file()
+
+
+def test_unreadable_demo_data_is_one_error_line(artifacts, monkeypatch):
+    demo = DEMO_SETS["superstore"]
+    monkeypatch.setitem(DEMO_SETS, "superstore", DemoSet(demo.label, artifacts / "gone.csv", demo.columns))
+    at = run_tab()
+    assert len(at.error) == 1 and "gone.csv" in at.error[0].value and "\n" not in at.error[0].value
+    assert not at.dataframe
