@@ -5,16 +5,14 @@
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 
 import pandas as pd
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from recommend.similar_customers.model import read_purchases  # noqa: E402
-from recommend.similar_customers.evaluation import evaluate_customers  # noqa: E402
+from machine import describe  # bench/machine.py, beside this script
+from recommend.similar_customers.model import read_purchases
+from recommend.similar_customers.evaluation import evaluate_customers
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "online_retail" / "online_retail.csv.gz"
 
@@ -24,6 +22,7 @@ def main() -> None:
     p.add_argument("--purchases", type=Path, default=SHARED)
     p.add_argument("--cut", default="2011-09-01")
     args = p.parse_args()
+    print(describe(), flush=True)
     start = time.perf_counter()
     purchases = read_purchases(args.purchases)
     grid = [{"weighting": w, "k": k} for w in ("binary", "log-quantity", "tfidf") for k in (10, 30, 50)]

@@ -5,15 +5,13 @@
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 
 import pandas as pd
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from recommend.similar_movies.evaluation import evaluate_movies  # noqa: E402
+from machine import describe  # bench/machine.py, beside this script
+from recommend.similar_movies.evaluation import evaluate_movies
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "movielens" / "ratings.csv"
 
@@ -23,6 +21,7 @@ def main() -> None:
     p.add_argument("--ratings", type=Path, default=SHARED)
     p.add_argument("-k", type=int, default=10)
     args = p.parse_args()
+    print(describe(), flush=True)
     ratings = pd.read_csv(args.ratings)
     grid = [{"centre": c, "min_ratings": m} for c in ("none", "user") for m in (1, 5, 10, 20, 50)]
     start = time.perf_counter()

@@ -14,18 +14,15 @@ Usage:
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 
 import pandas as pd
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from recommend.similar_products.model import (  # noqa: E402
-    DEFAULT_MIN_COUNT, DEFAULT_SIMILARITY, ONLINE_RETAIL, SUPERSTORE, build_similar_products, read_order_lines,
-)
-from recommend.similar_products.evaluation import evaluate_similar_products  # noqa: E402
+from machine import describe  # bench/machine.py, beside this script
+from recommend.similar_products.model import ONLINE_RETAIL, SUPERSTORE, build, read_order_lines
+from recommend.similar_products.similarity import DEFAULT_MIN_COUNT, DEFAULT_SIMILARITY
+from recommend.similar_products.evaluation import evaluate_similar_products
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "datasets"
 SHOWN = ["users", "HitRate@5", "NDCG@5", "HitRate@10", "Precision@10", "Recall@10", "NDCG@10", "MAP@10",
@@ -44,7 +41,7 @@ def validation(datasets: Path, similarities: list[str]) -> None:
     lines = read_order_lines(path, SUPERSTORE)
     print(f"== Validation: same category, Superstore full ({path.name}), top 5 ==")
     for similarity in similarities:
-        result = build_similar_products(lines, SUPERSTORE, similarity=similarity)
+        result = build(lines, SUPERSTORE, similarity=similarity)
         v = result.validation
         m = result.manifest
         print(f"-- {similarity}{' (default)' if similarity == DEFAULT_SIMILARITY else ''}: "
@@ -84,6 +81,7 @@ def main() -> None:
     p.add_argument("--min-counts", type=int, nargs="+", default=[1, 2, 3, 5])
     p.add_argument("--skip-evaluation", action="store_true")
     args = p.parse_args()
+    print(describe(), flush=True)
     validation(args.datasets, [DEFAULT_SIMILARITY, "cooccurrence-cosine", "cosine", "lift"])
     if not args.skip_evaluation:
         evaluation(args.datasets, args.min_counts)

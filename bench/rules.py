@@ -31,10 +31,10 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from recommend.rules.model import build_basket_rules, split_items  # noqa: E402
-from recommend.rules.baskets import Baskets, baskets_from_lists, from_codes, read_long, read_wide  # noqa: E402
+from machine import describe  # bench/machine.py, beside this script
+from recommend.rules.model import build
+from recommend.rules.rules import split_items
+from recommend.rules.baskets import Baskets, baskets_from_lists, from_codes, read_long, read_wide
 
 SHARED = ROOT.parent / "shared" / "datasets"
 METHODS = ["vitrine", "mlxtend-fpgrowth", "mlxtend-apriori", "efficient-apriori", "apyori"]
@@ -94,7 +94,7 @@ def run_method(method: str, baskets: Baskets, t: dict) -> tuple[float, list]:
     if method == "vitrine":
         transactions = baskets.as_lists()
         start = time.perf_counter()
-        result = build_basket_rules(baskets_from_lists(transactions), **t)
+        result = build(baskets_from_lists(transactions), **t)
         seconds = time.perf_counter() - start
         r = result.rules
         return seconds, [[split_items(a), split_items(b), x, y, z] for a, b, x, y, z in
@@ -195,6 +195,8 @@ def main() -> int:
     p.add_argument("--methods", nargs="+", choices=METHODS, default=METHODS)
     p.add_argument("--worker", nargs=3, metavar=("CASE", "METHOD", "OUT"), help=argparse.SUPPRESS)
     args = p.parse_args()
+    if not args.worker:
+        print(describe(), flush=True)
     if args.worker:
         worker(args.worker[0], args.worker[1], args.datasets, Path(args.worker[2]))
         return 0

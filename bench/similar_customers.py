@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import resource
-import sys
 import time
 import tracemalloc
 from pathlib import Path
@@ -24,12 +23,11 @@ import pandas as pd
 import scipy.sparse as sp
 from sklearn.preprocessing import normalize
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from recommend.similar_customers.model import (  # noqa: E402
-    PurchaseColumns, build_similar_customers, customer_matrix, nearest_customers, read_purchases,
+from machine import describe  # bench/machine.py, beside this script
+from recommend.similar_customers.model import (
+    PurchaseColumns, build, customer_matrix, nearest_customers, read_purchases,
 )
-from recommend.core.sparse_topk import top_k_sparse_rows  # noqa: E402
+from recommend.core.sparse_topk import top_k_sparse_rows
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "online_retail" / "online_retail.csv.gz"
 COLS = PurchaseColumns()
@@ -62,7 +60,7 @@ def blockwise_way(matrix: sp.csr_matrix, k: int, block_cells: int = 16_000_000):
     n = unit.shape[0]
     step = max(1, min(n, block_cells // n))
     parts = [top_k_sparse_rows(unit[start:start + step] @ unit_t, k, offset=start) for start in range(0, n, step)]
-    return np.vstack([i for i, _ in parts]), np.vstack([s for _, s in parts])
+    return np.vstack([p.indices for p in parts]), np.vstack([p.scores for p in parts])
 
 
 def same_similarities(a: np.ndarray, b: np.ndarray) -> bool:
@@ -86,6 +84,7 @@ def main() -> None:
     p.add_argument("--skew", type=float, nargs="+", default=[0.5, 0.8],
                    help="Zipf exponents of product popularity for the synthetic sets")
     args = p.parse_args()
+    print(describe(), flush=True)
 
     purchases = read_purchases(args.purchases)
     (dense_idx, dense_sim), dense_s, dense_mb = measured(notebook_way, purchases, args.k)
@@ -98,7 +97,7 @@ def main() -> None:
     print(f"  sparse neighbours:                 {sparse_s:6.2f} s, peak {sparse_mb:8.1f} MB   "
           f"speed-up {dense_s / sparse_s:.1f}x, memory {dense_mb / sparse_mb:.1f}x less; "
           f"same similarities: {agree}")
-    _, full_s, full_mb = measured(build_similar_customers, purchases, COLS, k=30)
+    _, full_s, full_mb = measured(build, purchases, COLS, k=30)
     print(f"  whole build (30 neighbours + 10 recommendations each): {full_s:.2f} s, peak {full_mb:.1f} MB")
 
     for skew in args.skew:
@@ -111,7 +110,7 @@ def main() -> None:
         print(f"Synthetic {args.sample:,} customers, popularity 1/rank^{skew}, k={args.k}: blockwise scipy "
               f"{old_s:.1f} s (peak {old_mb:.0f} MB), fused kernel {new_s:.2f} s (peak {new_mb:.0f} MB): "
               f"speed-up {old_s / new_s:.1f}x; same similarities: {same_similarities(near.scores, old_sims)}")
-        _, s_s, s_mb = measured(build_similar_customers, synth, PurchaseColumns(name=None, invoice=None, date=None),
+        _, s_s, s_mb = measured(build, synth, PurchaseColumns(name=None, invoice=None, date=None),
                                 k=30)
         print(f"Synthetic 100,000 customers x 20,000 products, popularity 1/rank^{skew} (best seller bought by "
               f"{top:.1%} of customers): whole build {s_s:.1f} s (target < 60 s), peak {s_mb:.0f} MB; "

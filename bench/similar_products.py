@@ -26,12 +26,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from recommend.core.interactions import interaction_matrix  # noqa: E402
-from recommend.similar_products.model import (  # noqa: E402
-    DEFAULT_MIN_COUNT, DEFAULT_SIMILARITY, ONLINE_RETAIL, SIMILARITIES, read_order_lines, top_similar,
-)
+from machine import describe  # bench/machine.py, beside this script
+from recommend.core.interactions import interaction_matrix
+from recommend.similar_products.model import ONLINE_RETAIL, read_order_lines
+from recommend.similar_products.similarity import DEFAULT_MIN_COUNT, DEFAULT_SIMILARITY, SIMILARITIES, top_similar
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "datasets"
 K = 5
@@ -103,8 +101,8 @@ def child(task: str, similarity: str, source: str, out: Path) -> None:
         facts = {}
     else:
         inter = interaction_matrix(lines, order_col, item_col)
-        found = top_similar(inter.matrix, similarity=similarity, k=K, min_count=DEFAULT_MIN_COUNT)
-        items, top, scores = np.asarray(inter.col_ids), found.idx, found.score
+        found, _ = top_similar(inter.matrix, similarity=similarity, k=K, min_count=DEFAULT_MIN_COUNT)
+        items, top, scores = np.asarray(inter.col_ids), found.indices, found.scores
         facts = {"orders": inter.shape[0], "products": inter.shape[1], "pairs": found.n_pairs,
                  "lines": len(lines)}
     seconds = time.perf_counter() - started
@@ -172,6 +170,8 @@ def main() -> None:
     p.add_argument("--child", choices=["dense", "sparse", "synthetic"])
     p.add_argument("--child-out", type=Path)
     args = p.parse_args()
+    if not args.child:
+        print(describe(), flush=True)
     if args.child:
         child(args.child, args.similarity, args.online_retail, args.child_out)
         return

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.helpers import TINY_STYLES, encode, product_picture, write_catalogue, write_tiny_catalogue  # noqa: F401
+from tests.helpers import APP, write_tiny_catalogue
 
 
 @pytest.fixture(scope="session")
@@ -24,14 +24,30 @@ def tiny_visual_index(tmp_path_factory, embedder):
     return root / "index", images, catalog
 
 
-@pytest.fixture
-def app_uses_tiny_index(tiny_visual_index, monkeypatch):
-    """Point the app's visual search at the tiny index with random weights (no network)."""
+def _use_tiny_index(mp: pytest.MonkeyPatch, tiny_visual_index) -> None:
     import settings
 
     index, images, catalog = tiny_visual_index
-    monkeypatch.setattr(settings, "DEMO_VISUAL_INDEX", index)
-    monkeypatch.setattr(settings, "DEMO_FASHION_IMAGES", images)
-    monkeypatch.setattr(settings, "DEMO_FASHION_CATALOG", catalog)
-    monkeypatch.setattr(settings, "WEIGHTS", "none")
+    mp.setattr(settings, "DEMO_VISUAL_INDEX", index)
+    mp.setattr(settings, "DEMO_FASHION_IMAGES", images)
+    mp.setattr(settings, "DEMO_FASHION_CATALOG", catalog)
+    mp.setattr(settings, "WEIGHTS", "none")
+
+
+@pytest.fixture
+def app_uses_tiny_index(tiny_visual_index, monkeypatch):
+    """Point the app's visual search at the tiny index with random weights (no network)."""
+    _use_tiny_index(monkeypatch, tiny_visual_index)
     return tiny_visual_index
+
+
+@pytest.fixture(scope="module")
+def app_run(tiny_visual_index):
+    """The whole app, run once per test module on the tiny index, for tests that only read the page."""
+    from streamlit.testing.v1 import AppTest
+
+    with pytest.MonkeyPatch.context() as mp:
+        _use_tiny_index(mp, tiny_visual_index)
+        at = AppTest.from_file(APP, default_timeout=30)
+        at.run()
+        yield at

@@ -4,59 +4,47 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
-from pathlib import Path
-
-import pytest
 from streamlit.testing.v1 import AppTest
 
 import ui.basket_rules
+from tests.helpers import APP, ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
-APP = str(ROOT / "streamlit_app.py")
 TAB_LABELS = ["Visual search", "Basket rules", "Similar products", "Similar customers", "Similar movies"]
-@pytest.fixture(autouse=True)
-def _visual_search_on_tiny_index(app_uses_tiny_index):
-    """Every app run here uses the ten-product index with random weights: no network."""
 
 
-def run_app() -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=30)
-    at.run()
-    return at
-
-
-def test_app_runs_without_exception_or_error():
-    at = run_app()
+def test_app_runs_without_exception_or_error(app_run):
+    at = app_run
     assert not at.exception, [e.value for e in at.exception]
     assert len(at.error) == 0, [e.value for e in at.error]
 
 
-def test_title_and_caption():
-    at = run_app()
+def test_title_and_caption(app_run):
+    at = app_run
     assert [t.value for t in at.title] == ["Vitrine"]
     caption = at.caption[0].value.lower()  # the first caption is the app's, above the tabs
     assert "visual search" in caption and "recommendations" in caption
 
 
-def test_five_tabs_in_order():
-    at = run_app()
+def test_five_tabs_in_order(app_run):
+    at = app_run
     assert [t.label for t in at.tabs] == TAB_LABELS
 
 
-def test_every_tab_renders_its_heading_and_no_error():
-    at = run_app()
+def test_every_tab_renders_its_heading_and_no_error(app_run):
+    at = app_run
     for label, tab in zip(TAB_LABELS, at.tabs):
         assert [s.value for s in tab.subheader] == [label]
         assert not tab.error and not tab.exception
 
 
-def test_a_broken_tab_shows_an_error_and_the_others_still_render(monkeypatch):
+def test_a_broken_tab_shows_an_error_and_the_others_still_render(app_uses_tiny_index, monkeypatch):
     def broken():
         raise RuntimeError("rules artifact is corrupt\nsecond line that must not show")
 
     # The script imports the already-loaded ui.basket_rules module, so it gets the broken render.
     monkeypatch.setattr(ui.basket_rules, "render", broken)
-    at = run_app()
+    at = AppTest.from_file(APP, default_timeout=30)
+    at.run()
 
     assert not at.exception
     assert [t.label for t in at.tabs] == TAB_LABELS
@@ -78,7 +66,7 @@ def test_only_the_visual_search_page_loads_tensorflow_and_only_when_it_renders()
     probe = textwrap.dedent(
         """
         import sys
-        import recommend.artifacts, recommend.cli, recommend.nearest_products, recommend.topk
+        import common.artifacts, common.tables, common.topk, recommend.cli, embed.index
         import ui.visual_search, ui.basket_rules, ui.similar_products, ui.similar_customers, ui.similar_movies
         import embed.images, embed.build, embed.catalog, embed.weights
         loaded = sorted(m for m in sys.modules if m == "tensorflow" or m.startswith(("tensorflow.", "keras")))

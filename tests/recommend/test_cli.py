@@ -1,0 +1,95 @@
+"""`python -m recommend`: every sub-command answers one query from an artifact built earlier
+(`--from DIR`) as it does right after building; only the chosen command is imported; user
+errors are one line, bugs keep their traceback."""
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+from recommend import cli
+from recommend.similar_movies import model as movies_model
+from tests.helpers import ROOT
+
+SUPERSTORE = ROOT / "data" / "superstore" / "superstore_sample.csv"
+
+# (sub-command, flags that build, the query flag and value)
+COMMANDS = [
+    ("rules", [], ("--item", "pasta")),
+    ("similar-movies", [], ("--title", "toy story")),
+    ("similar-customers", ["-k", "5"], ("--customer", "13047")),
+    ("similar-products", ["--orders", str(SUPERSTORE), "--order-col", "Order ID", "--item-col", "Product ID",
+                          "--name-col", "Product Name"], ("--item", "OFF-PA-10001970")),
+]
+
+
+def answer_lines(out: str) -> list[str]:
+    """What a command printed about the query (not the build summary)."""
+    return [line for line in out.splitlines() if not line.startswith(("Wrote", "Shown next to", "  (no --category"))
+            and "baskets," not in line]
+
+
+@pytest.mark.parametrize("command, build, query", COMMANDS, ids=[c[0] for c in COMMANDS])
+def test_from_answers_as_the_build_does(command, build, query, tmp_path, capsys):
+    out = tmp_path / "artifact"
+    assert cli.main([command, *build, "--out", str(out), *query]) == 0
+    built = answer_lines(capsys.readouterr().out)
+    assert (out / "manifest.json").is_file() and built
+    assert cli.main([command, "--from", str(out), *query]) == 0
+    assert answer_lines(capsys.readouterr().out) == built
+
+
+@pytest.mark.parametrize("command", [c[0] for c in COMMANDS])
+def test_from_without_a_query_is_one_line(command, tmp_path, capsys):
+    assert cli.main([command, "--from", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: --from") and "\n" not in err
+
+
+def test_from_a_folder_that_holds_nothing_names_the_rebuild_command(tmp_path, capsys):
+    assert cli.main(["similar-movies", "--from", str(tmp_path / "none"), "--title", "toy"]) == 2
+    err = capsys.readouterr().err
+    assert "python -m recommend similar-movies" in err and "Traceback" not in err
+
+
+def test_a_bug_is_not_reported_as_a_user_error(monkeypatch):
+    def broken(*args, **kwargs):
+        raise RuntimeError("a bug, not a user mistake")
+
+    monkeypatch.setattr(movies_model, "build", broken)
+    with pytest.raises(RuntimeError, match="a bug"):
+        cli.main(["similar-movies", "--title", "toy story"])
+
+
+def test_help_and_one_command_import_only_what_they_need():
+    probe = (
+        "import sys\n"
+        "from recommend import cli\n"
+        "try:\n    cli.main(sys.argv[1:])\nexcept SystemExit:\n    pass\n"
+        "print(sorted(m for m in ('pandas', 'numba', 'recommend.rules', 'recommend.similar_movies',"
+        " 'recommend.similar_products', 'recommend.similar_customers') if m in sys.modules))\n"
+    )
+
+    def loaded(*argv) -> str:
+        done = subprocess.run([sys.executable, "-c", probe, *argv], cwd=ROOT, capture_output=True, text=True,
+                              timeout=120)
+        assert done.returncode == 0, done.stderr
+        return done.stdout.strip().splitlines()[-1]
+
+    assert loaded("--help") == "[]"
+    assert loaded("rules", "--help") == "['pandas', 'recommend.rules']"
+
+
+def test_the_similar_products_answer_finds_a_product_by_name(tmp_path, capsys):
+    out = tmp_path / "sp"
+    lines = pd.DataFrame({"order": ["1", "1", "2", "2"], "item": ["A", "B", "A", "C"],
+                          "name": ["Red Lantern", "Blue Mug", "Red Lantern", "Tea"]})
+    lines.to_csv(tmp_path / "orders.csv", index=False)
+    assert cli.main(["similar-products", "--orders", str(tmp_path / "orders.csv"), "--order-col", "order",
+                     "--item-col", "item", "--name-col", "name", "--out", str(out)]) == 0
+    capsys.readouterr()
+    assert cli.main(["similar-products", "--from", str(out), "--item", "lantern"]) == 0
+    printed = capsys.readouterr().out
+    assert printed.startswith("Similar to Red Lantern (A):") and "Blue Mug" in printed and "Tea" in printed
