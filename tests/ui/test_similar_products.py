@@ -10,7 +10,7 @@ from streamlit.testing.v1 import AppTest
 
 import settings
 from recommend.similar_products.model import (
-    DEMO_SETS, DemoSet, build_similar_products, demo_artifact_dir, read_order_lines, write_similar_products,
+    DEMO_SETS, DemoSet, build, demo_artifact_dir, read_order_lines, write,
 )
 from tests.helpers import APP
 
@@ -69,8 +69,8 @@ def test_a_product_shows_its_five_similar_with_score_times_bought_together_and_c
 
 def test_an_existing_artifact_is_read_not_rebuilt(artifacts):
     demo = DEMO_SETS["superstore"]
-    result = build_similar_products(read_order_lines(demo.path, demo.columns), demo.columns, similarity="cosine", k=3)
-    folder = write_similar_products(result, demo_artifact_dir("superstore"))
+    result = build(read_order_lines(demo.path, demo.columns), demo.columns, similarity="cosine", k=3)
+    folder = write(result, demo_artifact_dir("superstore"))
     before = (folder / "manifest.json").stat().st_mtime_ns
     at = run_tab()
     assert len(at.dataframe[0].value) <= 3 and "**cosine**" in at.caption[0].value
