@@ -117,6 +117,14 @@ def write_artifact(final: Path, kind: str, format_version: int, manifest: dict |
         write_json_atomic(tmp / MANIFEST, draft.manifest)
 
 
+def write_tables(final: Path, kind: str, format_version: int, manifest: dict, tables: dict) -> Path:
+    """An artifact made only of tables: {file name: DataFrame}, each written as CSV without its index."""
+    with write_artifact(final, kind, format_version, manifest) as draft:
+        for name, table in tables.items():
+            table.to_csv(draft.path / name, index=False)
+    return Path(final)
+
+
 def read_manifest(folder: Path) -> dict:
     """`folder/manifest.json` as a dict, or ArtifactError (no rebuild hint: callers add theirs)."""
     path = Path(folder) / MANIFEST
@@ -168,3 +176,15 @@ def reading(folder: Path, rebuild: str) -> Iterator[None]:
     except (OSError, ValueError, KeyError) as exc:
         detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise ArtifactError(f"{folder} is incomplete or unreadable ({detail}); rebuild it with `{rebuild}`.") from exc
+
+
+@contextmanager
+def loading(folder: Path, kind: str, format_version: int, rebuild: str) -> Iterator[tuple[Path, dict]]:
+    """Open an artifact for reading: yields (folder, manifest) of a whole artifact of this kind and
+    format, and turns any file that cannot be read back inside the block into an ArtifactError.
+    `rebuild` may hold `{folder}`."""
+    folder = Path(folder)
+    rebuild = rebuild.format(folder=folder)
+    manifest = open_artifact(folder, kind, format_version, rebuild)
+    with reading(folder, rebuild):
+        yield folder, manifest

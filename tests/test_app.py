@@ -4,10 +4,13 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
+import pytest
 from streamlit.testing.v1 import AppTest
 
 import ui.basket_rules
 from tests.helpers import APP, ROOT
+
+pytestmark = pytest.mark.slow  # runs the Streamlit app
 
 TAB_LABELS = ["Visual search", "Basket rules", "Similar products", "Similar customers", "Similar movies"]
 

@@ -16,8 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from common.artifacts import (library_versions, open_artifact, read_json, reading, utc_now, write_artifact,
-                              write_json_atomic)
+from common.artifacts import library_versions, loading, read_json, utc_now, write_artifact, write_json_atomic
 from common.errors import InputError
 from common.topk import check_k
 from recommend.rules import defaults
@@ -108,10 +107,7 @@ def write(result: BasketRules, out: Path, inputs: dict | None = None) -> Path:
 
 def load(folder: Path) -> BasketRules:
     """Read an artifact written by `write` (the lookup keeps names only, no sources)."""
-    folder = Path(folder)
-    rebuild = REBUILD.format(folder=folder)
-    manifest = open_artifact(folder, KIND, FORMAT_VERSION, rebuild)
-    with reading(folder, rebuild):
+    with loading(folder, KIND, FORMAT_VERSION, REBUILD) as (folder, manifest):
         rules = pd.read_csv(folder / "rules.csv", keep_default_na=False, na_values=[],
                             dtype={"antecedents": str, "consequents": str})
         itemsets = pd.read_csv(folder / "itemsets.csv", keep_default_na=False, na_values=[], dtype={"itemsets": str})

@@ -5,8 +5,6 @@ Build: purchases -> sparse customer x product matrix (binary as the original not
 quantity, or TF-IDF weighted) -> each customer's k nearest by the fused sparse kernel
 (recommend.core.sparse_topk: never a customers x customers matrix) -> recommendations scored by
 the sum over the k neighbours of similarity x bought, leaving out what the customer already has.
-
-The shape of every recommender: `build` (table -> result), `write`, `load`, `answer` (one query).
 """
 from __future__ import annotations
 
@@ -19,7 +17,7 @@ import pandas as pd
 import scipy.sparse as sp
 from sklearn.feature_extraction.text import TfidfTransformer
 
-from common.artifacts import library_versions, open_artifact, reading, utc_now, write_artifact
+from common.artifacts import library_versions, loading, utc_now, write_tables
 from common.errors import InputError
 from common.tables import read_csv
 from common.topk import TopK, check_k
@@ -140,17 +138,12 @@ def build(purchases: pd.DataFrame, cols: PurchaseColumns = PurchaseColumns(), *,
 
 
 def write(result: SimilarCustomers, out: Path, inputs: dict | None = None) -> Path:
-    with write_artifact(out, KIND, FORMAT_VERSION, {**result.manifest, "inputs": inputs or {}}) as draft:
-        result.neighbours.to_csv(draft.path / "neighbours.csv", index=False)
-        result.recommendations.to_csv(draft.path / "recommendations.csv", index=False)
-    return Path(out)
+    return write_tables(out, KIND, FORMAT_VERSION, {**result.manifest, "inputs": inputs or {}},
+                        {"neighbours.csv": result.neighbours, "recommendations.csv": result.recommendations})
 
 
 def load(folder: Path) -> SimilarCustomers:
-    folder = Path(folder)
-    rebuild = REBUILD.format(folder=folder)
-    manifest = open_artifact(folder, KIND, FORMAT_VERSION, rebuild)
-    with reading(folder, rebuild):
+    with loading(folder, KIND, FORMAT_VERSION, REBUILD) as (folder, manifest):
         recs = pd.read_csv(folder / "recommendations.csv", dtype={"customer": str, "item": str})
         near = pd.read_csv(folder / "neighbours.csv", dtype={"customer": str, "neighbour": str})
     return SimilarCustomers(near, recs, recs.drop_duplicates("item").set_index("item")["name"], manifest)

@@ -4,8 +4,6 @@ Build: ratings -> sparse movie x user matrix (optionally mean-centred per user) 
 cosine neighbours by the fused sparse kernel (recommend.core.sparse_topk), so no movies x movies
 matrix is ever held. The neighbours are the ones scikit-learn's
 NearestNeighbors(metric="cosine", algorithm="brute") finds (tested). Works for any rated items.
-
-The shape of every recommender: `build` (tables -> result), `write`, `load`, `answer` (one query).
 """
 from __future__ import annotations
 
@@ -16,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from common.artifacts import library_versions, open_artifact, reading, utc_now, write_artifact
+from common.artifacts import library_versions, loading, utc_now, write_tables
 from common.errors import InputError
 from common.tables import read_csv
 from common.topk import check_k
@@ -118,17 +116,12 @@ def build(ratings: pd.DataFrame, movies: pd.DataFrame, *, k: int = DEFAULT_K,
 
 
 def write(result: SimilarMovies, out: Path, inputs: dict | None = None) -> Path:
-    with write_artifact(out, KIND, FORMAT_VERSION, {**result.manifest, "inputs": inputs or {}}) as draft:
-        result.neighbours.to_csv(draft.path / "similar_movies.csv", index=False)
-        result.movies.to_csv(draft.path / "movies.csv", index=False)
-    return Path(out)
+    return write_tables(out, KIND, FORMAT_VERSION, {**result.manifest, "inputs": inputs or {}},
+                        {"similar_movies.csv": result.neighbours, "movies.csv": result.movies})
 
 
 def load(folder: Path) -> SimilarMovies:
-    folder = Path(folder)
-    rebuild = REBUILD.format(folder=folder)
-    manifest = open_artifact(folder, KIND, FORMAT_VERSION, rebuild)
-    with reading(folder, rebuild):
+    with loading(folder, KIND, FORMAT_VERSION, REBUILD) as (folder, manifest):
         return SimilarMovies(pd.read_csv(folder / "similar_movies.csv"), pd.read_csv(folder / "movies.csv"), manifest)
 
 

@@ -4,8 +4,6 @@ Build: order lines -> binary orders x products CSR -> a similarity between produ
 (similarity.py) -> the k best per product, with the product table and the original notebook's
 same-category validation (validation.py) -> an artifact folder with similar_products.csv,
 similar_products.json (what a shop serves), products.csv, validation.csv and manifest.json.
-
-The shape of every recommender: `build` (table -> result), `write`, `load`, `answer` (one query).
 """
 from __future__ import annotations
 
@@ -18,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 import settings
-from common.artifacts import library_versions, open_artifact, reading, utc_now, write_artifact
+from common.artifacts import library_versions, loading, utc_now, write_artifact
 from common.errors import InputError
 from common.tables import read_csv
 from common.text_match import contains
@@ -190,10 +188,7 @@ def write(result: SimilarProducts, out: Path, inputs: dict | None = None) -> Pat
 
 def load(folder: Path) -> SimilarProducts:
     """Read an artifact folder back (ids stay text); a missing, older or damaged one is an ArtifactError."""
-    folder = Path(folder)
-    rebuild = REBUILD.format(folder=folder)
-    manifest = open_artifact(folder, KIND, FORMAT_VERSION, rebuild)
-    with reading(folder, rebuild):
+    with loading(folder, KIND, FORMAT_VERSION, REBUILD) as (folder, manifest):
         neighbours = pd.read_csv(folder / "similar_products.csv", dtype={"item": str, "similar_item": str},
                                  keep_default_na=False)
         products = pd.read_csv(folder / "products.csv", dtype=str, keep_default_na=False)

@@ -10,6 +10,8 @@ from streamlit.testing.v1 import AppTest
 from recommend.rules import defaults
 from ui.basket_rules import UPLOAD
 
+pytestmark = pytest.mark.slow  # runs the Streamlit app
+
 SCRIPT = "from ui.basket_rules import render\nrender()\n"
 MBO_NAME = next(iter(defaults.DEMO_DATASETS))
 

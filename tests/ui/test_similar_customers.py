@@ -3,8 +3,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from streamlit.testing.v1 import AppTest
 from tests.helpers import APP
+
+pytestmark = pytest.mark.slow  # runs the Streamlit app
 
 
 

@@ -4,10 +4,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pandas as pd
+import pytest
 from streamlit.testing.v1 import AppTest
 
 import settings
 from tests.helpers import APP
+
+pytestmark = pytest.mark.slow  # runs the Streamlit app
 
 
 

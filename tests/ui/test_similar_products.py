@@ -14,6 +14,8 @@ from recommend.similar_products.model import (
 )
 from tests.helpers import APP
 
+pytestmark = pytest.mark.slow  # runs the Streamlit app
+
 
 
 def tab_alone():
