@@ -11,19 +11,18 @@ agreement >= 0.9. Usage:
 from __future__ import annotations
 
 import argparse
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from embed.build import build_index  # noqa: E402
-from embed.catalog import scan_images  # noqa: E402
-from embed.model import Embedder, keras  # noqa: E402
-from embed.weights import RANDOM_WEIGHTS_WARNING  # noqa: E402
+from embed.build import build_index
+from embed.catalog import scan_images
+from embed.index import load
+from embed.model import Embedder, keras
+from embed.weights import RANDOM_WEIGHTS_WARNING
+from machine import describe  # bench/machine.py, beside this script
 
 DEFAULT_IMAGES = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "fashion" / "images"
 
@@ -55,7 +54,7 @@ def end_to_end(embedder: Embedder, images: Path, n: int, batch_size: int, out: P
     start = time.perf_counter()
     report = build_index(images, out, embedder=embedder, batch_size=batch_size, limit=n, progress=False)
     seconds = time.perf_counter() - start
-    return report.count / seconds, np.load(out / "embeddings.npy")
+    return report.count / seconds, np.array(load(out).vectors)
 
 
 def top5_agreement(a: np.ndarray, b: np.ndarray) -> float:
@@ -75,6 +74,7 @@ def main() -> None:
     p.add_argument("--weights", default="imagenet")
     p.add_argument("--batch-size", type=int, default=32)
     args = p.parse_args()
+    print(describe(), flush=True)
 
     files = [args.images / it.file for it in scan_images(args.images, limit=args.n)]
     n = len(files)

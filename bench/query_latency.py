@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -19,14 +18,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-import settings  # noqa: E402
-from embed.build import build_index  # noqa: E402
-from embed.catalog import scan_images  # noqa: E402
-from embed.images import load_image  # noqa: E402
-from embed.query import QueryEngine  # noqa: E402
-from recommend.nearest_products import VectorIndex, nearest_products  # noqa: E402
+import settings
+from embed.build import build_index
+from embed.catalog import scan_images
+from embed.images import load_image
+from embed.index import VectorIndex, search
+from embed.query import QueryEngine
+from machine import describe  # bench/machine.py, beside this script
 
 SHARED_IMAGES = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "fashion" / "images"
 
@@ -71,8 +69,8 @@ def search_alone(n: int = 100_000, d: int = settings.EMBEDDING_DIM, queries: int
     index = VectorIndex(vectors, ids, pd.DataFrame({"id": ids}), {"count": n, "dims": d})
     qs = rng.standard_normal((queries, d), dtype=np.float32)
     for q in qs[:3]:
-        nearest_products(index, q, 5)
-    ours = [timed(nearest_products, index, q, 5) for q in qs]
+        search(index, q, 5)
+    ours = [timed(search, index, q, 5) for q in qs]
     naive = [timed(lambda q: np.argsort(-(vectors @ q))[:5], q) for q in qs]
     o50, o95 = percentiles(ours)
     n50, _ = percentiles(naive)
@@ -87,6 +85,7 @@ def main() -> None:
     p.add_argument("--weights", default=None, help="weights for the index built here (default: settings)")
     p.add_argument("-n", type=int, default=50)
     args = p.parse_args()
+    print(describe(), flush=True)
     files = scan_images(args.images)
     photos = [(args.images / f.file).read_bytes() for f in files[-args.n:]]  # not in a --limit index
     with tempfile.TemporaryDirectory() as tmp:

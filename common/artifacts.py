@@ -173,7 +173,7 @@ def reading(folder: Path, rebuild: str) -> Iterator[None]:
     """Turn a file that cannot be read back (missing, cut short, garbled) into an ArtifactError."""
     try:
         yield
-    except (OSError, ValueError, KeyError) as exc:
+    except (OSError, ValueError, KeyError, EOFError) as exc:
         detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise ArtifactError(f"{folder} is incomplete or unreadable ({detail}); rebuild it with `{rebuild}`.") from exc
 

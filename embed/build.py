@@ -1,5 +1,5 @@
-"""The offline job: a catalogue of images -> a visual index folder (embeddings.npy, items.csv,
-manifest.json), streamed, resumable and incremental.
+"""The offline job: a catalogue of images -> a visual index folder (format: `embed.index`),
+streamed, resumable and incremental.
 
 - Streamed: images are decoded in worker threads ahead of the model (bounded prefetch), and
   vectors go to disk every `checkpoint_every` images, so memory does not grow with the catalogue.
@@ -27,19 +27,18 @@ import pandas as pd
 from tqdm import tqdm
 
 import settings
+from common.artifacts import library_versions, read_json, write_json_atomic
+from common.errors import ArtifactError, InputError
+from embed import index
 from embed.catalog import CatalogError, CatalogItem, input_digest, read_catalog, scan_images, with_digests
 from embed.images import ImageError, load_image
 from embed.weights import Weights, check_precision, model_identity, parse_weights
-from recommend.artifacts import (
-    ArtifactError, atomic_dir, library_versions, read_json, read_manifest, utc_now, write_json_atomic,
-)
 
-KIND = "visual_index"
 ProgressCallback = Callable[[int, int, float], None]  # (done, total, images per second)
 
 
-class BuildError(RuntimeError):
-    """The job cannot produce an index; the message says why and what to do."""
+class BuildError(InputError):
+    """The job cannot produce an index from these inputs; the message says why and what to do."""
 
 
 @dataclass
@@ -94,21 +93,15 @@ class _Known:
 
 
 def _previous_index(out: Path, identity: dict, known: _Known) -> None:
+    """Offer the vectors of a whole previous index at `out` built the same way; else nothing."""
     try:
-        manifest = read_manifest(out, kind=KIND)
+        previous = index.load(out)
     except ArtifactError:
-        return
-    if manifest.get("identity") != identity:
+        return  # none, older or damaged: everything is embedded again
+    if previous.manifest.get("identity") != identity or "sha256" not in previous.items.columns:
         return  # another model, weights or preprocessing: its vectors are not comparable
-    try:
-        ids = pd.read_csv(out / "items.csv", usecols=["id", "sha256"], dtype=str)
-        vectors = np.load(out / "embeddings.npy", mmap_mode="r")
-    except Exception:
-        return
-    if vectors.shape != (manifest.get("count"), identity["dims"]) or len(ids) != len(vectors):
-        return
-    name = str(out / "embeddings.npy")
-    for row, key in enumerate(zip(ids["id"], ids["sha256"])):
+    name = str(out / index.VECTORS_FILE)
+    for row, key in enumerate(zip(previous.ids, previous.items["sha256"])):
         known.where[key] = (name, row)
 
 
@@ -211,13 +204,10 @@ def build_index(
 
 
 def _check_out(out: Path) -> None:
-    if out.exists() and any(out.iterdir()):
-        try:
-            read_manifest(out, kind=KIND)
-        except ArtifactError as exc:
-            raise BuildError(
-                f"{out} exists and is not a visual index; choose another --out (nothing was changed)."
-            ) from exc
+    """Refuse to replace a folder that is not a visual index (an old or damaged one may go)."""
+    if out.exists() and any(out.iterdir()) and not index.is_index(out):
+        raise BuildError(f"{out} exists and is not a visual index; choose another --out "
+                         "(nothing was changed).")
 
 
 def _embed_todo(images_dir, todo, work, first_chunk, embedder, batch_size, checkpoint_every,
@@ -256,15 +246,26 @@ def _assemble(out, images_dir, catalog, meta, items, known, identity, weights, s
                for it in items if (it.id, it.sha256) not in known.where]
     if not kept:
         raise BuildError(f"None of the {len(items)} images could be read; see the reasons above.")
-    dims = identity["dims"]
     n_embedded = sum((it.id, it.sha256) in embedded for it in kept)
     reused = len(kept) - n_embedded
     table = pd.DataFrame([(it.id, it.file, it.sha256) for it in kept], columns=["id", "file", "sha256"])
     if meta is not None:
         table = table.merge(meta, on="id", how="left", validate="one_to_one")
-    with atomic_dir(out) as tmp:
-        matrix = np.lib.format.open_memmap(tmp / "embeddings.npy", mode="w+", dtype=np.float32,
-                                           shape=(len(kept), dims))
+    manifest = {
+        "identity": identity,
+        "model": identity["model"],
+        "weights_source": weights.label,
+        "precision": identity["precision"],
+        "preprocessing": identity["preprocessing"],
+        "skipped": skipped,
+        "images_dir": str(images_dir.resolve()),
+        "catalog": str(Path(catalog).resolve()) if catalog else None,
+        "catalog_rows_without_image": without_image,
+        "input_digest": input_digest(items),
+        "library_versions": library_versions("tensorflow", "tensorflow-cpu", "keras", "numpy", "pillow",
+                                             "pandas"),
+    }
+    with index.writing(out, table, identity["dims"], manifest) as (matrix, draft):
         by_file: dict[str, tuple[list[int], list[int]]] = {}
         for pos, it in enumerate(kept):
             name, row = known.where[(it.id, it.sha256)]
@@ -275,33 +276,10 @@ def _assemble(out, images_dir, catalog, meta, items, known, identity, weights, s
             source = np.load(name, mmap_mode="r")
             matrix[np.asarray(dest)] = source[np.asarray(src)]
             del source
-        matrix.flush()
-        del matrix
-        table.to_csv(tmp / "items.csv", index=False)
         seconds = time.perf_counter() - started
-        manifest = {
-            "kind": KIND,
-            "format_version": 1,
-            "identity": identity,
-            "model": identity["model"],
-            "weights_source": weights.label,
-            "precision": identity["precision"],
-            "preprocessing": identity["preprocessing"],
-            "dims": dims,
-            "dtype": "float32",
-            "count": len(kept),
-            "skipped": skipped,
-            "images_dir": str(images_dir.resolve()),
-            "catalog": str(Path(catalog).resolve()) if catalog else None,
-            "catalog_rows_without_image": without_image,
-            "input_digest": input_digest(items),
-            "files": {"vectors": "embeddings.npy", "items": "items.csv"},
-            "library_versions": library_versions("tensorflow", "tensorflow-cpu", "keras", "numpy",
-                                                 "pillow", "pandas"),
-            "created": utc_now(),
-            "build": {"embedded": n_embedded, "reused": reused, "seconds": round(seconds, 2),
-                      "embedding_seconds": round(embed_seconds, 2),
-                      "images_per_second": round(n_embedded / embed_seconds, 2) if embed_seconds else None},
+        draft.manifest["build"] = {
+            "embedded": n_embedded, "reused": reused, "seconds": round(seconds, 2),
+            "embedding_seconds": round(embed_seconds, 2),
+            "images_per_second": round(n_embedded / embed_seconds, 2) if embed_seconds else None,
         }
-        write_json_atomic(tmp / "manifest.json", manifest)
     return BuildReport(out, len(kept), n_embedded, reused, skipped, seconds, embed_seconds)

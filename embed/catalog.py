@@ -10,10 +10,12 @@ from pathlib import Path
 import pandas as pd
 from tqdm import tqdm
 
+from common.errors import InputError
+
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff"}
 
 
-class CatalogError(ValueError):
+class CatalogError(InputError):
     """The images folder or the catalogue CSV cannot be used; the message says why."""
 
 

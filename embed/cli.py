@@ -1,4 +1,8 @@
-"""`python -m embed build ...` (catalogue -> visual index) and `python -m embed search ...`."""
+"""`python -m embed build ...` (catalogue -> visual index) and `python -m embed search ...`.
+
+A user's mistake (`common.errors.USER_ERRORS`) is one line `error: ...` and exit status 2;
+anything else is a bug and keeps its traceback.
+"""
 from __future__ import annotations
 
 import argparse
@@ -7,13 +11,10 @@ import sys
 from pathlib import Path
 
 import settings
-from embed.build import BuildError, build_index
-from embed.catalog import CatalogError
+from common.errors import USER_ERRORS
+from embed.build import build_index
 from embed.images import ImageError
-from embed.weights import RANDOM_WEIGHTS_WARNING, PRECISIONS, WeightsUnavailable, parse_weights
-from recommend.artifacts import ArtifactError
-
-USER_ERRORS = (ArtifactError, BuildError, CatalogError, ImageError, WeightsUnavailable, ValueError, OSError)
+from embed.weights import RANDOM_WEIGHTS_WARNING, PRECISIONS, parse_weights
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -3,7 +3,7 @@
 No TensorFlow here: this runs in the decoding threads of the offline job and on uploads.
 Resize policy: keep the aspect ratio, scale the longer side to 224 and pad the rest to a square
 with the median colour of the image border (product photos are shot on plain backgrounds, so
-the padding blends in). Squashing to 224x224, as the seed did, distorts phone photos (4:3) that
+the padding blends in). Squashing to 224x224, as the original notebook did, distorts phone photos (4:3) that
 catalogue images (square) never show; padding keeps shapes comparable. Square images, such as
 the whole demo catalogue, come out the same under either policy.
 """
@@ -18,6 +18,7 @@ import numpy as np
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
 import settings
+from common.errors import InputError
 
 ImageSource = Union[str, os.PathLike, bytes, bytearray, memoryview, BinaryIO]
 
@@ -34,7 +35,7 @@ PREPROCESSING = {
 ImageFile.LOAD_TRUNCATED_IMAGES = False  # a truncated file is an error, not a grey half-image
 
 
-class ImageError(ValueError):
+class ImageError(InputError):
     """An input cannot be used as a product photo. The message is written for a shopper."""
 
 

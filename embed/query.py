@@ -1,5 +1,5 @@
 """Search a visual index with a photo: the same model that built the index embeds the query,
-and `recommend.nearest_products` ranks the catalogue. Used by the CLI and the app."""
+and `embed.index` ranks the catalogue. Used by the CLI and the app."""
 from __future__ import annotations
 
 import hashlib
@@ -10,27 +10,28 @@ import numpy as np
 import pandas as pd
 
 import settings
+from common.errors import ArtifactError
+from embed import index as visual_index
 from embed.images import ImageSource, load_image, read_image_bytes
-from embed.weights import Weights, model_identity, parse_weights
-from recommend.artifacts import ArtifactError
-from recommend.nearest_products import VectorIndex, load_vector_index, nearest_products
+from embed.index import VectorIndex
+from embed.weights import Weights, WeightsUnavailable, model_identity, parse_weights
 
 
-def _index_weights(index: VectorIndex, override: str | None) -> Weights:
+def _index_weights(index: VectorIndex, folder: Path, override: str | None) -> Weights:
     """The weights the index was built with, so query and catalogue vectors are comparable."""
     built_with = index.manifest.get("identity", {})
     candidates = [override] if override else [index.manifest.get("weights_source"), None]
     for spec in candidates:
         try:
             weights = parse_weights(spec)
-        except Exception:
+        except WeightsUnavailable:
             continue
         if model_identity(weights, built_with.get("precision", "fp32")) == built_with:
             return weights
     raise ArtifactError(
         f"The index was built with weights {index.manifest.get('weights_source')!r}, which this "
         "machine does not have (or --weights names others); pass the same weights or rebuild the "
-        "index with `python -m embed build`."
+        f"index with `{visual_index.REBUILD.format(folder=folder)}`."
     )
 
 
@@ -44,8 +45,8 @@ class QueryEngine:
     def open(cls, folder: Path = settings.DEMO_VISUAL_INDEX, weights: str | None = None) -> "QueryEngine":
         from embed.model import Embedder
 
-        index = load_vector_index(folder)
-        chosen = _index_weights(index, weights)
+        index = visual_index.load(folder)
+        chosen = _index_weights(index, Path(folder), weights)
         embedder = Embedder(chosen, index.manifest["identity"]["precision"])
         return cls(index, embedder, chosen)
 
@@ -60,7 +61,7 @@ class QueryEngine:
         """The k nearest catalogue products to a photo, as a table (rank, id, score, metadata)."""
         vector, digest = self.embed(source)
         exclude = () if include_self else self.same_file_ids(digest)
-        return nearest_products(self.index, vector, k, mask=mask, exclude_ids=exclude)
+        return visual_index.search(self.index, vector, k, mask=mask, exclude_ids=exclude)
 
     def same_file_ids(self, digest: str) -> tuple[str, ...]:
         items = self.index.items

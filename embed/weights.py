@@ -6,13 +6,14 @@ One setting, `--weights` on the CLI and `VITRINE_WEIGHTS` for the app, both defa
 """
 from __future__ import annotations
 
-import hashlib
 import os
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
 import settings
+from common.artifacts import file_sha256
+from common.errors import InputError
 from embed.images import PREPROCESSING
 
 WEIGHTS_FILE = "resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5"
@@ -24,7 +25,7 @@ RANDOM_WEIGHTS_WARNING = (
 )
 
 
-class WeightsUnavailable(RuntimeError):
+class WeightsUnavailable(InputError):
     """The requested weights cannot be loaded; the message says what to do."""
 
 
@@ -84,22 +85,15 @@ def _cached_sha256(path: str, size: int, mtime_ns: int) -> str:
     return file_sha256(Path(path))
 
 
-def file_sha256(path: Path, chunk: int = 1 << 20) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(chunk), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 MODEL_NAME = "ResNet50 (ImageNet architecture, include_top=False) + GlobalMaxPooling2D, L2-normalised"
 PRECISIONS = {"fp32": "float32", "bf16": "mixed_bfloat16"}
 
 
 def check_precision(precision: str | None) -> str:
+    """The precision to run in (None means the configured default), or InputError."""
     precision = (precision or settings.PRECISION).lower()
     if precision not in PRECISIONS:
-        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
+        raise InputError(f"precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
     return precision
 
 

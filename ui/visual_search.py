@@ -13,8 +13,8 @@ from pathlib import Path
 import streamlit as st
 
 import settings
-from recommend.artifacts import ArtifactError
-from recommend.nearest_products import filter_mask, nearest_products, nearest_to_id
+from common.errors import USER_ERRORS, InputError
+from embed import index as visual_index
 
 FILTERS = (("gender", "Gender"), ("masterCategory", "Category"), ("articleType", "Article type"))
 UPLOAD_TYPES = ["jpg", "jpeg", "png", "webp", "gif", "bmp", "tif", "tiff"]
@@ -75,7 +75,7 @@ def _open_engine():
             return _engine(str(index_dir), weights)
         except WeightsUnavailable as exc:
             _UNAVAILABLE[key] = str(exc)
-        except ArtifactError as exc:
+        except USER_ERRORS as exc:
             st.error(str(exc))
             return None
     st.warning(f"Visual search needs the ResNet50 weights. {_UNAVAILABLE[key]}")
@@ -101,7 +101,7 @@ def _filters(engine):
             chosen[name] = col.multiselect(label, options, key=f"vs_filter_{name}",
                                            placeholder="Any")
     active = {k: v for k, v in chosen.items() if v}
-    return filter_mask(items, **active) if active else None
+    return visual_index.filter_mask(items, **active) if active else None
 
 
 def _query_input():
@@ -160,7 +160,6 @@ def render() -> None:
         return
     if engine.weights.kind == "none":
         st.warning("This index uses random weights (tests only): results do not reflect what the images show.")
-    from embed.images import ImageError
 
     query = _query_input()
     mask = _filters(engine)
@@ -174,12 +173,12 @@ def render() -> None:
         if kind == "upload":
             vector, digest = _upload_vector(engine, value)
             exclude = () if include_self else engine.same_file_ids(digest)
-            hits = nearest_products(engine.index, vector, settings.TOP_K, mask=mask, exclude_ids=exclude)
+            hits = visual_index.search(engine.index, vector, settings.TOP_K, mask=mask, exclude_ids=exclude)
             shown = value
         else:
-            hits = nearest_to_id(engine.index, value, k=settings.TOP_K, mask=mask)
+            hits = visual_index.answer(engine.index, value, k=settings.TOP_K, mask=mask)
             shown = str(_image_path(engine, value))
-    except ImageError as exc:
+    except InputError as exc:  # a photo that cannot be read, or an unknown product id
         st.error(str(exc))
         return
     st.divider()

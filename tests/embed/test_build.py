@@ -7,9 +7,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from common.errors import ArtifactError
+from embed import index
 from embed.build import BuildError, build_index, partial_dir
 from embed.images import load_image
-from tests.conftest import write_catalogue
+from tests.helpers import write_catalogue
+
+pytestmark = pytest.mark.slow  # runs the model with TensorFlow
 
 VOLATILE = ("created", "build")  # run-time facts; everything else must match between runs
 
@@ -140,6 +144,21 @@ def test_refuses_to_overwrite_a_folder_that_is_not_an_index(tmp_path, embedder):
     with pytest.raises(BuildError, match="not a visual index"):
         build_index(images, precious, embedder=embedder, progress=False)
     assert (precious / "thesis.txt").read_text() == "do not delete"
+
+
+@pytest.mark.parametrize("damage", ["older format", "garbled manifest"])
+def test_the_rebuild_command_in_a_refusal_replaces_an_old_or_damaged_index(tmp_path, embedder, damage):
+    images = write_catalogue(tmp_path / "img", [1, 2])
+    out = tmp_path / "index"
+    build_index(images, out, embedder=embedder, progress=False)
+    manifest = json.loads((out / "manifest.json").read_text())
+    (out / "manifest.json").write_text(json.dumps({**manifest, "format_version": 0})
+                                       if damage == "older format" else "{garbled")
+    with pytest.raises(ArtifactError, match="python -m embed build --out"):
+        index.load(out)
+    report = build_index(images, out, embedder=embedder, progress=False)
+    assert report.embedded == 2 and report.reused == 0  # nothing trusted from the old folder
+    assert len(index.load(out)) == 2
 
 
 def test_all_unreadable_is_an_error_and_keeps_the_old_index(tmp_path, embedder):

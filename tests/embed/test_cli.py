@@ -11,9 +11,12 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 
+import embed.build
 from embed.build import partial_dir
-from tests.conftest import encode, product_picture, write_catalogue
+from embed.cli import main
+from tests.helpers import encode, product_picture, write_catalogue
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -99,3 +102,25 @@ def test_cli_errors_are_one_clear_line(tmp_path):
 
     bad_weights = run("build", "--images", images, "--out", out, "--weights", tmp_path / "w.h5")
     assert bad_weights.returncode == 2 and "w.h5 not found" in bad_weights.stderr
+
+
+def test_a_user_error_is_one_line_and_exit_status_2(tmp_path, capsys):
+    status = main(["build", "--images", str(tmp_path / "none-here"), "--out", str(tmp_path / "index"),
+                   "--weights", "none", "--quiet"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert status == 2
+    assert err[-1].startswith("error: ") and "none-here not found" in err[-1]
+    assert not any("Traceback" in line for line in err)
+
+
+@pytest.mark.parametrize("bug", [RuntimeError("a bug"), ValueError("a bug"), OSError("a bug")])
+def test_a_bug_keeps_its_traceback(tmp_path, monkeypatch, capsys, bug):
+    def broken(*args, **kwargs):
+        raise bug
+
+    monkeypatch.setattr(embed.build, "with_digests", broken)
+    images = write_catalogue(tmp_path / "img", [1, 2])
+    with pytest.raises(type(bug), match="a bug"):
+        main(["build", "--images", str(images), "--out", str(tmp_path / "index"), "--weights", "none",
+              "--quiet"])
+    assert "error:" not in capsys.readouterr().err

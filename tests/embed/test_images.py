@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 
 from embed.images import ImageError, load_image
-from tests.conftest import encode, product_picture
+from tests.helpers import encode, product_picture
 
 
 @pytest.mark.parametrize("mode", ["RGB", "RGBA", "P", "LA", "L", "CMYK", "1", "I;16", "I", "F"])

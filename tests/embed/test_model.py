@@ -9,7 +9,9 @@ import pytest
 import settings
 from embed.images import load_image
 from embed.weights import WEIGHTS_FILE, WeightsUnavailable, parse_weights
-from tests.conftest import encode, product_picture
+from tests.helpers import encode, product_picture
+
+pytestmark = pytest.mark.slow  # runs the model with TensorFlow
 
 
 def pixels(n: int) -> np.ndarray:

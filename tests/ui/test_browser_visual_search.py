@@ -12,18 +12,23 @@ import time
 import urllib.request
 from pathlib import Path
 
+import pytest
 from playwright.sync_api import sync_playwright
 
-ROOT = Path(__file__).resolve().parents[1]
+from tests.helpers import ROOT
+
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update"]
 
 
+pytestmark = pytest.mark.browser
+
+
 def chromium() -> str:
     path = os.environ.get("VITRINE_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
-    assert Path(path).exists(), (
-        "The browser test needs Chromium: `apt-get install chromium` (Debian/Ubuntu), or set "
-        "VITRINE_CHROMIUM to a Chromium binary.")
+    if not Path(path).exists():
+        pytest.fail("The browser test needs Chromium: `apt-get install chromium` (Debian/Ubuntu), or set "
+                    "VITRINE_CHROMIUM to a Chromium binary.", pytrace=False)
     return path
 
 

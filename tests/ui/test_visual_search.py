@@ -7,9 +7,10 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 import settings
-from tests.conftest import TINY_STYLES, encode, product_picture, write_tiny_catalogue
+from tests.helpers import APP, TINY_STYLES, encode, product_picture, write_tiny_catalogue
 
-APP = str(Path(__file__).resolve().parents[1] / "streamlit_app.py")
+pytestmark = pytest.mark.slow  # runs the model with TensorFlow
+
 NAMES = {str(row[0]): row[5] for row in TINY_STYLES}
 
 
