@@ -1,7 +1,6 @@
 """The Similar customers tab through AppTest, on the committed Online Retail sample."""
 from __future__ import annotations
 
-from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest

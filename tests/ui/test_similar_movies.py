@@ -1,7 +1,6 @@
 """The Similar movies tab through AppTest, on the committed MovieLens sample."""
 from __future__ import annotations
 
-from pathlib import Path
 
 import pandas as pd
 import pytest

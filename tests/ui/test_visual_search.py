@@ -1,7 +1,6 @@
 """The Visual search tab, driven through Streamlit's AppTest on a ten-product index."""
 from __future__ import annotations
 
-from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest

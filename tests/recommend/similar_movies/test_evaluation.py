@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 
 from recommend.similar_movies.evaluation import evaluate_movies, knn_recommendations, per_user_split
 from tests.helpers import random_ratings
