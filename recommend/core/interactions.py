@@ -17,7 +17,7 @@ import scipy.sparse as sp
 
 from common.errors import InputError
 
-__all__ = ["Interactions", "interaction_matrix"]
+__all__ = ["Interactions", "binary_matrix", "interaction_matrix"]
 
 
 @dataclass(frozen=True)
@@ -52,6 +52,17 @@ class Interactions:
     def col_counts(self) -> np.ndarray:
         """Number of rows each column appears in (e.g. orders per product), whatever the weights."""
         return np.bincount(self.matrix.indices, minlength=self.matrix.shape[1])
+
+
+def binary_matrix(rows: np.ndarray, cols: np.ndarray, shape: tuple[int, int], dtype=np.float32) -> sp.csr_matrix:
+    """0/1 CSR from parallel (row, column) numbers: a pair listed twice counts once. Canonical
+    (sorted indices, no repeats), int32 column numbers; used for orders, baskets and purchases alike."""
+    counts = sp.coo_matrix((np.ones(len(rows), dtype=np.int32), (rows, cols)), shape=shape).tocsr()
+    counts.sum_duplicates()  # int32 sums: a pair repeated thousands of times still counts once below
+    matrix = sp.csr_matrix((np.ones(counts.nnz, dtype=dtype), counts.indices.astype(np.int32),
+                            counts.indptr.astype(np.int64)), shape=shape)
+    matrix.has_sorted_indices = True
+    return matrix
 
 
 def _codes(keys: pd.Series, vocabulary) -> tuple[np.ndarray, pd.Index | None]:
@@ -99,13 +110,11 @@ def interaction_matrix(table: pd.DataFrame, row: str, col: str, weight: str | No
         c_index = pd.Index(c_index)
     else:
         c = c[keep]
+    shape = (len(r_index), len(c_index))
     if binary:
-        values = np.ones(r.size, dtype=dtype)
+        return Interactions(binary_matrix(r, c, shape, dtype), r_index, c_index, dropped)
     # COO -> CSR sums repeated (row, col) pairs, which is exactly the aggregation wanted.
-    matrix = sp.csr_matrix((values.astype(np.float64 if not binary else dtype, copy=False), (r, c)),
-                           shape=(len(r_index), len(c_index)))
-    if binary:
-        matrix.data[:] = 1
+    matrix = sp.csr_matrix((values.astype(np.float64, copy=False), (r, c)), shape=shape)
     matrix.eliminate_zeros()
     matrix.sum_duplicates()  # canonical: sorted column indices within each row, no repeats
     return Interactions(matrix.astype(dtype, copy=False), r_index, c_index, dropped)

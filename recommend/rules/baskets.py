@@ -24,6 +24,7 @@ import scipy.sparse as sp
 
 from common.errors import InputError
 from common.tables import Source, decode, read_bytes, source_name
+from recommend.core.interactions import binary_matrix
 
 FORMATS = ("wide", "long")
 
@@ -63,18 +64,11 @@ def from_codes(basket_codes: np.ndarray, item_codes: np.ndarray, items: np.ndarr
     item_codes = np.asarray(item_codes, dtype=np.int64)
     if n_rows is None:
         n_rows = int(basket_codes.max()) + 1 if basket_codes.size else 0
-    coo = sp.coo_matrix((np.ones(basket_codes.size, dtype=np.int32), (basket_codes, item_codes)),
-                        shape=(n_rows, len(items)))
-    matrix = coo.tocsr()  # sums duplicate pairs
-    matrix.sum_duplicates()
+    has_items = np.bincount(basket_codes, minlength=n_rows) > 0
+    renumbered = np.cumsum(has_items) - 1  # baskets left empty are dropped: the others close up
+    matrix = binary_matrix(renumbered[basket_codes], item_codes, (int(has_items.sum()), len(items)), dtype=bool)
     duplicates = int(basket_codes.size - matrix.nnz)
-    lengths = np.diff(matrix.indptr)
-    empty = int((lengths == 0).sum())
-    if empty:
-        matrix = matrix[lengths > 0]
-    matrix = sp.csr_matrix((np.ones(matrix.nnz, dtype=bool), matrix.indices.astype(np.int32),
-                            matrix.indptr.astype(np.int64)), shape=matrix.shape)
-    matrix.has_sorted_indices = True
+    empty = int(n_rows - has_items.sum())
     out = dict(info or {})
     out.update(baskets=int(matrix.shape[0]), items=int(len(items)), item_occurrences=int(matrix.nnz),
                duplicates_dropped=duplicates, empty_baskets_dropped=empty + out.get("empty_baskets_dropped", 0))
