@@ -101,9 +101,9 @@ def child(task: str, similarity: str, source: str, out: Path) -> None:
         facts = {}
     else:
         inter = interaction_matrix(lines, order_col, item_col)
-        found, _ = top_similar(inter.matrix, similarity=similarity, k=K, min_count=DEFAULT_MIN_COUNT)
+        found, n_pairs = top_similar(inter.matrix, similarity=similarity, k=K, min_count=DEFAULT_MIN_COUNT)
         items, top, scores = np.asarray(inter.col_ids), found.indices, found.scores
-        facts = {"orders": inter.shape[0], "products": inter.shape[1], "pairs": found.n_pairs,
+        facts = {"orders": inter.shape[0], "products": inter.shape[1], "pairs": n_pairs,
                  "lines": len(lines)}
     seconds = time.perf_counter() - started
     mem = memory()

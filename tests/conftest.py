@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.helpers import APP, write_tiny_catalogue
+from tests.helpers import APP, write_tiny_catalog
 
 
 @pytest.fixture(scope="session")
@@ -19,7 +19,7 @@ def tiny_visual_index(tmp_path_factory, embedder):
     from embed.build import build_index
 
     root = tmp_path_factory.mktemp("tiny_shop")
-    images, catalog = write_tiny_catalogue(root)
+    images, catalog = write_tiny_catalog(root)
     build_index(images, root / "index", catalog=catalog, embedder=embedder, progress=False)
     return root / "index", images, catalog
 

@@ -33,7 +33,7 @@ def encode(img: Image.Image, fmt: str = "JPEG", **kw) -> bytes:
     return buf.getvalue()
 
 
-def write_catalogue(folder: Path, ids, fmt: str = "JPEG") -> Path:
+def write_catalog(folder: Path, ids, fmt: str = "JPEG") -> Path:
     """Write one picture per id as <id>.jpg (or .png) into `folder`."""
     folder.mkdir(parents=True, exist_ok=True)
     suffix = ".jpg" if fmt == "JPEG" else ".png"
@@ -56,9 +56,9 @@ TINY_STYLES = [  # id, gender, masterCategory, articleType, baseColour, productD
 ]
 
 
-def write_tiny_catalogue(folder: Path) -> tuple[Path, Path]:
+def write_tiny_catalog(folder: Path) -> tuple[Path, Path]:
     """Ten pictures with a styles.csv like the demo's: (images folder, catalogue path)."""
-    images = write_catalogue(folder / "images", [row[0] for row in TINY_STYLES])
+    images = write_catalog(folder / "images", [row[0] for row in TINY_STYLES])
     catalog = folder / "styles.csv"
     pd.DataFrame(TINY_STYLES, columns=["id", "gender", "masterCategory", "articleType", "baseColour",
                                        "productDisplayName"]).to_csv(catalog, index=False)

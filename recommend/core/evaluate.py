@@ -108,33 +108,33 @@ def map_at_k(recommended, relevant, k: int) -> float:
     return _mean(_per_user(recommended, relevant, k)["MAP"])
 
 
-def coverage_at_k(recommended, catalogue, k: int) -> float:
+def coverage_at_k(recommended, catalog, k: int) -> float:
     """Share of the catalogue (a collection of ids, or its size) that appears in some top-k list."""
     k = check_k(k)
     lists = recommended.values() if isinstance(recommended, Mapping) else recommended
     shown = set()
     for rec in lists:
         shown.update(list(rec)[:k])
-    size = catalogue if isinstance(catalogue, (int, np.integer)) else len(set(catalogue))
+    size = catalog if isinstance(catalog, (int, np.integer)) else len(set(catalog))
     if size <= 0:
         raise ValueError("The catalogue is empty.")
     return len(shown) / size
 
 
-def evaluate(recommended, relevant, k: int | Iterable[int] = 10, catalogue=None) -> dict[str, float]:
+def evaluate(recommended, relevant, k: int | Iterable[int] = 10, catalog=None) -> dict[str, float]:
     """Every metric at each k, as {"users": n, "HitRate@10": ..., ..., "Coverage@10": ...}.
 
-    `catalogue` (ids, or their count) adds Coverage@k; without it coverage is left out.
+    `catalog` (ids, or their count) adds Coverage@k; without it coverage is left out.
     """
     ks = [k] if isinstance(k, (int, np.integer)) else list(k)
     result: dict[str, float] = {"users": len(_pairs(recommended, relevant))}
     for kk in ks:
         per_user = _per_user(recommended, relevant, kk)
         result.update({f"{name}@{kk}": _mean(per_user[name]) for name in METRICS})
-        if catalogue is not None:
+        if catalog is not None:
             scored = relevant.keys() if isinstance(relevant, Mapping) else None
             recs = ({key: recommended.get(key, ()) for key in scored} if scored is not None else recommended)
-            result[f"Coverage@{kk}"] = coverage_at_k(recs, catalogue, kk)
+            result[f"Coverage@{kk}"] = coverage_at_k(recs, catalog, kk)
     return result
 
 
@@ -171,16 +171,16 @@ def popular_recommendations(ranking: Sequence, seen: Mapping, k: int) -> dict:
     return result
 
 
-def random_recommendations(catalogue: Sequence, seen: Mapping, k: int, seed: int = 0) -> dict:
+def random_recommendations(catalog: Sequence, seen: Mapping, k: int, seed: int = 0) -> dict:
     """The chance baseline: for each key, k items drawn at random (seeded) from those it has not seen."""
     k = check_k(k)
-    catalogue = np.asarray(list(catalogue), dtype=object)
+    catalog = np.asarray(list(catalog), dtype=object)
     rng = np.random.default_rng(seed)
     result = {}
     for key, items in seen.items():
         items = items if isinstance(items, (set, frozenset)) else set(items)
         # Draw a few more than needed, then drop what was seen (cheaper than masking the catalogue).
-        draw = catalogue[rng.choice(len(catalogue), size=min(len(catalogue), k + len(items)), replace=False)]
+        draw = catalog[rng.choice(len(catalog), size=min(len(catalog), k + len(items)), replace=False)]
         result[key] = [item for item in draw if item not in items][:k]
     return result
 

@@ -64,13 +64,13 @@ def evaluate_customers(purchases: pd.DataFrame, *, cut: str = "2011-09-01", k: i
                        grid: list[dict] | None = None) -> pd.DataFrame:
     train, relevant = split_by_date(purchases, cut)
     customers = sorted(relevant)
-    catalogue = train[COLS.item].nunique()
+    catalog = train[COLS.item].nunique()
     seen = relevant_sets(train, COLS.customer, COLS.item)
     results = {"popularity": evaluate(popular_recommendations(
         popularity_ranking(train.drop_duplicates([COLS.customer, COLS.item])[COLS.item]),
-        {c: seen[c] for c in customers}, k), relevant, k, catalogue)}
+        {c: seen[c] for c in customers}, k), relevant, k, catalog)}
     for g in grid or [{"weighting": "binary", "k": 10}]:
         results[f"user-user {g['weighting']} k={g['k']}"] = evaluate(
-            user_user(train, customers, n=k, **g), relevant, k, catalogue)
-    results["item-item cosine (50 neighbours)"] = evaluate(item_item(train, customers, n=k), relevant, k, catalogue)
+            user_user(train, customers, n=k, **g), relevant, k, catalog)
+    results["item-item cosine (50 neighbours)"] = evaluate(item_item(train, customers, n=k), relevant, k, catalog)
     return pd.DataFrame.from_dict(results, orient="index")

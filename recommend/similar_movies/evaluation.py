@@ -68,11 +68,11 @@ def evaluate_movies(ratings: pd.DataFrame, *, k: int = 10, settings: list[dict],
         relevant = relevant_sets(test, "userId", "movieId")
     users = list(relevant)
     seen = {u: set(v) for u, v in train.groupby("userId")["movieId"]}
-    catalogue = train["movieId"].nunique()
+    catalog = train["movieId"].nunique()
     results = {"popularity": evaluate(
         popular_recommendations(popularity_ranking(train["movieId"]), {u: seen.get(u, set()) for u in users}, k),
-        relevant, k, catalogue)}
+        relevant, k, catalog)}
     for s in settings:
         name = f"item-kNN centre={s['centre']} min_ratings={s['min_ratings']}"
-        results[name] = evaluate(knn_recommendations(train, users, k=k, **s), relevant, k, catalogue)
+        results[name] = evaluate(knn_recommendations(train, users, k=k, **s), relevant, k, catalog)
     return pd.DataFrame.from_dict(results, orient="index")

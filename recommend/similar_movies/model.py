@@ -89,8 +89,8 @@ def build(ratings: pd.DataFrame, movies: pd.DataFrame, *, k: int = DEFAULT_K,
         raise InputError(f"min_ratings must be a whole number of at least 1, got {min_ratings!r}.")
     started = time.perf_counter()
     stats = movie_stats(ratings)
-    catalogue = movies.merge(stats, on="movieId", how="left")
-    catalogue["n_ratings"] = catalogue["n_ratings"].fillna(0).astype(int)
+    catalog = movies.merge(stats, on="movieId", how="left")
+    catalog["n_ratings"] = catalog["n_ratings"].fillna(0).astype(int)
     kept_ids = set(stats.loc[stats["n_ratings"] >= min_ratings, "movieId"])
     # centring uses every rating of the user, not only those of kept movies
     kept = centred(ratings, centre)
@@ -108,11 +108,11 @@ def build(ratings: pd.DataFrame, movies: pd.DataFrame, *, k: int = DEFAULT_K,
         "kind": KIND, "format_version": FORMAT_VERSION, "k": k, "min_ratings": min_ratings, "centre": centre,
         "similarity": "cosine between movie rows of the movie x user rating matrix",
         "ratings": int(len(ratings)), "users": int(ratings["userId"].nunique()),
-        "movies": int(len(catalogue)), "movies_with_neighbours": int(table["movieId"].nunique()),
+        "movies": int(len(catalog)), "movies_with_neighbours": int(table["movieId"].nunique()),
         "movies_considered": int(len(ids)), "seconds": round(time.perf_counter() - started, 2),
         "library_versions": library_versions("numpy", "scipy", "pandas", "numba"), "created": utc_now(),
     }
-    return SimilarMovies(table, catalogue, manifest)
+    return SimilarMovies(table, catalog, manifest)
 
 
 def write(result: SimilarMovies, out: Path, inputs: dict | None = None) -> Path:
@@ -128,16 +128,16 @@ def load(folder: Path) -> SimilarMovies:
 def answer(result: SimilarMovies, movie_id: int, k: int | None = None) -> pd.DataFrame:
     """The movie's neighbours with title, genres, rating count and mean rating, best first."""
     k = None if k is None else check_k(k)
-    catalogue = result.movies.set_index("movieId")
-    if movie_id not in catalogue.index:
+    catalog = result.movies.set_index("movieId")
+    if movie_id not in catalog.index:
         raise InputError(f"unknown movieId {movie_id}; search by title to find a movie's id.")
     rows = result.neighbours[result.neighbours["movieId"] == movie_id]
     if rows.empty:
-        n = int(catalogue.at[movie_id, "n_ratings"])
-        raise InputError(f"{display_title(catalogue.at[movie_id, 'title'])} has {n} rating(s), fewer than the "
+        n = int(catalog.at[movie_id, "n_ratings"])
+        raise InputError(f"{display_title(catalog.at[movie_id, 'title'])} has {n} rating(s), fewer than the "
                          f"{result.manifest['min_ratings']} needed for neighbours; lower --min-ratings.")
     rows = rows.head(k) if k else rows
-    info = catalogue.loc[rows["similar_movieId"], ["title", "genres", "n_ratings", "mean_rating"]].copy()
+    info = catalog.loc[rows["similar_movieId"], ["title", "genres", "n_ratings", "mean_rating"]].copy()
     info["title"] = info["title"].map(display_title)
     return pd.concat([rows[["rank", "similar_movieId", "similarity"]].reset_index(drop=True),
                       info.reset_index(drop=True)], axis=1)

@@ -73,13 +73,13 @@ def evaluate_similar_products(lines: pd.DataFrame, columns: OrderColumns, *, sim
     train, test = time_split(lines, columns.date, test_share=test_share, group_col=columns.order)
     inter = interaction_matrix(train, columns.order, columns.item)
     queries, hidden = leave_one_out(test, columns.order, columns.item, inter.col_ids, seed)
-    catalogue = inter.shape[1]
+    catalog = inter.shape[1]
     rows = {}
     ranking = popularity_ranking(train.drop_duplicates([columns.order, columns.item])[columns.item])
     popular = popular_recommendations(ranking, queries, max(ks))
     rows[("random", "-")] = {**evaluate(random_recommendations(inter.col_ids, queries, max(ks), seed), hidden, ks,
-                                        catalogue), "build_s": 0.0}
-    rows[("popularity", "-")] = {**evaluate(popular, hidden, ks, catalogue), "build_s": 0.0}
+                                        catalog), "build_s": 0.0}
+    rows[("popularity", "-")] = {**evaluate(popular, hidden, ks, catalog), "build_s": 0.0}
     grid = [(s, m) for s in similarities for m in min_counts]
     for similarity, min_count in tqdm(grid, desc="Evaluating", disable=not progress):
         started = time.perf_counter()
@@ -87,7 +87,7 @@ def evaluate_similar_products(lines: pd.DataFrame, columns: OrderColumns, *, sim
         seconds = time.perf_counter() - started
         recs = basket_recommendations(found, inter.col_ids, queries, max(ks))
         answered = sum(1 for key in hidden if recs.get(key))
-        rows[(similarity, min_count)] = {**evaluate(recs, hidden, ks, catalogue),
+        rows[(similarity, min_count)] = {**evaluate(recs, hidden, ks, catalog),
                                          "answered": answered / max(len(hidden), 1), "build_s": round(seconds, 2)}
     table = pd.DataFrame.from_dict(rows, orient="index")
     table.index = pd.MultiIndex.from_tuples(table.index, names=["similarity", "min_count"])
@@ -95,6 +95,6 @@ def evaluate_similar_products(lines: pd.DataFrame, columns: OrderColumns, *, sim
     facts = {
         "train_orders": int(train[columns.order].nunique()), "test_orders": int(test[columns.order].nunique()),
         "test_cut": str(pd.to_datetime(test[columns.date]).min()), "queries": len(queries),
-        "train_products": int(catalogue),
+        "train_products": int(catalog),
     }
     return table, facts

@@ -220,12 +220,12 @@ def find_products(products: pd.DataFrame, text: str, limit: int = 50) -> pd.Data
 def answer(result: SimilarProducts, item: str, k: int | None = None) -> pd.DataFrame:
     """A product's similar products, best first: rank, similar_item, name, score, co_count and categories."""
     k = None if k is None else check_k(k)
-    catalogue = result.products.set_index("item")
+    catalog = result.products.set_index("item")
     item = str(item)
-    if item not in catalogue.index:
+    if item not in catalog.index:
         raise InputError(f"Unknown product id {item!r}.")
     rows = result.neighbours[result.neighbours["item"] == item].sort_values("rank")
     rows = rows.head(k) if k else rows
-    cats = [c for c in result.manifest.get("columns", {}).get("categories", []) if c in catalogue.columns]
-    info = catalogue.loc[rows["similar_item"], ["name", *cats]].reset_index(drop=True)
+    cats = [c for c in result.manifest.get("columns", {}).get("categories", []) if c in catalog.columns]
+    info = catalog.loc[rows["similar_item"], ["name", *cats]].reset_index(drop=True)
     return pd.concat([rows[["rank", "similar_item", "score", "co_count"]].reset_index(drop=True), info], axis=1)

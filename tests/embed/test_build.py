@@ -11,7 +11,7 @@ from common.errors import ArtifactError
 from embed import index
 from embed.build import BuildError, build_index, partial_dir
 from embed.images import load_image
-from tests.helpers import write_catalogue
+from tests.helpers import write_catalog
 
 pytestmark = pytest.mark.slow  # runs the model with TensorFlow
 
@@ -28,7 +28,7 @@ def load(out):
 
 
 def test_build_writes_index_and_lists_skipped(tmp_path, embedder):
-    images = write_catalogue(tmp_path / "img", [3, 1, 20, 10, 2])
+    images = write_catalog(tmp_path / "img", [3, 1, 20, 10, 2])
     (images / "7.jpg").write_bytes(b"not a picture")
     (images / "notes.txt").write_text("ignored: not an image suffix")
     out = tmp_path / "index"
@@ -52,7 +52,7 @@ def test_build_writes_index_and_lists_skipped(tmp_path, embedder):
 
 
 def test_catalog_restricts_and_describes(tmp_path, embedder):
-    images = write_catalogue(tmp_path / "img", [1, 2, 3])
+    images = write_catalog(tmp_path / "img", [1, 2, 3])
     catalog = tmp_path / "styles.csv"
     pd.DataFrame({"id": [1, 3, 4], "articleType": ["Shirts", "Watches", "Heels"]}).to_csv(catalog, index=False)
     out = tmp_path / "index"
@@ -78,7 +78,7 @@ class Interrupting:
 
 
 def test_interrupted_job_resumes_to_the_identical_artifact(tmp_path, embedder):
-    images = write_catalogue(tmp_path / "img", range(1, 15))
+    images = write_catalog(tmp_path / "img", range(1, 15))
     whole = tmp_path / "whole"
     build_index(images, whole, embedder=embedder, batch_size=2, checkpoint_every=4, progress=False)
 
@@ -100,13 +100,13 @@ def test_interrupted_job_resumes_to_the_identical_artifact(tmp_path, embedder):
 
 
 def test_rerun_embeds_only_added_images_and_drops_removed(tmp_path, embedder):
-    images = write_catalogue(tmp_path / "img", [1, 2, 3, 4])
+    images = write_catalog(tmp_path / "img", [1, 2, 3, 4])
     out = tmp_path / "index"
     build_index(images, out, embedder=embedder, progress=False)
     before, items_before, _ = load(out)
 
     (images / "2.jpg").unlink()
-    write_catalogue(images, [5, 6])
+    write_catalog(images, [5, 6])
     report = build_index(images, out, embedder=embedder, progress=False)
     after, items_after, manifest = load(out)
     assert list(items_after["id"]) == ["1", "3", "4", "5", "6"]
@@ -118,7 +118,7 @@ def test_rerun_embeds_only_added_images_and_drops_removed(tmp_path, embedder):
             np.testing.assert_array_equal(vector, old[item_id])  # reused, not recomputed
 
     # a changed picture under the same id is embedded again
-    write_catalogue(images, [1000])
+    write_catalog(images, [1000])
     (images / "1000.jpg").replace(images / "1.jpg")
     report = build_index(images, out, embedder=embedder, progress=False)
     changed, items_changed, _ = load(out)
@@ -129,7 +129,7 @@ def test_rerun_embeds_only_added_images_and_drops_removed(tmp_path, embedder):
 
 
 def test_nothing_to_do_rerun_reuses_everything(tmp_path, embedder):
-    images = write_catalogue(tmp_path / "img", [1, 2])
+    images = write_catalog(tmp_path / "img", [1, 2])
     out = tmp_path / "index"
     build_index(images, out, embedder=embedder, progress=False)
     report = build_index(images, out, embedder=Interrupting(embedder, 0), progress=False)
@@ -137,7 +137,7 @@ def test_nothing_to_do_rerun_reuses_everything(tmp_path, embedder):
 
 
 def test_refuses_to_overwrite_a_folder_that_is_not_an_index(tmp_path, embedder):
-    images = write_catalogue(tmp_path / "img", [1])
+    images = write_catalog(tmp_path / "img", [1])
     precious = tmp_path / "mine"
     precious.mkdir()
     (precious / "thesis.txt").write_text("do not delete")
@@ -148,7 +148,7 @@ def test_refuses_to_overwrite_a_folder_that_is_not_an_index(tmp_path, embedder):
 
 @pytest.mark.parametrize("damage", ["older format", "garbled manifest"])
 def test_the_rebuild_command_in_a_refusal_replaces_an_old_or_damaged_index(tmp_path, embedder, damage):
-    images = write_catalogue(tmp_path / "img", [1, 2])
+    images = write_catalog(tmp_path / "img", [1, 2])
     out = tmp_path / "index"
     build_index(images, out, embedder=embedder, progress=False)
     manifest = json.loads((out / "manifest.json").read_text())
@@ -162,7 +162,7 @@ def test_the_rebuild_command_in_a_refusal_replaces_an_old_or_damaged_index(tmp_p
 
 
 def test_all_unreadable_is_an_error_and_keeps_the_old_index(tmp_path, embedder):
-    images = write_catalogue(tmp_path / "img", [1])
+    images = write_catalog(tmp_path / "img", [1])
     out = tmp_path / "index"
     build_index(images, out, embedder=embedder, progress=False)
     (images / "1.jpg").write_bytes(b"broken")

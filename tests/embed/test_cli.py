@@ -16,7 +16,7 @@ import pytest
 import embed.build
 from embed.build import partial_dir
 from embed.cli import main
-from tests.helpers import encode, product_picture, write_catalogue
+from tests.helpers import encode, product_picture, write_catalog
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -27,7 +27,7 @@ def run(*args, **kw) -> subprocess.CompletedProcess:
 
 
 def test_killed_build_resumes_to_the_same_index(tmp_path):
-    images = write_catalogue(tmp_path / "img", range(1, 41))
+    images = write_catalog(tmp_path / "img", range(1, 41))
     flags = ["--images", images, "--weights", "none", "--batch-size", "2", "--checkpoint-every", "4",
              "--quiet"]
     whole = tmp_path / "whole"
@@ -52,7 +52,7 @@ def test_killed_build_resumes_to_the_same_index(tmp_path):
 
 
 def test_build_then_search_from_the_command_line(tmp_path):
-    images = write_catalogue(tmp_path / "img", range(1, 9))
+    images = write_catalog(tmp_path / "img", range(1, 9))
     out = tmp_path / "index"
     built = run("build", "--images", images, "--out", out, "--weights", "none", "--quiet")
     assert built.returncode == 0, built.stderr
@@ -86,7 +86,7 @@ def test_build_then_search_from_the_command_line(tmp_path):
 def test_cli_errors_are_one_clear_line(tmp_path):
     bad = tmp_path / "bad.jpg"
     bad.write_bytes(b"nope")
-    images = write_catalogue(tmp_path / "img", [1, 2])
+    images = write_catalog(tmp_path / "img", [1, 2])
     out = tmp_path / "index"
     assert run("build", "--images", images, "--out", out, "--weights", "none", "--quiet").returncode == 0
 
@@ -119,7 +119,7 @@ def test_a_bug_keeps_its_traceback(tmp_path, monkeypatch, capsys, bug):
         raise bug
 
     monkeypatch.setattr(embed.build, "with_digests", broken)
-    images = write_catalogue(tmp_path / "img", [1, 2])
+    images = write_catalog(tmp_path / "img", [1, 2])
     with pytest.raises(type(bug), match="a bug"):
         main(["build", "--images", str(images), "--out", str(tmp_path / "index"), "--weights", "none",
               "--quiet"])
