@@ -24,7 +24,6 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import scipy.sparse as sp
 from numba import njit
-from sklearn.preprocessing import normalize
 from tqdm import tqdm
 
 from common.topk import TopK, check_k, top_k, top_k_rows
@@ -174,6 +173,10 @@ def product_top_k(a, b, k: int, *, exclude=None, skip_diagonal: bool = False, pr
 
 def unit_rows(matrix) -> sp.csr_matrix:
     """Rows scaled to unit length (float64, sorted indices); all-zero rows stay zero."""
+    # Imported here, not at the top: scikit-learn takes ~1-2 s and ~65 MB to import, which only
+    # a build should pay (answering from a loaded artifact never normalises).
+    from sklearn.preprocessing import normalize
+
     unit = sp.csr_matrix(matrix, dtype=np.float64, copy=True)
     _check_finite(unit, "The matrix")
     if unit.shape[0]:  # scikit-learn refuses an empty matrix

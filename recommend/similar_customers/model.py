@@ -15,7 +15,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
-from sklearn.feature_extraction.text import TfidfTransformer
 
 from common.artifacts import library_versions, loading, utc_now, write_tables
 from common.errors import InputError
@@ -74,6 +73,8 @@ def customer_matrix(purchases: pd.DataFrame, cols: PurchaseColumns, weighting: s
         return built
     built = interaction_matrix(purchases, cols.customer, cols.item)
     if weighting == "tfidf":  # smooth idf, no row norm (rows are made unit length for the cosine anyway)
+        from sklearn.feature_extraction.text import TfidfTransformer  # only this weighting pays its import
+
         weighted = TfidfTransformer(norm=None, smooth_idf=True).fit_transform(built.matrix)
         return replace(built, matrix=sp.csr_matrix(weighted, dtype=np.float32))
     return built
