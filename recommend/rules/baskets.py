@@ -23,7 +23,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from common.errors import InputError
-from common.tables import Source, decode, read_bytes, source_name
+from common.tables import Source, decode, read_bytes, source_name, text_encoding
 from recommend.core.interactions import binary_matrix
 
 FORMATS = ("wide", "long")
@@ -205,8 +205,12 @@ def read_long(source: Source, basket_col: str, item_col: str, quantity_col: str 
                          "(--basket-col and --item-col).")
     if basket_col == item_col:
         raise InputError(f"The order column and the item column are both {basket_col!r}; name two different columns.")
-    text = read_text(source, name)
-    header = [c.strip() for c in next(csv.reader(io.StringIO(text.split("\n", 1)[0])), [])]
+    # Parsed from the bytes (pandas decodes as it goes): no second copy of a large file as text.
+    data = read_bytes(source, name, "Basket")
+    encoding = text_encoding(data, name)
+    if not data.strip():
+        raise InputError(f"{name} is empty; expected baskets, one per line, or order lines with a header.")
+    header = [c.strip() for c in next(csv.reader([data.split(b"\n", 1)[0].decode(encoding)]), [])]
     needed = [basket_col, item_col] + ([quantity_col] if quantity_col else [])
     missing = [c for c in needed if c not in header]
     if missing:
@@ -216,7 +220,7 @@ def read_long(source: Source, basket_col: str, item_col: str, quantity_col: str 
         raise InputError(f"{name} lacks column(s) {', '.join(map(repr, missing))}; expected a header with the "
                          f"order column and the item column, found: {shown}.{hint}")
     try:
-        table = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False,
+        table = pd.read_csv(io.BytesIO(data), encoding=encoding, dtype=str, keep_default_na=False,
                             usecols=lambda c: c.strip() in needed)
     except (ValueError, pd.errors.ParserError) as exc:
         raise InputError(f"Cannot read {name} as CSV: {str(exc).splitlines()[0]}") from exc
