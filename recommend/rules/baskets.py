@@ -208,9 +208,11 @@ def read_long(source: Source, basket_col: str, item_col: str, quantity_col: str 
     # Parsed from the bytes (pandas decodes as it goes): no second copy of a large file as text.
     data = read_bytes(source, name, "Basket")
     encoding = text_encoding(data, name)
-    if not data.strip():
+    if not data or data.isspace():
         raise InputError(f"{name} is empty; expected baskets, one per line, or order lines with a header.")
-    header = [c.strip() for c in next(csv.reader([data.split(b"\n", 1)[0].decode(encoding)]), [])]
+    end = data.find(b"\n")
+    raw_header = next(csv.reader([data[: end if end >= 0 else len(data)].decode(encoding)]), [])
+    header = [c.strip() for c in raw_header]
     needed = [basket_col, item_col] + ([quantity_col] if quantity_col else [])
     missing = [c for c in needed if c not in header]
     if missing:
@@ -220,7 +222,9 @@ def read_long(source: Source, basket_col: str, item_col: str, quantity_col: str 
         raise InputError(f"{name} lacks column(s) {', '.join(map(repr, missing))}; expected a header with the "
                          f"order column and the item column, found: {shown}.{hint}")
     try:
-        table = pd.read_csv(io.BytesIO(data), encoding=encoding, dtype=str, keep_default_na=False,
+        # ids as text; the quantity parsed by the C reader (a column with text in it stays text)
+        text_cols = {c: str for c in raw_header if c.strip() in needed and c.strip() != quantity_col}
+        table = pd.read_csv(io.BytesIO(data), encoding=encoding, dtype=text_cols, keep_default_na=False,
                             usecols=lambda c: c.strip() in needed)
     except (ValueError, pd.errors.ParserError) as exc:
         raise InputError(f"Cannot read {name} as CSV: {str(exc).splitlines()[0]}") from exc
