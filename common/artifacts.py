@@ -10,12 +10,16 @@ with `open_artifact`, which refuses a missing, foreign, older or damaged folder 
 from __future__ import annotations
 
 import datetime as _dt
+import glob
 import hashlib
 import json
 import os
 import platform
 import shutil
 import tempfile
+import threading
+import time
+import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from importlib import metadata
@@ -24,10 +28,18 @@ from typing import Any, Iterator
 
 from common.errors import ArtifactError
 
+try:
+    import fcntl
+except ImportError:  # not on Windows: threads are still serialised
+    fcntl = None
+
 MANIFEST = "manifest.json"
 # Digests are checked on load only for files up to this size: hashing a large memory-mapped
 # index on every load would defeat the memory map (sizes are always checked).
 VERIFY_DIGEST_MAX_BYTES = 4 * 1024 * 1024
+# An old version is removed only this long after a newer one replaced it: readers that resolved
+# it just before the swap finish reading it first.
+VERSION_GRACE_SECONDS = 60.0
 
 
 def utc_now() -> str:
@@ -74,7 +86,10 @@ def read_json(path: Path) -> Any:
 def atomic_dir(final: Path) -> Iterator[Path]:
     """Yield a fresh temporary folder beside `final`, named for this writer; on success swap it in.
 
-    On an exception the temporary folder is removed and `final` is left as it was.
+    The folder becomes `<final>.v<N>` and `final` a symbolic link to it, replaced in one atomic
+    rename: a reader never finds `final` missing or half-written, and one that resolved the link
+    keeps reading its version (the previous one is kept; older ones are removed). On an exception
+    the temporary folder is removed and `final` is left as it was.
     """
     final = Path(final)
     final.parent.mkdir(parents=True, exist_ok=True)
@@ -84,11 +99,59 @@ def atomic_dir(final: Path) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    old = Path(tempfile.mkdtemp(prefix=f"{final.name}.old-{os.getpid()}-", dir=final.parent))
-    if final.exists():
-        os.replace(final, old / final.name)
-    os.replace(tmp, final)
-    shutil.rmtree(old, ignore_errors=True)
+    _swap_in(tmp, final)
+
+
+def _versions(final: Path) -> dict[int, Path]:
+    found = {}
+    for path in final.parent.glob(f"{glob.escape(final.name)}.v*"):
+        number = path.name[len(final.name) + 2:]
+        if number.isdigit():
+            found[int(number)] = path
+    return found
+
+
+def _swap_in(tmp: Path, final: Path) -> None:
+    """Move `tmp` to the next free version and point `final` at it."""
+    if final.exists() and not final.is_symlink():  # a folder from before versions: it becomes version 0
+        os.replace(final, final.with_name(f"{final.name}.v0"))
+    while True:  # two writers may pick the same number: the second rename fails, and it takes the next
+        target = final.with_name(f"{final.name}.v{max(_versions(final), default=0) + 1}")
+        try:
+            os.rename(tmp, target)
+            break
+        except OSError:
+            if not target.exists():
+                raise
+    link = final.with_name(f"{final.name}.link-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+    try:
+        os.symlink(target.name, link, target_is_directory=True)
+    except (OSError, NotImplementedError):  # no symbolic links here: a plain rename (a short gap)
+        if final.exists():
+            os.replace(final, final.with_name(f"{final.name}.v0"))
+        os.rename(target, final)
+        return
+    os.replace(link, final)
+    _remove_old_versions(final)
+
+
+def _remove_old_versions(final: Path) -> None:
+    """Keep the current version and the one before it; remove older ones once they have been
+    replaced for VERSION_GRACE_SECONDS, so a reader that resolved one just before never loses it."""
+    try:
+        current = int(Path(os.readlink(final)).name.rsplit(".v", 1)[1])
+    except (OSError, ValueError, IndexError):
+        return
+    versions = _versions(final)
+    older = sorted(n for n in versions if n < current)
+    now = time.time()
+    for number, successor in zip(older[:-1], older[1:]):
+        try:
+            replaced_for = now - versions[successor].stat().st_mtime
+        except OSError:
+            continue
+        if replaced_for > VERSION_GRACE_SECONDS:
+            shutil.rmtree(versions[number], ignore_errors=True)
 
 
 @dataclass
@@ -139,32 +202,34 @@ def read_manifest(folder: Path) -> dict:
     return manifest
 
 
-def open_artifact(folder: Path, kind: str, format_version: int, rebuild: str) -> dict:
+def open_artifact(folder: Path, kind: str, format_version: int, rebuild: str, *, shown: Path | None = None) -> dict:
     """The manifest of a whole artifact of this kind and format at `folder`, else ArtifactError.
 
-    `rebuild` is the command that builds it again; every message ends with it.
+    `rebuild` is the command that builds it again; every message ends with it and names `shown`
+    (the path the user gave, when `folder` is the version it resolved to).
     """
     folder = Path(folder)
+    shown = folder if shown is None else shown
     hint = f"build it with `{rebuild}`"
     try:
         manifest = read_manifest(folder)
     except ArtifactError as exc:
-        raise ArtifactError(f"{str(exc).rstrip('.')}; {hint}.") from exc
+        raise ArtifactError(f"{str(exc).rstrip('.')}; {hint}.".replace(str(folder), str(shown))) from exc
     if manifest.get("kind") != kind:
-        raise ArtifactError(f"{folder} holds a {manifest.get('kind')!r} artifact, not {kind!r}; {hint}.")
+        raise ArtifactError(f"{shown} holds a {manifest.get('kind')!r} artifact, not {kind!r}; {hint}.")
     if manifest.get("format_version") != format_version:
-        raise ArtifactError(f"{folder} was written in format {manifest.get('format_version')!r}; this version "
+        raise ArtifactError(f"{shown} was written in format {manifest.get('format_version')!r}; this version "
                             f"of Vitrine reads format {format_version}: re{hint}.")
     for name, facts in (manifest.get("contents") or {}).items():
         path = folder / name
         if not path.is_file():
-            raise ArtifactError(f"{folder} is damaged: {name} is missing; re{hint}.")
+            raise ArtifactError(f"{shown} is damaged: {name} is missing; re{hint}.")
         size = path.stat().st_size
         if size != facts.get("bytes"):
-            raise ArtifactError(f"{folder} is damaged: {name} has {size:,} bytes, the manifest says "
+            raise ArtifactError(f"{shown} is damaged: {name} has {size:,} bytes, the manifest says "
                                 f"{facts.get('bytes'):,}; re{hint}.")
         if size <= VERIFY_DIGEST_MAX_BYTES and file_sha256(path) != facts.get("sha256"):
-            raise ArtifactError(f"{folder} is damaged: {name} differs from what was written; re{hint}.")
+            raise ArtifactError(f"{shown} is damaged: {name} differs from what was written; re{hint}.")
     return manifest
 
 
@@ -180,11 +245,38 @@ def reading(folder: Path, rebuild: str) -> Iterator[None]:
 
 @contextmanager
 def loading(folder: Path, kind: str, format_version: int, rebuild: str) -> Iterator[tuple[Path, dict]]:
-    """Open an artifact for reading: yields (folder, manifest) of a whole artifact of this kind and
-    format, and turns any file that cannot be read back inside the block into an ArtifactError.
-    `rebuild` may hold `{folder}`."""
+    """Open an artifact for reading: yields (version folder, manifest) of a whole artifact of this
+    kind and format, and turns any file that cannot be read back inside the block into an
+    ArtifactError. The link is resolved once, so every file read comes from the same version even
+    if a writer swaps a new one in meanwhile. `rebuild` may hold `{folder}`."""
     folder = Path(folder)
     rebuild = rebuild.format(folder=folder)
-    manifest = open_artifact(folder, kind, format_version, rebuild)
+    real = Path(os.path.realpath(folder))
     with reading(folder, rebuild):
-        yield folder, manifest
+        manifest = open_artifact(real, kind, format_version, rebuild, shown=folder)
+        yield real, manifest
+
+
+_BUILD_LOCKS: dict[str, threading.Lock] = {}
+_BUILD_LOCKS_GUARD = threading.Lock()
+
+
+@contextmanager
+def build_lock(final: Path) -> Iterator[None]:
+    """One build of `final` at a time: across the threads of this process (the app's visitors) and
+    across processes (an advisory lock on `<final>.lock`, where the OS has them). A second builder
+    waits, then should load what the first one wrote instead of building again."""
+    final = Path(final)
+    key = os.path.abspath(final)
+    with _BUILD_LOCKS_GUARD:
+        lock = _BUILD_LOCKS.setdefault(key, threading.Lock())
+    with lock:
+        final.parent.mkdir(parents=True, exist_ok=True)
+        with open(final.with_name(f"{final.name}.lock"), "a+") as handle:
+            if fcntl is not None:
+                fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                if fcntl is not None:
+                    fcntl.flock(handle, fcntl.LOCK_UN)

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from common.artifacts import MANIFEST, Draft, open_artifact, read_manifest, reading, write_artifact
+from common.artifacts import MANIFEST, Draft, loading, read_manifest, write_artifact
 from common.errors import ArtifactError, InputError
 from common.topk import check_k, top_k
 
@@ -130,9 +130,10 @@ def _inconsistent(folder: Path, detail: str) -> ArtifactError:
                          f"rebuild it with `{REBUILD.format(folder=folder)}`.")
 
 
-def _read_items(folder: Path) -> pd.DataFrame:
-    """items.csv with ids kept verbatim as strings and metadata typed as pandas infers it."""
-    path = folder / ITEMS_FILE
+def _read_items(real: Path, folder: Path) -> pd.DataFrame:
+    """items.csv (of the version `real` of `folder`) with ids kept verbatim as strings and
+    metadata typed as pandas infers it."""
+    path = real / ITEMS_FILE
     items = pd.read_csv(path, dtype={"id": str, "file": str, "sha256": str})
     if "id" not in items.columns:
         raise _inconsistent(folder, f"{ITEMS_FILE} has no 'id' column")
@@ -146,15 +147,13 @@ def load(folder: Path | str) -> VectorIndex:
     """Open a visual index folder, memory-mapping the vectors, after checking it is whole;
     ArtifactError naming the rebuild command otherwise."""
     folder = Path(folder)
-    rebuild = REBUILD.format(folder=folder)
-    manifest = open_artifact(folder, KIND, FORMAT_VERSION, rebuild)
-    count, dims = manifest.get("count"), manifest.get("dims")
-    if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in (count, dims)):
-        raise _inconsistent(folder, f"manifest count={count!r}, dims={dims!r}")
-    with reading(folder, rebuild):
+    with loading(folder, KIND, FORMAT_VERSION, REBUILD) as (real, manifest):
+        count, dims = manifest.get("count"), manifest.get("dims")
+        if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in (count, dims)):
+            raise _inconsistent(folder, f"manifest count={count!r}, dims={dims!r}")
         # mmap: the OS pages in only what a query touches, and several app workers share it.
-        vectors = np.load(folder / VECTORS_FILE, mmap_mode="r", allow_pickle=False)
-        items = _read_items(folder)
+        vectors = np.load(real / VECTORS_FILE, mmap_mode="r", allow_pickle=False)
+        items = _read_items(real, folder)
     if vectors.dtype != np.float32:
         raise _inconsistent(folder, f"{VECTORS_FILE} is {vectors.dtype}, expected float32")
     if vectors.shape != (count, dims):

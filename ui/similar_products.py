@@ -10,6 +10,7 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
+from common.artifacts import build_lock
 from common.errors import USER_ERRORS, ArtifactError, InputError
 from recommend.similar_products.model import (
     DEMO_SETS, SimilarProducts, answer, build_demo, demo_artifact_dir, find_products, json_text, load,
@@ -37,17 +38,24 @@ def _built_in_memory(name: str, folder: str) -> SimilarProducts:
 
 
 def _artifact(name: str) -> SimilarProducts:
-    """The demo set's artifact: loaded if present and readable, else built once (with a spinner)."""
+    """The demo set's artifact: loaded if present and readable, else built once (with a spinner);
+    visitors who arrive while it is being built wait for that build and load its result."""
+    folder = demo_artifact_dir(name)
     try:
-        return _load(str(demo_artifact_dir(name)), _stamp(name))
+        return _load(str(folder), _stamp(name))
     except ArtifactError:
-        pass  # missing, from an older format, or half-copied: build it
-    with st.spinner(f"First use: finding similar products in {DEMO_SETS[name].label} (a few seconds)..."):
-        try:
-            build_demo(name)
-        except OSError:
-            return _built_in_memory(name, str(demo_artifact_dir(name)))
-    return _load(str(demo_artifact_dir(name)), _stamp(name))
+        pass  # missing, from an older format, or damaged: build it
+    try:
+        with build_lock(folder):
+            try:
+                return _load(str(folder), _stamp(name))  # another visitor built it meanwhile
+            except ArtifactError:
+                pass
+            with st.spinner(f"First use: finding similar products in {DEMO_SETS[name].label} (a few seconds)..."):
+                build_demo(name)
+    except OSError:  # a read-only checkout: keep the result in memory instead
+        return _built_in_memory(name, str(folder))
+    return _load(str(folder), _stamp(name))
 
 
 @st.cache_data(show_spinner=False)

@@ -7,12 +7,12 @@ Uploads stay in memory; nothing is written under a name the user chose.
 from __future__ import annotations
 
 import hashlib
-import threading
 from pathlib import Path
 
 import streamlit as st
 
 import settings
+from common.artifacts import build_lock
 from common.errors import USER_ERRORS, InputError
 from embed import index as visual_index
 
@@ -20,8 +20,6 @@ FILTERS = (("gender", "Gender"), ("masterCategory", "Category"), ("articleType",
 UPLOAD_TYPES = ["jpg", "jpeg", "png", "webp", "gif", "bmp", "tif", "tiff"]
 
 
-# One build at a time per process: two sessions opening the app at once must not both build.
-_BUILD_LOCK = threading.Lock()
 # Weights that could not be had, by (index, weights): not retried on every rerun of the script
 # (each rerun of any tab runs this page too), only when the user asks.
 _UNAVAILABLE: dict[tuple[str, str], str] = {}
@@ -69,7 +67,7 @@ def _open_engine():
     key = (str(index_dir), weights)
     if key not in _UNAVAILABLE:
         try:
-            with _BUILD_LOCK:
+            with build_lock(index_dir):  # two visitors arriving at once: one builds, the other waits
                 if not (index_dir / "manifest.json").is_file():
                     _build_demo_index(index_dir, weights)
             return _engine(str(index_dir), weights)

@@ -104,7 +104,7 @@ def test_rewrite_replaces_the_folder(tmp_path, data):
     write(folder, vectors, items, {})
     write(folder, vectors[:10], items.iloc[:10], {})
     assert len(load(folder)) == 10
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["idx"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["idx", "idx.v1", "idx.v2"]  # link, previous, current
 
 
 def test_writing_fills_vectors_in_place_and_a_failure_keeps_the_old_index(tmp_path, data):
@@ -120,7 +120,7 @@ def test_writing_fills_vectors_in_place_and_a_failure_keeps_the_old_index(tmp_pa
     with pytest.raises(RuntimeError, match="killed"):
         with visual_index.writing(folder, items, D, {}) as (matrix, _):
             raise RuntimeError("killed")
-    assert len(load(folder)) == 5 and [p.name for p in tmp_path.iterdir()] == ["idx"]
+    assert len(load(folder)) == 5 and sorted(p.name for p in tmp_path.iterdir()) == ["idx", "idx.v1"]
 
 
 # ---- search against scikit-learn -----------------------------------------------------------

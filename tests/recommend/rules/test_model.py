@@ -270,7 +270,7 @@ def test_a_failed_write_leaves_the_previous_artifact(mbo_rules, tmp_path, monkey
     with pytest.raises(OSError, match="disk full"):
         write(mbo_rules, out)
     assert (out / "rules.csv").read_bytes() == before
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["rules"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["rules", "rules.v1"]  # the link and its one version
 
 
 def test_item_names_holding_the_separator_are_refused():
