@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 import settings
-from common.errors import USER_ERRORS
+from common.cli import run
 from embed.build import build_index
 from embed.images import ImageError
 from embed.weights import RANDOM_WEIGHTS_WARNING, PRECISIONS, parse_weights
@@ -111,12 +111,5 @@ def _records(hits) -> list[dict]:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    try:
-        return _build(args) if args.command == "build" else _search(args)
-    except KeyboardInterrupt:
-        print("Interrupted. Finished chunks are kept: run the same command again to resume.",
-              file=sys.stderr)
-        return 130
-    except USER_ERRORS as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    return run(lambda: _build(args) if args.command == "build" else _search(args),
+               interrupted="Interrupted. Finished chunks are kept: run the same command again to resume.")

@@ -2,8 +2,8 @@
 
 Only the chosen command's module is imported (its recommender, pandas, numba...), so `--help` and
 every command start fast. Each module defines `add_arguments(parser)` and `run(args) -> int`.
-The library raises `InputError` or `ArtifactError` for what a user can fix; those print one
-line and exit 2. Anything else is a bug and keeps its traceback.
+How a run ends (one line for a user's error, quiet on a closed pipe, a traceback for a bug) is
+common.cli's, shared with `python -m embed`.
 """
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ import importlib
 import sys
 from pathlib import Path
 
-from common.errors import USER_ERRORS, InputError
+from common.cli import run
+from common.errors import InputError
 
 # name: (module, one-line help). Adding a recommender adds a line here.
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -53,11 +54,4 @@ def parser(argv: list[str]) -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     args = parser(argv).parse_args(argv)
-    try:
-        return int(args.func(args) or 0)
-    except KeyboardInterrupt:
-        print("Interrupted.", file=sys.stderr)
-        return 130
-    except USER_ERRORS as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    return run(lambda: args.func(args))
