@@ -1,11 +1,14 @@
 """Reading a table a user gives (orders, baskets, ratings, titles, catalogues): one way for all.
 
-A path or the bytes of an upload, plain or gzip; decoded as UTF-8 (with or without a BOM), else
-Windows-1252 (the widely shared Online Retail CSV), else Latin-1 (which never fails); a file that
-is not text, not found or not a CSV gets one InputError that says so.
+A path or the bytes of an upload, plain or gzip. The encoding: UTF-8 (with or without a BOM) when
+the bytes are UTF-8, else what charset-normalizer finds, else Windows-1252 (the widely shared
+Online Retail CSV), else Latin-1 (which never fails). The delimiter: comma, semicolon, tab or bar,
+sniffed from the first lines. What was chosen is kept in `table.attrs["read"]` for manifests. A
+file that is not text, not found or not a CSV gets one InputError that says so.
 """
 from __future__ import annotations
 
+import csv
 import gzip
 import io
 from pathlib import Path
@@ -16,8 +19,10 @@ import pandas as pd
 from common.errors import InputError
 
 Source = Union[str, Path, bytes]
-ENCODINGS = ("utf-8-sig", "cp1252", "latin-1")
-SNIFF_BYTES = 65536  # a NUL byte in the first 64 KiB means binary, not text
+FALLBACK_ENCODINGS = ("cp1252", "latin-1")
+SNIFF_BYTES = 65536  # a NUL byte in the first 64 KiB means binary, not text; delimiters are sniffed here
+DETECT_BYTES = 1 << 20  # charset-normalizer looks at the first MiB (it is slow on whole files)
+DELIMITERS = ",;\t|"
 
 
 def source_name(source: Source, name: str | None = None) -> str:
@@ -45,20 +50,44 @@ def read_bytes(source: Source, name: str | None = None, what: str = "Input") -> 
 
 
 def text_encoding(data: bytes, name: str = "the file") -> str:
-    """The first of ENCODINGS that decodes `data`; InputError for binary data."""
-    if b"\x00" in data[:SNIFF_BYTES]:
-        raise InputError(f"{name} is not a text CSV file (it holds binary data); give a .csv or .csv.gz.")
-    for encoding in ENCODINGS:
+    """The encoding to read `data` with (see the module docstring); InputError for binary data."""
+    head = data[:SNIFF_BYTES]
+    if b"\x00" in head:
+        shown = " ".join(f"{b:02x}" for b in head[:8])
+        raise InputError(f"{name} is not a text CSV file (it starts with bytes {shown}); give a .csv or .csv.gz.")
+    try:
+        data.decode("utf-8")
+        return "utf-8-sig"  # strips a BOM when there is one
+    except UnicodeDecodeError:
+        pass
+    from charset_normalizer import from_bytes  # only files that are not UTF-8 pay for the import
+
+    results = from_bytes(data[:DETECT_BYTES])
+    best = results.best()
+    # On short Western text the detector often ranks cp1250 or cp1257 first with no more "chaos"
+    # than cp1252; a shop's export is far more often cp1252, so among equally clean readings it wins.
+    clean = {e for m in results if best is not None and m.chaos <= best.chaos + 0.01
+             for e in (m.encoding, *m.could_be_from_charset)}
+    candidates = (["cp1252"] if "cp1252" in clean else []) + ([best.encoding] if best is not None else [])
+    candidates += list(FALLBACK_ENCODINGS)
+    for encoding in candidates:
         try:
             data.decode(encoding)
-        except UnicodeDecodeError:
+        except (UnicodeDecodeError, LookupError):
             continue
         return encoding
     raise AssertionError("latin-1 decodes any bytes")
 
 
-def decode(data: bytes, name: str = "the file") -> str:
-    return data.decode(text_encoding(data, name))
+def delimiter(text_head: str) -> str:
+    """The field delimiter of a CSV from its first lines: comma unless another one clearly is."""
+    lines = [line for line in text_head.splitlines()[:50] if line.strip()]
+    if len(lines) > 1 and text_head.count("\n") > len(lines) - 1:
+        lines = lines[:-1]  # the last line of a cut sample may be cut too
+    try:
+        return csv.Sniffer().sniff("\n".join(lines), delimiters=DELIMITERS).delimiter
+    except csv.Error:
+        return ","
 
 
 def _first_line(exc: Exception) -> str:
@@ -73,6 +102,7 @@ def read_csv(source: Source, *, name: str | None = None, what: str = "Input", re
     name = source_name(source, name)
     data = read_bytes(source, name, what)
     encoding = text_encoding(data, name)
+    options.setdefault("sep", delimiter(data[:SNIFF_BYTES].decode(encoding, errors="ignore")))
     required = list(dict.fromkeys(required))
     try:
         table = pd.read_csv(io.BytesIO(data), encoding=encoding, **options)
@@ -80,10 +110,11 @@ def read_csv(source: Source, *, name: str | None = None, what: str = "Input", re
         raise InputError(f"{what} file {name} is empty; expected a header and rows.") from exc
     except ValueError as exc:  # ParserError, or usecols naming a column the file lacks
         if required and "usecols" in str(exc).lower():
-            header = pd.read_csv(io.BytesIO(data), encoding=encoding, nrows=0).columns
+            header = pd.read_csv(io.BytesIO(data), encoding=encoding, sep=options["sep"], nrows=0).columns
             _check_columns(header, required, what, name, hint)
         raise InputError(f"Cannot read {what.lower()} file {name} as CSV: {_first_line(exc)}") from exc
     _check_columns(table.columns, required, what, name, hint)
+    table.attrs["read"] = {"encoding": encoding, "delimiter": options["sep"]}
     return table
 
 

@@ -11,6 +11,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from common.errors import InputError
+from common.tables import read_csv
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff"}
 
@@ -32,17 +33,8 @@ def _sort_key(item_id: str):
 
 def read_catalog(path: Path, id_col: str = "id") -> pd.DataFrame:
     """Read a metadata CSV keyed by `id_col` (kept as text), one row per product."""
-    path = Path(path)
-    if not path.is_file():
-        raise CatalogError(f"Catalogue file {path} not found.")
-    try:
-        table = pd.read_csv(path, dtype={id_col: str}, on_bad_lines="error")
-    except Exception as exc:
-        raise CatalogError(f"Cannot read catalogue {path}: {exc}") from exc
-    if id_col not in table.columns:
-        raise CatalogError(
-            f"Catalogue {path} has no {id_col!r} column (columns: {', '.join(map(str, table.columns))})."
-        )
+    table = read_csv(path, what="Catalogue", required=[id_col], dtype={id_col: str},
+                     hint=f"The catalogue needs an {id_col!r} column matching the image file names.")
     table[id_col] = table[id_col].str.strip()
     dupes = table[id_col][table[id_col].duplicated()].unique()
     if len(dupes):

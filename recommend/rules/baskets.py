@@ -23,7 +23,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from common.errors import InputError
-from common.tables import Source, decode, read_bytes, source_name, text_encoding
+from common.tables import SNIFF_BYTES, Source, delimiter, read_bytes, source_name, text_encoding
 from recommend.core.interactions import binary_matrix
 
 FORMATS = ("wide", "long")
@@ -129,11 +129,18 @@ def baskets_from_lists(baskets: Iterable[Iterable[str]], info: dict | None = Non
 
 def read_text(source: Source, name: str | None = None) -> str:
     """The file as text (gzip undone, decoded as every reader decodes: common.tables); binary refused."""
+    return _read_text(source, name)[0]
+
+
+def _read_text(source: Source, name: str | None = None) -> tuple[str, str]:
+    """(text, encoding) of the file."""
     name = source_name(source, name)
-    text = decode(read_bytes(source, name, "Basket"), name)
+    data = read_bytes(source, name, "Basket")
+    encoding = text_encoding(data, name)
+    text = data.decode(encoding)
     if not text.strip():
         raise InputError(f"{name} is empty; expected baskets, one per line, or order lines with a header.")
-    return text
+    return text, encoding
 
 
 def _looks_like_a_table(rows: list[list[str]]) -> bool:
@@ -166,8 +173,9 @@ def _is_number(text: str) -> bool:
 def read_wide(source: Source, name: str | None = None) -> Baskets:
     """One basket per line, items comma-separated (ragged or padded with empty fields), no header."""
     name = source_name(source, name)
-    text = read_text(source, name)
-    reader = csv.reader(io.StringIO(text, newline=""))
+    text, encoding = _read_text(source, name)
+    sep = delimiter(text[:SNIFF_BYTES])
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=sep)
     try:
         head = list(islice(reader, 1000))
         if _looks_like_a_table([r for r in head if r]):
@@ -180,7 +188,8 @@ def read_wide(source: Source, name: str | None = None) -> Baskets:
         basket_codes, item_codes, items, lines = _encode(chain(head, reader))
     except csv.Error as exc:
         raise InputError(f"{name} is not a valid CSV file: {exc}") from exc
-    baskets = from_codes(basket_codes, item_codes, items, {"name": name, "format": "wide", "rows": lines}, lines)
+    baskets = from_codes(basket_codes, item_codes, items, {"name": name, "format": "wide", "rows": lines,
+                                                                  "encoding": encoding, "delimiter": sep}, lines)
     if baskets.n_baskets == 0:
         raise InputError(f"{name} holds no items; expected one basket per line, items separated by commas.")
     return baskets
@@ -189,7 +198,7 @@ def read_wide(source: Source, name: str | None = None) -> Baskets:
 def csv_columns(source: Source, name: str | None = None) -> list[str]:
     """The header of a long file (its first line), stripped."""
     text = read_text(source, name)
-    first = next(csv.reader(io.StringIO(text.split("\n", 1)[0])), [])
+    first = next(csv.reader(io.StringIO(text.split("\n", 1)[0]), delimiter=delimiter(text[:SNIFF_BYTES])), [])
     return [c.strip() for c in first]
 
 
@@ -211,7 +220,8 @@ def read_long(source: Source, basket_col: str, item_col: str, quantity_col: str 
     if not data or data.isspace():
         raise InputError(f"{name} is empty; expected baskets, one per line, or order lines with a header.")
     end = data.find(b"\n")
-    raw_header = next(csv.reader([data[: end if end >= 0 else len(data)].decode(encoding)]), [])
+    sep = delimiter(data[:SNIFF_BYTES].decode(encoding, errors="ignore"))
+    raw_header = next(csv.reader([data[: end if end >= 0 else len(data)].decode(encoding)], delimiter=sep), [])
     header = [c.strip() for c in raw_header]
     needed = [basket_col, item_col] + ([quantity_col] if quantity_col else [])
     missing = [c for c in needed if c not in header]
@@ -224,7 +234,7 @@ def read_long(source: Source, basket_col: str, item_col: str, quantity_col: str 
     try:
         # ids as text; the quantity parsed by the C reader (a column with text in it stays text)
         text_cols = {c: str for c in raw_header if c.strip() in needed and c.strip() != quantity_col}
-        table = pd.read_csv(io.BytesIO(data), encoding=encoding, dtype=text_cols, keep_default_na=False,
+        table = pd.read_csv(io.BytesIO(data), encoding=encoding, sep=sep, dtype=text_cols, keep_default_na=False,
                             usecols=lambda c: c.strip() in needed)
     except (ValueError, pd.errors.ParserError) as exc:
         raise InputError(f"Cannot read {name} as CSV: {str(exc).splitlines()[0]}") from exc
@@ -242,7 +252,8 @@ def read_long(source: Source, basket_col: str, item_col: str, quantity_col: str 
     basket, item = basket[keep], item[keep]
     basket_codes, _ = pd.factorize(basket, sort=False)
     item_codes, items = pd.factorize(item, sort=True)
-    info = {"name": name, "format": "long", "basket_col": basket_col, "item_col": item_col,
+    info = {"name": name, "format": "long", "encoding": encoding, "delimiter": sep, "basket_col": basket_col,
+            "item_col": item_col,
             "quantity_col": quantity_col, "rows": rows, "rows_dropped": int(rows - keep.sum())}
     baskets = from_codes(basket_codes, item_codes, np.asarray(items, dtype=object), info)
     if baskets.n_baskets == 0:
@@ -268,9 +279,10 @@ def read_baskets(source: Source, fmt: str | None = None, basket_col: str | None 
 
 def guess_format(source: Source, name: str | None = None) -> str:
     """"long" when the file starts like a table with a header, else "wide" (for choosers' defaults)."""
-    lines = read_text(source, name).split("\n", 1000)[:1000]
+    text = read_text(source, name)
+    lines = text.split("\n", 1000)[:1000]
     try:
-        head = [row for row in csv.reader(lines) if row]
+        head = [row for row in csv.reader(lines, delimiter=delimiter(text[:SNIFF_BYTES])) if row]
     except csv.Error:
         return "wide"
     return "long" if _looks_like_a_table(head) else "wide"
