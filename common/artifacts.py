@@ -9,6 +9,7 @@ with `open_artifact`, which refuses a missing, foreign, older or damaged folder 
 """
 from __future__ import annotations
 
+import csv
 import datetime as _dt
 import glob
 import hashlib
@@ -162,27 +163,53 @@ class Draft:
     manifest: dict = field(default_factory=dict)
 
 
+def _rows(path: Path) -> int | None:
+    """Data rows of a CSV (its header not counted) or the first dimension of an .npy; else None."""
+    if path.suffix == ".csv":
+        with open(path, newline="", encoding="utf-8") as f:
+            return max(sum(1 for row in csv.reader(f) if row) - 1, 0)
+    if path.suffix == ".npy":
+        import numpy as np  # only artifacts with arrays pay for it
+
+        return int(np.load(path, mmap_mode="r", allow_pickle=False).shape[0])
+    return None
+
+
+def _facts(path: Path, digest: bool = True) -> dict:
+    facts = {"bytes": path.stat().st_size}
+    if digest:
+        facts["sha256"] = file_sha256(path)
+    rows = _rows(path)
+    if rows is not None:
+        facts["rows"] = rows
+    return facts
+
+
 def _contents(folder: Path) -> dict[str, dict]:
-    return {p.name: {"bytes": p.stat().st_size, "sha256": file_sha256(p)}
-            for p in sorted(folder.iterdir()) if p.is_file() and p.name != MANIFEST}
+    return {p.name: _facts(p) for p in sorted(folder.iterdir()) if p.is_file() and p.name != MANIFEST}
 
 
 @contextmanager
-def write_artifact(final: Path, kind: str, format_version: int, manifest: dict | None = None) -> Iterator[Draft]:
+def write_artifact(final: Path, kind: str, format_version: int, manifest: dict | None = None,
+                   rebuild: str | None = None) -> Iterator[Draft]:
     """Write an artifact folder atomically: yields a Draft; at the end its manifest gets the kind,
-    the format version and each file's size and digest, and the folder is swapped in."""
+    the format version, the command that rebuilds it (`rebuild`, which may hold `{folder}`) and
+    each file's size, digest and rows, and the folder is swapped in."""
     with atomic_dir(Path(final)) as tmp:
         draft = Draft(tmp, {"kind": kind, "format_version": format_version, **(manifest or {})})
         yield draft
         draft.manifest.update(kind=kind, format_version=format_version)
+        if rebuild:
+            draft.manifest["rebuild"] = rebuild.format(folder=final)
         draft.manifest.setdefault("created", utc_now())
         draft.manifest["contents"] = _contents(tmp)
         write_json_atomic(tmp / MANIFEST, draft.manifest)
 
 
-def write_tables(final: Path, kind: str, format_version: int, manifest: dict, tables: dict) -> Path:
+def write_tables(final: Path, kind: str, format_version: int, manifest: dict, tables: dict,
+                 rebuild: str | None = None) -> Path:
     """An artifact made only of tables: {file name: DataFrame}, each written as CSV without its index."""
-    with write_artifact(final, kind, format_version, manifest) as draft:
+    with write_artifact(final, kind, format_version, manifest, rebuild) as draft:
         for name, table in tables.items():
             table.to_csv(draft.path / name, index=False)
     return Path(final)
@@ -243,18 +270,67 @@ def reading(folder: Path, rebuild: str) -> Iterator[None]:
         raise ArtifactError(f"{folder} is incomplete or unreadable ({detail}); rebuild it with `{rebuild}`.") from exc
 
 
+@dataclass
+class Opened:
+    """An artifact open for reading: the version folder `path`, its `manifest`, and `table` to read
+    one of its CSV files, checked against the rows the manifest recorded."""
+
+    path: Path
+    manifest: dict
+    shown: Path
+    rebuild: str
+
+    def table(self, name: str, **options):
+        import pandas as pd  # only readers of tables pay for it
+
+        table = pd.read_csv(self.path / name, **options)
+        rows = (self.manifest.get("contents") or {}).get(name, {}).get("rows")
+        if rows is not None and len(table) != rows:
+            raise ArtifactError(f"{self.shown} is damaged: {name} has {len(table):,} rows, the manifest says "
+                                f"{rows:,}; rebuild it with `{self.rebuild}`.")
+        return table
+
+
 @contextmanager
-def loading(folder: Path, kind: str, format_version: int, rebuild: str) -> Iterator[tuple[Path, dict]]:
-    """Open an artifact for reading: yields (version folder, manifest) of a whole artifact of this
-    kind and format, and turns any file that cannot be read back inside the block into an
-    ArtifactError. The link is resolved once, so every file read comes from the same version even
-    if a writer swaps a new one in meanwhile. `rebuild` may hold `{folder}`."""
+def loading(folder: Path, kind: str, format_version: int, rebuild: str) -> Iterator[Opened]:
+    """Open an artifact for reading: yields an Opened artifact of this kind and format, whole, and
+    turns any file that cannot be read back inside the block into an ArtifactError. The link is
+    resolved once, so every file read comes from the same version even if a writer swaps a new
+    one in meanwhile. `rebuild` may hold `{folder}`."""
     folder = Path(folder)
     rebuild = rebuild.format(folder=folder)
     real = Path(os.path.realpath(folder))
     with reading(folder, rebuild):
         manifest = open_artifact(real, kind, format_version, rebuild, shown=folder)
-        yield real, manifest
+        yield Opened(real, manifest, folder, rebuild)
+
+
+def verify(folder: Path) -> dict:
+    """Check every file of an artifact against its manifest: size, SHA-256 (whatever the size) and
+    rows. Returns the manifest; ArtifactError naming the file and the rebuild command otherwise."""
+    folder = Path(folder)
+    real = Path(os.path.realpath(folder))
+    manifest = read_manifest(real) if (real / MANIFEST).is_file() else None
+    if manifest is None:
+        raise ArtifactError(f"No artifact at {folder} (missing {MANIFEST}); build it first.")
+    rebuild = manifest.get("rebuild") or "the command that built it (see its manifest.json)"
+    contents = manifest.get("contents")
+    if not contents:
+        raise ArtifactError(f"{folder} has no file list in its manifest (written before verification existed); "
+                            f"rebuild it with `{rebuild}`.")
+    for name, expected in contents.items():
+        path = real / name
+        if not path.is_file():
+            raise ArtifactError(f"{folder} is damaged: {name} is missing; rebuild it with `{rebuild}`.")
+        try:
+            found = _facts(path)
+        except (OSError, ValueError, EOFError, csv.Error, UnicodeDecodeError) as exc:
+            raise ArtifactError(f"{folder} is damaged: {name} cannot be read ({exc}); rebuild it with `{rebuild}`.") from exc
+        for fact in ("bytes", "sha256", "rows"):
+            if fact in expected and found.get(fact) != expected[fact]:
+                raise ArtifactError(f"{folder} is damaged: {name} {fact} {found.get(fact)!r}, the manifest says "
+                                    f"{expected[fact]!r}; rebuild it with `{rebuild}`.")
+    return manifest
 
 
 _BUILD_LOCKS: dict[str, threading.Lock] = {}

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import settings
+from common import verify_cli
 from common.cli import run
 from embed.build import build_index
 from embed.images import ImageError
@@ -43,6 +44,9 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--include-self", action="store_true",
                    help="keep a catalogue product that is the very same file as the query")
     s.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+    v = sub.add_parser("verify", help="check every file of visual indexes against their manifests")
+    verify_cli.add_arguments(v)
     return p
 
 
@@ -111,5 +115,6 @@ def _records(hits) -> list[dict]:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    return run(lambda: _build(args) if args.command == "build" else _search(args),
+    commands = {"build": _build, "search": _search, "verify": verify_cli.run}
+    return run(lambda: commands[args.command](args),
                interrupted="Interrupted. Finished chunks are kept: run the same command again to resume.")

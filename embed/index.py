@@ -92,7 +92,7 @@ def writing(folder: Path | str, items: pd.DataFrame, dims: int,
     for key, value in expected.items():
         if manifest.get(key, value) != value:
             raise ValueError(f"manifest says {key}={manifest[key]!r} but the data gives {value!r}.")
-    with write_artifact(Path(folder), KIND, FORMAT_VERSION, {**expected, **manifest}) as draft:
+    with write_artifact(Path(folder), KIND, FORMAT_VERSION, {**expected, **manifest}, REBUILD) as draft:
         matrix = np.lib.format.open_memmap(draft.path / VECTORS_FILE, mode="w+", dtype=np.float32,
                                            shape=(len(items), int(dims)))
         yield matrix, draft
@@ -147,7 +147,8 @@ def load(folder: Path | str) -> VectorIndex:
     """Open a visual index folder, memory-mapping the vectors, after checking it is whole;
     ArtifactError naming the rebuild command otherwise."""
     folder = Path(folder)
-    with loading(folder, KIND, FORMAT_VERSION, REBUILD) as (real, manifest):
+    with loading(folder, KIND, FORMAT_VERSION, REBUILD) as art:
+        real, manifest = art.path, art.manifest
         count, dims = manifest.get("count"), manifest.get("dims")
         if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in (count, dims)):
             raise _inconsistent(folder, f"manifest count={count!r}, dims={dims!r}")

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from common import artifacts as common_artifacts
 from common.errors import ArtifactError, InputError
 from embed import index as visual_index
 from recommend import rules, similar_customers, similar_movies, similar_products
@@ -122,23 +123,49 @@ def test_a_garbled_manifest_names_the_rebuild_command(written):
         case.load(folder)
 
 
-def test_a_truncated_data_file_names_the_rebuild_command(written):
-    case, folder, _ = written
-    path = folder / case.data_file
-    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
-    with pytest.raises(ArtifactError, match=case.rebuild) as err:
-        case.load(folder)
-    assert case.data_file in str(err.value)
+DAMAGES = {
+    "truncated": lambda data: data[: len(data) // 2],
+    "emptied": lambda data: b"",
+    "altered": lambda data: data[:-2] + (b"7" if data[-2:-1] != b"7" else b"8") + data[-1:],
+    "deleted": None,
+}
 
 
-def test_an_altered_data_file_of_the_same_size_is_refused(written):
+@pytest.mark.parametrize("damage", list(DAMAGES))
+def test_every_file_damaged_any_way_names_the_file_and_the_rebuild_command(written, damage):
     case, folder, _ = written
-    path = folder / case.data_file
-    data = bytearray(path.read_bytes())
-    data[-2] = ord("7") if data[-2] != ord("7") else ord("8")
-    path.write_bytes(bytes(data))
-    with pytest.raises(ArtifactError, match=case.rebuild):
+    files = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))["contents"]
+    assert case.data_file in files and len(files) >= 2
+    for name in files:
+        path = folder / name
+        before = path.read_bytes()
+        if DAMAGES[damage] is None:
+            path.unlink()
+        else:
+            path.write_bytes(DAMAGES[damage](before))
+        with pytest.raises(ArtifactError, match=case.rebuild) as err:
+            case.load(folder)
+        assert name in str(err.value), (name, str(err.value))
+        path.write_bytes(before)
+    case.load(folder)  # whole again once every file is back
+
+
+def test_a_dropped_row_is_refused_even_with_size_and_digest_rewritten(written):
+    # What the row counts are for: files too large for their digest to be checked on load.
+    case, folder, _ = written
+    manifest_path = folder / "manifest.json"
+    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    name = next(n for n in manifest["contents"] if n.endswith(".csv"))
+    path = folder / name
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    path.write_text("".join(lines[:-1]), encoding="utf-8")
+    facts = manifest["contents"][name]
+    facts["bytes"] = path.stat().st_size
+    facts["sha256"] = common_artifacts.file_sha256(path)
+    manifest_path.write_text(json.dumps(manifest), encoding="utf-8")
+    with pytest.raises(ArtifactError, match="rows") as err:
         case.load(folder)
+    assert case.rebuild in str(err.value)
 
 
 def test_an_older_format_says_rebuild(written):

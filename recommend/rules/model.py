@@ -101,7 +101,8 @@ def lookup_json_text(result: BasketRules) -> str:
 def write(result: BasketRules, out: Path, inputs: dict | None = None) -> Path:
     """Write rules.csv, itemsets.csv, lookup.json and manifest.json into `out`, atomically."""
     files = {"rules": "rules.csv", "itemsets": "itemsets.csv", "lookup": "lookup.json"}
-    with write_artifact(out, KIND, FORMAT_VERSION, {**result.manifest, "files": files, "inputs": inputs or {}}) as draft:
+    with write_artifact(out, KIND, FORMAT_VERSION, {**result.manifest, "files": files, "inputs": inputs or {}},
+                        REBUILD) as draft:
         result.rules[RULE_COLUMNS].to_csv(draft.path / "rules.csv", index=False)
         result.itemsets[ITEMSET_COLUMNS].to_csv(draft.path / "itemsets.csv", index=False)
         write_json_atomic(draft.path / "lookup.json", result.lookup_json())
@@ -110,15 +111,15 @@ def write(result: BasketRules, out: Path, inputs: dict | None = None) -> Path:
 
 def load(folder: Path) -> BasketRules:
     """Read an artifact written by `write` (the lookup keeps names only, no sources)."""
-    with loading(folder, KIND, FORMAT_VERSION, REBUILD) as (folder, manifest):
-        rules = pd.read_csv(folder / "rules.csv", keep_default_na=False, na_values=[],
-                            dtype={"antecedents": str, "consequents": str})
-        itemsets = pd.read_csv(folder / "itemsets.csv", keep_default_na=False, na_values=[], dtype={"itemsets": str})
-        lookup = read_json(folder / "lookup.json")
+    with loading(folder, KIND, FORMAT_VERSION, REBUILD) as art:
+        rules = art.table("rules.csv", keep_default_na=False, na_values=[],
+                          dtype={"antecedents": str, "consequents": str})
+        itemsets = art.table("itemsets.csv", keep_default_na=False, na_values=[], dtype={"itemsets": str})
+        lookup = read_json(art.path / "lookup.json")
         rows = [(item, r + 1, show, "", np.nan, np.nan)
                 for item, shows in lookup["recommendations"].items() for r, show in enumerate(shows)]
         default = list(lookup["default_recommendation"])
-    return BasketRules(itemsets, rules, pd.DataFrame(rows, columns=LOOKUP_COLUMNS), default, manifest)
+    return BasketRules(itemsets, rules, pd.DataFrame(rows, columns=LOOKUP_COLUMNS), default, art.manifest)
 
 
 def answer(result: BasketRules, item: str, k: int | None = None) -> pd.DataFrame:

@@ -140,14 +140,14 @@ def build(purchases: pd.DataFrame, cols: PurchaseColumns = PurchaseColumns(), *,
 
 def write(result: SimilarCustomers, out: Path, inputs: dict | None = None) -> Path:
     return write_tables(out, KIND, FORMAT_VERSION, {**result.manifest, "inputs": inputs or {}},
-                        {"neighbours.csv": result.neighbours, "recommendations.csv": result.recommendations})
+                        {"neighbours.csv": result.neighbours, "recommendations.csv": result.recommendations}, REBUILD)
 
 
 def load(folder: Path) -> SimilarCustomers:
-    with loading(folder, KIND, FORMAT_VERSION, REBUILD) as (folder, manifest):
-        recs = pd.read_csv(folder / "recommendations.csv", dtype={"customer": str, "item": str})
-        near = pd.read_csv(folder / "neighbours.csv", dtype={"customer": str, "neighbour": str})
-    return SimilarCustomers(near, recs, recs.drop_duplicates("item").set_index("item")["name"], manifest)
+    with loading(folder, KIND, FORMAT_VERSION, REBUILD) as art:
+        recs = art.table("recommendations.csv", dtype={"customer": str, "item": str})
+        near = art.table("neighbours.csv", dtype={"customer": str, "neighbour": str})
+    return SimilarCustomers(near, recs, recs.drop_duplicates("item").set_index("item")["name"], art.manifest)
 
 
 def answer(result: SimilarCustomers, customer: str, k: int | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -117,12 +117,12 @@ def build(ratings: pd.DataFrame, movies: pd.DataFrame, *, k: int = DEFAULT_K,
 
 def write(result: SimilarMovies, out: Path, inputs: dict | None = None) -> Path:
     return write_tables(out, KIND, FORMAT_VERSION, {**result.manifest, "inputs": inputs or {}},
-                        {"similar_movies.csv": result.neighbours, "movies.csv": result.movies})
+                        {"similar_movies.csv": result.neighbours, "movies.csv": result.movies}, REBUILD)
 
 
 def load(folder: Path) -> SimilarMovies:
-    with loading(folder, KIND, FORMAT_VERSION, REBUILD) as (folder, manifest):
-        return SimilarMovies(pd.read_csv(folder / "similar_movies.csv"), pd.read_csv(folder / "movies.csv"), manifest)
+    with loading(folder, KIND, FORMAT_VERSION, REBUILD) as art:
+        return SimilarMovies(art.table("similar_movies.csv"), art.table("movies.csv"), art.manifest)
 
 
 def answer(result: SimilarMovies, movie_id: int, k: int | None = None) -> pd.DataFrame:

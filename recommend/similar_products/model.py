@@ -177,7 +177,7 @@ def json_text(lists: dict[str, list[str]]) -> str:
 
 def write(result: SimilarProducts, out: Path, inputs: dict | None = None) -> Path:
     """The artifact folder, written beside its final place and swapped in whole."""
-    with write_artifact(out, KIND, FORMAT_VERSION, {**result.manifest, "inputs": inputs or {}}) as draft:
+    with write_artifact(out, KIND, FORMAT_VERSION, {**result.manifest, "inputs": inputs or {}}, REBUILD) as draft:
         result.neighbours.to_csv(draft.path / "similar_products.csv", index=False)
         (draft.path / "similar_products.json").write_text(json_text(result.as_json()), encoding="utf-8")
         result.products.to_csv(draft.path / "products.csv", index=False)
@@ -188,15 +188,13 @@ def write(result: SimilarProducts, out: Path, inputs: dict | None = None) -> Pat
 
 def load(folder: Path) -> SimilarProducts:
     """Read an artifact folder back (ids stay text); a missing, older or damaged one is an ArtifactError."""
-    with loading(folder, KIND, FORMAT_VERSION, REBUILD) as (folder, manifest):
-        neighbours = pd.read_csv(folder / "similar_products.csv", dtype={"item": str, "similar_item": str},
-                                 keep_default_na=False)
-        products = pd.read_csv(folder / "products.csv", dtype=str, keep_default_na=False)
-        validation = (pd.read_csv(folder / "validation.csv", dtype={"level": str, "category": str},
-                                  keep_default_na=False)
-                      if (folder / "validation.csv").is_file() else None)
+    with loading(folder, KIND, FORMAT_VERSION, REBUILD) as art:
+        neighbours = art.table("similar_products.csv", dtype={"item": str, "similar_item": str}, keep_default_na=False)
+        products = art.table("products.csv", dtype=str, keep_default_na=False)
+        validation = (art.table("validation.csv", dtype={"level": str, "category": str}, keep_default_na=False)
+                      if (art.path / "validation.csv").is_file() else None)
         products["orders"] = products["orders"].astype(np.int64)
-    return SimilarProducts(neighbours, products, validation, manifest)
+    return SimilarProducts(neighbours, products, validation, art.manifest)
 
 
 def build_demo(name: str, *, save: bool = True, progress: bool = False) -> SimilarProducts:

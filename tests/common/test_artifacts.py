@@ -20,10 +20,10 @@ def write_version(folder, number: int) -> None:
 
 
 def read_version(folder) -> int:
-    with loading(folder, "test", 1, "rebuild {folder}") as (real, manifest):
-        a = int((real / "a.txt").read_text())
-        b = (real / "b.txt").read_text()
-    assert b == str(a) * 1000 and manifest["number"] == a  # one version, never a mix
+    with loading(folder, "test", 1, "rebuild {folder}") as art:
+        a = int((art.path / "a.txt").read_text())
+        b = (art.path / "b.txt").read_text()
+    assert b == str(a) * 1000 and art.manifest["number"] == a  # one version, never a mix
     return a
 
 
