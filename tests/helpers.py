@@ -3,10 +3,19 @@ test modules never import each other."""
 from __future__ import annotations
 
 import io
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 from PIL import Image, ImageDraw
 
 ROOT = Path(__file__).resolve().parents[1]  # the repository
@@ -88,3 +97,57 @@ def movies_for(ratings: pd.DataFrame) -> pd.DataFrame:
     ids = sorted(ratings["movieId"].unique())
     return pd.DataFrame({"movieId": ids, "title": [f"Movie {i} ({1990 + i})" for i in ids],
                          "genres": ["Drama"] * len(ids)})
+
+
+# ---- the app in a real browser -------------------------------------------------------------
+
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update"]
+
+
+def chromium() -> str:
+    path = os.environ.get("VITRINE_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
+    if not Path(path).exists():
+        pytest.fail("The browser test needs Chromium: `apt-get install chromium` (Debian/Ubuntu), or set "
+                    "VITRINE_CHROMIUM to a Chromium binary.", pytrace=False)
+    return path
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_healthy(url: str, proc: subprocess.Popen, seconds: float = 120) -> None:
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        assert proc.poll() is None, "streamlit exited early"
+        try:
+            with urllib.request.urlopen(url + "/_stcore/health", timeout=2) as r:
+                if r.read() == b"ok":
+                    return
+        except OSError:
+            time.sleep(0.5)
+    raise AssertionError("streamlit did not become healthy")
+
+
+@contextmanager
+def streamlit_server(tiny_visual_index, **env_overrides):
+    """`streamlit run` on a free port of 127.0.0.1, visual search on the tiny index (random
+    weights, no network); yields its URL and stops it at the end."""
+    index, images, catalog = tiny_visual_index
+    port = free_port()
+    env = {**os.environ, "VITRINE_VISUAL_INDEX": str(index), "VITRINE_CATALOG_IMAGES": str(images),
+           "VITRINE_CATALOG": str(catalog), "VITRINE_WEIGHTS": "none", **env_overrides}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.port", str(port),
+         "--server.headless", "true", "--server.address", "127.0.0.1", "--server.fileWatcherType", "none"],
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_healthy(url, proc)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
