@@ -132,7 +132,7 @@ def build(purchases: pd.DataFrame, cols: PurchaseColumns = PurchaseColumns(), *,
         "kind": KIND, "format_version": FORMAT_VERSION, "k": k, "recommendations": n, "weighting": weighting,
         "similarity": "cosine between customers' rows of the customer x product matrix",
         "customers": int(built.shape[0]), "products": int(built.shape[1]), "purchase_lines": int(len(purchases)),
-        "columns": cols.__dict__, "seconds": round(time.perf_counter() - started, 2),
+        "columns": cols.__dict__, "read": dict(purchases.attrs.get("read", {})), "seconds": round(time.perf_counter() - started, 2),
         "library_versions": library_versions("numpy", "scipy", "pandas", "numba"), "created": utc_now(),
     }
     return SimilarCustomers(neighbours, recs, names, manifest)

@@ -107,7 +107,7 @@ def build(ratings: pd.DataFrame, movies: pd.DataFrame, *, k: int = DEFAULT_K,
     manifest = {
         "kind": KIND, "format_version": FORMAT_VERSION, "k": k, "min_ratings": min_ratings, "centre": centre,
         "similarity": "cosine between movie rows of the movie x user rating matrix",
-        "ratings": int(len(ratings)), "users": int(ratings["userId"].nunique()),
+        "ratings": int(len(ratings)), "read": dict(ratings.attrs.get("read", {})), "users": int(ratings["userId"].nunique()),
         "movies": int(len(catalog)), "movies_with_neighbours": int(table["movieId"].nunique()),
         "movies_considered": int(len(ids)), "seconds": round(time.perf_counter() - started, 2),
         "library_versions": library_versions("numpy", "scipy", "pandas", "numba"), "created": utc_now(),

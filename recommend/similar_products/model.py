@@ -157,7 +157,7 @@ def build(lines: pd.DataFrame, columns: OrderColumns, *, similarity: str = DEFAU
         "min_count": int(min_count),
         "columns": {"order": columns.order, "item": columns.item, "name": columns.name,
                     "categories": list(columns.categories)},
-        "cleaning": columns.clean, "order_lines": int(len(lines)), "orders": int(inter.shape[0]),
+        "cleaning": columns.clean, "read": dict(lines.attrs.get("read", {})), "order_lines": int(len(lines)), "orders": int(inter.shape[0]),
         "orders_with_2_or_more_products": int((sizes >= 2).sum()), "products": int(inter.shape[1]),
         "products_with_similar": int(found.found[:, 0].sum()), "pairs_bought_together": n_pairs,
         "validation": (validation[validation["category"] == "(all)"].drop(columns="category")

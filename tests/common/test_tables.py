@@ -111,3 +111,17 @@ def test_the_delimiter_is_sniffed_and_defaults_to_a_comma():
     assert delimiter("a\tb\n1\t2\n") == "\t"
     assert delimiter("milk\nbread\n") == ","
     assert delimiter('order,name\n1,"tea; green"\n2,"cake; lemon"\n') == ","
+
+
+def test_the_choice_reaches_every_recommenders_manifest(tmp_path):
+    from recommend import similar_customers, similar_movies, similar_products
+
+    path = forms(tmp_path)["cp1252-semicolons"]
+    chosen = {"encoding": "cp1252", "delimiter": ";"}
+    orders = READERS["orders"](path)
+    built = similar_products.build(orders, OrderColumns("InvoiceNo", "StockCode", "Description"))
+    assert built.manifest["read"] == chosen
+    purchases = READERS["purchases"](path)
+    assert similar_customers.build(purchases, PurchaseColumns(invoice=None, date=None), k=2, n=2).manifest["read"] == chosen
+    ratings = read_ratings(path)
+    assert similar_movies.build(ratings, read_movies(path), k=2, min_ratings=1).manifest["read"] == chosen
