@@ -112,10 +112,17 @@ def _versions(final: Path) -> dict[int, Path]:
     return found
 
 
+def _set_aside(final: Path) -> None:
+    """A real folder at `final` (written before versions existed) becomes version 0."""
+    if final.exists() and not final.is_symlink():
+        zero = final.with_name(f"{final.name}.v0")
+        shutil.rmtree(zero, ignore_errors=True)
+        os.replace(final, zero)
+
+
 def _swap_in(tmp: Path, final: Path) -> None:
     """Move `tmp` to the next free version and point `final` at it."""
-    if final.exists() and not final.is_symlink():  # a folder from before versions: it becomes version 0
-        os.replace(final, final.with_name(f"{final.name}.v0"))
+    _set_aside(final)
     while True:  # two writers may pick the same number: the second rename fails, and it takes the next
         target = final.with_name(f"{final.name}.v{max(_versions(final), default=0) + 1}")
         try:
@@ -128,8 +135,7 @@ def _swap_in(tmp: Path, final: Path) -> None:
     try:
         os.symlink(target.name, link, target_is_directory=True)
     except (OSError, NotImplementedError):  # no symbolic links here: a plain rename (a short gap)
-        if final.exists():
-            os.replace(final, final.with_name(f"{final.name}.v0"))
+        _set_aside(final)
         os.rename(target, final)
         return
     os.replace(link, final)
@@ -175,10 +181,8 @@ def _rows(path: Path) -> int | None:
     return None
 
 
-def _facts(path: Path, digest: bool = True) -> dict:
-    facts = {"bytes": path.stat().st_size}
-    if digest:
-        facts["sha256"] = file_sha256(path)
+def _facts(path: Path) -> dict:
+    facts = {"bytes": path.stat().st_size, "sha256": file_sha256(path)}
     rows = _rows(path)
     if rows is not None:
         facts["rows"] = rows

@@ -133,3 +133,15 @@ def test_one_build_at_a_time_and_the_second_builder_reuses_the_first(tmp_path):
     for t in threads:
         t.join(30)
     assert not overlaps and len(builds) == 1 and read_version(folder) == builds[0]
+
+
+def test_without_symbolic_links_a_plain_swap_still_replaces_the_artifact(tmp_path, monkeypatch):
+    def no_links(*args, **kwargs):
+        raise OSError("symbolic links are not supported here")
+
+    monkeypatch.setattr(artifacts.os, "symlink", no_links)
+    folder = tmp_path / "art"
+    for number in range(3):
+        write_version(folder, number)
+        assert not folder.is_symlink() and read_version(folder) == number
+    assert not [p.name for p in tmp_path.iterdir() if ".tmp-" in p.name or ".link-" in p.name]
