@@ -204,7 +204,7 @@ def write_artifact(final: Path, kind: str, format_version: int, manifest: dict |
         yield draft
         draft.manifest.update(kind=kind, format_version=format_version)
         if rebuild:
-            draft.manifest["rebuild"] = rebuild.format(folder=final)
+            draft.manifest["rebuild"] = rebuild.replace("{folder}", str(final))
         draft.manifest.setdefault("created", utc_now())
         draft.manifest["contents"] = _contents(tmp)
         write_json_atomic(tmp / MANIFEST, draft.manifest)
@@ -246,6 +246,8 @@ def open_artifact(folder: Path, kind: str, format_version: int, rebuild: str, *,
         manifest = read_manifest(folder)
     except ArtifactError as exc:
         raise ArtifactError(f"{str(exc).rstrip('.')}; {hint}.".replace(str(folder), str(shown))) from exc
+    if isinstance(manifest.get("rebuild"), str) and manifest.get("kind") == kind:
+        hint = f"build it with `{manifest['rebuild']}`"  # the very command that built it
     if manifest.get("kind") != kind:
         raise ArtifactError(f"{shown} holds a {manifest.get('kind')!r} artifact, not {kind!r}; {hint}.")
     if manifest.get("format_version") != format_version:
@@ -302,11 +304,14 @@ def loading(folder: Path, kind: str, format_version: int, rebuild: str) -> Itera
     resolved once, so every file read comes from the same version even if a writer swaps a new
     one in meanwhile. `rebuild` may hold `{folder}`."""
     folder = Path(folder)
-    rebuild = rebuild.format(folder=folder)
+    rebuild = rebuild.replace("{folder}", str(folder))
     real = Path(os.path.realpath(folder))
     with reading(folder, rebuild):
         manifest = open_artifact(real, kind, format_version, rebuild, shown=folder)
-        yield Opened(real, manifest, folder, rebuild)
+        if isinstance(manifest.get("rebuild"), str):
+            rebuild = manifest["rebuild"]
+        with reading(folder, rebuild):
+            yield Opened(real, manifest, folder, rebuild)
 
 
 def verify(folder: Path) -> dict:

@@ -152,6 +152,7 @@ def build_index(
     progress: bool = True,
     on_progress: ProgressCallback | None = None,
     embedder=None,
+    rebuild: str | None = None,
 ) -> BuildReport:
     """Embed every image under `images_dir` (restricted to `catalog` ids if given) into `out`."""
     started = time.perf_counter()
@@ -198,7 +199,7 @@ def build_index(
 
     report = _assemble(out, images_dir, catalog, meta, items, known, identity, weights, started,
                        embedded={(it.id, it.sha256) for it in todo}, without_image=without_image,
-                       embed_seconds=embed_seconds)
+                       embed_seconds=embed_seconds, rebuild=rebuild)
     shutil.rmtree(work, ignore_errors=True)
     return report
 
@@ -240,7 +241,7 @@ def _embed_todo(images_dir, todo, work, first_chunk, embedder, batch_size, check
 
 
 def _assemble(out, images_dir, catalog, meta, items, known, identity, weights, started, *,
-              embedded, without_image, embed_seconds) -> BuildReport:
+              embedded, without_image, embed_seconds, rebuild=None) -> BuildReport:
     kept = [it for it in items if (it.id, it.sha256) in known.where]
     skipped = [{"id": it.id, "file": it.file, "reason": known.skipped.get((it.id, it.sha256), "not embedded")}
                for it in items if (it.id, it.sha256) not in known.where]
@@ -265,7 +266,7 @@ def _assemble(out, images_dir, catalog, meta, items, known, identity, weights, s
         "library_versions": library_versions("tensorflow", "tensorflow-cpu", "keras", "numpy", "pillow",
                                              "pandas"),
     }
-    with index.writing(out, table, identity["dims"], manifest) as (matrix, draft):
+    with index.writing(out, table, identity["dims"], manifest, rebuild) as (matrix, draft):
         by_file: dict[str, tuple[list[int], list[int]]] = {}
         for pos, it in enumerate(kept):
             name, row = known.where[(it.id, it.sha256)]

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 from pathlib import Path
 
@@ -68,7 +69,7 @@ def _build(args) -> int:
     report = build_index(args.images, args.out, catalog=catalog, weights=weights,
                          precision=args.precision, batch_size=args.batch_size, limit=args.limit,
                          checkpoint_every=args.checkpoint_every, workers=args.workers,
-                         progress=not args.quiet)
+                         progress=not args.quiet, rebuild=args.command_line)
     print(f"Wrote {report.count} vectors to {report.out} ({report.embedded} embedded, "
           f"{report.reused} reused, {len(report.skipped)} skipped) in {report.seconds:.1f} s"
           + (f", {report.images_per_second:.1f} images/s" if report.embedded else "") + ".")
@@ -114,7 +115,9 @@ def _records(hits) -> list[dict]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = _parser().parse_args(argv)
+    args.command_line = shlex.join(["python", "-m", "embed", *argv])  # recorded as the rebuild command
     commands = {"build": _build, "search": _search, "verify": verify_cli.run}
     return run(lambda: commands[args.command](args),
                interrupted="Interrupted. Finished chunks are kept: run the same command again to resume.")

@@ -73,8 +73,8 @@ class VectorIndex:
 # ---- write ---------------------------------------------------------------------------------
 
 @contextmanager
-def writing(folder: Path | str, items: pd.DataFrame, dims: int,
-            manifest: Mapping) -> Iterator[tuple[np.memmap, Draft]]:
+def writing(folder: Path | str, items: pd.DataFrame, dims: int, manifest: Mapping,
+            rebuild: str | None = None) -> Iterator[tuple[np.memmap, Draft]]:
     """Write a visual index whose vectors are filled in place, atomically.
 
     Yields the (len(items), dims) float32 matrix, memory-mapped on disk so it never has to fit
@@ -92,7 +92,7 @@ def writing(folder: Path | str, items: pd.DataFrame, dims: int,
     for key, value in expected.items():
         if manifest.get(key, value) != value:
             raise ValueError(f"manifest says {key}={manifest[key]!r} but the data gives {value!r}.")
-    with write_artifact(Path(folder), KIND, FORMAT_VERSION, {**expected, **manifest}, REBUILD) as draft:
+    with write_artifact(Path(folder), KIND, FORMAT_VERSION, {**expected, **manifest}, rebuild or REBUILD) as draft:
         matrix = np.lib.format.open_memmap(draft.path / VECTORS_FILE, mode="w+", dtype=np.float32,
                                            shape=(len(items), int(dims)))
         yield matrix, draft

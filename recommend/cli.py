@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import shlex
 import sys
 from pathlib import Path
 
@@ -55,4 +56,5 @@ def parser(argv: list[str]) -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     args = parser(argv).parse_args(argv)
+    args.command_line = shlex.join(["python", "-m", "recommend", *argv])  # recorded as the rebuild command
     return run(lambda: args.func(args))

@@ -58,7 +58,8 @@ def _build(args) -> model.BasketRules:
     result = model.build(baskets, min_support=args.min_support, min_confidence=args.min_confidence,
                          min_lift=args.min_lift, max_length=args.max_length, show=args.show,
                          progress=sys.stderr.isatty())
-    model.write(result, args.out, {"baskets": str(args.baskets), "sha256": file_sha256(args.baskets)})
+    model.write(result, args.out, {"baskets": str(args.baskets), "sha256": file_sha256(args.baskets)},
+                rebuild=args.command_line)
     m = result.manifest
     print(f"{m['baskets']:,} baskets, {m['items']:,} items: {m['frequent_itemsets']:,} frequent itemsets, "
           f"{m['rules']:,} rules over {m['itemsets_with_rules']:,} itemsets, {m['items_with_rules']:,} items "

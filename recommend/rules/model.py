@@ -98,11 +98,11 @@ def lookup_json_text(result: BasketRules) -> str:
     return json.dumps(result.lookup_json(), indent=2, ensure_ascii=False) + "\n"
 
 
-def write(result: BasketRules, out: Path, inputs: dict | None = None) -> Path:
+def write(result: BasketRules, out: Path, inputs: dict | None = None, rebuild: str | None = None) -> Path:
     """Write rules.csv, itemsets.csv, lookup.json and manifest.json into `out`, atomically."""
     files = {"rules": "rules.csv", "itemsets": "itemsets.csv", "lookup": "lookup.json"}
     with write_artifact(out, KIND, FORMAT_VERSION, {**result.manifest, "files": files, "inputs": inputs or {}},
-                        REBUILD) as draft:
+                        rebuild or REBUILD) as draft:
         result.rules[RULE_COLUMNS].to_csv(draft.path / "rules.csv", index=False)
         result.itemsets[ITEMSET_COLUMNS].to_csv(draft.path / "itemsets.csv", index=False)
         write_json_atomic(draft.path / "lookup.json", result.lookup_json())

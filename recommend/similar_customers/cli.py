@@ -41,7 +41,7 @@ def run(args) -> int:
     result = model.build(purchases, cols, k=args.k, n=args.n, weighting=args.weighting,
                          progress=sys.stderr.isatty())
     if args.out is not None:
-        model.write(result, args.out, {"purchases": str(args.purchases)})
+        model.write(result, args.out, {"purchases": str(args.purchases)}, rebuild=args.command_line)
         m = result.manifest
         print(f"Wrote neighbours and recommendations of {m['customers']} customers ({m['products']} products, "
               f"k={m['k']}, {m['weighting']}) to {args.out} in {m['seconds']} s.")

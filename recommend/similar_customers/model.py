@@ -138,9 +138,9 @@ def build(purchases: pd.DataFrame, cols: PurchaseColumns = PurchaseColumns(), *,
     return SimilarCustomers(neighbours, recs, names, manifest)
 
 
-def write(result: SimilarCustomers, out: Path, inputs: dict | None = None) -> Path:
+def write(result: SimilarCustomers, out: Path, inputs: dict | None = None, rebuild: str | None = None) -> Path:
     return write_tables(out, KIND, FORMAT_VERSION, {**result.manifest, "inputs": inputs or {}},
-                        {"neighbours.csv": result.neighbours, "recommendations.csv": result.recommendations}, REBUILD)
+                        {"neighbours.csv": result.neighbours, "recommendations.csv": result.recommendations}, rebuild or REBUILD)
 
 
 def load(folder: Path) -> SimilarCustomers:

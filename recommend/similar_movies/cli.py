@@ -38,7 +38,8 @@ def run(args) -> int:
     result = model.build(ratings, movies, k=args.k, min_ratings=args.min_ratings, centre=args.centre,
                          progress=sys.stderr.isatty())
     if args.out is not None:
-        model.write(result, args.out, {"ratings": str(args.ratings), "movies": str(args.movies)})
+        model.write(result, args.out, {"ratings": str(args.ratings), "movies": str(args.movies)},
+                    rebuild=args.command_line)
         m = result.manifest
         print(f"Wrote neighbours of {m['movies_with_neighbours']} movies (k={m['k']}, min ratings "
               f"{m['min_ratings']}, centre {m['centre']}) to {args.out} in {m['seconds']} s.")

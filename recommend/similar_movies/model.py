@@ -115,9 +115,9 @@ def build(ratings: pd.DataFrame, movies: pd.DataFrame, *, k: int = DEFAULT_K,
     return SimilarMovies(table, catalog, manifest)
 
 
-def write(result: SimilarMovies, out: Path, inputs: dict | None = None) -> Path:
+def write(result: SimilarMovies, out: Path, inputs: dict | None = None, rebuild: str | None = None) -> Path:
     return write_tables(out, KIND, FORMAT_VERSION, {**result.manifest, "inputs": inputs or {}},
-                        {"similar_movies.csv": result.neighbours, "movies.csv": result.movies}, REBUILD)
+                        {"similar_movies.csv": result.neighbours, "movies.csv": result.movies}, rebuild or REBUILD)
 
 
 def load(folder: Path) -> SimilarMovies:

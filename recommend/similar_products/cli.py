@@ -51,7 +51,7 @@ def run(args) -> int:
     lines = model.read_order_lines(args.orders, columns)
     result = model.build(lines, columns, similarity=args.similarity, k=args.k, min_count=args.min_count,
                          progress=sys.stderr.isatty())
-    model.write(result, args.out, {"orders": str(args.orders)})
+    model.write(result, args.out, {"orders": str(args.orders)}, rebuild=args.command_line)
     m = result.manifest
     print(f"Wrote the {m['k']} most similar products of {m['products_with_similar']:,} of {m['products']:,} "
           f"products ({m['similarity']}, min count {m['min_count']}; {m['orders']:,} orders) to {args.out} "

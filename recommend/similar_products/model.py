@@ -175,9 +175,9 @@ def json_text(lists: dict[str, list[str]]) -> str:
     return "{\n" + body + "\n}\n" if body else "{}\n"
 
 
-def write(result: SimilarProducts, out: Path, inputs: dict | None = None) -> Path:
+def write(result: SimilarProducts, out: Path, inputs: dict | None = None, rebuild: str | None = None) -> Path:
     """The artifact folder, written beside its final place and swapped in whole."""
-    with write_artifact(out, KIND, FORMAT_VERSION, {**result.manifest, "inputs": inputs or {}}, REBUILD) as draft:
+    with write_artifact(out, KIND, FORMAT_VERSION, {**result.manifest, "inputs": inputs or {}}, rebuild or REBUILD) as draft:
         result.neighbours.to_csv(draft.path / "similar_products.csv", index=False)
         (draft.path / "similar_products.json").write_text(json_text(result.as_json()), encoding="utf-8")
         result.products.to_csv(draft.path / "products.csv", index=False)

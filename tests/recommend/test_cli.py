@@ -93,3 +93,12 @@ def test_the_similar_products_answer_finds_a_product_by_name(tmp_path, capsys):
     assert cli.main(["similar-products", "--from", str(out), "--item", "lantern"]) == 0
     printed = capsys.readouterr().out
     assert printed.startswith("Similar to Red Lantern (A):") and "Blue Mug" in printed and "Tea" in printed
+
+
+def test_a_damaged_artifact_names_the_exact_command_that_built_it(tmp_path, capsys):
+    out = tmp_path / "movies"
+    assert cli.main(["similar-movies", "-k", "5", "--min-ratings", "20", "--out", str(out)]) == 0
+    (out / "similar_movies.csv").write_text("movieId,rank\n", encoding="utf-8")
+    assert cli.main(["similar-movies", "--from", str(out), "--title", "toy story"]) == 2
+    err = capsys.readouterr().err
+    assert f"`python -m recommend similar-movies -k 5 --min-ratings 20 --out {out}`" in err, err
