@@ -1,7 +1,7 @@
 """Reading a table a user gives (orders, baskets, ratings, titles, catalogues): one way for all.
 
 A path or the bytes of an upload, plain or gzip. The encoding: UTF-8 (with or without a BOM) when
-the bytes are UTF-8, else what charset-normalizer finds, else Windows-1252 (the widely shared
+the bytes are UTF-8, UTF-16 when they start with its BOM, else what charset-normalizer finds, else Windows-1252 (the widely shared
 Online Retail CSV), else Latin-1 (which never fails). The delimiter: comma, semicolon, tab or bar,
 sniffed from the first lines. What was chosen is kept in `table.attrs["read"]` for manifests. A
 file that is not text, not found or not a CSV gets one InputError that says so.
@@ -52,6 +52,13 @@ def read_bytes(source: Source, name: str | None = None, what: str = "Input") -> 
 def text_encoding(data: bytes, name: str = "the file") -> str:
     """The encoding to read `data` with (see the module docstring); InputError for binary data."""
     head = data[:SNIFF_BYTES]
+    if head[:2] in (b"\xff\xfe", b"\xfe\xff"):  # UTF-16 with its BOM: Excel's "Unicode text" export
+        try:
+            data.decode("utf-16")
+        except UnicodeDecodeError as exc:
+            raise InputError(f"{name} starts as UTF-16 text but is cut short or damaged ({exc.reason}); "
+                             "export it again.") from exc
+        return "utf-16"
     if b"\x00" in head:
         shown = " ".join(f"{b:02x}" for b in head[:8])
         raise InputError(f"{name} is not a text CSV file (it starts with bytes {shown}); give a .csv or .csv.gz.")

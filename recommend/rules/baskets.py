@@ -219,9 +219,13 @@ def read_long(source: Source, basket_col: str, item_col: str, quantity_col: str 
     encoding = text_encoding(data, name)
     if not data or data.isspace():
         raise InputError(f"{name} is empty; expected baskets, one per line, or order lines with a header.")
-    end = data.find(b"\n")
-    sep = delimiter(data[:SNIFF_BYTES].decode(encoding, errors="ignore"))
-    raw_header = next(csv.reader([data[: end if end >= 0 else len(data)].decode(encoding)], delimiter=sep), [])
+    head = data[:SNIFF_BYTES].decode(encoding, errors="ignore")
+    sep = delimiter(head)
+    first_line = head.split("\n", 1)[0]
+    try:
+        raw_header = next(csv.reader(io.StringIO(first_line, newline=""), delimiter=sep), [])
+    except csv.Error as exc:
+        raise InputError(f"{name} has a header line that is not CSV ({exc}).") from exc
     header = [c.strip() for c in raw_header]
     needed = [basket_col, item_col] + ([quantity_col] if quantity_col else [])
     missing = [c for c in needed if c not in header]

@@ -39,7 +39,7 @@ def forms(tmp_path) -> dict:
     out = {}
     for name, encoding, sep in [("utf-8", "utf-8", ","), ("utf-8-bom", "utf-8-sig", ","),
                                 ("latin-1", "latin-1", ","), ("cp1252-semicolons", "cp1252", ";"),
-                                ("tabs", "utf-8", "\t")]:
+                                ("tabs", "utf-8", "\t"), ("excel-unicode-text", "utf-16", "\t")]:
         path = tmp_path / f"{name}.csv"
         TABLE.to_csv(path, index=False, encoding=encoding, sep=sep)
         out[name] = path
