@@ -1,45 +1,27 @@
-"""Vitrine's entry point: a title and one tab per feature; the pages live in ui/.
+"""Vitrine's entry point: a title and one page per tool, each at its own URL; the pages live in ui/.
 
-Kept thin on purpose: no TensorFlow here (the visual search page imports embed/ lazily),
-and each tab renders inside a guard so one broken tab never takes the others down.
+Only the open page runs on a click (`st.navigation`), so a slider in Similar movies never
+re-renders Visual search. Kept thin on purpose: no TensorFlow here (the visual search page
+imports embed/ lazily), and the page renders inside a guard so a broken page shows one line
+and leaves the others working.
 """
 from __future__ import annotations
 
 import traceback
-from typing import Callable
 
 import streamlit as st
 
-from ui import basket_rules, similar_customers, similar_movies, similar_products, visual_search
-
-TABS: list[tuple[str, Callable[[], None]]] = [
-    ("Visual search", visual_search.render),
-    ("Basket rules", basket_rules.render),
-    ("Similar products", similar_products.render),
-    ("Similar customers", similar_customers.render),
-    ("Similar movies", similar_movies.render),
-]
-
-
-def render_guarded(label: str, render: Callable[[], None]) -> None:
-    """Run one tab's render; on any error show a one-line message and the traceback folded away."""
-    try:
-        render()
-    except Exception as exc:  # noqa: BLE001 - the point is that no tab error escapes
-        st.error(f"The {label} tab failed: {type(exc).__name__}: {exc}".splitlines()[0])
-        with st.expander("Details"):
-            st.code(traceback.format_exc(), language="text")
-
+from ui.pages import PAGES
 
 st.set_page_config(page_title="Vitrine", page_icon="🛍️", layout="wide")
+page = st.navigation([st.Page(p.script, title=p.title, icon=p.icon, url_path=p.url_path, default=p.default)
+                      for p in PAGES], position="top")
 st.title("Vitrine")
 st.caption("Visual search and recommendations for a shop: find products from a photo, "
            "and see what to suggest next to each product and customer.")
-
-tabs = st.tabs([label for label, _ in TABS])
-# Visual search shows first but renders last: it may load TensorFlow and the model (seconds on a
-# cold start), and the analysts' tabs should not wait for that.
-for position in [*range(1, len(TABS)), 0]:
-    label, render = TABS[position]
-    with tabs[position]:
-        render_guarded(label, render)
+try:
+    page.run()
+except Exception as exc:  # noqa: BLE001 - the point is that no page error escapes
+    st.error(f"The {page.title} page failed: {type(exc).__name__}: {exc}".splitlines()[0])
+    with st.expander("Details"):
+        st.code(traceback.format_exc(), language="text")

@@ -1,18 +1,22 @@
-"""The app skeleton: it runs, shows its title and five tabs in order, and survives a broken tab."""
+"""The app skeleton: it runs, shows its title and five pages in order, each at its own URL; a
+click reruns only the open page, and a broken page leaves the others working."""
 from __future__ import annotations
 
 import subprocess
 import sys
 import textwrap
+
 import pytest
-from streamlit.testing.v1 import AppTest
 
 import ui.basket_rules
-from tests.helpers import APP, ROOT
+import ui.similar_movies
+from tests.helpers import ROOT
+from tests.ui.pages import open_page
+from ui.pages import PAGES
 
 pytestmark = pytest.mark.slow  # runs the Streamlit app
 
-TAB_LABELS = ["Visual search", "Basket rules", "Similar products", "Similar customers", "Similar movies"]
+PAGE_TITLES = ["Visual search", "Basket rules", "Similar products", "Similar customers", "Similar movies"]
 
 
 def test_app_runs_without_exception_or_error(app_run):
@@ -24,44 +28,53 @@ def test_app_runs_without_exception_or_error(app_run):
 def test_title_and_caption(app_run):
     at = app_run
     assert [t.value for t in at.title] == ["Vitrine"]
-    caption = at.caption[0].value.lower()  # the first caption is the app's, above the tabs
+    caption = at.caption[0].value.lower()  # the first caption is the app's, above the page
     assert "visual search" in caption and "recommendations" in caption
 
 
-def test_five_tabs_in_order(app_run):
-    at = app_run
-    assert [t.label for t in at.tabs] == TAB_LABELS
+def test_five_pages_in_order_each_with_its_own_url():
+    assert [p.title for p in PAGES] == PAGE_TITLES
+    assert [p.url_path for p in PAGES] == [None, "basket-rules", "similar-products", "similar-customers",
+                                           "similar-movies"]  # the home page is the app's root URL
+    assert all((ROOT / "ui" / "pages" / f"{p.name}.py").is_file() for p in PAGES)
 
 
-def test_every_tab_renders_its_heading_and_no_error(app_run):
-    at = app_run
-    for label, tab in zip(TAB_LABELS, at.tabs):
-        assert [s.value for s in tab.subheader] == [label]
-        assert not tab.error and not tab.exception
+def test_the_home_page_is_visual_search_alone(app_run):
+    assert [s.value for s in app_run.subheader] == ["Visual search"]
 
 
-def test_a_broken_tab_shows_an_error_and_the_others_still_render(app_uses_tiny_index, monkeypatch):
+@pytest.mark.parametrize("page", PAGES[1:], ids=lambda p: p.name)
+def test_every_page_renders_its_heading_and_no_error(app_uses_tiny_index, page):
+    at = open_page(page.name)
+    assert [s.value for s in at.subheader] == [page.title]
+    assert not at.error
+
+
+def test_a_click_runs_only_the_open_page(app_uses_tiny_index, monkeypatch):
+    at = open_page("basket_rules")
+    calls = []
+    monkeypatch.setattr(ui.similar_movies, "render", lambda: calls.append("similar movies"))
+    at.slider(key=at.slider[0].key).set_value(0.5).run()  # a basket rules threshold
+    assert not at.exception and [s.value for s in at.subheader] == ["Basket rules"]
+    assert calls == []  # st.tabs ran every tab's code on each click; pages do not
+
+
+def test_a_broken_page_shows_one_line_and_the_others_still_render(app_uses_tiny_index, monkeypatch):
     def broken():
         raise RuntimeError("rules artifact is corrupt\nsecond line that must not show")
 
-    # The script imports the already-loaded ui.basket_rules module, so it gets the broken render.
+    # The page script imports the already-loaded ui.basket_rules module, so it gets the broken render.
     monkeypatch.setattr(ui.basket_rules, "render", broken)
-    at = AppTest.from_file(APP, default_timeout=30)
-    at.run()
-
-    assert not at.exception
-    assert [t.label for t in at.tabs] == TAB_LABELS
-    broken_tab = at.tabs[1]
-    assert len(broken_tab.error) == 1
-    message = broken_tab.error[0].value
-    assert "Basket rules" in message and "rules artifact is corrupt" in message
+    at = open_page("basket_rules")
+    assert len(at.error) == 1
+    message = at.error[0].value
+    assert "Basket rules page failed" in message and "rules artifact is corrupt" in message
     assert "\n" not in message
-    assert [e.label for e in broken_tab.expander] == ["Details"]
-    details = broken_tab.expander[0].code[0].value
+    assert [e.label for e in at.expander] == ["Details"]
+    details = at.expander[0].code[0].value
     assert "Traceback" in details and "RuntimeError" in details
-    for index in (0, 2, 3, 4):
-        assert len(at.tabs[index].subheader) == 1
-        assert len(at.tabs[index].error) == 0
+    at.switch_page("ui/pages/similar_movies.py").run()
+    assert [s.value for s in at.subheader] == ["Similar movies"] and not at.error
 
 
 def test_only_the_visual_search_page_loads_tensorflow_and_only_when_it_renders():

@@ -1,9 +1,10 @@
-"""The "Basket rules" tab, for analysts: association rules from shopping baskets, explored.
+"""The "Basket rules" page, for analysts: association rules from shopping baskets, explored.
 
 Pick the demo baskets or upload a CSV, move the thresholds, read the rules (sortable, narrowed
 to one item on either side), see support against confidence coloured by lift, look up what to
 show next to an item, and download the rules (CSV) and the lookup (JSON). Reading and mining
 are cached per file and thresholds; a bad upload gets one clear line, never a traceback.
+A link opens the same view: `?dataset=<demo set>&item=<item to show things next to>`.
 """
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from recommend.rules import defaults
 from recommend.rules.baskets import Baskets, csv_columns, guess_format, read_baskets
 from recommend.rules.model import BasketRules, answer, build, lookup_json_text
 from recommend.rules.rules import rules_csv, rules_with_item, split_items
+from ui.links import pick, share
 
 UPLOAD = "Upload a CSV..."
 UPLOAD_TYPES = ["csv", "txt", "gz"]
@@ -114,7 +116,9 @@ def _upload_source() -> Source | None:
 
 
 def _choose_source() -> Source | None:
-    choice = st.selectbox("Baskets", list(defaults.DEMO_DATASETS) + [UPLOAD], key="br_dataset")
+    choices = list(defaults.DEMO_DATASETS) + [UPLOAD]
+    choice = st.selectbox("Baskets", choices, **pick("dataset", choices))
+    share("dataset", choice)
     if choice == UPLOAD:
         return _upload_source()
     spec = defaults.DEMO_DATASETS[choice]
@@ -201,9 +205,10 @@ def _next_to(result: BasketRules, baskets: Baskets) -> None:
     items = sorted(counts)
     with_rules = result.lookup.loc[result.lookup["source"] == "rule", "item"]
     first = with_rules.iloc[0] if len(with_rules) else items[0]
-    item = st.selectbox("Item", items, index=items.index(first), key="br_next_to_item",
+    item = st.selectbox("Item", items, **pick("item", items, default_index=items.index(first)),
                         help="Type to search. Items with a rule of their own come from it; the rest is topped up "
                              "with the best sellers.")
+    share("item", item)
     rows = answer(result, item)
     cols = st.columns(max(len(rows), 1))
     for col, row in zip(cols, rows.itertuples()):

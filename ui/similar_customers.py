@@ -1,5 +1,5 @@
-"""Similar customers tab: pick a customer, see their history, the customers who buy alike and
-what those bought that this one has not, with the reason."""
+"""Similar customers page: pick a customer, see their history, the customers who buy alike and
+what those bought that this one has not, with the reason. `?customer=<id>` links to one."""
 from __future__ import annotations
 
 import pandas as pd
@@ -8,6 +8,7 @@ import streamlit as st
 import settings
 from common.errors import InputError
 from recommend.similar_customers import PurchaseColumns, answer, build, read_purchases
+from ui.links import pick, share
 
 COLS = PurchaseColumns()
 SHOWN_NEIGHBOURS = 10
@@ -51,8 +52,9 @@ def render() -> None:
     st.caption("User-user cosine on the customer x product purchase matrix (demo: 400 customers of "
                "UCI Online Retail, cleaned). Recommendations come from the 30 nearest customers.")
     result = _result()
-    customer = st.selectbox("Customer", _customer_order(), key="sc_customer",
-                            help="Type to search by customer id.")
+    order = _customer_order()
+    customer = st.selectbox("Customer", order, help="Type to search by customer id.", **pick("customer", order))
+    share("customer", customer)
     _history(customer)
     try:
         near, recs = answer(result, customer)

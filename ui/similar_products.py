@@ -1,4 +1,5 @@
-"""The "Similar products" tab: products bought in the same orders, read from the offline artifact.
+"""The "Similar products" page: products bought in the same orders, read from the offline artifact.
+A link opens the same view: `?dataset=<demo set>&product=<product id>`.
 
 The tab never recomputes what `python -m recommend similar-products` builds: it loads the demo
 set's artifact (building it once, with a spinner, when it is missing) and only looks things up.
@@ -15,6 +16,7 @@ from common.errors import USER_ERRORS, ArtifactError, InputError
 from recommend.similar_products.model import (
     DEMO_SETS, SimilarProducts, answer, build_demo, demo_artifact_dir, find_products, json_text, load,
 )
+from ui.links import linked, pick, share
 
 K = 5
 SHOWN_MATCHES = 50  # products offered in the picker for one search
@@ -70,7 +72,9 @@ def _label(row) -> str:
 def render() -> None:
     st.subheader("Similar products")
     left, right = st.columns([2, 3])
-    name = left.selectbox("Data set", list(DEMO_SETS), format_func=lambda n: DEMO_SETS[n].label, key="sp_dataset")
+    sets = list(DEMO_SETS)
+    name = left.selectbox("Data set", sets, format_func=lambda n: DEMO_SETS[n].label, **pick("dataset", sets))
+    share("dataset", name)
     query = right.text_input("Find a product by part of its name (or id)", key="sp_query",
                              placeholder="e.g. lantern, paper, chair — empty lists the most ordered")
     try:
@@ -92,8 +96,13 @@ def render() -> None:
             return
     else:
         matches = products.sort_values(["orders", "name"], ascending=[False, True], kind="stable").head(SHOWN_MATCHES)
+    wanted = linked("product")
+    if "product" not in st.session_state and wanted in set(products["item"]) and wanted not in set(matches["item"]):
+        matches = pd.concat([products[products["item"] == wanted], matches])  # the linked product, first
     labels = {row["item"]: _label(row) for _, row in matches.iterrows()}
-    item = st.selectbox(f"Product ({len(labels)} shown)", list(labels), format_func=labels.get, key="sp_pick")
+    options = list(labels)
+    item = st.selectbox(f"Product ({len(labels)} shown)", options, format_func=labels.get, **pick("product", options))
+    share("product", item)
     _answer(result, item)
     _validation(result, name)
     st.download_button(f"Download all top-{m['k']} lists (JSON)", data=_download(name, result),

@@ -43,7 +43,7 @@ def shown_next_to(at: AppTest) -> list[str]:
 
 
 def upload(at: AppTest, name: str, data: bytes) -> AppTest:
-    at.selectbox(key="br_dataset").set_value(UPLOAD).run()
+    at.selectbox(key="dataset").set_value(UPLOAD).run()
     assert_fine(at)
     at.file_uploader(key="br_upload").set_value((name, data, "text/csv")).run()
     assert_fine(at)
@@ -53,7 +53,7 @@ def upload(at: AppTest, name: str, data: bytes) -> AppTest:
 def test_demo_baskets_give_the_seeds_217_rules_table_chart_lookup_and_downloads():
     at = start()
     assert not at.error
-    assert at.selectbox(key="br_dataset").value == MBO_NAME
+    assert at.selectbox(key="dataset").value == MBO_NAME
     m = metrics(at)
     assert (m["Baskets"], m["Items"], m["Frequent itemsets"], m["Rules"]) == ("7,501", "119", "842", "217")
     table = at.dataframe[0].value
@@ -110,23 +110,23 @@ def test_thresholds_that_explode_give_one_line_naming_min_support(monkeypatch):
 
 def test_what_to_show_next_to_an_item():
     at = start()
-    at.selectbox(key="br_next_to_item").set_value("pasta").run()
+    at.selectbox(key="item").set_value("pasta").run()
     assert_fine(at)
     assert shown_next_to(at) == ["escalope", "shrimp", "mineral water"]
     captions = " ".join(c.value for c in at.caption)
     assert "rule pasta → escalope: lift 4.70" in captions and "best seller, in 1,788 baskets" in captions
-    at.selectbox(key="br_next_to_item").set_value("mineral water").run()
+    at.selectbox(key="item").set_value("mineral water").run()
     assert shown_next_to(at) == ["eggs", "spaghetti", "french fries"]
 
 
 def test_the_other_demo_data_sets_are_read_as_long_files():
     at = start()
-    at.selectbox(key="br_dataset").set_value("Online Retail sample (invoices, products)").run()
+    at.selectbox(key="dataset").set_value("Online Retail sample (invoices, products)").run()
     assert_fine(at)
     assert not at.error
     assert metrics(at)["Baskets"] == "1,604"
     assert len(at.dataframe[0].value) > 0
-    at.selectbox(key="br_dataset").set_value("Superstore sample (orders, sub-categories)").run()
+    at.selectbox(key="dataset").set_value("Superstore sample (orders, sub-categories)").run()
     assert not at.error
     assert metrics(at)["Items"] == "17"
 
@@ -138,7 +138,7 @@ def test_upload_of_a_wide_file():
     assert by_label(at.radio, "Shape").value == "wide"
     m = metrics(at)
     assert (m["Baskets"], m["Items"]) == ("30", "4")
-    at.selectbox(key="br_next_to_item").set_value("tea").run()
+    at.selectbox(key="item").set_value("tea").run()
     assert shown_next_to(at)[0] == "cake"
 
 

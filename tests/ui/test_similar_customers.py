@@ -1,29 +1,39 @@
-"""The Similar customers tab through AppTest, on the committed Online Retail sample."""
+"""The Similar customers page through AppTest, on the committed Online Retail sample."""
 from __future__ import annotations
 
-
 import pytest
-from streamlit.testing.v1 import AppTest
-from tests.helpers import APP
+
+from tests.ui.pages import open_page
 
 pytestmark = pytest.mark.slow  # runs the Streamlit app
 
 
-
 def test_customer_history_neighbours_and_explained_recommendations(app_uses_tiny_index):
-    at = AppTest.from_file(APP, default_timeout=120)
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    tab = at.tabs[3]
-    first = tab.selectbox(key="sc_customer").value
-    assert [m.label for m in tab.metric] == ["Invoices", "Products", "Units", "Spend", "Active"]
-    neighbours, recs = tab.dataframe[0].value, tab.dataframe[1].value
+    at = open_page("similar_customers")
+    first = at.selectbox(key="customer").value
+    assert [m.label for m in at.metric] == ["Invoices", "Products", "Units", "Spend", "Active"]
+    neighbours, recs = at.dataframe[0].value, at.dataframe[1].value
     assert len(neighbours) == 10 and neighbours["similarity"].is_monotonic_decreasing
     assert first not in set(neighbours["neighbour"])
     assert len(recs) == 10 and recs["why"].str.match(r"bought by \d+ of your 30 nearest customers").all()
+    assert at.query_params["customer"] == first  # the address bar links to this customer
 
-    other = tab.selectbox(key="sc_customer").options[5]
-    at.selectbox(key="sc_customer").set_value(other).run()
-    tab = at.tabs[3]
-    assert not at.exception and tab.selectbox(key="sc_customer").value == other
-    assert not tab.dataframe[1].value.equals(recs)
+    other = at.selectbox(key="customer").options[5]
+    at.selectbox(key="customer").set_value(other).run()
+    assert not at.exception and at.selectbox(key="customer").value == other
+    assert not at.dataframe[1].value.equals(recs)
+    assert at.query_params["customer"] == other
+
+
+def test_a_link_opens_that_customer(app_uses_tiny_index):
+    first = open_page("similar_customers")
+    wanted = first.selectbox(key="customer").options[7]
+    at = open_page("similar_customers", customer=wanted)
+    assert at.selectbox(key="customer").value == wanted
+    assert wanted not in set(at.dataframe[0].value["neighbour"])
+
+
+def test_a_link_to_an_unknown_customer_opens_the_first_one(app_uses_tiny_index):
+    at = open_page("similar_customers", customer="no-such-customer")
+    assert at.selectbox(key="customer").value == at.selectbox(key="customer").options[0]
+    assert not at.error

@@ -11,7 +11,7 @@ import settings
 from recommend.similar_products.model import (
     DEMO_SETS, DemoSet, build, demo_artifact_dir, read_order_lines, write,
 )
-from tests.helpers import APP
+from tests.ui.pages import open_page
 
 pytestmark = pytest.mark.slow  # runs the Streamlit app
 
@@ -40,22 +40,19 @@ def run_tab(**inputs) -> AppTest:
     return at
 
 
-def test_the_tab_in_the_app_builds_the_demo_artifact_and_shows_five_similar_products(artifacts,
+def test_the_page_in_the_app_builds_the_demo_artifact_and_shows_five_similar_products(artifacts,
                                                                                      app_uses_tiny_index):
-    at = AppTest.from_file(APP, default_timeout=120)
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    tab = at.tabs[2]
-    assert tab.label == "Similar products" and [s.value for s in tab.subheader] == ["Similar products"]
-    assert not tab.error
-    assert len(tab.dataframe[0].value) == 5
+    at = open_page("similar_products")
+    assert [s.value for s in at.subheader] == ["Similar products"]
+    assert not at.error
+    assert len(at.dataframe[0].value) == 5
     manifest = json.loads((artifacts / "similar_products" / "superstore" / "manifest.json").read_text())
     assert manifest["kind"] == "similar_products" and manifest["similarity"] == "jaccard"
 
 
 def test_a_product_shows_its_five_similar_with_score_times_bought_together_and_category(artifacts):
     at = run_tab()
-    item = at.selectbox(key="sp_pick").value
+    item = at.selectbox(key="product").value
     table = at.dataframe[0].value
     assert list(table.columns) == ["rank", "name", "item", "score", "co_count", "category"]
     assert list(table["rank"]) == [1, 2, 3, 4, 5] and table["score"].is_monotonic_decreasing
@@ -79,8 +76,8 @@ def test_an_existing_artifact_is_read_not_rebuilt(artifacts):
 
 
 def test_finding_a_product_by_part_of_its_name(artifacts):
-    at = run_tab(sp_dataset="online_retail", sp_query="lantern")
-    options = at.selectbox(key="sp_pick").options  # the labels shown
+    at = run_tab(dataset="online_retail", sp_query="lantern")
+    options = at.selectbox(key="product").options  # the labels shown
     assert options and all("LANTERN" in o.upper() for o in options)
     assert len(at.dataframe[0].value) == 5
     assert "category" not in at.dataframe[0].value.columns  # Online Retail has none
@@ -131,3 +128,14 @@ def test_unreadable_demo_data_is_one_error_line(artifacts, monkeypatch):
     at = run_tab()
     assert len(at.error) == 1 and "gone.csv" in at.error[0].value and "\n" not in at.error[0].value
     assert not at.dataframe
+
+
+def test_a_link_opens_that_data_set_and_product(artifacts, app_uses_tiny_index):
+    demo = DEMO_SETS["online_retail"]
+    lines = read_order_lines(demo.path, demo.columns)
+    item = str(lines[demo.columns.item].value_counts().index[400])  # not among the 50 shown first
+    at = open_page("similar_products", dataset="online_retail", product=item)
+    assert at.selectbox(key="dataset").value == "online_retail"
+    assert at.selectbox(key="product").value == item
+    assert item in at.markdown[0].value and len(at.dataframe[0].value) == 5
+    assert at.query_params["product"] == item

@@ -1,0 +1,3 @@
+from ui import basket_rules
+
+basket_rules.render()

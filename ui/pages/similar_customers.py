@@ -1,0 +1,3 @@
+from ui import similar_customers
+
+similar_customers.render()

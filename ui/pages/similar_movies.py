@@ -1,0 +1,3 @@
+from ui import similar_movies
+
+similar_movies.render()

@@ -1,0 +1,3 @@
+from ui import similar_products
+
+similar_products.render()

@@ -1,0 +1,3 @@
+from ui import visual_search
+
+visual_search.render()
