@@ -18,14 +18,12 @@ import streamlit as st
 from common.errors import InputError
 from recommend.rules import defaults
 from recommend.rules.baskets import Baskets, csv_columns, guess_format, read_baskets
-from recommend.rules.model import BasketRules, answer, build, lookup_json_text
+from recommend.rules.model import SUPPORT_STEPS, WANTED_RULES, BasketRules, answer, build, lookup_json_text, starting_support
 from recommend.rules.rules import rules_csv, rules_with_item, split_items
 from ui.links import pick, share
 
 UPLOAD = "Upload a CSV..."
 UPLOAD_TYPES = ["csv", "txt", "gz"]
-SUPPORT_STEPS = [0.0005, 0.001, 0.002, 0.003, 0.0045, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.03, 0.05,
-                 0.075, 0.1, 0.15, 0.2]
 TABLE_ROWS = 10_000  # rows shown in the table (the download has them all)
 CHART_POINTS = 5_000  # strongest rules drawn in the scatter
 SIDES = {"either side": "either", "left (if bought)": "antecedents", "right (then also)": "consequents"}
@@ -63,6 +61,18 @@ def _mine(key: str, _baskets: Baskets, min_support: float, min_confidence: float
     result = build(_baskets, min_support=min_support, min_confidence=min_confidence,
                                 min_lift=min_lift, max_length=max_length)
     return result, rules_csv(result.rules), lookup_json_text(result)
+
+
+@st.cache_data(show_spinner="Choosing a min support that finds rules in this file...", max_entries=16)
+def _starting_support(key: str, _baskets: Baskets) -> dict:
+    support, rules = starting_support(_baskets)
+    at = f"at confidence ≥ {defaults.MIN_CONFIDENCE:g} and lift ≥ {defaults.MIN_LIFT:g}"
+    note = (f"Min support starts at {support:g} for this file: the highest step that gives at least "
+            f"{WANTED_RULES} rules {at} ({rules:,} of up to 3 items there)." if rules >= WANTED_RULES else
+            f"Min support starts at {support:g}, the lowest step that is safe to mine: it gives {rules:,} "
+            f"rules of up to 3 items {at}." if rules else "No step of min support gives a rule at the default confidence and lift; "
+                          "lower them to see weaker rules.")
+    return {"min_support": support, "note": note}
 
 
 def _guess(columns: list[str], hints: tuple[str, ...], exclude: tuple[str, ...] = ()) -> int | None:
@@ -138,6 +148,8 @@ def _thresholds(source: Source) -> tuple[float, float, float, int]:
     tag = hashlib.sha256(source.key.split(":long:")[0].encode()).hexdigest()[:8]  # new data, fresh defaults
     min_support = left.select_slider("Min support (share of baskets)", steps, value=support0,
                                      key=f"br_support_{tag}", format_func=lambda v: f"{v:g}")
+    if "note" in suggested:
+        left.caption(suggested["note"])
     min_confidence = right.slider("Min confidence", 0.0, 1.0,
                                   float(suggested.get("min_confidence", defaults.MIN_CONFIDENCE)), 0.05,
                                   key=f"br_confidence_{tag}")
@@ -233,12 +245,14 @@ def render() -> None:
         source = _choose_source()
     if source is None:
         return
-    with right:
-        min_support, min_confidence, min_lift, max_length = _thresholds(source)
     with st.spinner("Reading the baskets..."):
         baskets = _load(source)
     if baskets is None:
         return
+    if source.suggested is None:  # an upload: open on a min support that finds some rules
+        source.suggested = _starting_support(source.key, baskets)
+    with right:
+        min_support, min_confidence, min_lift, max_length = _thresholds(source)
     try:
         with st.spinner("Mining frequent itemsets and rules..."):
             result, rules_text, lookup_text = _mine(source.key, baskets, min_support, min_confidence, min_lift,

@@ -89,6 +89,34 @@ def build(baskets: Baskets, *, min_support: float = defaults.MIN_SUPPORT,
     return BasketRules(itemsets, rules, lookup, list(default), manifest)
 
 
+# Min support steps, highest first, tried by `starting_support`; the tab's slider offers the same.
+SUPPORT_STEPS = (0.2, 0.15, 0.1, 0.075, 0.05, 0.03, 0.02, 0.015, 0.01, 0.0075, 0.005, 0.0045, 0.003, 0.002,
+                 0.001, 0.0005)
+WANTED_RULES = 20
+
+
+def starting_support(baskets: Baskets, *, min_confidence: float = defaults.MIN_CONFIDENCE,
+                     min_lift: float = defaults.MIN_LIFT, max_length: int = 3,
+                     wanted: int = WANTED_RULES) -> tuple[float, int]:
+    """A min support to open a new file on: the highest step that gives at least `wanted` rules
+    at these confidence and lift thresholds (rules of up to `max_length` items, which is quick
+    to mine), else the lowest step that mines without hitting the explosion guard; with the rules
+    counted there. The notebook's 0.0045 suits 7,501 baskets; a 200-basket upload needs 0.03."""
+    best: tuple[float, int] | None = None
+    for support in SUPPORT_STEPS:
+        if support * baskets.n_baskets < 2:  # an itemset in one basket is no pattern
+            break
+        try:
+            rules = build(baskets, min_support=support, min_confidence=min_confidence, min_lift=min_lift,
+                          max_length=max_length).manifest["rules"]
+        except InputError:  # the explosion guard: lower steps only explode more
+            break
+        best = (support, rules)
+        if rules >= wanted:
+            break
+    return best if best is not None else (SUPPORT_STEPS[0], 0)
+
+
 @lru_cache(maxsize=1)
 def _versions() -> dict:
     return library_versions("numpy", "scipy", "pandas")

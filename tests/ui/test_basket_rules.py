@@ -178,3 +178,31 @@ def test_a_long_upload_with_the_wrong_columns_says_so():
     by_label(at.selectbox, "Item column").set_value("item").run()
     by_label(at.selectbox, "Quantity column").set_value("item").run()
     assert len(at.error) == 1 and "holds no numbers" in at.error[0].value
+
+
+def test_a_small_upload_opens_on_a_min_support_that_finds_rules():
+    import numpy as np
+
+    from recommend.rules.baskets import read_baskets
+    from recommend.rules.model import SUPPORT_STEPS, WANTED_RULES, build
+
+    rng = np.random.default_rng(7)
+    lines = []
+    for _ in range(150):  # 150 baskets: pairs that go together, and noise
+        basket = set(rng.choice([f"noise{i}" for i in range(40)], size=rng.integers(1, 4)).tolist())
+        for a, b in (("tea", "cake"), ("jam", "bread"), ("pen", "paper"), ("soap", "towel"), ("gin", "tonic")):
+            if rng.random() < 0.25:
+                basket |= {a, b}
+        lines.append(",".join(sorted(basket)))
+    data = ("\n".join(lines) + "\n").encode()
+    at = upload(start(), "small.csv", data)
+    assert not at.error
+    support = by_label(at.select_slider, "Min support (share of baskets)").value
+    assert support != defaults.MIN_SUPPORT  # not the notebook's 7,501-basket default
+    assert int(metrics(at)["Rules"].replace(",", "")) >= 1
+    note = " ".join(c.value for c in at.caption)
+    assert f"Min support starts at {support:g}" in note
+    baskets = read_baskets(data, "wide", name="small.csv")
+    rules = build(baskets, min_support=support, max_length=3).manifest["rules"]
+    higher = SUPPORT_STEPS[SUPPORT_STEPS.index(support) - 1]
+    assert rules >= WANTED_RULES > build(baskets, min_support=higher, max_length=3).manifest["rules"]
