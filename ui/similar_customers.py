@@ -7,7 +7,8 @@ import streamlit as st
 
 import settings
 from common.errors import InputError
-from recommend.similar_customers import PurchaseColumns, answer, build, read_purchases
+from common.text_match import Matcher
+from recommend.similar_customers import PurchaseColumns, answer, build, find_customers, read_purchases
 from ui.links import pick, share
 
 COLS = PurchaseColumns()
@@ -24,11 +25,14 @@ def _result():
     return build(_purchases(), COLS)
 
 
-@st.cache_data(show_spinner=False)
-def _customer_order() -> list[str]:
-    """Customers, most invoices first, so the picker opens on someone with a history."""
+@st.cache_resource(show_spinner=False)
+def _customers() -> tuple[list[str], Matcher]:
+    """Customers, most invoices first, so the picker opens on someone with a history; and the
+    id search over them (the same matcher as titles and products: a digit off is forgiven)."""
     p = _purchases()
-    return list(p.groupby(COLS.customer)[COLS.invoice].nunique().sort_values(ascending=False, kind="stable").index)
+    invoices = p.groupby(COLS.customer)[COLS.invoice].nunique().sort_values(ascending=False, kind="stable")
+    ids = [str(c) for c in invoices.index]
+    return ids, Matcher(ids, invoices.to_numpy(dtype=float))
 
 
 def _history(customer: str) -> None:
@@ -52,8 +56,15 @@ def render() -> None:
     st.caption("User-user cosine on the customer x product purchase matrix (demo: 400 customers of "
                "UCI Online Retail, cleaned). Recommendations come from the 30 nearest customers.")
     result = _result()
-    order = _customer_order()
-    customer = st.selectbox("Customer", order, help="Type to search by customer id.", **pick("customer", order))
+    order, matcher = _customers()
+    left, right = st.columns([2, 3])
+    query = left.text_input("Find a customer by id", key="sc_query", placeholder="e.g. 178 — empty lists all, "
+                            "most invoices first")
+    shown = find_customers(order, query, limit=50, matcher=matcher) if query.strip() else order
+    if not shown:
+        st.warning(f"No customer id is close to {query.strip()!r}.")
+        return
+    customer = right.selectbox(f"Customer ({len(shown)} shown)", shown, **pick("customer", shown))
     share("customer", customer)
     _history(customer)
     try:

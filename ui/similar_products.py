@@ -13,8 +13,10 @@ import streamlit as st
 
 from common.artifacts import build_lock
 from common.errors import USER_ERRORS, ArtifactError, InputError
+from common.text_match import Matcher
 from recommend.similar_products.model import (
     DEMO_SETS, SimilarProducts, answer, build_demo, demo_artifact_dir, find_products, json_text, load,
+    product_matcher,
 )
 from ui.links import linked, pick, share
 
@@ -60,6 +62,12 @@ def _artifact(name: str) -> SimilarProducts:
     return _load(str(folder), _stamp(name))
 
 
+@st.cache_resource(show_spinner=False, max_entries=8)
+def _matcher(name: str, stamp: float, _products: pd.DataFrame) -> Matcher:
+    """The name and id search of this data set's products, built once per artifact."""
+    return product_matcher(_products)
+
+
 @st.cache_data(show_spinner=False)
 def _json_bytes(path: str, stamp: float) -> bytes:
     return Path(path).read_bytes()
@@ -89,9 +97,10 @@ def render() -> None:
                f"{m['products_with_similar']:,} products have similar ones.")
     products = result.products
     if query.strip():
-        matches = find_products(products, query, limit=SHOWN_MATCHES)
+        matches = find_products(products, query, limit=SHOWN_MATCHES,
+                                matcher=_matcher(name, _stamp(name), products))
         if matches.empty:
-            st.error(f"No product name or id contains {query.strip()!r}; try a shorter part of a word.")
+            st.error(f"No product name or id is close to {query.strip()!r}; try a shorter part of a word.")
             _validation(result, name)
             return
     else:

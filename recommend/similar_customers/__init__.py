@@ -5,10 +5,11 @@ customers bought that this one has not, with the reason.
     result = build(purchases, k=30, n=10)        # neighbours, recommendations, manifest
     write(result, folder); result = load(folder)
     near, recs = answer(result, "13047")         # one customer's answer
+    find_customers(ids, "1304")                  # ids matching what a person typed
 """
 from recommend.similar_customers.model import (
-    FORMAT_VERSION, KIND, PurchaseColumns, SimilarCustomers, answer, build, load, read_purchases, write,
+    FORMAT_VERSION, KIND, PurchaseColumns, SimilarCustomers, answer, build, find_customers, load, read_purchases, write,
 )
 
-__all__ = ["FORMAT_VERSION", "KIND", "PurchaseColumns", "SimilarCustomers", "answer", "build", "load",
-           "read_purchases", "write"]
+__all__ = ["FORMAT_VERSION", "KIND", "PurchaseColumns", "SimilarCustomers", "answer", "build", "find_customers",
+           "load", "read_purchases", "write"]

@@ -9,6 +9,7 @@ the sum over the k neighbours of similarity x bought, leaving out what the custo
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -19,6 +20,7 @@ import scipy.sparse as sp
 from common.artifacts import library_versions, loading, utc_now, write_tables
 from common.errors import InputError
 from common.tables import read_csv
+from common.text_match import Matcher
 from common.topk import TopK, check_k
 from recommend.core.interactions import Interactions, interaction_matrix
 from recommend.core.sparse_topk import cosine_top_k, product_top_k
@@ -164,3 +166,15 @@ def answer(result: SimilarCustomers, customer: str, k: int | None = None) -> tup
     recs["why"] = [f"bought by {s} of your {nearest} nearest customers" for s in recs["support_count"]]
     near, recs = near.reset_index(drop=True), recs.reset_index(drop=True)
     return (near.head(k), recs.head(k)) if k else (near, recs)
+
+
+def find_customers(customers: Sequence[str], query: str, limit: int = 50, popularity: Sequence[float] | None = None,
+                   matcher: Matcher | None = None) -> list[str]:
+    """Customer ids holding what was typed ("178" finds 17850), or a digit or two off when few
+    do (a mistyped "17805" finds 17850), best first; among equals the most popular (pass e.g.
+    invoices per customer). Pass `matcher` = Matcher(customers, popularity), built once, to reuse it."""
+    ids = [str(c) for c in customers]
+    matcher = matcher or Matcher(ids, popularity)
+    if len(matcher) != len(ids):
+        raise ValueError(f"matcher built for {len(matcher)} customers, got {len(ids)}")
+    return [ids[i] for i in matcher.search(query or "", limit)]

@@ -1,6 +1,6 @@
 """Finding a movie by what a person types: case, accents and MovieLens' "Matrix, The (1999)"
-order ignored, partial words allowed, several matches listed with their year (the matching
-itself is common.text_match, shared with product search)."""
+order ignored, partial words and typos allowed, several matches listed with their year (the
+matching itself is common.text_match.Matcher, shared with product and customer search)."""
 from __future__ import annotations
 
 import re
@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from common.text_match import fold, suggestions, words_start
+from common.text_match import Matcher
 
 _YEAR = re.compile(r"\s*\((\d{4})(?:[-–]\d{0,4})?\)\s*$")
 _ARTICLE = re.compile(r"^(?P<body>.*), (?P<article>The|A|An|Les|Le|La|L'|Il|Das|Der|Die|El|Los|Las)$")
@@ -33,8 +33,8 @@ def year_of(raw: str) -> int | None:
 
 @dataclass
 class TitleMatches:
-    matches: pd.DataFrame  # movieId, title (display), year, ... best first
-    suggestions: list[str]  # closest titles when nothing matched
+    matches: pd.DataFrame  # movieId, title (display), year, genres, n_ratings, mean_rating: best first
+    suggestions: list[str]  # looser guesses, only when nothing (not even a typo) matched
 
 
 class TitleIndex:
@@ -44,28 +44,17 @@ class TitleIndex:
         table = movies.copy()
         table["display"] = table["title"].map(display_title)
         table["year"] = table["title"].map(year_of)
-        # Both orders are searchable: "matrix the" and "the matrix" find the same movie.
-        table["folded"] = (table["display"].map(fold) + " | " + table["title"].map(fold))
-        table["folded_name"] = table["display"].map(lambda t: fold(_YEAR.sub("", t)))
         if "n_ratings" not in table.columns:
             table["n_ratings"] = 0
         self.table = table.reset_index(drop=True)
+        # The name without its year decides "exact" and "starts with"; the displayed and the raw
+        # title are searched too, so "matrix the", "the matrix" and "matrix 1999" find the same movie.
+        self.matcher = Matcher([_YEAR.sub("", t) for t in self.table["display"]], self.table["n_ratings"],
+                               aliases=[self.table["display"].tolist(), self.table["title"].astype(str).tolist()])
 
     def search(self, query: str, limit: int = 10) -> TitleMatches:
-        words = fold(query).split()
-        if not words:
-            return TitleMatches(self.table.iloc[0:0], [])
-        found = self.table[words_start(self.table["folded"], query)].copy()
-        if found.empty:
-            close = suggestions(self.table["folded_name"].tolist(), query)
-            return TitleMatches(found, [self.table.loc[i, "display"] for i in close])
-        q = " ".join(words)
-        # exact name first, then names starting with the query, then by how many people rated them
-        found["_exact"] = found["folded_name"] == q
-        found["_prefix"] = found["folded_name"].str.startswith(q)
-        found = found.sort_values(["_exact", "_prefix", "n_ratings", "year"],
-                                  ascending=[False, False, False, True])
-        cols = [c for c in ("movieId", "display", "year", "genres", "n_ratings", "mean_rating")
-                if c in found.columns]
-        out = found[cols].rename(columns={"display": "title"}).head(limit).reset_index(drop=True)
-        return TitleMatches(out, [])
+        found = self.table.iloc[self.matcher.search(query, limit)]
+        cols = [c for c in ("movieId", "display", "year", "genres", "n_ratings", "mean_rating") if c in found.columns]
+        out = found[cols].rename(columns={"display": "title"}).reset_index(drop=True)
+        close = [] if len(out) else [self.table.at[i, "display"] for i in self.matcher.suggest(query)]
+        return TitleMatches(out, close)

@@ -19,7 +19,7 @@ import settings
 from common.artifacts import library_versions, loading, utc_now, write_artifact
 from common.errors import InputError
 from common.tables import read_csv
-from common.text_match import contains
+from common.text_match import Matcher
 from common.topk import check_k
 from recommend.core.interactions import Interactions, interaction_matrix
 from recommend.datasets.online_retail import clean_online_retail, product_descriptions
@@ -208,11 +208,20 @@ def build_demo(name: str, *, save: bool = True, progress: bool = False) -> Simil
     return result
 
 
-def find_products(products: pd.DataFrame, text: str, limit: int = 50) -> pd.DataFrame:
-    """Products whose name or id contains `text` (case-insensitive), most ordered first."""
-    hay = products["name"].astype(str) + " " + products["item"].astype(str)
-    hits = products[contains(hay, text or "")]
-    return hits.sort_values(["orders", "name"], ascending=[False, True], kind="stable").head(limit)
+def product_matcher(products: pd.DataFrame) -> Matcher:
+    """The search over a product table's names and ids, most ordered first among equal matches:
+    build it once per table (the UI caches it) and pass it to find_products."""
+    return Matcher(products["name"].astype(str).tolist(), products["orders"].to_numpy(dtype=float),
+                   aliases=[products["item"].astype(str).tolist()])
+
+
+def find_products(products: pd.DataFrame, text: str, limit: int = 50, matcher: Matcher | None = None) -> pd.DataFrame:
+    """Products whose name or id holds what was typed (parts of words, accents and case ignored,
+    small typos forgiven), best first: exact name or id, name starting so, most ordered."""
+    matcher = matcher or product_matcher(products)
+    if len(matcher) != len(products):
+        raise ValueError(f"matcher built for {len(matcher)} products, table has {len(products)}")
+    return products.iloc[matcher.search(text or "", limit)]
 
 
 def answer(result: SimilarProducts, item: str, k: int | None = None) -> pd.DataFrame:

@@ -37,3 +37,13 @@ def test_a_link_to_an_unknown_customer_opens_the_first_one(app_uses_tiny_index):
     at = open_page("similar_customers", customer="no-such-customer")
     assert at.selectbox(key="customer").value == at.selectbox(key="customer").options[0]
     assert not at.error
+
+
+def test_a_mistyped_id_still_finds_the_customer(app_uses_tiny_index):
+    at = open_page("similar_customers")
+    wanted = at.selectbox(key="customer").options[3]
+    typo = wanted[:-2] + wanted[-1] + wanted[-2]  # the last two digits swapped
+    at.text_input(key="sc_query").set_value(typo if typo != wanted else wanted[:-1]).run()
+    assert wanted in at.selectbox(key="customer").options[:5]
+    at.selectbox(key="customer").set_value(wanted).run()
+    assert not at.error and len(at.dataframe[0].value) == 10

@@ -11,8 +11,9 @@ import pytest
 
 import settings
 from common.errors import InputError
+from common.text_match import Matcher
 from recommend.similar_customers.model import (
-    PurchaseColumns, answer, build, load, nearest_customers, read_purchases, write,
+    PurchaseColumns, answer, build, find_customers, load, nearest_customers, read_purchases, write,
 )
 from tests.helpers import ROOT, random_purchases
 
@@ -89,6 +90,37 @@ def test_online_retail_cleaning_applies_to_the_demo_sample():
     assert not purchases["StockCode"].isin(["POST", "DOT", "M", "BANK CHARGES"]).any()
     assert purchases["CustomerID"].notna().all()
     assert purchases.groupby("StockCode")["Description"].nunique().max() == 1
+
+
+def test_find_customers_by_part_of_an_id_or_a_digit_off():
+    ids = ["17850", "13047", "12583", "17851", "13748"]
+    invoices = [3, 34, 12, 30, 1]
+    assert find_customers(ids, "1785", popularity=invoices) == ["17851", "17850"]  # most invoices first
+    assert find_customers(ids, "1785") == ["17850", "17851"]  # no popularity: by id
+    assert find_customers(ids, "13047", popularity=invoices) == ["13047"]
+    assert find_customers(ids, "13074") == ["13047"]  # two digits swapped
+    assert find_customers(ids, "17852", popularity=invoices) == ["17851", "17850"]  # one digit off both
+    assert find_customers(ids, "748") == ["13748"]  # inside an id
+    assert find_customers(ids, "99999") == [] and find_customers(ids, " ") == []
+    assert find_customers(ids, "1", limit=2, popularity=invoices) == ["13047", "17851"]
+    matcher = Matcher(ids, invoices)  # built once (the UI caches it), then reused
+    assert find_customers(ids, "1785", matcher=matcher) == ["17851", "17850"]
+    with pytest.raises(ValueError, match="matcher built for"):
+        find_customers(ids[:2], "1785", matcher=matcher)
+
+
+def test_find_customers_on_the_demo_sample():
+    purchases = read_purchases(settings.DEMO_ONLINE_RETAIL)
+    invoices = purchases.groupby("CustomerID")["InvoiceNo"].nunique()
+    ids = list(invoices.index)
+    assert find_customers(ids, "13047", popularity=invoices.to_numpy())[0] == "13047"
+    near = find_customers(ids, "13074", popularity=invoices.to_numpy())  # no such id: those one digit off
+    assert "13047" in near and "13078" in near and "13074" not in ids
+    assert invoices[near].is_monotonic_decreasing
+    partial = find_customers(ids, "130", limit=None, popularity=invoices.to_numpy())
+    inside = [c for c in ids if "130" in c]
+    assert set(partial) == set(inside) and len(inside) > 3  # no typos added when 3 digits are typed
+    assert invoices[partial].is_monotonic_decreasing
 
 
 def test_wrong_columns_name_the_flags(tmp_path):

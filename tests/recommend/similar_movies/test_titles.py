@@ -1,10 +1,13 @@
-"""Title lookup: case, accents, partial words, MovieLens' trailing articles, suggestions."""
+"""Title lookup: case, accents, partial words, typos, MovieLens' trailing articles, suggestions."""
 from __future__ import annotations
 
 import pandas as pd
 import pytest
 
-from recommend.similar_movies.titles import TitleIndex, display_title, fold
+import settings
+from common.text_match import fold
+from recommend.similar_movies.model import movie_stats
+from recommend.similar_movies.titles import TitleIndex, display_title
 
 MOVIES = pd.DataFrame({
     "movieId": [1, 2, 3, 4, 5, 6],
@@ -47,7 +50,47 @@ def test_several_matches_come_with_their_year():
     assert len(found) == 3
 
 
-def test_unknown_title_suggests_the_closest():
+def test_a_typo_is_a_match_and_only_a_worse_one_is_a_suggestion():
+    # "godfathr" gave only a suggestion before typos were matched; one letter off is a match now.
     result = TitleIndex(MOVIES).search("godfathr")
-    assert result.matches.empty
-    assert result.suggestions[0] == "The Godfather (1972)"
+    assert list(result.matches["title"]) == ["The Godfather (1972)"] and result.suggestions == []
+    far = TitleIndex(MOVIES).search("gotfadder")  # three errors: more than a 9-letter word may hold
+    assert far.matches.empty
+    assert far.suggestions[0] == "The Godfather (1972)"
+    nonsense = TitleIndex(MOVIES).search("qqqqzzzz")
+    assert nonsense.matches.empty and nonsense.suggestions == []
+
+
+def test_empty_query_finds_nothing():
+    result = TitleIndex(MOVIES).search("  ")
+    assert result.matches.empty and result.suggestions == []
+    assert list(result.matches.columns) == ["movieId", "title", "year", "n_ratings"]
+
+
+@pytest.fixture(scope="module")
+def demo_index() -> TitleIndex:
+    """The committed MovieLens sample with its rating counts, as the app builds it."""
+    movies = pd.read_csv(settings.DEMO_MOVIELENS_MOVIES)
+    stats = movie_stats(pd.read_csv(settings.DEMO_MOVIELENS_RATINGS))
+    return TitleIndex(movies.merge(stats, on="movieId", how="left").fillna({"n_ratings": 0}))
+
+
+def test_demo_typos_find_amelie_the_matrix_and_the_godfather(demo_index):
+    amelie = demo_index.search("amelei").matches
+    assert amelie["title"].iloc[0] == "Amelie (Fabuleux destin d'Amélie Poulain, Le) (2001)"
+    assert amelie["movieId"].iloc[0] == 4973
+    matrix = demo_index.search("matrx").matches
+    assert list(matrix["title"][:3]) == ["The Matrix (1999)", "The Matrix Reloaded (2003)",
+                                         "The Matrix Revolutions (2003)"]
+    assert matrix["n_ratings"].is_monotonic_decreasing  # equally close: the most rated first
+    assert demo_index.search("godfathr").matches["title"].iloc[0] == "The Godfather (1972)"
+    assert demo_index.search("matrx rel").matches["title"].iloc[0] == "The Matrix Reloaded (2003)"
+
+
+def test_demo_both_title_orders_and_exact_words_before_typos(demo_index):
+    for query in ("the matrix", "matrix the", "Matrix, The (1999)", "The Matrix (1999)"):
+        assert demo_index.search(query).matches["title"].iloc[0] == "The Matrix (1999)", query
+    found = list(demo_index.search("matrix").matches["title"])
+    assert found[:3] == ["The Matrix (1999)", "The Matrix Reloaded (2003)", "The Matrix Revolutions (2003)"]
+    assert "The Animatrix (2003)" in found[3:]  # inside a word: after the word starts
+    assert demo_index.search("qqqqzzzz").matches.empty

@@ -15,7 +15,9 @@ from common.errors import ArtifactError, InputError
 from recommend.cli import main
 from recommend.core.interactions import interaction_matrix
 from recommend.similar_products.evaluation import basket_recommendations, evaluate_similar_products, leave_one_out
-from recommend.similar_products.model import OrderColumns, answer, build, find_products, load, read_order_lines, write
+from recommend.similar_products.model import (
+    DEMO_SETS, OrderColumns, answer, build, find_products, load, product_matcher, read_order_lines, write,
+)
 from recommend.similar_products.similarity import SIMILARITIES, top_similar
 
 # ----------------------------------------------------------------------------- dense reference
@@ -191,7 +193,11 @@ def test_lookup_helpers():
     result = build(LINES, COLS)
     assert list(find_products(result.products, "an")["item"]) == ["B"]  # Banana; "Apple" has no "an"
     assert list(find_products(result.products, "  ")["item"]) == []
-    assert list(find_products(result.products, "e")["item"][:2]) == ["A", "C"]  # most ordered first, then name
+    # "e" is the id of Egg (and starts its name): first since exact matches rank first; then the
+    # names holding an "e", most ordered first, then by name (before: "A", "C", as "E" had 1 order)
+    assert list(find_products(result.products, "e")["item"]) == ["E", "A", "C"]
+    assert list(find_products(result.products, "chery")["item"]) == ["C"]  # a typo
+    assert list(find_products(result.products, "qqqqzzzz")["item"]) == []
     similar = answer(result, "D")
     assert list(similar["similar_item"]) == ["E", "C"] and list(similar["name"]) == ["Egg", "Cherry"]
     assert list(similar["cat"]) == ["y", "x"] and list(similar["co_count"]) == [1, 1]
@@ -200,6 +206,41 @@ def test_lookup_helpers():
 
 
 # ----------------------------------------------------------------------------- artifact and CLI
+
+
+@pytest.fixture(scope="module")
+def retail_products() -> pd.DataFrame:
+    demo = DEMO_SETS["online_retail"]
+    return build(read_order_lines(demo.path, demo.columns), demo.columns).products
+
+
+def test_demo_products_by_part_of_a_word_an_id_or_a_typo(retail_products):
+    products = retail_products
+    matcher = product_matcher(products)
+
+    def items(query: str, limit: int = 50) -> list[str]:
+        found = find_products(products, query, limit, matcher=matcher)
+        assert list(found.columns) == list(products.columns)
+        return list(found["item"])
+
+    found = find_products(products, "lante", matcher=matcher)
+    starts = found["name"].str.contains(r"\bLANTE")
+    assert starts.sum() > 5 and found["name"].str.contains("LANTE").all()
+    assert starts.iloc[:starts.sum()].all()  # LANTERN (word start) before PLANTER (inside a word)
+    assert found["name"].iloc[0] == "LANTERN CREAM GAZEBO"  # the name starting with it wins a tie
+    lanterns = found[starts]
+    assert lanterns["orders"].is_monotonic_decreasing  # then the most ordered first
+    assert items("85123A", 1) == items("85123a", 1) == ["85123A"]
+    assert set(items("85123A")[1:]) == {"85183A", "85132A", "85163A"}  # then the ids one character off
+    assert items("8512")[0] == "85123A"  # part of an id
+    assert items("whte hart t-ligth")[0] == "85123A"  # WHITE HANGING HEART T-LIGHT HOLDER, three typos
+    assert set(items("lantren")) == set(lanterns["item"])  # a typo finds the same lanterns
+    assert items("qqqqzzzz") == [] and items("") == []
+    assert items("lante", 3) == list(lanterns["item"][:3])
+    with pytest.raises(ValueError, match="matcher built for"):
+        find_products(products.head(3), "lante", matcher=matcher)
+    # the matcher is optional: built from the table when not given
+    assert list(find_products(products, "lante")["item"]) == list(found["item"])
 
 
 def test_artifact_round_trip_keeps_ids_as_text(tmp_path):
