@@ -9,6 +9,8 @@ streamed, resumable and incremental.
 - Incremental: vectors of the previous index are reused for every (id, file sha256) it holds,
   when it was built by the same model, weights, precision and preprocessing.
 - Atomic: the final folder is written beside `out` and swapped in at the end.
+- Never dark: `on_progress` hears once at the start, after every batch, and about every second
+  while a batch or a decode is slow, independent of the checkpoint interval.
 """
 from __future__ import annotations
 
@@ -16,7 +18,7 @@ import os
 import shutil
 import time
 from collections import deque
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
@@ -35,6 +37,9 @@ from embed.images import ImageError, load_image
 from embed.weights import Weights, check_precision, model_identity, parse_weights
 
 ProgressCallback = Callable[[int, int, float], None]  # (done, total, images per second)
+# While the model or a decode is slow, progress is reported again after this many seconds (the
+# model runs in its own thread so the caller's thread, a Streamlit page's, can report).
+HEARTBEAT_SECONDS = 1.0
 
 
 class BuildError(InputError):
@@ -60,12 +65,14 @@ def partial_dir(out: Path) -> Path:
     return Path(out).with_name(Path(out).name + ".partial")
 
 
-def _prefetch(pool: ThreadPoolExecutor, fn, items: Iterable, depth: int) -> Iterator:
-    """pool.map in order, but with at most `depth` results in flight (bounded memory)."""
+def _prefetch(pool: ThreadPoolExecutor, fn, items: Iterable, depth: int,
+              wait: Callable[[Future], object] = Future.result) -> Iterator:
+    """pool.map in order, but with at most `depth` results in flight (bounded memory); each
+    result is taken with `wait(future)`."""
     it = iter(items)
     pending = deque(pool.submit(fn, x) for x in islice(it, depth))
     while pending:
-        result = pending.popleft().result()
+        result = wait(pending.popleft())
         nxt = next(it, _END)
         if nxt is not _END:
             pending.append(pool.submit(fn, nxt))
@@ -175,6 +182,8 @@ def build_index(
     if not items:
         where = f" with a row in {catalog}" if catalog else ""
         raise CatalogError(f"No images ({', '.join(['jpg', 'png', 'webp'])}...){where} found in {images_dir}.")
+    if on_progress:
+        on_progress(0, len(items), 0.0)  # a page can say "starting" while files are hashed and the model loads
     items = with_digests(images_dir, items, workers, progress)
 
     known = _Known()
@@ -196,6 +205,8 @@ def build_index(
         _previous_index(out, identity, known)
         _finished_chunks(work, {"identity": identity, "batch_size": batch_size,
                                 "checkpoint_every": checkpoint_every}, known)
+    elif on_progress:
+        on_progress(len(items), len(items), 0.0)  # all reused: done at once
 
     report = _assemble(out, images_dir, catalog, meta, items, known, identity, weights, started,
                        embedded={(it.id, it.sha256) for it in todo}, without_image=without_image,
@@ -211,13 +222,54 @@ def _check_out(out: Path) -> None:
                          "(nothing was changed).")
 
 
+class _Progress:
+    """Counts images done; tells tqdm and `on_progress` after every batch and, while waiting on
+    a slow batch or decode, every HEARTBEAT_SECONDS, always from the caller's thread."""
+
+    def __init__(self, on_progress: ProgressCallback | None, bar: tqdm, done_before: int, total: int):
+        self.on_progress, self.bar, self.done_before, self.total = on_progress, bar, done_before, total
+        self.t0 = time.perf_counter()
+        self.due = self.t0 + HEARTBEAT_SECONDS
+        self.done = 0
+
+    def advance(self, done: int) -> None:
+        """`done` images of this run are finished (embedded or skipped)."""
+        if done != self.done:
+            self.bar.update(done - self.done)
+            self.done = done
+            self._report()
+
+    def wait(self, future: Future):
+        """The future's result, reporting about every second until it comes."""
+        while True:
+            try:
+                return future.result(timeout=max(0.0, self.due - time.perf_counter()))
+            except TimeoutError:
+                if future.done():  # the task itself raised TimeoutError
+                    raise
+                self.bar.refresh()
+                self._report()
+
+    def _report(self) -> None:
+        now = time.perf_counter()
+        self.due = now + HEARTBEAT_SECONDS
+        if self.on_progress:
+            self.on_progress(self.done_before + self.done, self.total, self.done / max(now - self.t0, 1e-9))
+
+
 def _embed_todo(images_dir, todo, work, first_chunk, embedder, batch_size, checkpoint_every,
                 workers, progress, on_progress, done_before, total) -> float:
     """Decode ahead in threads, embed in batches, save a chunk every `checkpoint_every`; seconds."""
     bar = tqdm(total=len(todo), desc="Embedding", unit="img", disable=not progress, smoothing=0.1)
     t0, done = time.perf_counter(), 0
-    with ThreadPoolExecutor(workers) as pool:
-        decoded = _prefetch(pool, lambda it: _decode(images_dir, it), todo, depth=batch_size * 3)
+    tracker = _Progress(on_progress, bar, done_before, total)
+    with ThreadPoolExecutor(workers) as pool, ThreadPoolExecutor(1, thread_name_prefix="embed") as model:
+        decoded = _prefetch(pool, lambda it: _decode(images_dir, it), todo, depth=batch_size * 3,
+                            wait=tracker.wait)
+
+        def embed(batch: list[np.ndarray]) -> np.ndarray:
+            return tracker.wait(model.submit(embedder.embed_batch, np.stack(batch)))
+
         for number, start in enumerate(range(0, len(todo), checkpoint_every), start=first_chunk):
             chunk = todo[start:start + checkpoint_every]
             rows, vectors, batch = [], [], []
@@ -227,15 +279,14 @@ def _embed_todo(images_dir, todo, work, first_chunk, embedder, batch_size, check
                 if pixels is not None:
                     batch.append(pixels)
                 if len(batch) == batch_size:
-                    vectors.append(embedder.embed_batch(np.stack(batch)))
+                    vectors.append(embed(batch))
                     batch = []
+                    tracker.advance(done + len(rows))
             if batch:
-                vectors.append(embedder.embed_batch(np.stack(batch)))
+                vectors.append(embed(batch))
             _save_chunk(work, number, rows, vectors, embedder.dims)
             done += len(chunk)
-            bar.update(len(chunk))
-            if on_progress:
-                on_progress(done_before + done, total, done / max(time.perf_counter() - t0, 1e-9))
+            tracker.advance(done)
     bar.close()
     return time.perf_counter() - t0
 

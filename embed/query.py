@@ -1,5 +1,9 @@
 """Search a visual index with a photo: the same model that built the index embeds the query,
-and `embed.index` ranks the catalogue. Used by the CLI and the app."""
+and `embed.index` ranks the catalogue. Used by the CLI and the app.
+
+An upload is decoded once (`QueryEngine.photo`): the same decoded picture gives the model's
+input and the picture the page shows, so whatever the model could read, the browser can show.
+"""
 from __future__ import annotations
 
 import hashlib
@@ -8,11 +12,12 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from PIL import Image
 
 import settings
 from common.errors import ArtifactError
 from embed import index as visual_index
-from embed.images import ImageSource, load_image, read_image_bytes
+from embed.images import ImageSource, decode, display_picture, model_input, read_image_bytes
 from embed.index import VectorIndex
 from embed.weights import Weights, WeightsUnavailable, model_identity, parse_weights
 
@@ -35,6 +40,16 @@ def _index_weights(index: VectorIndex, folder: Path, override: str | None) -> We
     )
 
 
+@dataclass(frozen=True)
+class QueryPhoto:
+    """A shopper's photo, decoded once: what the page needs to search with it and to show it."""
+
+    vector: np.ndarray  # (dims,) unit vector, as `QueryEngine.embed` gives for the same bytes
+    digest: str  # sha256 of the bytes, to recognise a catalogue product's own file
+    picture: bytes  # `embed.images.display_picture`: a JPEG any browser shows, upright, 8-bit RGB
+    size: tuple[int, int]  # (width, height) as decoded (a big JPEG at reduced scale), upright
+
+
 @dataclass
 class QueryEngine:
     index: VectorIndex
@@ -53,8 +68,22 @@ class QueryEngine:
     def embed(self, source: ImageSource) -> tuple[np.ndarray, str]:
         """The query's vector and its sha256 (to recognise a catalogue product's own file)."""
         data = read_image_bytes(source)
-        pixels = load_image(data)
-        return self.embedder.embed_batch(pixels[None])[0], hashlib.sha256(data).hexdigest()
+        return self.embed_picture(decode(data, draft=settings.IMAGE_SIZE)), hashlib.sha256(data).hexdigest()
+
+    def embed_picture(self, img: Image.Image) -> np.ndarray:
+        """The vector of an already decoded picture (`embed.images.decode`)."""
+        return self.embedder.embed_batch(model_input(img)[None])[0]
+
+    def photo(self, source: ImageSource, max_side: int = 640) -> QueryPhoto:
+        """Read and decode a photo once, for its vector and the picture to show; ImageError if
+        it is not a picture. A big JPEG is drafted to the model's size, as `load_image` does, so
+        the vector is the one the CLI and the catalogue build compute for the same file; that
+        still leaves at least 224 px on the shorter side to show (the longer side is cut to
+        `max_side`), plenty for the query's column."""
+        data = read_image_bytes(source)
+        img = decode(data, draft=settings.IMAGE_SIZE)
+        return QueryPhoto(self.embed_picture(img), hashlib.sha256(data).hexdigest(),
+                          display_picture(img, max_side), img.size)
 
     def search(self, source: ImageSource, k: int = settings.TOP_K, *, mask: np.ndarray | None = None,
                include_self: bool = False) -> pd.DataFrame:

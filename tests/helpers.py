@@ -6,10 +6,12 @@ import io
 import os
 import shutil
 import socket
+import struct
 import subprocess
 import sys
 import time
 import urllib.request
+import zlib
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -40,6 +42,47 @@ def encode(img: Image.Image, fmt: str = "JPEG", **kw) -> bytes:
     buf = io.BytesIO()
     img.save(buf, format=fmt, **kw)
     return buf.getvalue()
+
+
+def png16_rgba(pixels: np.ndarray) -> bytes:
+    """A 16-bit RGBA PNG (colour type 6, bit depth 16) of an (h, w, 4) uint16 array, written
+    chunk by chunk: Pillow cannot write one, and pypng is not a dependency."""
+    h, w, _ = pixels.shape
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    rows = b"".join(b"\x00" + row.astype(">u2").tobytes() for row in pixels)  # filter 0 each row
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 16, 6, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
+
+
+def awkward_pictures() -> dict[str, bytes]:
+    """Photos a phone or an editor makes that browsers or Pillow trip over, by file name:
+    16-bit greyscale PNG, 16-bit RGBA PNG, HEIC (the iPhone's default) and AVIF; 300x200 each."""
+    import pillow_heif
+
+    pillow_heif.register_heif_opener()  # for writing; embed.images registers it for reading too
+    grey = np.asarray(product_picture(11, (300, 200)).convert("L"), np.uint16) * 257
+    rgba = np.asarray(product_picture(12, (300, 200)).convert("RGBA"), np.uint16) * 257
+    rgba[..., 3] = np.linspace(65535, 20000, 300, dtype=np.uint16)  # alpha fades left to right
+    return {
+        "grey16.png": encode(Image.fromarray(grey), "PNG"),  # mode I;16
+        "rgba16.png": png16_rgba(rgba),
+        "photo.heic": encode(product_picture(13, (300, 200)), "HEIF", quality=90),
+        "photo.avif": encode(product_picture(14, (300, 200)), "AVIF", quality=90),
+    }
+
+
+def not_pictures() -> dict[str, bytes]:
+    """Files a shopper might pick that are no photo, by file name (a text file renamed .jpg)."""
+    return {
+        "logo.svg": b'<?xml version="1.0"?>\n<svg xmlns="http://www.w3.org/2000/svg" width="40" height="40">'
+                    b'<circle cx="20" cy="20" r="18" fill="red"/></svg>\n',
+        "notes.jpg": b"Shopping list:\n- blue shirt, size M\n- white canvas shoes\n" * 4,
+        "receipt.pdf": b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n",
+        "page.html": b"<!DOCTYPE html>\n<html><head><title>Shop</title></head><body><img src=a.jpg></body></html>\n",
+    }
 
 
 def write_catalog(folder: Path, ids, fmt: str = "JPEG") -> Path:

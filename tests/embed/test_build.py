@@ -2,12 +2,14 @@
 from __future__ import annotations
 
 import json
+import time
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from common.errors import ArtifactError
+import embed.build
 from embed import index
 from embed.build import BuildError, build_index, partial_dir
 from embed.images import load_image
@@ -132,8 +134,67 @@ def test_nothing_to_do_rerun_reuses_everything(tmp_path, embedder):
     images = write_catalog(tmp_path / "img", [1, 2])
     out = tmp_path / "index"
     build_index(images, out, embedder=embedder, progress=False)
-    report = build_index(images, out, embedder=Interrupting(embedder, 0), progress=False)
+    calls = []
+    report = build_index(images, out, embedder=Interrupting(embedder, 0), progress=False,
+                         on_progress=lambda *a: calls.append(a))
     assert report.embedded == 0 and report.reused == 2
+    assert calls == [(0, 2, 0.0), (2, 2, 0.0)]  # starting, then done at once
+
+
+class RecordingBar:
+    """Stands in for tqdm in embed.build and keeps the count after each update."""
+
+    def __init__(self, seen, *args, **kwargs):
+        self.seen, self.n = seen, 0
+
+    def update(self, n):
+        self.n += n
+        self.seen.append(self.n)
+
+    def refresh(self):
+        pass
+
+    def close(self):
+        pass
+
+
+def test_progress_is_reported_after_every_batch_not_only_per_checkpoint(tmp_path, embedder, monkeypatch):
+    images = write_catalog(tmp_path / "img", range(1, 11))
+    (images / "3.jpg").write_bytes(b"not a picture")  # a skipped image counts as done too
+    monkeypatch.setattr(embed.build, "HEARTBEAT_SECONDS", 1e9)  # only the per-batch reports
+    bar = []
+    monkeypatch.setattr(embed.build, "tqdm", lambda *a, **k: RecordingBar(bar, *a, **k))
+    calls = []
+    build_index(images, tmp_path / "index", embedder=embedder, batch_size=2, checkpoint_every=64,
+                on_progress=lambda *a: calls.append(a))
+    # starting; then batches {1,2} {4,5} {6,7} {8,9}; the last, {10}, ends the only chunk
+    assert [done for done, _, _ in calls] == [0, 2, 5, 7, 9, 10]
+    assert {total for _, total, _ in calls} == {10}
+    assert calls[0][2] == 0.0 and all(rate > 0 for _, _, rate in calls[1:])
+    assert bar == [2, 5, 7, 9, 10]  # the terminal bar moves per batch as well
+
+
+class Slow:
+    """Wraps an embedder; each batch takes `seconds` longer."""
+
+    def __init__(self, inner, seconds):
+        self.inner, self.seconds = inner, seconds
+        self.weights, self.precision, self.dims = inner.weights, inner.precision, inner.dims
+
+    def embed_batch(self, x):
+        time.sleep(self.seconds)
+        return self.inner.embed_batch(x)
+
+
+def test_a_slow_batch_still_reports_about_every_heartbeat(tmp_path, embedder, monkeypatch):
+    images = write_catalog(tmp_path / "img", range(1, 5))
+    monkeypatch.setattr(embed.build, "HEARTBEAT_SECONDS", 0.05)
+    calls = []
+    build_index(images, tmp_path / "index", embedder=Slow(embedder, 0.4), batch_size=2,
+                progress=False, on_progress=lambda *a: calls.append(a))
+    done = [d for d, _, _ in calls]
+    assert done == sorted(done) and done[-1] == 4
+    assert done.count(0) >= 3 and done.count(2) >= 3  # heard from while each 0.4 s batch ran
 
 
 def test_refuses_to_overwrite_a_folder_that_is_not_an_index(tmp_path, embedder):

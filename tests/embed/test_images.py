@@ -1,4 +1,5 @@
-"""Image loading: every input mode to RGB, EXIF orientation, resize policy, and bad inputs."""
+"""Image loading: every input mode to RGB, EXIF orientation, resize policy, what a phone sends
+(16-bit PNG, HEIC, AVIF), the picture the page shows, and bad inputs."""
 from __future__ import annotations
 
 import io
@@ -7,8 +8,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from embed.images import ImageError, load_image
-from tests.helpers import encode, product_picture
+import embed.images
+from embed.images import ImageError, decode, display_picture, load_image, model_input
+from tests.helpers import awkward_pictures, encode, not_pictures, product_picture
+
+AWKWARD = awkward_pictures()
+NOT_PICTURES = not_pictures()
 
 
 @pytest.mark.parametrize("mode", ["RGB", "RGBA", "P", "LA", "L", "CMYK", "1", "I;16", "I", "F"])
@@ -110,3 +115,89 @@ def test_oversize_file_is_refused(tmp_path):
 def test_missing_file_is_an_image_error(tmp_path):
     with pytest.raises(ImageError, match="Cannot open"):
         load_image(tmp_path / "nope.jpg")
+
+
+@pytest.mark.parametrize("name", sorted(AWKWARD))
+def test_what_a_phone_sends_decodes_once_for_the_model_and_the_browser(name):
+    img = decode(AWKWARD[name])
+    assert img.mode == "RGB" and img.size == (300, 200)
+    assert np.abs(np.asarray(img)[0, 0].astype(int) - 245).max() <= 4  # the background, not noise
+    pixels = model_input(img)
+    assert pixels.shape == (224, 224, 3) and pixels.dtype == np.uint8
+    assert np.array_equal(load_image(AWKWARD[name]), model_input(decode(AWKWARD[name], draft=224)))
+    shown = Image.open(io.BytesIO(display_picture(img)))
+    assert shown.format in ("JPEG", "PNG") and shown.mode == "RGB" and shown.size == (300, 200)
+    shown.load()
+
+
+def test_16_bit_rgba_is_scaled_and_composited_on_white():
+    img = decode(AWKWARD["rgba16.png"])
+    # the left edge is opaque background (245), the right edge 30 % opaque over white
+    left, right = np.asarray(img)[100, 0], np.asarray(img)[100, -1]
+    assert np.abs(left.astype(int) - 245).max() <= 1
+    assert np.abs(right.astype(int) - round(255 - 0.305 * 10)).max() <= 2
+
+
+@pytest.mark.parametrize("fmt", ["HEIF", "AVIF"])
+def test_exif_orientation_is_applied_once_in_heif_and_avif(fmt):
+    arr = np.zeros((100, 200, 3), np.uint8)
+    arr[:, 100:] = 255
+    img = Image.fromarray(arr)
+    exif = img.getexif()
+    exif[0x0112] = 6
+    upright = np.asarray(decode(encode(img, fmt, exif=exif.tobytes(), quality=95)))
+    assert upright.shape == (200, 100, 3)  # turned once, not twice and not left as stored
+    assert upright[20, 50].mean() < 40 and upright[180, 50].mean() > 215
+
+
+@pytest.mark.parametrize("name", sorted(NOT_PICTURES))
+def test_files_that_are_not_pictures_get_one_line_for_the_shopper(name):
+    with pytest.raises(ImageError, match="not a picture") as caught:
+        decode(NOT_PICTURES[name])
+    message = str(caught.value)
+    assert "\n" not in message and "Please upload a photo" in message
+    with pytest.raises(ImageError):
+        load_image(NOT_PICTURES[name])
+
+
+@pytest.mark.parametrize("data, words", [
+    (b"P3 sizes: S M L\nblue shirt\n", "not a picture"),  # no PPM: Pillow would call it damaged
+    (b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 10 10\n", "EPS"),  # never handed to Ghostscript
+    (b"\x00\x00\x00\x18ftypisom\x00\x00\x02\x00isomiso2mp41", "video"),
+])
+def test_other_non_pictures_are_named(data, words):
+    with pytest.raises(ImageError, match=words):
+        decode(data)
+
+
+def test_without_pillow_heif_a_heic_says_how_to_install_it(monkeypatch):
+    monkeypatch.setattr(embed.images, "pillow_heif", None)
+    monkeypatch.delitem(Image.OPEN, "HEIF")
+    with pytest.raises(ImageError, match="pip install pillow-heif"):
+        decode(AWKWARD["photo.heic"])
+
+
+def test_jpeg_draft_only_when_asked():
+    data = encode(product_picture(4, (1800, 1200)), "JPEG")
+    assert decode(data).size == (1800, 1200)
+    assert decode(data, draft=224).size == (450, 300)  # libjpeg at 1/4: both sides still >= 224
+    assert decode(data, draft=500).size == (900, 600)  # 1/2: 1/4 would make 300 < 500
+
+
+def test_display_picture_of_a_strip_is_padded_to_a_visible_shape():
+    strip = Image.new("RGB", (10000, 10), (200, 30, 30))
+    shown = Image.open(io.BytesIO(display_picture(strip)))
+    w, h = shown.size
+    assert w == 640 and h >= w / 4
+    assert np.abs(np.asarray(shown)[2, 2].astype(int) - (200, 30, 30)).max() <= 6  # border colour
+    tall = Image.open(io.BytesIO(display_picture(Image.new("RGB", (10, 10000)))))
+    assert tall.size[1] == 640 and tall.size[0] >= 640 / 4
+
+
+def test_display_picture_is_cut_to_max_side_and_tiny_ones_grow_only_to_a_minimum():
+    big = Image.open(io.BytesIO(display_picture(product_picture(1, (3000, 2000)))))
+    assert big.size == (640, 427)
+    assert Image.open(io.BytesIO(display_picture(product_picture(1, (300, 200))))).size == (300, 200)
+    tiny = Image.open(io.BytesIO(display_picture(Image.new("RGB", (20, 10), (0, 0, 255)))))
+    assert tiny.size == (120, 60)  # a whole factor, at most 128 on the longer side
+    assert Image.open(io.BytesIO(display_picture(Image.new("RGB", (1, 1))))).size == (128, 128)
