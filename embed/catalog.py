@@ -13,7 +13,7 @@ from tqdm import tqdm
 from common.errors import InputError
 from common.tables import read_csv
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff"}
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff", ".heic", ".heif", ".avif"}
 
 
 class CatalogError(InputError):

@@ -25,7 +25,7 @@ def _parser() -> argparse.ArgumentParser:
 
     b = sub.add_parser("build", help="embed a catalogue of images into a visual index")
     b.add_argument("--images", type=Path, default=settings.DEMO_FASHION_IMAGES,
-                   help="folder of images named <product id>.<jpg|png|webp> (default: the demo catalogue)")
+                   help="folder of images named <product id>.<jpg|png|webp|heic|avif...> (default: the demo catalogue)")
     b.add_argument("--catalog", type=Path, default=None,
                    help="CSV with an 'id' column and product metadata (default: the demo styles.csv "
                         "when --images is the demo folder)")

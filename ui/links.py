@@ -36,7 +36,10 @@ def pick(key: str, options: Sequence, default_index: int = 0, parse: Callable[[s
 
 
 def share(key: str, value: Any) -> None:
-    """Write the shown value into the URL (no rerun), so the address bar links to this view."""
-    text = "" if value is None else str(value)
-    if st.query_params.get(key) != text:
-        st.query_params[key] = text
+    """Write the shown value into the URL (no rerun), so the address bar links to this view;
+    None takes it out."""
+    if value is None:
+        if key in st.query_params:
+            del st.query_params[key]
+    elif st.query_params.get(key) != str(value):
+        st.query_params[key] = str(value)

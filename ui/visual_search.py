@@ -1,8 +1,11 @@
-"""Visual search tab: a shopper's photo in, the five most similar catalogue products out.
+"""Visual search page: a shopper's photo in, the five most similar catalogue products out.
 
 The model and the index load once per process (st.cache_resource) and are warmed up, so the
 first query is not slow. With no index yet, the demo index is built here with progress shown.
-Uploads stay in memory; nothing is written under a name the user chose.
+Uploads stay in memory; nothing is written under a name the user chose. Any file is accepted
+and checked here (HEIC, AVIF and 16-bit PNGs included), so every refusal is the app's own line;
+the picture shown is the one the model read, decoded once. `?product=<id>` links to "More like
+this" for a catalogue product.
 """
 from __future__ import annotations
 
@@ -15,9 +18,10 @@ import settings
 from common.artifacts import build_lock
 from common.errors import USER_ERRORS, InputError
 from embed import index as visual_index
+from ui.links import linked, share
 
 FILTERS = (("gender", "Gender"), ("masterCategory", "Category"), ("articleType", "Article type"))
-UPLOAD_TYPES = ["jpg", "jpeg", "png", "webp", "gif", "bmp", "tif", "tiff"]
+PHOTO_KINDS = "JPEG, PNG, WebP, HEIC (iPhone), AVIF"
 
 
 # Weights that could not be had, by (index, weights): not retried on every rerun of the script
@@ -37,10 +41,15 @@ def _build_demo_index(index_dir: Path, weights: str) -> None:
                    expanded=True) as status:
         bar = st.progress(0.0)
 
+        bar.progress(0.0, text="Loading the image model (a few seconds)...")
+
         def report(done: int, total: int, rate: float) -> None:
-            left = (total - done) / rate if rate > 0 else 0
-            bar.progress(done / total, text=f"{done} / {total} images · {rate:.1f} images/s · "
-                                            f"about {left:.0f} s left")
+            if rate <= 0:
+                text = f"{done} / {total} images · starting (the first batch sets the pace)..."
+            else:
+                text = (f"{done} / {total} images · {rate:.1f} images/s · about "
+                        f"{(total - done) / rate:.0f} s left")
+            bar.progress(done / total if total else 1.0, text=text)
 
         result = build_index(settings.DEMO_FASHION_IMAGES, index_dir,
                              catalog=settings.DEMO_FASHION_CATALOG, weights=weights,
@@ -103,31 +112,32 @@ def _filters(engine):
 
 
 def _query_input():
-    """The current query: ('upload', bytes) or ('product', id), kept across reruns."""
+    """The current query: ('upload', QueryPhoto-to-be: the bytes) or ('product', id), kept across
+    reruns; a linked `?product=` opens on "More like this" for it."""
     left, right = st.columns([3, 2])
-    upload = left.file_uploader("Upload a photo of a product", type=UPLOAD_TYPES, key="vs_upload")
+    turn = st.session_state.setdefault("vs_uploader_turn", 0)  # a new key empties the uploader
+    upload = left.file_uploader(f"Upload a photo of a product ({PHOTO_KINDS}...)", key=f"vs_upload_{turn}")
     with right.expander("Or take a photo"):
         camera = st.camera_input("Take a photo", key="vs_camera", label_visibility="collapsed")
     for source in (camera, upload):
         if source is not None:
-            data = source.getvalue()
-            digest = hashlib.sha256(data).hexdigest()
-            if st.session_state.get("vs_last_digest") != digest:  # a new photo replaces "more like this"
-                st.session_state["vs_last_digest"] = digest
-                st.session_state["vs_query"] = ("upload", data)
+            if st.session_state.get("vs_last_file") != source.file_id:  # a new photo replaces "more like this"
+                st.session_state["vs_last_file"] = source.file_id
+                st.session_state["vs_query"] = ("upload", source.getvalue())
+                share("product", None)
             break
+    if "vs_query" not in st.session_state and linked("product") is not None:
+        st.session_state["vs_query"] = ("product", linked("product"))
     return st.session_state.get("vs_query")
 
 
-def _upload_vector(engine, data: bytes):
-    """The photo's vector, computed once per photo and session: the whole script reruns on
-    every click in any tab, and re-embedding each time would waste ~60 ms a rerun."""
-    vectors = st.session_state.setdefault("vs_vectors", {})
+def _photo(engine, data: bytes):
+    """The photo decoded once per photo and session (vector, digest, picture to show)."""
     digest = hashlib.sha256(data).hexdigest()
-    if digest not in vectors:
-        vectors.clear()  # one photo at a time is enough; keeps session memory flat
-        vectors[digest] = engine.embed(data)[0]
-    return vectors[digest], digest
+    held = st.session_state.get("vs_photo")
+    if held is None or held.digest != digest:
+        held = st.session_state["vs_photo"] = engine.photo(data)  # one photo at a time: flat memory
+    return held
 
 
 def _show_results(engine, hits, area) -> None:
@@ -147,6 +157,8 @@ def _show_results(engine, hits, area) -> None:
             st.markdown(f"**{100 * hit['score']:.1f}%** similar")
             if st.button("More like this", key=f"vs_more_{hit['id']}"):
                 st.session_state["vs_query"] = ("product", str(hit["id"]))
+                st.session_state["vs_uploader_turn"] += 1  # the uploader no longer shows the old file
+                share("product", hit["id"])
                 st.rerun()
 
 
@@ -169,15 +181,18 @@ def render() -> None:
     kind, value = query
     try:
         if kind == "upload":
-            vector, digest = _upload_vector(engine, value)
-            exclude = () if include_self else engine.same_file_ids(digest)
-            hits = visual_index.search(engine.index, vector, settings.TOP_K, mask=mask, exclude_ids=exclude)
-            shown = value
+            photo = _photo(engine, value)
+            exclude = () if include_self else engine.same_file_ids(photo.digest)
+            hits = visual_index.search(engine.index, photo.vector, settings.TOP_K, mask=mask, exclude_ids=exclude)
+            shown = photo.picture
         else:
             hits = visual_index.answer(engine.index, value, k=settings.TOP_K, mask=mask)
             shown = str(_image_path(engine, value))
     except InputError as exc:  # a photo that cannot be read, or an unknown product id
         st.error(str(exc))
+        if kind == "product":
+            st.session_state.pop("vs_query", None)
+            share("product", None)
         return
     st.divider()
     q, results = st.columns([1, 5], gap="large")

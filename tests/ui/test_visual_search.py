@@ -1,12 +1,13 @@
-"""The Visual search tab, driven through Streamlit's AppTest on a ten-product index."""
+"""The Visual search page (the app's home), driven through Streamlit's AppTest on a ten-product index."""
 from __future__ import annotations
-
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
 import settings
-from tests.helpers import APP, TINY_STYLES, encode, product_picture, write_tiny_catalog
+from tests.helpers import (
+    APP, TINY_STYLES, awkward_pictures, encode, not_pictures, product_picture, write_tiny_catalog,
+)
 
 pytestmark = pytest.mark.slow  # runs the model with TensorFlow
 
@@ -21,7 +22,7 @@ def start() -> AppTest:
 
 
 def tab(at):
-    return at.tabs[0]
+    return at  # the home page is the whole app
 
 
 def result_names(at) -> list[str]:
@@ -31,7 +32,7 @@ def result_names(at) -> list[str]:
 
 
 def upload(at, data: bytes, name="photo.jpg", mime="image/jpeg") -> AppTest:
-    at.file_uploader(key="vs_upload").set_value((name, data, mime))
+    at.file_uploader(key=f"vs_upload_{at.session_state['vs_uploader_turn']}").set_value((name, data, mime))
     at.run()
     assert not at.exception, [e.value for e in at.exception]
     return at
@@ -116,6 +117,51 @@ def test_missing_weights_explain_what_to_do_and_other_tabs_work(app_uses_tiny_in
     assert "resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5" in warning
     assert "VITRINE_WEIGHTS" in warning
     assert not tab(at).error
-    assert [t.label for t in at.tabs][1:] == ["Basket rules", "Similar products", "Similar customers",
-                                              "Similar movies"]
-    assert all(not t.error for t in at.tabs[1:])
+    for page in ("basket_rules", "similar_products", "similar_customers", "similar_movies"):
+        at.switch_page(f"ui/pages/{page}.py").run()
+        assert not at.exception and not at.error and len(at.subheader) == 1
+
+
+@pytest.mark.parametrize("name", list(awkward_pictures()))
+def test_every_photo_a_phone_takes_gives_five_results_and_is_shown(app_uses_tiny_index, name):
+    data = awkward_pictures()[name]  # 16-bit grey and RGBA PNGs, HEIC, AVIF, made in the test
+    at = upload(start(), data, name=name, mime="application/octet-stream")
+    assert not at.error and len(result_names(at)) == 5
+    assert "Your photo" in [c.value for c in at.caption]
+
+
+@pytest.mark.parametrize("name", ["logo.svg", "notes.jpg"])
+def test_a_file_that_is_no_photo_gets_the_apps_one_line(app_uses_tiny_index, name):
+    at = upload(start(), not_pictures()[name], name=name, mime="application/octet-stream")
+    assert len(at.error) == 1
+    message = at.error[0].value
+    assert "not a picture we can read" in message and "\n" not in message
+    assert not result_names(at)
+
+
+def test_more_like_this_empties_the_uploader_and_links_to_the_product(app_uses_tiny_index):
+    at = upload(start(), encode(product_picture(42)))
+    first = result_names(at)[0]
+    product = next(k for k, v in NAMES.items() if v == first)
+    at.button(key=f"vs_more_{product}").click().run()
+    assert at.query_params["product"] == product
+    uploader = at.file_uploader(key=f"vs_upload_{at.session_state['vs_uploader_turn']}")
+    assert uploader.value is None  # not the old file's name
+    assert f"More like: {first}" in [c.value for c in at.caption]
+
+
+def test_a_link_opens_more_like_that_product(app_uses_tiny_index):
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.query_params["product"] = "3"
+    at.run()
+    assert not at.exception and not at.error
+    assert f"More like: {NAMES['3']}" in [c.value for c in at.caption]
+    assert len(result_names(at)) == 5 and NAMES["3"] not in result_names(at)
+
+
+def test_a_link_to_an_unknown_product_says_so_in_one_line(app_uses_tiny_index):
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.query_params["product"] = "no-such-id"
+    at.run()
+    assert len(at.error) == 1 and "no-such-id" in at.error[0].value
+    assert "product" not in at.query_params
