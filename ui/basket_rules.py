@@ -127,7 +127,8 @@ def _upload_source() -> Source | None:
 
 def _choose_source() -> Source | None:
     choices = list(defaults.DEMO_DATASETS) + [UPLOAD]
-    choice = st.selectbox("Baskets", choices, **pick("dataset", choices))
+    choice = st.selectbox("Baskets", choices, format_func=lambda c: defaults.DEMO_DATASETS.get(c, {}).get("label", c),
+                          **pick("dataset", choices))
     share("dataset", choice)
     if choice == UPLOAD:
         return _upload_source()
@@ -136,7 +137,7 @@ def _choose_source() -> Source | None:
            f"order column {spec['basket_col']}, item column {spec['item_col']}, "
            f"rows with {spec['quantity_col']} <= 0 dropped")
     st.caption(f"`{spec['path'].relative_to(spec['path'].parents[2])}` · {how}")
-    return Source(choice, choice, None, spec["format"], spec.get("basket_col"), spec.get("item_col"),
+    return Source(spec["label"], choice, None, spec["format"], spec.get("basket_col"), spec.get("item_col"),
                   spec.get("quantity_col"), spec)
 
 
@@ -181,16 +182,19 @@ def _rules_view(rules: pd.DataFrame, items: list[str]) -> pd.DataFrame:
 
 def _table(rules: pd.DataFrame) -> None:
     shown = rules.head(TABLE_ROWS)
+    number = {"width": "small"}
     st.dataframe(
-        shown, hide_index=True, height=380,
+        shown, hide_index=True, height=380, row_height=48,  # two lines a row: long product names wrap, not cut
         column_config={
-            "antecedents": st.column_config.TextColumn("if bought", help="antecedents"),
-            "consequents": st.column_config.TextColumn("then also", help="consequents"),
-            "support": st.column_config.NumberColumn(format="%.4f", help="share of baskets holding both sides"),
-            "confidence": st.column_config.NumberColumn(format="%.3f", help="share of 'if' baskets that hold 'then'"),
-            "lift": st.column_config.NumberColumn(format="%.2f", help="confidence / support of 'then'"),
-            "leverage": st.column_config.NumberColumn(format="%.4f"),
-            "conviction": st.column_config.NumberColumn(format="%.3f"),
+            "antecedents": st.column_config.TextColumn("if bought", help="antecedents", width="large"),
+            "consequents": st.column_config.TextColumn("then also", help="consequents", width="large"),
+            "support": st.column_config.NumberColumn(format="%.4f", help="share of baskets holding both sides",
+                                                     **number),
+            "confidence": st.column_config.NumberColumn(format="%.3f", help="share of 'if' baskets that hold 'then'",
+                                                        **number),
+            "lift": st.column_config.NumberColumn(format="%.2f", help="confidence / support of 'then'", **number),
+            "leverage": st.column_config.NumberColumn(format="%.4f", **number),
+            "conviction": st.column_config.NumberColumn(format="%.3f", **number),
         })
     more = f"; the table shows the strongest {TABLE_ROWS:,}, the download has all" if len(rules) > TABLE_ROWS else ""
     st.caption(f"{len(rules):,} rules, strongest first (lift, then confidence); click a header to sort{more}.")
@@ -274,11 +278,8 @@ def render() -> None:
     else:
         in_rules = sorted({x for side in ("antecedents", "consequents") for s in rules[side] for x in split_items(s)})
         view = _rules_view(rules, in_rules)
-        table, chart = st.columns([3, 2], gap="medium")
-        with table:
-            _table(view)
-        with chart:
-            _chart(view)
+        _table(view)  # the full width: rule sides are long product names
+        _chart(view)
     _next_to(result, baskets)
     d1, d2, _ = st.columns([1, 1, 2])
     d1.download_button(f"Download rules ({m['rules']:,}, CSV)", rules_text, "rules.csv", "text/csv",

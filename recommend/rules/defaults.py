@@ -36,19 +36,20 @@ ITEM_SEPARATOR = " | "
 DEFAULT_OUT = settings.ARTIFACTS_DIR / "basket_rules"
 DEMO_BASKETS = settings.DATA_DIR / "baskets" / "market_basket_optimisation.csv"
 
-# The demo data sets the tab offers: how to read each, and thresholds that suit its size.
+# The demo data sets the page offers, by the name its links use (`?dataset=groceries`): how to
+# read each, and thresholds that suit its size.
 DEMO_DATASETS: dict[str, dict] = {
-    "Market Basket Optimisation (7,501 grocery baskets)": {
-        "path": DEMO_BASKETS, "format": "wide",
+    "groceries": {
+        "label": "Market Basket Optimisation (7,501 grocery baskets)", "path": DEMO_BASKETS, "format": "wide",
         "min_support": MIN_SUPPORT, "min_confidence": MIN_CONFIDENCE, "min_lift": MIN_LIFT,
     },
-    "Online Retail sample (invoices, products)": {
-        "path": settings.DATA_DIR / "online_retail" / "online_retail_sample.csv.gz", "format": "long",
+    "online_retail": {
+        "label": "Online Retail sample (invoices, products)", "path": settings.DATA_DIR / "online_retail" / "online_retail_sample.csv.gz", "format": "long",
         "basket_col": "InvoiceNo", "item_col": "Description", "quantity_col": "Quantity",
         "min_support": 0.01, "min_confidence": 0.5, "min_lift": 5.0,
     },
-    "Superstore sample (orders, sub-categories)": {
-        "path": settings.DATA_DIR / "superstore" / "superstore_sample.csv", "format": "long",
+    "superstore": {
+        "label": "Superstore sample (orders, sub-categories)", "path": settings.DATA_DIR / "superstore" / "superstore_sample.csv", "format": "long",
         "basket_col": "Order ID", "item_col": "Sub-Category", "quantity_col": "Quantity",
         "min_support": 0.005, "min_confidence": 0.05, "min_lift": 1.2,
     },

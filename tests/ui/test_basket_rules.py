@@ -121,12 +121,12 @@ def test_what_to_show_next_to_an_item():
 
 def test_the_other_demo_data_sets_are_read_as_long_files():
     at = start()
-    at.selectbox(key="dataset").set_value("Online Retail sample (invoices, products)").run()
+    at.selectbox(key="dataset").set_value("online_retail").run()
     assert_fine(at)
     assert not at.error
     assert metrics(at)["Baskets"] == "1,604"
     assert len(at.dataframe[0].value) > 0
-    at.selectbox(key="dataset").set_value("Superstore sample (orders, sub-categories)").run()
+    at.selectbox(key="dataset").set_value("superstore").run()
     assert not at.error
     assert metrics(at)["Items"] == "17"
 
