@@ -21,6 +21,7 @@ from recommend.rules.baskets import Baskets, csv_columns, guess_format, read_bas
 from recommend.rules.model import SUPPORT_STEPS, WANTED_RULES, BasketRules, answer, build, lookup_json_text, starting_support
 from recommend.rules.rules import rules_csv, rules_with_item, split_items
 from ui.links import pick, share
+from ui.memory import release
 
 UPLOAD = "Upload a CSV..."
 UPLOAD_TYPES = ["csv", "txt", "gz"]
@@ -48,19 +49,23 @@ class Source:
     suggested: dict | None = None  # thresholds that suit the data
 
 
-@st.cache_data(show_spinner=False, max_entries=8)
+# cache_resource, not cache_data: one shared, read-only copy of baskets and rules, not a fresh
+# unpickled copy on every rerun of every session.
+@st.cache_resource(show_spinner=False, max_entries=8)
 def _read(key: str, data: bytes | None, fmt: str, basket_col, item_col, quantity_col, name: str) -> Baskets:
     source = data if data is not None else defaults.DEMO_DATASETS[key]["path"]
     return read_baskets(source, fmt, basket_col, item_col, quantity_col, name=name)
 
 
-@st.cache_data(show_spinner=False, max_entries=32)
+@st.cache_resource(show_spinner=False, max_entries=32)
 def _mine(key: str, _baskets: Baskets, min_support: float, min_confidence: float, min_lift: float,
           max_length: int) -> tuple[BasketRules, str, str]:
     """The rules for these baskets (named by `key`) and thresholds, with the two downloads."""
     result = build(_baskets, min_support=min_support, min_confidence=min_confidence,
                                 min_lift=min_lift, max_length=max_length)
-    return result, rules_csv(result.rules), lookup_json_text(result)
+    texts = rules_csv(result.rules), lookup_json_text(result)
+    release()
+    return result, *texts
 
 
 @st.cache_data(show_spinner="Choosing a min support that finds rules in this file...", max_entries=16)

@@ -10,19 +10,22 @@ from common.errors import InputError
 from common.text_match import Matcher
 from recommend.similar_customers import PurchaseColumns, answer, build, find_customers, read_purchases
 from ui.links import pick, share
+from ui.memory import release
 
 COLS = PurchaseColumns()
 SHOWN_NEIGHBOURS = 10
 
 
-@st.cache_data(show_spinner="Reading purchases...")
+@st.cache_resource(show_spinner="Reading purchases...")  # shared, read-only: no copy per rerun
 def _purchases() -> pd.DataFrame:
     return read_purchases(settings.DEMO_ONLINE_RETAIL, COLS)
 
 
 @st.cache_resource(show_spinner="Finding similar customers...")
 def _result():
-    return build(_purchases(), COLS)
+    result = build(_purchases(), COLS)
+    release()
+    return result
 
 
 @st.cache_resource(show_spinner=False)

@@ -14,12 +14,13 @@ from recommend.similar_movies import TitleIndex, answer, build
 from recommend.similar_movies.model import DEFAULT_CENTRE, DEFAULT_MIN_RATINGS
 from recommend.similar_movies.titles import display_title
 from ui.links import linked, pick, share
+from ui.memory import release
 
 K = 10
 QUERY = "sm_query"
 
 
-@st.cache_data(show_spinner=False)
+@st.cache_resource(show_spinner=False)  # shared, read-only: no copy per call
 def _demo_tables() -> tuple[pd.DataFrame, pd.DataFrame]:
     return pd.read_csv(settings.DEMO_MOVIELENS_RATINGS), pd.read_csv(settings.DEMO_MOVIELENS_MOVIES)
 
@@ -28,7 +29,9 @@ def _demo_tables() -> tuple[pd.DataFrame, pd.DataFrame]:
 def _neighbours(min_ratings: int):
     """Item k-NN for this threshold; built once per threshold and process (0.1 s on the demo)."""
     ratings, movies = _demo_tables()
-    return build(ratings, movies, k=K, min_ratings=min_ratings, centre=DEFAULT_CENTRE)
+    result = build(ratings, movies, k=K, min_ratings=min_ratings, centre=DEFAULT_CENTRE)
+    release()
+    return result
 
 
 @st.cache_resource(show_spinner=False)

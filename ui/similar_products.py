@@ -19,6 +19,7 @@ from recommend.similar_products.model import (
     product_matcher,
 )
 from ui.links import linked, pick, share
+from ui.memory import release
 
 K = 5
 SHOWN_MATCHES = 50  # products offered in the picker for one search
@@ -57,6 +58,7 @@ def _artifact(name: str) -> SimilarProducts:
                 pass
             with st.spinner(f"First use: finding similar products in {DEMO_SETS[name].label} (a few seconds)..."):
                 build_demo(name)
+            release()
     except OSError:  # a read-only checkout: keep the result in memory instead
         return _built_in_memory(name, str(folder))
     return _load(str(folder), _stamp(name))

@@ -19,6 +19,7 @@ from common.artifacts import build_lock
 from common.errors import USER_ERRORS, InputError
 from embed import index as visual_index
 from ui.links import linked, share
+from ui.memory import release
 
 FILTERS = (("gender", "Gender"), ("masterCategory", "Category"), ("articleType", "Article type"))
 PHOTO_KINDS = "JPEG, PNG, WebP, HEIC (iPhone), AVIF"
@@ -58,12 +59,25 @@ def _build_demo_index(index_dir: Path, weights: str) -> None:
                       expanded=False)
 
 
+def _keep_keras_session() -> None:
+    """Streamlit clears Keras' session after every script run once Keras is imported, on every
+    page (`_clean_problem_modules` in streamlit/runtime/scriptrunner/script_runner.py): a full
+    garbage collection and TensorFlow's kernel cache, measured here at 0.4-1 s of every click of
+    every visitor, for a model that is built once, frozen and kept in st.cache_resource. The app
+    builds no Keras models per run, so in its process that hook does nothing."""
+    import keras
+
+    keras.backend.clear_session = lambda *args, **kwargs: None
+
+
 @st.cache_resource(show_spinner="Loading the image model...")
 def _engine(index_dir: str, weights: str):
     from embed.query import QueryEngine
 
+    _keep_keras_session()
     engine = QueryEngine.open(Path(index_dir), weights)
     engine.embedder.warm_up()
+    release()
     return engine
 
 
@@ -137,6 +151,7 @@ def _photo(engine, data: bytes):
     held = st.session_state.get("vs_photo")
     if held is None or held.digest != digest:
         held = st.session_state["vs_photo"] = engine.photo(data)  # one photo at a time: flat memory
+        release()
     return held
 
 

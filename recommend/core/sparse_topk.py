@@ -5,7 +5,12 @@ Every "what is nearest / what to recommend" question here is one of these: cosin
 are the top of U @ U.T (leaving out the diagonal), user-user recommendations the top of
 (similarities of the k nearest) @ (what they bought), leaving out what the customer owns.
 
-One fused pass per row, compiled with numba: walk the row of A, and for each of its entries the
+Small products (at most SMALL_PRODUCT_CELLS cells, e.g. the app's 400 demo customers or 1,500
+movies) are computed by scipy a block of rows at a time and ranked by common.topk.top_k_rows.
+That is slower than the kernel (0.14 s against 0.06 s for the demo's 1,500 movies, 2 cores) but
+keeps numba and LLVM (~100 MB resident, bench/app_memory.py) out of the app's process, whose
+builds are all this small. Above that, one fused pass per row, compiled with numba
+(sparse_topk_kernel.py): walk the row of A, and for each of its entries the
 matching row of B, accumulating into a dense scratch vector (and counting contributions); then
 keep the k best of what was touched with a small heap, and reset only what was touched. Work is
 that of the sparse product itself, but nothing of the product is stored or sorted: the blockwise
@@ -23,7 +28,6 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import scipy.sparse as sp
-from numba import njit
 from tqdm import tqdm
 
 from common.topk import TopK, check_k, top_k, top_k_rows
@@ -33,83 +37,8 @@ __all__ = ["TopK", "cosine_top_k", "keep_entries", "product_top_k", "row_of_each
 
 TIE_DECIMALS = 12  # far above float64 noise, far below any real gap between scores
 CHUNK_ROWS = 512  # rows per task: small enough to balance the cores and move a progress bar
-
-
-@njit(cache=True, inline="always")
-def _worse(a_val, a_idx, b_val, b_idx):
-    """Is candidate a ranked below b? A lower score, or an equal score and a higher column."""
-    return a_val < b_val or (a_val == b_val and a_idx > b_idx)
-
-
-@njit(cache=True, inline="always")
-def _swap(hv, hi, hc, a, b):
-    hv[a], hv[b] = hv[b], hv[a]
-    hi[a], hi[b] = hi[b], hi[a]
-    hc[a], hc[b] = hc[b], hc[a]
-
-
-@njit(cache=True)
-def _sift_down(hv, hi, hc, size, pos):
-    """Restore the heap (root = worst kept candidate) below `pos`."""
-    while True:
-        child = 2 * pos + 1
-        if child >= size:
-            return
-        if child + 1 < size and _worse(hv[child + 1], hi[child + 1], hv[child], hi[child]):
-            child += 1
-        if not _worse(hv[child], hi[child], hv[pos], hi[pos]):
-            return
-        _swap(hv, hi, hc, pos, child)
-        pos = child
-
-
-@njit(cache=True, nogil=True)
-def _rows_top_k(start, stop, a_ptr, a_idx, a_val, b_ptr, b_idx, b_val, x_ptr, x_idx, skip_diagonal,
-                k, out_idx, out_val, out_cnt, acc, cnt, banned, touched, hv, hi, hc):
-    """Rows start..stop of the answer. Scratch: acc and cnt all zero (left so), banned all -1
-    (it holds the last row that banned a column), touched, hv, hi, hc any."""
-    for r in range(start, stop):
-        for p in range(x_ptr[r], x_ptr[r + 1]):
-            banned[x_idx[p]] = r
-        t = 0
-        for p in range(a_ptr[r], a_ptr[r + 1]):
-            v = a_val[p]
-            j = a_idx[p]
-            for q in range(b_ptr[j], b_ptr[j + 1]):
-                c = b_idx[q]
-                if cnt[c] == 0:  # first time this row meets c (a running sum can pass through 0)
-                    touched[t] = c
-                    t += 1
-                acc[c] += v * b_val[q]
-                cnt[c] += 1
-        size = 0
-        for i in range(t):
-            c = touched[i]
-            s = round(acc[c], TIE_DECIMALS)
-            n_terms = cnt[c]
-            acc[c] = 0.0
-            cnt[c] = 0
-            if not s > 0.0 or banned[c] == r or (skip_diagonal and c == r):
-                continue
-            if size < k:  # heap not full: add, sift up
-                pos = size
-                hv[pos], hi[pos], hc[pos] = s, c, n_terms
-                size += 1
-                while pos > 0:
-                    parent = (pos - 1) // 2
-                    if not _worse(hv[pos], hi[pos], hv[parent], hi[parent]):
-                        break
-                    _swap(hv, hi, hc, pos, parent)
-                    pos = parent
-            elif _worse(hv[0], hi[0], s, c):  # better than the worst kept: replace it
-                hv[0], hi[0], hc[0] = s, c, n_terms
-                _sift_down(hv, hi, hc, size, 0)
-        # pop the worst first, filling the row from its end: best first, ties by column
-        while size > 0:
-            size -= 1
-            out_val[r, size], out_idx[r, size], out_cnt[r, size] = hv[0], hi[0], hc[0]
-            hv[0], hi[0], hc[0] = hv[size], hi[size], hc[size]
-            _sift_down(hv, hi, hc, size, 0)
+SMALL_PRODUCT_CELLS = 4_000_000  # rows x columns of a product computed by scipy, not the kernel
+BLOCK_CELLS = 262_144  # of those, computed a block of rows at a time (2 MB of float64 each)
 
 
 def _workers() -> int:
@@ -147,6 +76,13 @@ def product_top_k(a, b, k: int, *, exclude=None, skip_diagonal: bool = False, pr
     out = TopK(np.full((n, k), -1, dtype=np.int64), np.full((n, k), np.nan), np.zeros((n, k), dtype=np.int64))
     if n == 0 or a.nnz == 0 or b.nnz == 0:
         return out
+    if n * m <= SMALL_PRODUCT_CELLS:
+        with tqdm(total=n, desc=desc, unit="row", disable=not progress) as bar:
+            _small_product_top_k(a, b, k, x, skip_diagonal, out)
+            bar.update(n)
+        return out
+    from recommend.core.sparse_topk_kernel import _rows_top_k  # numba: imported only when needed
+
     arrays = (*_csr_arrays(a), *_csr_arrays(b), *_csr_arrays(x)[:2], bool(skip_diagonal), k,
               out.indices, out.scores, out.counts)
 
@@ -168,6 +104,37 @@ def product_top_k(a, b, k: int, *, exclude=None, skip_diagonal: bool = False, pr
             with ThreadPoolExecutor(max_workers=min(workers, len(starts))) as pool:
                 for done in pool.map(run, starts):
                     bar.update(done)
+    return out
+
+
+def _small_product_top_k(a, b, k, exclude, skip_diagonal, out: TopK) -> TopK:
+    """product_top_k for a product small enough to compute: the same answer (positive scores
+    rounded to TIE_DECIMALS, ties by ascending column, counts = terms summed) from scipy and
+    top_k_rows, a block of rows at a time so that at most BLOCK_CELLS are held at once."""
+    ones_a, ones_b_t = a.copy(), b.T.tocsr()
+    ones_a.data[:], ones_b_t.data[:] = 1.0, 1.0
+    n, m = a.shape[0], b.shape[1]
+    step = max(1, BLOCK_CELLS // max(m, 1))
+    for first in range(0, n, step):
+        last = min(n, first + step)
+        scores = np.round((a[first:last] @ b).toarray(), TIE_DECIMALS)
+        invalid = ~(scores > 0.0)
+        block = exclude[first:last]
+        if block.nnz:
+            invalid[row_of_each(block), block.indices] = True
+        if skip_diagonal:
+            rows = np.arange(first, min(last, m))
+            invalid[rows - first, rows] = True
+        scores[invalid] = -np.inf
+        found = top_k_rows(scores, k)
+        kept = found.indices >= 0
+        rows, slots = np.nonzero(kept)
+        columns = found.indices[kept]
+        out.indices[first + rows, slots] = columns
+        out.scores[first + rows, slots] = found.scores[kept]
+        # terms summed, for the chosen entries only: stored entries row r of a and column c of b share
+        shared = ones_a[first + rows].multiply(ones_b_t[columns]).sum(axis=1)
+        out.counts[first + rows, slots] = np.asarray(shared, dtype=np.int64).ravel()
     return out
 
 

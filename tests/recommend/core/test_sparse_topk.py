@@ -1,5 +1,6 @@
-"""The fused sparse-product top-k against dense brute force: values, ties, exclusions, counts,
-negative entries, threads, padding and bad input."""
+"""The sparse-product top-k against dense brute force: values, ties, exclusions, counts,
+negative entries, threads, padding and bad input. Every test runs on both ways of computing it:
+the whole product (small inputs) and the fused numba kernel (large inputs)."""
 from __future__ import annotations
 
 import numpy as np
@@ -8,6 +9,30 @@ import scipy.sparse as sp
 
 from recommend.core import sparse_topk as module
 from recommend.core.sparse_topk import cosine_top_k, product_top_k, top_k_sparse_rows, unit_rows
+
+
+@pytest.fixture(autouse=True, params=["whole product", "fused kernel"])
+def way(request, monkeypatch):
+    if request.param == "fused kernel":
+        monkeypatch.setattr(module, "SMALL_PRODUCT_CELLS", 0)
+    return request.param
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_both_ways_give_the_same_answer(seed, monkeypatch, way):
+    rng = np.random.default_rng(seed)
+    a = sp.random(300, 80, density=0.05, random_state=seed, format="csr",
+                  data_rvs=lambda n: rng.integers(1, 4, n).astype(float))  # whole counts: many ties
+    x = sp.random(300, 300, density=0.05, random_state=seed + 1, format="csr")
+    unit = unit_rows(a)
+    monkeypatch.setattr(module, "BLOCK_CELLS", 1000)  # blocks of three rows
+    whole = product_top_k(unit, unit.T.tocsr(), 7, exclude=x, skip_diagonal=True)
+    monkeypatch.setattr(module, "SMALL_PRODUCT_CELLS", 0)
+    kernel = product_top_k(unit, unit.T.tocsr(), 7, exclude=x, skip_diagonal=True)
+    np.testing.assert_array_equal(whole.indices, kernel.indices)
+    np.testing.assert_array_equal(whole.counts, kernel.counts)
+    np.testing.assert_array_equal(np.isnan(whole.scores), np.isnan(kernel.scores))
+    np.testing.assert_allclose(np.nan_to_num(whole.scores), np.nan_to_num(kernel.scores), rtol=0, atol=1e-12)
 
 
 def dense_top_k(dense: np.ndarray, k: int, banned: np.ndarray | None = None):
