@@ -18,12 +18,10 @@ async def visit_together(url: str) -> list[tuple[int, int]]:
     async with async_playwright() as p:
         browser = await p.chromium.launch(executable_path=chromium(), args=CHROMIUM_ARGS)
         pages = [await browser.new_page(viewport={"width": 1200, "height": 900}) for _ in range(SESSIONS)]
-        # the barrier: every page exists before any asks for the app, then all ask at once, and all
-        # open the Similar products tab together
-        await asyncio.gather(*(page.goto(url, wait_until="domcontentloaded") for page in pages))
-        tabs = [page.get_by_role("tab", name="Similar products") for page in pages]
-        await asyncio.gather(*(tab.wait_for(timeout=120_000) for tab in tabs))
-        await asyncio.gather(*(tab.click() for tab in tabs))
+        # the barrier: every page exists before any asks for the app, then all open the Similar
+        # products page by its URL at once
+        await asyncio.gather(*(page.goto(url + "/similar-products", wait_until="domcontentloaded")
+                               for page in pages))
         shown = "text=most similar per product by"
         await asyncio.gather(*(page.locator(shown).first.wait_for(timeout=180_000) for page in pages))
         await asyncio.sleep(2)  # let any late error render
