@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import random
 import socket
@@ -39,6 +40,8 @@ from machine import describe  # bench/machine.py, beside this script
 ROOT = Path(__file__).resolve().parents[1]
 IMAGES = ROOT / "data" / "fashion" / "images"
 TITLES = ["toy story", "matrix", "star wars", "amelie", "godfather", "jurassic", "forrest", "alien"]
+# The picture of the shopper's photo on the page (its media URL is new for every upload).
+SHOWN = "() => document.querySelector(\"[data-testid='stImage'] img\")?.src || ''"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update"]
 
@@ -143,13 +146,19 @@ async def browser_visitor(browser, base, images, until, log, rng):
     page = await browser.new_page(viewport={"width": 1200, "height": 900})
     try:
         await page.goto(base, wait_until="domcontentloaded", timeout=180_000)
+        await page.get_by_text("Choose a photo to start").wait_for(timeout=180_000)
     except Exception as exc:  # noqa: BLE001
         log["errors"].append(f"browser could not open the app: {type(exc).__name__}"[:300])
         return
+    last = None
     while time.monotonic() < until:
         try:
+            shown = await page.evaluate(SHOWN)
+            last = rng.choice([i for i in images if i != last])  # the same file again would not rerun
             started = time.perf_counter()
-            await page.locator("input[type=file]").first.set_input_files(str(rng.choice(images)), timeout=120_000)
+            await page.locator("input[type=file]").first.set_input_files(str(last), timeout=120_000)
+            # this upload's results, not the last one's: the photo shown above them has changed
+            await page.wait_for_function(f"() => ({SHOWN[6:]}) !== {json.dumps(shown)}", timeout=120_000, polling=50)
             await page.get_by_role("button", name="More like this").nth(4).wait_for(timeout=120_000)
             log["browser"].append(time.perf_counter() - started)
             if await page.locator("[data-testid='stException'], [data-testid='stAlertContentError']").count():
@@ -160,7 +169,6 @@ async def browser_visitor(browser, base, images, until, log, rng):
 
 
 async def soak(base, images, sessions, browsers, seconds):
-    rng = random.Random(0)
     single = Session(base)
     await single.open()
     alone = [await single.visual_query(images[i]) for i in range(8)]
