@@ -91,9 +91,10 @@ def render() -> None:
     with right:
         st.markdown("**Recommended for this customer**")
         st.dataframe(recs[["rank", "item", "name", "score", "why"]], hide_index=True, width="stretch",
-                     column_config={"rank": st.column_config.NumberColumn("#", width="small"),
+                     row_height=48,  # two lines: long product names wrap, not cut
+                     column_config={"rank": st.column_config.NumberColumn("#", width=40),
                                     "item": st.column_config.TextColumn("Code", width="small"),
-                                    "name": st.column_config.TextColumn("Product", width="medium"),
+                                    "name": st.column_config.TextColumn("Product", width="large"),
                                     "score": st.column_config.NumberColumn("Score", format="%.2f", width="small"),
                                     "why": st.column_config.TextColumn("Why", width="medium")})
         a, b = st.columns(2)

@@ -108,6 +108,17 @@ def test_thresholds_that_explode_give_one_line_naming_min_support(monkeypatch):
     assert not at.dataframe
 
 
+def test_a_link_opens_that_data_set_and_item():
+    at = AppTest.from_string(SCRIPT, default_timeout=60)
+    at.query_params.update({"dataset": "groceries", "item": "pasta"})
+    at.run()
+    assert_fine(at)
+    assert at.selectbox(key="dataset").value == "groceries" and at.selectbox(key="item").value == "pasta"
+    assert shown_next_to(at) == ["escalope", "shrimp", "mineral water"]
+    at.selectbox(key="item").set_value("mineral water").run()
+    assert at.query_params["item"] == "mineral water"  # the address bar follows
+
+
 def test_what_to_show_next_to_an_item():
     at = start()
     at.selectbox(key="item").set_value("pasta").run()
