@@ -1,0 +1,212 @@
+"""A shop's own tables, one model for every page and job: orders (one row per order line),
+a catalogue (one row per product) and ratings (user, item, rating).
+
+Reading: CSV (any common delimiter and encoding, plain or gzip: common.tables), Excel (.xlsx)
+and Parquet, told apart by their first bytes, never by the name a user gave. Every column is
+read as text, so ids keep their leading zeros; `apply` converts what should be numbers or dates.
+
+Column mapping: `guess` picks a column for each field from its name (the hints below, exact
+names first, then names holding a hint); a user may change every guess. `problems` lists what
+would make a build wrong, one line each naming the column, a count and an example row: nothing
+is built from bad input. `apply` returns the table with the fields' names and types.
+"""
+from __future__ import annotations
+
+import io
+import re
+from dataclasses import dataclass
+from typing import Mapping, Sequence
+
+import pandas as pd
+
+from common.errors import InputError
+from common.tables import Source, read_bytes, read_csv, source_name
+
+
+@dataclass(frozen=True)
+class Field:
+    role: str  # the column's name after `apply`
+    label: str  # for people: "the product id"
+    kind: str  # "id", "number", "date" or "text"
+    required: bool
+    hints: tuple[str, ...]  # column names that mean this field, most telling first
+
+
+@dataclass(frozen=True)
+class Schema:
+    name: str  # "orders", "catalogue", "ratings"
+    fields: tuple[Field, ...]
+
+    def field(self, role: str) -> Field:
+        return next(f for f in self.fields if f.role == role)
+
+
+ORDERS = Schema("orders", (
+    Field("order", "the order id", "id", True,
+          ("invoiceno", "invoice", "orderid", "order", "basket", "transaction", "receipt", "ticket")),
+    Field("customer", "the customer id", "id", False, ("customerid", "customer", "client", "userid", "user")),
+    Field("item", "the product id", "id", True,
+          ("stockcode", "productid", "sku", "itemid", "articleid", "product", "item", "article")),
+    Field("quantity", "the quantity", "number", False, ("quantity", "qty", "units")),
+    Field("price", "the unit price", "number", False, ("unitprice", "price", "sales", "amount")),
+    Field("date", "the order date", "date", False, ("invoicedate", "orderdate", "date", "time", "timestamp")),
+    Field("name", "the product name", "text", False, ("description", "productname", "itemname", "name", "title")),
+    Field("category", "the product category", "text", False,
+          ("subcategory", "category", "department", "articletype", "type")),
+))
+CATALOGUE = Schema("catalogue", (
+    Field("id", "the product id", "id", True, ("id", "productid", "stockcode", "sku", "itemid", "product")),
+    Field("name", "the product name", "text", False,
+          ("productdisplayname", "productname", "name", "title", "description")),
+    Field("category", "the product category", "text", False,
+          ("mastercategory", "subcategory", "category", "articletype", "department")),
+    Field("image", "the image (a file or an http(s) URL)", "text", False,
+          ("image", "imageurl", "picture", "photo", "url", "link")),
+))
+RATINGS = Schema("ratings", (
+    Field("user", "the user id", "id", True, ("userid", "user", "customerid", "customer", "reviewer")),
+    Field("item", "the item id", "id", True, ("movieid", "itemid", "productid", "item", "movie", "product")),
+    Field("rating", "the rating", "number", True, ("rating", "score", "stars")),
+    Field("time", "the rating time", "date", False, ("timestamp", "time", "date")),
+))
+
+_ZIP, _PARQUET = b"PK\x03\x04", b"PAR1"
+
+
+def read_table(source: Source, *, name: str | None = None, what: str = "Orders") -> pd.DataFrame:
+    """A user's table (CSV, CSV.gz, .xlsx or Parquet) with every column as text (blank = "")."""
+    name = source_name(source, name)
+    data = read_bytes(source, name, what)
+    try:
+        if data.startswith(_ZIP):
+            table = pd.read_excel(io.BytesIO(data), dtype=str, keep_default_na=False, engine="openpyxl")
+            table.attrs["read"] = {"format": "xlsx", "sheet": "the first"}
+        elif data.startswith(_PARQUET):
+            table = pd.read_parquet(io.BytesIO(data))
+            table = table.apply(_as_text)
+            table.attrs["read"] = {"format": "parquet"}
+        else:
+            table = read_csv(data, name=name, what=what, dtype=str, keep_default_na=False)
+            table.attrs["read"] = {"format": "csv", **table.attrs.get("read", {})}
+    except InputError:
+        raise
+    except Exception as exc:  # a damaged workbook or Parquet file: say which and why, in one line
+        raise InputError(f"Cannot read {what.lower()} file {name}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}."
+                         ) from exc
+    table.columns = [str(c).strip() for c in table.columns]
+    return table
+
+
+def _as_text(column: pd.Series) -> pd.Series:
+    """A typed column as text the way a CSV would hold it: 17850.0 ids as "17850", missing as ""."""
+    if pd.api.types.is_float_dtype(column) and column.dropna().eq(column.dropna().round()).all():
+        column = column.astype("Int64")
+    return column.astype("string").fillna("").astype(object)
+
+
+def _normal(name: str) -> str:
+    return re.sub(r"[^0-9a-z]", "", str(name).casefold())
+
+
+def guess(columns: Sequence[str], schema: Schema) -> dict[str, str | None]:
+    """For each field, the column whose name says it is that field (None if none does); each
+    column is used once. Exact names (case, spaces, "_" and "-" ignored) win over names that
+    merely hold a hint (of four letters or more: "id" is not looked for inside "width"), and
+    earlier fields choose first."""
+    normal = {c: _normal(c) for c in columns}
+    chosen: dict[str, str | None] = {}
+    used: set[str] = set()
+    for exact in (True, False):
+        for field in schema.fields:
+            if chosen.get(field.role):
+                continue
+            chosen[field.role] = None
+            for hint in field.hints:
+                if not exact and len(hint) < 4:
+                    continue
+                hit = next((c for c in columns if c not in used and
+                            (normal[c] == hint if exact else hint in normal[c])), None)
+                if hit is not None:
+                    chosen[field.role] = hit
+                    used.add(hit)
+                    break
+    return {f.role: chosen.get(f.role) for f in schema.fields}
+
+
+def problems(table: pd.DataFrame, schema: Schema, mapping: Mapping[str, str | None],
+             name: str = "the file") -> list[str]:
+    """Everything that would make a build from this table wrong, one line each; empty if none."""
+    found = []
+    columns = list(table.columns)
+    for field in schema.fields:
+        column = mapping.get(field.role)
+        if column is None:
+            if field.required:
+                found.append(f"No column is chosen for {field.label}; pick one of {', '.join(columns)}.")
+        elif column not in columns:
+            found.append(f"Column {column!r} ({field.label}) is not in {name}; found {', '.join(columns)}.")
+    chosen = [c for c in mapping.values() if c is not None]
+    if len(chosen) != len(set(chosen)):
+        twice = next(c for c in chosen if chosen.count(c) > 1)
+        found.append(f"Column {twice!r} is chosen for two fields; each field needs its own column.")
+    if found:
+        return found
+    if table.empty:
+        return [f"{name} has a header but no rows; {schema.name} need at least one row."]
+    for field in schema.fields:
+        column = mapping.get(field.role)
+        if column is None:
+            continue
+        text = table[column].astype(str).str.strip()
+        blank = text.eq("") | text.str.lower().isin(["nan", "none", "null"])
+        if field.kind == "id" and blank.all():
+            found.append(f"Column {column!r} ({field.label}) is blank in all {len(table):,} rows.")
+        elif field.kind in ("number", "date"):
+            parsed = _parse(text[~blank], field.kind)
+            bad = parsed.isna()
+            if bad.any():
+                first = bad.idxmax()
+                what = "numbers" if field.kind == "number" else "dates"
+                found.append(f"Column {column!r} ({field.label}) has {int(bad.sum()):,} value(s) that are not "
+                             f"{what}, e.g. {text[first]!r} in row {table.index.get_loc(first) + 1:,}.")
+    return found
+
+
+def _parse(text: pd.Series, kind: str) -> pd.Series:
+    if kind == "number":
+        numbers = pd.to_numeric(text, errors="coerce")
+        comma = numbers.isna() & text.str.fullmatch(r"-?\d+,\d+")  # a decimal comma: "2,5"
+        if comma.any():
+            numbers[comma] = pd.to_numeric(text[comma].str.replace(",", ".", regex=False))
+        return numbers
+    numeric = pd.to_numeric(text, errors="coerce")
+    if len(text) and numeric.notna().all():  # Unix seconds (MovieLens' timestamps)
+        return pd.to_datetime(numeric, unit="s", errors="coerce")
+    return pd.to_datetime(text, errors="coerce", format="mixed", dayfirst=False)
+
+
+def apply(table: pd.DataFrame, schema: Schema, mapping: Mapping[str, str | None],
+          name: str = "the file") -> pd.DataFrame:
+    """The table with one column per mapped field, named by its role and typed (ids and text as
+    stripped strings, numbers as floats, dates as datetimes); InputError with the first problem
+    (all of them in `.problems`) when `problems` finds any."""
+    found = problems(table, schema, mapping, name)
+    if found:
+        error = InputError(found[0])
+        error.problems = found
+        raise error
+    out = pd.DataFrame(index=table.index)
+    for field in schema.fields:
+        column = mapping.get(field.role)
+        if column is None:
+            continue
+        text = table[column].astype(str).str.strip()
+        if field.kind in ("number", "date"):
+            blank = text.eq("") | text.str.lower().isin(["nan", "none", "null"])
+            parsed = _parse(text[~blank], field.kind)
+            out[field.role] = parsed.reindex(table.index)  # blanks stay missing (NaN, NaT)
+        else:
+            out[field.role] = text
+    out.attrs["mapping"] = {role: mapping.get(role) for role in (f.role for f in schema.fields)}
+    out.attrs["read"] = dict(table.attrs.get("read", {}))
+    return out.reset_index(drop=True)
