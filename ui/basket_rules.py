@@ -16,6 +16,7 @@ import pandas as pd
 import streamlit as st
 
 from common.errors import InputError
+from common.shop_tables import ORDERS, guess
 from recommend.rules import defaults
 from recommend.rules.baskets import Baskets, csv_columns, guess_format, read_baskets
 from recommend.rules.model import SUPPORT_STEPS, WANTED_RULES, BasketRules, answer, build, lookup_json_text, starting_support
@@ -29,10 +30,6 @@ TABLE_ROWS = 10_000  # rows shown in the table (the download has them all)
 CHART_POINTS = 5_000  # strongest rules drawn in the scatter
 SIDES = {"either side": "either", "left (if bought)": "antecedents", "right (then also)": "consequents"}
 NONE = "(none)"
-# Column names tried, in order, when guessing an upload's order / item / quantity columns.
-BASKET_HINTS = ("invoiceno", "invoice", "order id", "orderid", "order", "basket", "transaction", "receipt")
-ITEM_HINTS = ("description", "product name", "item", "product", "stockcode", "sku", "article")
-QUANTITY_HINTS = ("quantity", "qty", "units")
 
 
 @dataclass
@@ -80,15 +77,6 @@ def _starting_support(key: str, _baskets: Baskets) -> dict:
     return {"min_support": support, "note": note}
 
 
-def _guess(columns: list[str], hints: tuple[str, ...], exclude: tuple[str, ...] = ()) -> int | None:
-    lowered = [c.lower() for c in columns]
-    for hint in hints:
-        for i, c in enumerate(lowered):
-            if hint in c and columns[i] not in exclude:
-                return i
-    return None
-
-
 def _upload_source() -> Source | None:
     upload = st.file_uploader("Basket file (.csv or .csv.gz)", type=UPLOAD_TYPES, key="br_upload",
                               help="Wide: one basket per line, items separated by commas, no header. "
@@ -115,15 +103,15 @@ def _upload_source() -> Source | None:
                  "with an order column and an item column. Is it a wide file?")
         return None
     left, mid, right = st.columns(3)
-    basket_col = left.selectbox("Order column", columns, index=_guess(columns, BASKET_HINTS) or 0,
+    guessed = guess(columns, ORDERS)  # the one mapping of a shop's orders (common/shop_tables.py)
+    basket_col = left.selectbox("Order column", columns, index=columns.index(guessed["order"] or columns[0]),
                                 key=f"br_basket_col_{digest}")
-    item_default = _guess(columns, ITEM_HINTS, (basket_col,))
-    item_col = mid.selectbox("Item column", columns,
-                             index=item_default if item_default is not None else min(1, len(columns) - 1),
-                             key=f"br_item_col_{digest}")
-    q_default = _guess(columns, QUANTITY_HINTS)
+    # rules read best in product names; the product id where there are none
+    item_default = guessed["name"] or guessed["item"] or columns[min(1, len(columns) - 1)]
+    item_col = mid.selectbox("Item column", columns, index=columns.index(item_default), key=f"br_item_col_{digest}")
     quantity = right.selectbox("Quantity column", [NONE] + columns,
-                               index=0 if q_default is None else q_default + 1, key=f"br_quantity_col_{digest}",
+                               index=0 if guessed["quantity"] is None else columns.index(guessed["quantity"]) + 1,
+                               key=f"br_quantity_col_{digest}",
                                help="Rows whose quantity is not positive (returns, cancellations) are dropped.")
     quantity_col = None if quantity == NONE else quantity
     return Source(upload.name, f"upload:{digest}:long:{basket_col}:{item_col}:{quantity_col}", data, "long",

@@ -166,6 +166,17 @@ def test_upload_of_a_long_gzip_file_guesses_its_columns():
     assert metrics(at)["Baskets"] == "20"
 
 
+def test_an_upload_is_mapped_as_every_page_maps_orders():
+    rows = ["Customer ID;Order ID;Product ID;Product Name;Qty"]
+    rows += [f"C{o % 3};O{o};P{i};{item};1" for o in range(12) for i, item in enumerate(["TEA", "CAKE"])]
+    at = upload(start(), "export.csv", ("\n".join(rows) + "\n").encode())
+    assert not at.error
+    assert by_label(at.selectbox, "Order column").value == "Order ID"  # not the customer, listed first
+    assert by_label(at.selectbox, "Item column").value == "Product Name"
+    assert by_label(at.selectbox, "Quantity column").value == "Qty"
+    assert metrics(at)["Baskets"] == "12"
+
+
 @pytest.mark.parametrize("name, data, expected", [
     ("photo.csv", b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00", "not a text CSV file"),
     ("empty.csv", b"", "is empty"),
