@@ -16,11 +16,12 @@ import pandas as pd
 import streamlit as st
 
 from common.errors import InputError
+from common.exports import csv_download
 from common.shop_tables import ORDERS, guess
 from recommend.rules import defaults
 from recommend.rules.baskets import Baskets, csv_columns, guess_format, read_baskets
 from recommend.rules.model import SUPPORT_STEPS, WANTED_RULES, BasketRules, answer, build, lookup_json_text, starting_support
-from recommend.rules.rules import rules_csv, rules_with_item, split_items
+from recommend.rules.rules import RULE_COLUMNS, rules_with_item, split_items
 from ui.links import pick, share
 from ui.memory import release
 
@@ -60,7 +61,7 @@ def _mine(key: str, _baskets: Baskets, min_support: float, min_confidence: float
     """The rules for these baskets (named by `key`) and thresholds, with the two downloads."""
     result = build(_baskets, min_support=min_support, min_confidence=min_confidence,
                                 min_lift=min_lift, max_length=max_length)
-    texts = rules_csv(result.rules), lookup_json_text(result)
+    texts = csv_download(result.rules[RULE_COLUMNS]), lookup_json_text(result)
     release()
     return result, *texts
 

@@ -7,6 +7,7 @@ import streamlit as st
 
 import settings
 from common.errors import InputError
+from common.exports import csv_download
 from common.text_match import Matcher
 from recommend.similar_customers import PurchaseColumns, answer, build, find_customers, read_purchases
 from ui.links import pick, share
@@ -98,8 +99,8 @@ def render() -> None:
                                     "score": st.column_config.NumberColumn("Score", format="%.2f", width="small"),
                                     "why": st.column_config.TextColumn("Why", width="medium")})
         a, b = st.columns(2)
-        a.download_button("Download these recommendations (CSV)", recs.to_csv(index=False),
+        a.download_button("Download these recommendations (CSV)", csv_download(recs),
                           file_name=f"recommendations_{customer}.csv", mime="text/csv", key="sc_dl_one")
         b.download_button("Download all customers' recommendations (CSV)",
-                          result.recommendations.to_csv(index=False), file_name="recommendations.csv",
+                          csv_download(result.recommendations), file_name="recommendations.csv",
                           mime="text/csv", key="sc_dl_all")

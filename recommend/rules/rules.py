@@ -185,7 +185,3 @@ def show_next_to(rules: pd.DataFrame, sellers: pd.Series, k: int = defaults.SHOW
 def rules_itemset_count(rules: pd.DataFrame) -> int:
     """How many distinct itemsets (antecedent + consequent) the rules come from."""
     return len({frozenset(split_items(a) + split_items(c)) for a, c in zip(rules["antecedents"], rules["consequents"])})
-
-
-def rules_csv(rules: pd.DataFrame) -> str:
-    return rules[RULE_COLUMNS].to_csv(index=False)
