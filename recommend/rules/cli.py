@@ -9,21 +9,25 @@ from common.artifacts import file_sha256
 from common.errors import InputError
 from recommend.cli import add_from, require_query
 from recommend.rules import defaults, model
-from recommend.rules.baskets import FORMATS, read_baskets
+from recommend.core.order_columns import resolve
+from recommend.rules.baskets import FORMATS, guess_format, read_baskets
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.description = ("Mine association rules from shopping baskets and write rules.csv, itemsets.csv, "
                      "lookup.json and manifest.json. max_length counts every item of a rule.")
-    p.add_argument("--baskets", type=Path, default=defaults.DEMO_BASKETS,
-                   help="basket CSV (.csv or .csv.gz); default: the demo Market Basket Optimisation file")
+    p.add_argument("--orders", "--baskets", dest="baskets", type=Path, default=defaults.DEMO_BASKETS,
+                   help="orders or baskets CSV (.csv or .csv.gz); default: the demo Market Basket Optimisation file")
     p.add_argument("--format", choices=FORMATS, default=None,
                    help="wide: one basket per line, no header; long: one row per order line "
-                        "(default: long when --basket-col/--item-col are given, else wide)")
-    p.add_argument("--basket-col", default=None, help="long files: the order (basket) column, e.g. InvoiceNo")
-    p.add_argument("--item-col", default=None, help="long files: the item column, e.g. Description")
+                        "(default: long when a column is named or the file starts with a header, else wide)")
+    p.add_argument("--order-col", "--basket-col", dest="basket_col", default=None,
+                   help="long files: the order (basket) column, e.g. InvoiceNo (guessed when left out)")
+    p.add_argument("--item-col", default=None,
+                   help="long files: the item column, e.g. Description (guessed: the product name, else its id)")
     p.add_argument("--quantity-col", default=None,
-                   help="long files: rows whose quantity here is not positive (returns) are dropped")
+                   help="long files: rows whose quantity here is not positive (returns) are dropped "
+                        "(guessed; --quantity-col '' keeps every row)")
     p.add_argument("--min-support", type=float, default=defaults.MIN_SUPPORT,
                    help=f"share of baskets an itemset must be in (default {defaults.MIN_SUPPORT})")
     p.add_argument("--min-confidence", type=float, default=defaults.MIN_CONFIDENCE,
@@ -54,15 +58,31 @@ def run(args) -> int:
 def _build(args) -> model.BasketRules:
     if not Path(args.baskets).is_file():
         raise InputError(f"Basket file {args.baskets} not found.")
-    baskets = read_baskets(args.baskets, args.format, args.basket_col, args.item_col, args.quantity_col)
+    fmt, columns = _format_and_columns(args)
+    baskets = read_baskets(args.baskets, fmt, columns.get("order"), columns.get("item"), columns.get("quantity"))
     result = model.build(baskets, min_support=args.min_support, min_confidence=args.min_confidence,
                          min_lift=args.min_lift, max_length=args.max_length, show=args.show,
                          progress=sys.stderr.isatty())
-    model.write(result, args.out, {"baskets": str(args.baskets), "sha256": file_sha256(args.baskets)},
-                rebuild=args.command_line)
+    model.write(result, args.out, {"baskets": str(args.baskets), "sha256": file_sha256(args.baskets),
+                                   "format": fmt, "columns": columns}, rebuild=args.command_line)
     m = result.manifest
     print(f"{m['baskets']:,} baskets, {m['items']:,} items: {m['frequent_itemsets']:,} frequent itemsets, "
           f"{m['rules']:,} rules over {m['itemsets_with_rules']:,} itemsets, {m['items_with_rules']:,} items "
           f"with a rule of their own; wrote {args.out} in {m['seconds']['total']} s.")
     print(f"Shown next to items without a rule: {', '.join(result.default_recommendation)}")
     return result
+
+
+def _format_and_columns(args) -> tuple[str, dict]:
+    """Wide, or long with its order, item and quantity columns (those not named are guessed)."""
+    named = any(c is not None for c in (args.basket_col, args.item_col, args.quantity_col))
+    fmt = args.format or ("long" if named else guess_format(args.baskets))
+    if fmt == "wide":
+        if named:
+            raise InputError("Column names only apply to long files; use --format long, or drop the column flags.")
+        return fmt, {}
+    found = resolve(args.baskets, {"order": args.basket_col, "quantity": args.quantity_col}, needed=("order",))
+    item = args.item_col or found["name"] or found["item"]  # rules read best in product names
+    if not item:
+        raise InputError(f"No column of {Path(args.baskets).name} looks like the item; name it with --item-col.")
+    return fmt, {"order": found["order"], "item": item, "quantity": found["quantity"]}

@@ -9,17 +9,17 @@ from pathlib import Path
 import settings
 from common.errors import InputError
 from recommend.cli import add_from, require_query
+from recommend.core.order_columns import resolve
 from recommend.similar_customers import model
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.description = "User-user cosine on the customer x product purchase matrix."
-    p.add_argument("--purchases", type=Path, default=settings.DEMO_ONLINE_RETAIL,
-                   help="purchase lines CSV (default: the demo Online Retail sample)")
-    p.add_argument("--customer-col", default="CustomerID")
-    p.add_argument("--item-col", default="StockCode")
-    p.add_argument("--name-col", default="Description")
-    p.add_argument("--quantity-col", default="Quantity")
+    p.add_argument("--orders", "--purchases", dest="purchases", type=Path, default=settings.DEMO_ONLINE_RETAIL,
+                   help="order lines CSV (default: the demo Online Retail sample)")
+    for flag, example in (("--customer-col", "CustomerID"), ("--item-col", "StockCode"), ("--name-col", "Description"),
+                          ("--quantity-col", "Quantity"), ("--order-col", "InvoiceNo"), ("--date-col", "InvoiceDate")):
+        p.add_argument(flag, default=None, help=f"e.g. {example}; guessed from the header when left out, '' for none")
     p.add_argument("--no-clean", action="store_true",
                    help="skip Online Retail's cleaning (cancellations, returns, postage and fees)")
     p.add_argument("-k", type=int, default=model.DEFAULT_NEIGHBOURS, help="neighbours per customer")
@@ -36,12 +36,19 @@ def run(args) -> int:
         return _print_answer(model.load(args.artifact), args.customer)
     if args.out is None and args.customer is None:
         raise InputError("Give --out DIR to write every customer's answer, --customer ID to see one, or both.")
-    cols = model.PurchaseColumns(args.customer_col, args.item_col, args.name_col or None, args.quantity_col or None)
+    if not Path(args.purchases).is_file():
+        raise InputError(f"Orders file {args.purchases} not found.")
+    found = resolve(args.purchases, {"customer": args.customer_col, "item": args.item_col, "name": args.name_col,
+                                     "quantity": args.quantity_col, "order": args.order_col, "date": args.date_col},
+                    needed=("customer", "item"))
+    cols = model.PurchaseColumns(found["customer"], found["item"], found["name"], found["quantity"], found["order"],
+                                 found["date"])
     purchases = model.read_purchases(args.purchases, cols, clean=not args.no_clean)
     result = model.build(purchases, cols, k=args.k, n=args.n, weighting=args.weighting,
                          progress=sys.stderr.isatty())
     if args.out is not None:
-        model.write(result, args.out, {"purchases": str(args.purchases)}, rebuild=args.command_line)
+        used = {k: found[k] for k in ("customer", "item", "name", "quantity", "order", "date")}
+        model.write(result, args.out, {"purchases": str(args.purchases), "columns": used}, rebuild=args.command_line)
         m = result.manifest
         print(f"Wrote neighbours and recommendations of {m['customers']} customers ({m['products']} products, "
               f"k={m['k']}, {m['weighting']}) to {args.out} in {m['seconds']} s.")

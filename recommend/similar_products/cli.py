@@ -7,6 +7,7 @@ from pathlib import Path
 
 from common.errors import InputError
 from recommend.cli import add_from, require_query
+from recommend.core.order_columns import described, resolve
 from recommend.similar_products import model
 from recommend.similar_products.similarity import DEFAULT_K, DEFAULT_MIN_COUNT, DEFAULT_SIMILARITY, SIMILARITIES
 
@@ -16,11 +17,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                      "Writes similar_products.csv, similar_products.json, products.csv, validation.csv "
                      "(with --category-col) and manifest.json.")
     p.add_argument("--orders", type=Path, help="CSV (or .csv.gz) with one row per order line (needed to build)")
-    p.add_argument("--order-col", help="column holding the order id (needed to build)")
-    p.add_argument("--item-col", help="column holding the product id (needed to build)")
-    p.add_argument("--name-col", default=None, help="column holding the product name")
-    p.add_argument("--category-col", nargs="+", default=[], metavar="COL",
-                   help="category column(s); each gets the same-category validation (first = main)")
+    p.add_argument("--order-col", help="column holding the order id (guessed from the header when left out)")
+    p.add_argument("--item-col", help="column holding the product id (guessed when left out)")
+    p.add_argument("--name-col", default=None, help="column holding the product name (guessed; '' for none)")
+    p.add_argument("--category-col", nargs="+", default=None, metavar="COL",
+                   help="category column(s); each gets the same-category validation (first = main; "
+                        "guessed when left out, '' for none)")
     p.add_argument("--similarity", choices=SIMILARITIES, default=DEFAULT_SIMILARITY,
                    help=f"how to score two products (default {DEFAULT_SIMILARITY}, chosen by the evaluation; "
                         "cooccurrence-cosine is the original notebook's)")
@@ -39,23 +41,32 @@ def run(args) -> int:
     require_query(args, args.item, "--item")
     if args.artifact is not None:
         return _print_answer(model.load(args.artifact), args.item)
-    missing = [flag for flag, value in (("--orders", args.orders), ("--order-col", args.order_col),
-                                        ("--item-col", args.item_col), ("--out", args.out)) if value is None]
+    missing = [flag for flag, value in (("--orders", args.orders), ("--out", args.out)) if value is None]
     if missing:
         raise InputError(f"Building needs {', '.join(missing)} (or answer from a built artifact with "
                          "--from DIR --item ID).")
     if args.min_count < 1:
         raise InputError(f"--min-count must be at least 1, not {args.min_count}.")
-    columns = model.OrderColumns(args.order_col, args.item_col, args.name_col, tuple(args.category_col), None,
-                                 args.clean)
+    if not Path(args.orders).is_file():
+        raise InputError(f"Orders file {args.orders} not found.")
+    categories = args.category_col
+    found = resolve(args.orders, {"order": args.order_col, "item": args.item_col, "name": args.name_col,
+                                  "category": categories[0] if categories else None}, needed=("order", "item"))
+    if categories is None:
+        categories = [found["category"]] if found["category"] else []
+    categories = [c for c in categories if c]
+    columns = model.OrderColumns(found["order"], found["item"], found["name"], tuple(categories), None, args.clean)
     lines = model.read_order_lines(args.orders, columns)
     result = model.build(lines, columns, similarity=args.similarity, k=args.k, min_count=args.min_count,
                          progress=sys.stderr.isatty())
-    model.write(result, args.out, {"orders": str(args.orders)}, rebuild=args.command_line)
+    model.write(result, args.out, {"orders": str(args.orders), "columns": {
+        "order": columns.order, "item": columns.item, "name": columns.name, "categories": list(categories)}},
+        rebuild=args.command_line)
     m = result.manifest
+    used = {"order": columns.order, "item": columns.item, "name": columns.name, "category": ", ".join(categories) or None}
     print(f"Wrote the {m['k']} most similar products of {m['products_with_similar']:,} of {m['products']:,} "
           f"products ({m['similarity']}, min count {m['min_count']}; {m['orders']:,} orders) to {args.out} "
-          f"in {m['seconds']} s.")
+          f"in {m['seconds']} s; columns: {described(used)}.")
     if not m["validation"]:
         print("  (no --category-col: no same-category validation, no validation.csv)")
     for row in m["validation"] or []:

@@ -27,7 +27,7 @@ COMMANDS = [
 
 def answer_lines(out: str) -> list[str]:
     """What a command printed about the query (not the build summary)."""
-    return [line for line in out.splitlines() if not line.startswith(("Wrote", "Shown next to", "  (no --category"))
+    return [line for line in out.splitlines() if not line.startswith(("Wrote", "Shown next to", "  (no --category", "  same "))
             and "baskets," not in line]
 
 

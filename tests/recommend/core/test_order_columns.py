@@ -1,0 +1,70 @@
+"""One set of column flags for every sub-command that reads orders, guessed when left out, and
+today's flags (--baskets, --purchases, --basket-col) still working as aliases."""
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+
+from common.errors import InputError
+from recommend import cli
+from recommend.core.order_columns import resolve
+
+# A shop's export with its own column names, none of them the demo's.
+ORDERS = pd.DataFrame(
+    [(f"K{c}", f"B{o}", f"P{p}", name, 1, "2024-01-0" + str(1 + o % 9))
+     for o in range(30) for c in [o % 6] for p, name in ((o % 3, ["Tea", "Jam", "Soap"][o % 3]),
+                                                          (3 + o % 2, ["Cake", "Bread"][o % 2]))],
+    columns=["Client", "Receipt", "SKU", "Item name", "Qty", "Order date"],
+)
+
+
+@pytest.fixture
+def orders(tmp_path):
+    path = tmp_path / "shop.csv"
+    ORDERS.to_csv(path, index=False, sep=";")
+    return path
+
+
+def test_columns_are_guessed_from_the_header_and_flags_win(orders):
+    found = resolve(orders, {}, needed=("order", "item", "customer"))
+    assert (found["order"], found["customer"], found["item"], found["name"], found["quantity"], found["date"]) == \
+        ("Receipt", "Client", "SKU", "Item name", "Qty", "Order date")
+    assert resolve(orders, {"item": "Item name", "quantity": ""})["item"] == "Item name"
+    assert resolve(orders, {"quantity": ""})["quantity"] is None  # '' means none, not a guess
+
+
+def test_a_needed_column_that_cannot_be_guessed_names_its_flag(tmp_path):
+    path = tmp_path / "odd.csv"
+    pd.DataFrame({"a": ["1"], "b": ["2"]}).to_csv(path, index=False)
+    with pytest.raises(InputError) as err:
+        resolve(path, {}, needed=("order",))
+    assert "--order-col" in str(err.value) and "a, b" in str(err.value)
+
+
+def test_every_sub_command_builds_from_the_same_file_without_column_flags(orders, tmp_path, capsys):
+    assert cli.main(["rules", "--orders", str(orders), "--min-support", "0.1", "--min-lift", "1",
+                     "--out", str(tmp_path / "rules")]) == 0
+    manifest = json.loads((tmp_path / "rules" / "manifest.json").read_text())
+    assert manifest["inputs"]["columns"] == {"order": "Receipt", "item": "Item name", "quantity": "Qty"}
+    assert manifest["baskets"] == 30
+
+    assert cli.main(["similar-products", "--orders", str(orders), "--out", str(tmp_path / "products")]) == 0
+    manifest = json.loads((tmp_path / "products" / "manifest.json").read_text())
+    assert manifest["inputs"]["columns"]["order"] == "Receipt" and manifest["inputs"]["columns"]["item"] == "SKU"
+    assert "columns: order Receipt, item SKU, name Item name" in capsys.readouterr().out
+
+    assert cli.main(["similar-customers", "--orders", str(orders), "--out", str(tmp_path / "customers")]) == 0
+    manifest = json.loads((tmp_path / "customers" / "manifest.json").read_text())
+    assert manifest["inputs"]["columns"]["customer"] == "Client" and manifest["customers"] == 6
+
+
+def test_todays_flags_keep_working(orders, tmp_path):
+    assert cli.main(["rules", "--baskets", str(orders), "--basket-col", "Receipt", "--item-col", "SKU",
+                     "--min-support", "0.1", "--min-lift", "1", "--out", str(tmp_path / "rules")]) == 0
+    manifest = json.loads((tmp_path / "rules" / "manifest.json").read_text())
+    assert manifest["inputs"]["columns"]["order"] == "Receipt" and manifest["inputs"]["columns"]["item"] == "SKU"
+    assert cli.main(["similar-customers", "--purchases", str(orders), "--customer-col", "Client",
+                     "--item-col", "SKU", "--out", str(tmp_path / "customers")]) == 0
+    assert json.loads((tmp_path / "customers" / "manifest.json").read_text())["customers"] == 6
