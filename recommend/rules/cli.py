@@ -16,7 +16,7 @@ from recommend.rules.baskets import FORMATS, guess_format, read_baskets
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.description = ("Mine association rules from shopping baskets and write rules.csv, itemsets.csv, "
                      "lookup.json and manifest.json. max_length counts every item of a rule.")
-    p.add_argument("--orders", "--baskets", dest="baskets", type=Path, default=defaults.DEMO_BASKETS,
+    p.add_argument("--orders", "--baskets", dest="baskets", metavar="FILE", type=Path, default=defaults.DEMO_BASKETS,
                    help="orders or baskets CSV (.csv or .csv.gz); default: the demo Market Basket Optimisation file")
     p.add_argument("--format", choices=FORMATS, default=None,
                    help="wide: one basket per line, no header; long: one row per order line "

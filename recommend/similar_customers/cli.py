@@ -15,7 +15,7 @@ from recommend.similar_customers import model
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.description = "User-user cosine on the customer x product purchase matrix."
-    p.add_argument("--orders", "--purchases", dest="purchases", type=Path, default=settings.DEMO_ONLINE_RETAIL,
+    p.add_argument("--orders", "--purchases", dest="purchases", metavar="FILE", type=Path, default=settings.DEMO_ONLINE_RETAIL,
                    help="order lines CSV (default: the demo Online Retail sample)")
     for flag, example in (("--customer-col", "CustomerID"), ("--item-col", "StockCode"), ("--name-col", "Description"),
                           ("--quantity-col", "Quantity"), ("--order-col", "InvoiceNo"), ("--date-col", "InvoiceDate")):
