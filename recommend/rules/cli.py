@@ -21,7 +21,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--format", choices=FORMATS, default=None,
                    help="wide: one basket per line, no header; long: one row per order line "
                         "(default: long when a column is named or the file starts with a header, else wide)")
-    p.add_argument("--order-col", "--basket-col", dest="basket_col", default=None,
+    p.add_argument("--order-col", "--basket-col", dest="basket_col", metavar="COL", default=None,
                    help="long files: the order (basket) column, e.g. InvoiceNo (guessed when left out)")
     p.add_argument("--item-col", default=None,
                    help="long files: the item column, e.g. Description (guessed: the product name, else its id)")
