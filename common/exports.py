@@ -8,6 +8,8 @@ this is only for downloads.
 """
 from __future__ import annotations
 
+import io
+
 import pandas as pd
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -29,3 +31,22 @@ def spreadsheet_safe(table: pd.DataFrame) -> pd.DataFrame:
 def csv_download(table: pd.DataFrame) -> str:
     """The table as CSV text for a download button, safe to open in a spreadsheet."""
     return spreadsheet_safe(table).to_csv(index=False)
+
+
+# How each download format is named and served.
+FORMATS = {"CSV": ("csv", "text/csv"), "JSON": ("json", "application/json"),
+           "Parquet": ("parquet", "application/vnd.apache.parquet")}
+
+
+def table_file(table: pd.DataFrame, fmt: str) -> bytes:
+    """The table as a file to download: CSV (spreadsheet-safe, UTF-8 with a BOM so Excel reads
+    accents), JSON (a list of records) or Parquet (types kept)."""
+    if fmt == "CSV":
+        return csv_download(table).encode("utf-8-sig")
+    if fmt == "JSON":
+        return table.to_json(orient="records", force_ascii=False, indent=1, date_format="iso").encode("utf-8")
+    if fmt == "Parquet":
+        buffer = io.BytesIO()
+        table.to_parquet(buffer, index=False)
+        return buffer.getvalue()
+    raise ValueError(f"Unknown download format {fmt!r}; use one of {', '.join(FORMATS)}.")

@@ -16,13 +16,13 @@ import pandas as pd
 import streamlit as st
 
 from common.errors import InputError
-from common.exports import csv_download
 from common.shop_tables import ORDERS, guess
 from recommend.rules import defaults
 from recommend.rules.baskets import Baskets, csv_columns, guess_format, read_baskets
 from recommend.rules.model import SUPPORT_STEPS, WANTED_RULES, BasketRules, answer, build, lookup_json_text, starting_support
 from recommend.rules.rules import RULE_COLUMNS, rules_with_item, split_items
 from ui.links import pick, share
+from ui.downloads import offer
 from ui.memory import release
 
 UPLOAD = "Upload a CSV..."
@@ -57,13 +57,13 @@ def _read(key: str, data: bytes | None, fmt: str, basket_col, item_col, quantity
 
 @st.cache_resource(show_spinner=False, max_entries=32)
 def _mine(key: str, _baskets: Baskets, min_support: float, min_confidence: float, min_lift: float,
-          max_length: int) -> tuple[BasketRules, str, str]:
-    """The rules for these baskets (named by `key`) and thresholds, with the two downloads."""
+          max_length: int) -> tuple[BasketRules, str]:
+    """The rules for these baskets (named by `key`) and thresholds, with the lookup's JSON."""
     result = build(_baskets, min_support=min_support, min_confidence=min_confidence,
                                 min_lift=min_lift, max_length=max_length)
-    texts = csv_download(result.rules[RULE_COLUMNS]), lookup_json_text(result)
+    lookup = lookup_json_text(result)
     release()
-    return result, *texts
+    return result, lookup
 
 
 @st.cache_data(show_spinner="Choosing a min support that finds rules in this file...", max_entries=16)
@@ -253,7 +253,7 @@ def render() -> None:
         min_support, min_confidence, min_lift, max_length = _thresholds(source)
     try:
         with st.spinner("Mining frequent itemsets and rules..."):
-            result, rules_text, lookup_text = _mine(source.key, baskets, min_support, min_confidence, min_lift,
+            result, lookup_text = _mine(source.key, baskets, min_support, min_confidence, min_lift,
                                                     max_length)
     except InputError as exc:
         st.error(str(exc))
@@ -275,8 +275,7 @@ def render() -> None:
         _table(view)  # the full width: rule sides are long product names
         _chart(view)
     _next_to(result, baskets)
-    d1, d2, _ = st.columns([1, 1, 2])
-    d1.download_button(f"Download rules ({m['rules']:,}, CSV)", rules_text, "rules.csv", "text/csv",
-                       key="br_download_rules")
-    d2.download_button("Download lookup (JSON)", lookup_text, "lookup.json", "application/json",
-                       key="br_download_lookup")
+    offer(f"all {m['rules']:,} rules", lambda: result.rules[RULE_COLUMNS], "rules", "br_download_rules")
+    st.download_button("Download the lookup the shop serves (JSON)", lookup_text, "lookup.json", "application/json",
+                       key="br_download_lookup", on_click="ignore",
+                       help='{"default_recommendation": [...], "recommendations": {item: [3 items]}}')

@@ -7,10 +7,10 @@ import streamlit as st
 
 import settings
 from common.errors import InputError
-from common.exports import csv_download
 from common.text_match import Matcher
 from recommend.similar_customers import PurchaseColumns, answer, build, find_customers, read_purchases
 from ui.links import pick, share
+from ui.downloads import offer
 from ui.memory import release
 
 COLS = PurchaseColumns()
@@ -92,15 +92,11 @@ def render() -> None:
     with right:
         st.markdown("**Recommended for this customer**")
         st.dataframe(recs[["rank", "item", "name", "score", "why"]], hide_index=True, width="stretch",
-                     row_height=48,  # two lines: long product names wrap, not cut
+                     row_height=48, height=48 * len(recs) + 40,  # two lines a row, long names wrap; no scrolling
                      column_config={"rank": st.column_config.NumberColumn("#", width=40),
                                     "item": st.column_config.TextColumn("Code", width="small"),
                                     "name": st.column_config.TextColumn("Product", width="large"),
                                     "score": st.column_config.NumberColumn("Score", format="%.2f", width="small"),
                                     "why": st.column_config.TextColumn("Why", width="medium")})
-        a, b = st.columns(2)
-        a.download_button("Download these recommendations (CSV)", csv_download(recs),
-                          file_name=f"recommendations_{customer}.csv", mime="text/csv", key="sc_dl_one")
-        b.download_button("Download all customers' recommendations (CSV)",
-                          csv_download(result.recommendations), file_name="recommendations.csv",
-                          mime="text/csv", key="sc_dl_all")
+        offer("these recommendations", recs, f"recommendations_{customer}", "sc_dl_one")
+        offer("every customer's recommendations", lambda: result.recommendations, "recommendations", "sc_dl_all")

@@ -13,6 +13,7 @@ from common.errors import InputError
 from recommend.similar_movies import TitleIndex, answer, build
 from recommend.similar_movies.model import DEFAULT_CENTRE, DEFAULT_MIN_RATINGS
 from recommend.similar_movies.titles import display_title
+from ui.downloads import offer
 from ui.links import linked, pick, share
 from ui.memory import release
 
@@ -102,3 +103,4 @@ def render() -> None:
             "mean_rating": st.column_config.NumberColumn("Mean rating", format="%.2f", width="small"),
         },
     )
+    offer("these similar movies", table, f"similar_movies_{movie_id}", "sm_download")

@@ -18,6 +18,7 @@ from recommend.similar_products.model import (
     DEMO_SETS, SimilarProducts, answer, build_demo, demo_artifact_dir, find_products, json_text, load,
     product_matcher,
 )
+from ui.downloads import offer
 from ui.links import linked, pick, share
 from ui.memory import release
 
@@ -116,9 +117,19 @@ def render() -> None:
     share("product", item)
     _answer(result, item)
     _validation(result, name)
-    st.download_button(f"Download all top-{m['k']} lists (JSON)", data=_download(name, result),
+    offer(f"every product's top {m['k']}", lambda: _all_lists(result), f"similar_products_{name}", "sp_lists")
+    st.download_button(f"Download all top-{m['k']} lists as the shop serves them (JSON)", data=_download(name, result),
                        file_name=f"similar_products_{name}.json", mime="application/json", key="sp_download",
                        on_click="ignore", help="{product id: [similar product ids, best first]}, as the shop serves it")
+
+
+def _all_lists(result: SimilarProducts) -> pd.DataFrame:
+    """Every product's similar products, with both names, as one table."""
+    names = result.products.set_index("item")["name"]
+    table = result.neighbours.copy()
+    table.insert(1, "name", table["item"].map(names))
+    table.insert(4, "similar_name", table["similar_item"].map(names))
+    return table
 
 
 def _download(name: str, result: SimilarProducts) -> bytes:
@@ -162,6 +173,7 @@ def _answer(result: SimilarProducts, item: str) -> None:
         table["category"] = similar[categories[0]]
         config["category"] = st.column_config.TextColumn(categories[0])
     st.dataframe(table, hide_index=True, width="stretch", column_config=config)
+    offer("these similar products", table, f"similar_to_{item}", "sp_download_one")
 
 
 def _validation(result: SimilarProducts, name: str) -> None:

@@ -6,7 +6,7 @@ import io
 
 import pandas as pd
 
-from common.exports import FORMULA_STARTS, csv_download, spreadsheet_safe
+from common.exports import FORMATS, FORMULA_STARTS, csv_download, spreadsheet_safe, table_file
 from recommend.rules.baskets import read_baskets
 from recommend.rules.model import build
 from recommend.rules.rules import RULE_COLUMNS
@@ -38,3 +38,19 @@ def test_rules_from_a_hostile_basket_file_download_safely():
     for row in list(csv.DictReader(io.StringIO(text))):
         assert not row["antecedents"].startswith("=") and not row["consequents"].startswith("=")
     assert "'=cmd" in text
+
+
+def test_every_download_format_gives_the_table_back():
+    table = pd.DataFrame({"item": ["0815", "=EVIL()", "Crème brûlée"], "score": [0.5, -1.0, 2.25], "rank": [1, 2, 3]})
+    back = {
+        "CSV": pd.read_csv(io.BytesIO(table_file(table, "CSV")), dtype={"item": str}, encoding="utf-8-sig"),
+        "JSON": pd.read_json(io.BytesIO(table_file(table, "JSON")), dtype={"item": str}),
+        "Parquet": pd.read_parquet(io.BytesIO(table_file(table, "Parquet"))),
+    }
+    assert set(back) == set(FORMATS)
+    assert table_file(table, "CSV").startswith(b"\xef\xbb\xbf")  # a BOM: Excel reads the accents
+    assert back["CSV"]["item"].tolist() == ["0815", "'=EVIL()", "Crème brûlée"]  # a spreadsheet opens it
+    for fmt in ("JSON", "Parquet"):  # files for programs keep the names as they are
+        assert back[fmt]["item"].tolist() == table["item"].tolist(), fmt
+    for frame in back.values():
+        assert frame["score"].tolist() == [0.5, -1.0, 2.25] and frame["rank"].tolist() == [1, 2, 3]

@@ -67,7 +67,8 @@ def test_demo_baskets_give_the_seeds_217_rules_table_chart_lookup_and_downloads(
         "support", "confidence", "lift")
     assert {"antecedents", "consequents", "lift"} <= {t["field"] for t in encoding["tooltip"]}
     labels = [b.label for b in at.get("download_button")]
-    assert labels == ["Download rules (217, CSV)", "Download lookup (JSON)"]
+    assert labels == ["CSV", "JSON", "Parquet", "Download the lookup the shop serves (JSON)"]
+    assert "Download all 217 rules:" in [c.value for c in at.caption]
     assert len(shown_next_to(at)) == 3
 
 

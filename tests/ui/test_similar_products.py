@@ -103,8 +103,10 @@ def test_the_validation_chart_per_category_and_level(artifacts):
 
 def test_the_json_download_is_the_artifact_file(artifacts):
     at = run_tab()
-    button = at.get("download_button")[0]
-    assert "JSON" in button.label
+    labels = [b.label for b in at.get("download_button")]
+    assert labels == ["CSV", "JSON", "Parquet"] * 2 + ["Download all top-5 lists as the shop serves them (JSON)"]
+    captions = [c.value for c in at.caption]
+    assert "Download these similar products:" in captions and "Download every product's top 5:" in captions
     from ui.similar_products import _download, _artifact
 
     served = _download("superstore", _artifact("superstore"))
