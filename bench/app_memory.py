@@ -12,25 +12,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
-import socket
 import subprocess
 import sys
-import tempfile
-import time
-import urllib.request
-from pathlib import Path
 
 from machine import describe  # bench/machine.py, beside this script
+from app_server import App, app_server
 from soak import IMAGES, ROOT, Session
 
 PAGES = ["", "basket-rules", "similar-products", "similar-customers", "similar-movies"]
 LIBRARIES = ["streamlit", "pandas", "pyarrow", "scipy.sparse", "sklearn", "numba", "altair", "PIL", "tensorflow"]
-
-
-def status(pid: int, field: str) -> float:
-    with open(f"/proc/{pid}/status", encoding="utf-8") as f:
-        return next(int(line.split()[1]) for line in f if line.startswith(field + ":")) / 1024
 
 
 def library_costs() -> list[tuple[str, float]]:
@@ -43,19 +33,19 @@ def library_costs() -> list[tuple[str, float]]:
     return [(line.split()[0], float(line.split()[1])) for line in out.splitlines() if line.strip()]
 
 
-async def visit(base: str, pid: int, queries: int) -> list[tuple[str, float]]:
+async def visit(app: App, queries: int) -> list[tuple[str, float, float]]:
     steps = []
-    session = Session(base)
+    session = Session(app.base)
     await session.open()
-    steps.append(("home page (model and index loaded)", status(pid, "VmRSS"), status(pid, "VmHWM")))
+    steps.append(("home page (model and index loaded)", app.memory_mb(), app.memory_mb("VmHWM")))
     for page in PAGES[1:]:
         await session.rerun([], page=page)
-        steps.append((f"+ {page}", status(pid, "VmRSS"), status(pid, "VmHWM")))
+        steps.append((f"+ {page}", app.memory_mb(), app.memory_mb("VmHWM")))
     await session.rerun([])
     images = sorted(IMAGES.glob("*.jpg"))[:queries]
     for image in images:
         await session.visual_query(image)
-    steps.append((f"+ {len(images)} visual queries", status(pid, "VmRSS"), status(pid, "VmHWM")))
+    steps.append((f"+ {len(images)} visual queries", app.memory_mb(), app.memory_mb("VmHWM")))
     await session.ws.close()
     return steps
 
@@ -65,33 +55,10 @@ def main() -> int:
     p.add_argument("--queries", type=int, default=20)
     args = p.parse_args()
     print(describe(), flush=True)
-    work = Path(tempfile.mkdtemp(prefix="vitrine-memory-"))
-    index = work / "artifacts" / "visual_index"
-    subprocess.run([sys.executable, "-m", "embed", "build", "--limit", "60", "--weights", "none", "--out", str(index),
-                    "--quiet"], cwd=ROOT, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    env = {**os.environ, "VITRINE_WEIGHTS": "none", "VITRINE_ARTIFACTS": str(work / "artifacts"),
-           "VITRINE_VISUAL_INDEX": str(index)}
-    server = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.port", str(port),
-                               "--server.address", "127.0.0.1", "--server.headless", "true",
-                               "--server.fileWatcherType", "none", "--server.enableXsrfProtection", "false"],
-                              cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(240):
-            try:
-                if urllib.request.urlopen(base + "/_stcore/health", timeout=2).read() == b"ok":
-                    break
-            except OSError:
-                time.sleep(0.5)
-        started = status(server.pid, "VmRSS")
-        steps = asyncio.run(visit(base, server.pid, args.queries))
-        anon, files, peak = (status(server.pid, f) for f in ("RssAnon", "RssFile", "VmHWM"))
-    finally:
-        server.terminate()
-        server.wait(30)
+    with app_server("vitrine-memory-", xsrf=False) as app:  # protocol clients upload without a cookie
+        started = app.memory_mb()
+        steps = asyncio.run(visit(app, args.queries))
+        anon, files, peak = (app.memory_mb(f) for f in ("RssAnon", "RssFile", "VmHWM"))
     print(f"{'app process, resident memory (MB)':44} {'now':>7} {'peak so far':>12}")
     print(f"{'server started (no page yet)':44} {started:7.0f}")
     for label, mb, high in steps:

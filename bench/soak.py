@@ -19,12 +19,8 @@ import asyncio
 import json
 import os
 import random
-import socket
-import subprocess
 import sys
-import tempfile
 import time
-import urllib.request
 import uuid
 from pathlib import Path
 
@@ -35,9 +31,9 @@ from streamlit.proto.BackMsg_pb2 import BackMsg
 from streamlit.proto.Common_pb2 import FileUploaderState, UploadedFileInfo
 from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 
-from machine import describe  # bench/machine.py, beside this script
+from app_server import BENCH_PRODUCTS, ROOT, app_server  # bench/, beside this script
+from machine import describe
 
-ROOT = Path(__file__).resolve().parents[1]
 IMAGES = ROOT / "data" / "fashion" / "images"
 TITLES = ["toy story", "matrix", "star wars", "amelie", "godfather", "jurassic", "forrest", "alien"]
 # The picture of the shopper's photo on the page (its media URL is new for every upload).
@@ -198,36 +194,12 @@ def main() -> int:
     p.add_argument("--seconds", type=float, default=60)
     args = p.parse_args()
     print(describe(), flush=True)
-    work = Path(tempfile.mkdtemp(prefix="vitrine-soak-"))
-    index = work / "artifacts" / "visual_index"
-    subprocess.run([sys.executable, "-m", "embed", "build", "--limit", "60", "--weights", "none", "--out", str(index),
-                    "--quiet"], cwd=ROOT, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    images = sorted(IMAGES.glob("*.jpg"))[:60]
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    env = {**os.environ, "VITRINE_WEIGHTS": "none", "VITRINE_ARTIFACTS": str(work / "artifacts"),
-           "VITRINE_VISUAL_INDEX": str(index)}
-    server = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.port", str(port),
-                               "--server.address", "127.0.0.1", "--server.headless", "true",
-                               "--server.fileWatcherType", "none", "--server.enableXsrfProtection", "false"],
-                              cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(240):
-            try:
-                if urllib.request.urlopen(base + "/_stcore/health", timeout=2).read() == b"ok":
-                    break
-            except OSError:
-                time.sleep(0.5)
-        warm = Session(base)
-        asyncio.run(_warm(warm))  # the first run builds the demo artifacts and loads the model
-        alone, log = asyncio.run(soak(base, images, args.sessions, args.browsers, args.seconds))
-        with open(f"/proc/{server.pid}/status", encoding="utf-8") as f:
-            peak = next(int(line.split()[1]) for line in f if line.startswith("VmHWM")) / 1024
-    finally:
-        server.terminate()
-        server.wait(30)
+    images = sorted(IMAGES.glob("*.jpg"))[:BENCH_PRODUCTS]
+    # XSRF protection off for this server only, so the protocol clients can upload without a cookie
+    with app_server("vitrine-soak-", xsrf=False) as app:
+        asyncio.run(_warm(Session(app.base)))  # the first run builds the demo artifacts and loads the model
+        alone, log = asyncio.run(soak(app.base, images, args.sessions, args.browsers, args.seconds))
+        peak = app.memory_mb("VmHWM")
     served = len(log["visual"]) + len(log["title"]) + len(log["browser"])
     print(f"{args.sessions} sessions ({args.sessions - args.browsers} protocol clients, {args.browsers} Chromium) "
           f"for {args.seconds:.0f} s: {served} requests served ({len(log['visual'])} visual queries, "

@@ -19,21 +19,17 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 from playwright.sync_api import sync_playwright
 
-from machine import describe  # bench/machine.py, beside this script
+from app_server import ROOT, app_server  # bench/, beside this script
+from machine import describe
 from soak import Session  # a websocket client of Streamlit's protocol: the server's part alone
 
-ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 IMAGES = ROOT / "data" / "fashion" / "images"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -55,27 +51,6 @@ READY = {
     "similar-customers": "text=Recommended for this customer",
     "similar-movies": "[data-testid='stDataFrame']",
 }
-
-
-def start_server(work: Path, index: Path) -> tuple[subprocess.Popen, str, float]:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    env = {**os.environ, "VITRINE_WEIGHTS": "none", "VITRINE_ARTIFACTS": str(work / "artifacts"),
-           "VITRINE_VISUAL_INDEX": str(index)}
-    t0 = time.perf_counter()
-    server = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.port",
-                               str(port), "--server.address", "127.0.0.1", "--server.headless", "true",
-                               "--server.fileWatcherType", "none"],
-                              cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    base = f"http://127.0.0.1:{port}"
-    for _ in range(480):
-        try:
-            if urllib.request.urlopen(base + "/_stcore/health", timeout=2).read() == b"ok":
-                break
-        except OSError:
-            time.sleep(0.25)
-    return server, base, time.perf_counter() - t0
 
 
 def first_paint(context, base: str, path: str) -> float:
@@ -210,14 +185,10 @@ def main() -> int:
     args = p.parse_args()
     print(describe(), flush=True)
     deadline = time.perf_counter() + args.limit_seconds
-    work = Path(tempfile.mkdtemp(prefix="vitrine-ui-latency-"))
-    index = work / "artifacts" / "visual_index"
-    subprocess.run([sys.executable, "-m", "embed", "build", "--limit", "60", "--weights", "none", "--out", str(index),
-                    "--quiet"], cwd=ROOT, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     photo_path = sorted(IMAGES.glob("*.jpg"))[7]
-    server, base, startup = start_server(work, index)
-    rows: list[tuple[str, float, float | None]] = []
-    try:
+    rows: list[tuple[str, float, str]] = []
+    with app_server("vitrine-ui-latency-") as app:
+        base, startup, index = app.base, app.startup_seconds, app.index
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=os.environ.get("VITRINE_CHROMIUM", "/usr/bin/chromium"),
                                          args=CHROMIUM_ARGS)
@@ -255,11 +226,7 @@ def main() -> int:
             prepare, act = pick_option(page, page.get_by_role("combobox").last, 3)
             rows.append(("products: pick another", timed(page, act, prepare), "product picker"))
             browser.close()
-        with open(f"/proc/{server.pid}/status", encoding="utf-8") as f:
-            peak = next(int(line.split()[1]) for line in f if line.startswith("VmHWM")) / 1024
-    finally:
-        server.terminate()
-        server.wait(30)
+        peak = app.memory_mb("VmHWM")
     alone = computations(index, photo_path.read_bytes())
     print(f"{'control':32} {'page update':>12} {'computation alone':>18} {'overhead':>10}")
     for label, seconds, work_key in rows:

@@ -136,6 +136,13 @@ def guess(columns: Sequence[str], schema: Schema) -> dict[str, str | None]:
 def problems(table: pd.DataFrame, schema: Schema, mapping: Mapping[str, str | None],
              name: str = "the file") -> list[str]:
     """Everything that would make a build from this table wrong, one line each; empty if none."""
+    return _checked(table, schema, mapping, name)[0]
+
+
+def _checked(table: pd.DataFrame, schema: Schema, mapping: Mapping[str, str | None],
+             name: str) -> tuple[list[str], dict[str, pd.Series]]:
+    """(problems, each mapped field's values: stripped text, or parsed numbers and dates with
+    blanks missing): one pass that `problems` and `apply` share."""
     found = []
     columns = list(table.columns)
     for field in schema.fields:
@@ -150,26 +157,29 @@ def problems(table: pd.DataFrame, schema: Schema, mapping: Mapping[str, str | No
         twice = next(c for c in chosen if chosen.count(c) > 1)
         found.append(f"Column {twice!r} is chosen for two fields; each field needs its own column.")
     if found:
-        return found
+        return found, {}
     if table.empty:
-        return [f"{name} has a header but no rows; {schema.name} need at least one row."]
+        return [f"{name} has a header but no rows; {schema.name} need at least one row."], {}
+    values: dict[str, pd.Series] = {}
     for field in schema.fields:
         column = mapping.get(field.role)
         if column is None:
             continue
         text = table[column].astype(str).str.strip()
+        values[field.role] = text
         blank = text.eq("") | text.str.lower().isin(["nan", "none", "null"])
         if field.kind == "id" and blank.all():
             found.append(f"Column {column!r} ({field.label}) is blank in all {len(table):,} rows.")
         elif field.kind in ("number", "date"):
             parsed = _parse(text[~blank], field.kind)
+            values[field.role] = parsed.reindex(table.index)  # blanks stay missing (NaN, NaT)
             bad = parsed.isna()
             if bad.any():
                 first = bad.idxmax()
                 what = "numbers" if field.kind == "number" else "dates"
                 found.append(f"Column {column!r} ({field.label}) has {int(bad.sum()):,} value(s) that are not "
                              f"{what}, e.g. {text[first]!r} in row {table.index.get_loc(first) + 1:,}.")
-    return found
+    return found, values
 
 
 def _parse(text: pd.Series, kind: str) -> pd.Series:
@@ -190,23 +200,12 @@ def apply(table: pd.DataFrame, schema: Schema, mapping: Mapping[str, str | None]
     """The table with one column per mapped field, named by its role and typed (ids and text as
     stripped strings, numbers as floats, dates as datetimes); InputError with the first problem
     (all of them in `.problems`) when `problems` finds any."""
-    found = problems(table, schema, mapping, name)
+    found, values = _checked(table, schema, mapping, name)
     if found:
         error = InputError(found[0])
         error.problems = found
         raise error
-    out = pd.DataFrame(index=table.index)
-    for field in schema.fields:
-        column = mapping.get(field.role)
-        if column is None:
-            continue
-        text = table[column].astype(str).str.strip()
-        if field.kind in ("number", "date"):
-            blank = text.eq("") | text.str.lower().isin(["nan", "none", "null"])
-            parsed = _parse(text[~blank], field.kind)
-            out[field.role] = parsed.reindex(table.index)  # blanks stay missing (NaN, NaT)
-        else:
-            out[field.role] = text
+    out = pd.DataFrame(values, index=table.index)
     out.attrs["mapping"] = {role: mapping.get(role) for role in (f.role for f in schema.fields)}
     out.attrs["read"] = dict(table.attrs.get("read", {}))
     return out.reset_index(drop=True)

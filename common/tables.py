@@ -97,6 +97,15 @@ def delimiter(text_head: str) -> str:
         return ","
 
 
+def csv_columns(source: Source, name: str | None = None, what: str = "Input") -> list[str]:
+    """The header of a CSV (its first line, read as every reader reads it), names stripped."""
+    name = source_name(source, name)
+    data = read_bytes(source, name, what)
+    head = data[:SNIFF_BYTES].decode(text_encoding(data, name), errors="ignore")
+    first = next(csv.reader(io.StringIO(head.split("\n", 1)[0]), delimiter=delimiter(head)), [])
+    return [c.strip() for c in first]
+
+
 def _first_line(exc: Exception) -> str:
     text = str(exc)
     return text.splitlines()[0] if text else type(exc).__name__

@@ -17,8 +17,9 @@ import streamlit as st
 
 from common.errors import InputError
 from common.shop_tables import ORDERS, guess
+from common.tables import csv_columns
 from recommend.rules import defaults
-from recommend.rules.baskets import Baskets, csv_columns, guess_format, read_baskets
+from recommend.rules.baskets import Baskets, guess_format, read_baskets
 from recommend.rules.model import SUPPORT_STEPS, WANTED_RULES, BasketRules, answer, build, lookup_json_text, starting_support
 from recommend.rules.rules import RULE_COLUMNS, rules_with_item, split_items
 from ui.links import pick, share

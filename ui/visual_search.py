@@ -9,7 +9,6 @@ this" for a catalogue product.
 """
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import streamlit as st
@@ -138,6 +137,7 @@ def _query_input():
             if st.session_state.get("vs_last_file") != source.file_id:  # a new photo replaces "more like this"
                 st.session_state["vs_last_file"] = source.file_id
                 st.session_state["vs_query"] = ("upload", source.getvalue())
+                st.session_state.pop("vs_photo", None)
                 share("product", None)
             break
     if "vs_query" not in st.session_state and linked("product") is not None:
@@ -146,13 +146,12 @@ def _query_input():
 
 
 def _photo(engine, data: bytes):
-    """The photo decoded once per photo and session (vector, digest, picture to show)."""
-    digest = hashlib.sha256(data).hexdigest()
-    held = st.session_state.get("vs_photo")
-    if held is None or held.digest != digest:
-        held = st.session_state["vs_photo"] = engine.photo(data)  # one photo at a time: flat memory
+    """The photo decoded once per photo and session (vector, digest, picture to show): a new
+    upload drops the last one (`_query_input`), so a rerun neither decodes nor hashes again."""
+    if "vs_photo" not in st.session_state:
+        st.session_state["vs_photo"] = engine.photo(data)  # one photo at a time: flat memory
         release()
-    return held
+    return st.session_state["vs_photo"]
 
 
 def _show_results(engine, hits, area) -> None:

@@ -10,22 +10,17 @@ from typing import Iterable, Mapping
 
 from common.errors import InputError
 from common.shop_tables import ORDERS, guess
-from common.tables import read_csv
+from common.tables import csv_columns
 
 FLAGS = {"order": "--order-col", "customer": "--customer-col", "item": "--item-col",
          "quantity": "--quantity-col", "price": "--price-col", "date": "--date-col",
          "name": "--name-col", "category": "--category-col"}
 
 
-def header(path: Path) -> list[str]:
-    """The column names of an orders CSV (any encoding and delimiter, plain or gzip)."""
-    return [str(c).strip() for c in read_csv(Path(path), what="Orders", nrows=0).columns]
-
-
 def resolve(path: Path, given: Mapping[str, str | None], needed: Iterable[str] = ()) -> dict[str, str | None]:
     """The column of each field: as given by its flag, else guessed from the file's header;
     InputError naming the flag when a needed one is neither given nor guessable."""
-    columns = header(path)
+    columns = csv_columns(Path(path), what="Orders")
     guessed = guess(columns, ORDERS)
     out: dict[str, str | None] = {}
     for role in FLAGS:

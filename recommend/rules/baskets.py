@@ -195,13 +195,6 @@ def read_wide(source: Source, name: str | None = None) -> Baskets:
     return baskets
 
 
-def csv_columns(source: Source, name: str | None = None) -> list[str]:
-    """The header of a long file (its first line), stripped."""
-    text = read_text(source, name)
-    first = next(csv.reader(io.StringIO(text.split("\n", 1)[0]), delimiter=delimiter(text[:SNIFF_BYTES])), [])
-    return [c.strip() for c in first]
-
-
 def read_long(source: Source, basket_col: str, item_col: str, quantity_col: str | None = None,
               name: str | None = None) -> Baskets:
     """One row per order line; the basket is the `basket_col` value, the item the `item_col` value.

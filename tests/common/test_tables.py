@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from common.errors import InputError
-from common.tables import delimiter, read_csv, text_encoding
+from common.tables import csv_columns, delimiter, read_csv, text_encoding
 from embed.catalog import read_catalog
 from recommend.datasets.online_retail import read_online_retail
 from recommend.rules.baskets import read_baskets
@@ -125,3 +125,9 @@ def test_the_choice_reaches_every_recommenders_manifest(tmp_path):
     assert similar_customers.build(purchases, PurchaseColumns(invoice=None, date=None), k=2, n=2).manifest["read"] == chosen
     ratings = read_ratings(path)
     assert similar_movies.build(ratings, read_movies(path), k=2, min_ratings=1).manifest["read"] == chosen
+
+
+def test_csv_columns_strips_the_header():
+    assert csv_columns(b"\xef\xbb\xbfOrder ID , Item\n1,a\n")[:2] == ["Order ID", "Item"]
+    assert csv_columns(gzip.compress("Kunde;Bestellnr;Menge\r\n1;2;3\n".encode("cp1252"))) == [
+        "Kunde", "Bestellnr", "Menge"]

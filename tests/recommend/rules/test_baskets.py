@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from recommend.rules.baskets import (
-    baskets_from_lists, csv_columns, from_codes, guess_format, read_baskets, read_long, read_wide,
+    baskets_from_lists, from_codes, guess_format, read_baskets, read_long, read_wide,
 )
 from common.errors import InputError
 from tests.helpers import ROOT
@@ -167,9 +167,6 @@ def test_latin1_files_are_read(tmp_path):
     path.write_bytes("order,item\n1,Gift Voucher £10\n1,tea\n".encode("latin-1"))
     assert "Gift Voucher £10" in set(read_long(path, "order", "item").items)
 
-
-def test_csv_columns_strips_the_header():
-    assert csv_columns(b"\xef\xbb\xbfOrder ID , Item\n1,a\n")[:2] == ["Order ID", "Item"]
 
 
 def test_baskets_from_lists_and_codes_agree():
