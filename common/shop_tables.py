@@ -83,7 +83,7 @@ def read_table(source: Source, *, name: str | None = None, what: str = "Orders")
             table.attrs["read"] = {"format": "xlsx", "sheet": "the first"}
         elif data.startswith(_PARQUET):
             table = pd.read_parquet(io.BytesIO(data))
-            table = table.apply(_as_text)
+            table = table.apply(as_text)
             table.attrs["read"] = {"format": "parquet"}
         else:
             table = read_csv(data, name=name, what=what, dtype=str, keep_default_na=False)
@@ -97,7 +97,7 @@ def read_table(source: Source, *, name: str | None = None, what: str = "Orders")
     return table
 
 
-def _as_text(column: pd.Series) -> pd.Series:
+def as_text(column: pd.Series) -> pd.Series:
     """A typed column as text the way a CSV would hold it: 17850.0 ids as "17850", missing as ""."""
     if pd.api.types.is_float_dtype(column) and column.dropna().eq(column.dropna().round()).all():
         column = column.astype("Int64")

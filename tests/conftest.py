@@ -51,3 +51,15 @@ def app_run(tiny_visual_index):
         at = AppTest.from_file(APP, default_timeout=30)
         at.run()
         yield at
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    """A real PostgreSQL server on a free port of 127.0.0.1 (tests/postgres.py), for the whole run."""
+    from tests import postgres as pg
+
+    server, stop = pg.start()
+    try:
+        yield server
+    finally:
+        stop()

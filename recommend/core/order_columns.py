@@ -1,26 +1,53 @@
-"""The columns of a shop's orders file on the command line: named by the same flags in every
-sub-command (--order-col, --customer-col, --item-col, --quantity-col, --name-col,
---category-col, --price-col, --date-col), guessed from the header when left out, by the one
+"""A shop's orders on the command line, the same in every sub-command: where they come from
+(`--orders FILE`, or `--orders-sql URL` with `--orders-query "SELECT ..."` or `--orders-table NAME`)
+and which columns hold what (--order-col, --customer-col, --item-col, --quantity-col, --name-col,
+--category-col, --price-col, --date-col), guessed from the header when left out by the one
 mapping the app uses too (common/shop_tables.py). An empty flag ("--name-col ''") means none.
 """
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 from typing import Iterable, Mapping
 
 from common.errors import InputError
 from common.shop_tables import ORDERS, guess
-from common.tables import csv_columns
+from recommend.core.sources import SQL_PASSWORD_ENV, TableSource
 
 FLAGS = {"order": "--order-col", "customer": "--customer-col", "item": "--item-col",
          "quantity": "--quantity-col", "price": "--price-col", "date": "--date-col",
          "name": "--name-col", "category": "--category-col"}
 
 
-def resolve(path: Path, given: Mapping[str, str | None], needed: Iterable[str] = ()) -> dict[str, str | None]:
-    """The column of each field: as given by its flag, else guessed from the file's header;
+def add_sql_arguments(p: argparse.ArgumentParser) -> None:
+    """--orders-sql, --orders-query, --orders-table: the orders from a database instead of --orders."""
+    sql = p.add_argument_group("orders from a database (instead of --orders)")
+    sql.add_argument("--orders-sql", metavar="URL", default=None,
+                     help="SQLAlchemy URL, e.g. postgresql://shop@db:5432/sales or sqlite:///shop.db; the "
+                          f"password from ${SQL_PASSWORD_ENV} (or $PGPASSWORD), or @FILE for a file holding the URL. "
+                          "Read-only: Vitrine never writes there")
+    sql.add_argument("--orders-query", metavar="SQL", default=None, help='the order lines, e.g. "SELECT * FROM order_lines"')
+    sql.add_argument("--orders-table", metavar="NAME", default=None, help="or a whole table (schema.table allowed)")
+
+
+def source(args, path: Path | None) -> TableSource:
+    """Where this run's orders come from: the database when --orders-sql is given, else `path`."""
+    url, query, table = (getattr(args, f"orders_{x}", None) for x in ("sql", "query", "table"))
+    if url is None:
+        if query is not None or table is not None:
+            raise InputError("--orders-query and --orders-table read from a database: give its URL with --orders-sql URL.")
+        if path is None:
+            raise InputError("Give the orders: --orders FILE, or --orders-sql URL with --orders-query or --orders-table.")
+        return TableSource(path=Path(path))
+    if (query is None) == (table is None):
+        raise InputError("With --orders-sql, give one of --orders-query \"SELECT ...\" or --orders-table NAME.")
+    return TableSource(url=url, query=query, table=table)
+
+
+def resolve(src: TableSource, given: Mapping[str, str | None], needed: Iterable[str] = ()) -> dict[str, str | None]:
+    """The column of each field: as given by its flag, else guessed from the source's columns;
     InputError naming the flag when a needed one is neither given nor guessable."""
-    columns = csv_columns(Path(path), what="Orders")
+    columns = src.columns()
     guessed = guess(columns, ORDERS)
     out: dict[str, str | None] = {}
     for role in FLAGS:
@@ -28,7 +55,7 @@ def resolve(path: Path, given: Mapping[str, str | None], needed: Iterable[str] =
         out[role] = None if value == "" else (value or guessed[role])
     for role in needed:
         if not out[role]:
-            raise InputError(f"No column of {Path(path).name} looks like {ORDERS.field(role).label}; name it "
+            raise InputError(f"No column of {src.name} looks like {ORDERS.field(role).label}; name it "
                              f"with {FLAGS[role]} (its columns: {', '.join(columns)}).")
     return out
 

@@ -236,6 +236,15 @@ def read_long(source: Source, basket_col: str, item_col: str, quantity_col: str 
     except (ValueError, pd.errors.ParserError) as exc:
         raise InputError(f"Cannot read {name} as CSV: {str(exc).splitlines()[0]}") from exc
     table.columns = [c.strip() for c in table.columns]
+    info = {"name": name, "format": "long", "encoding": encoding, "delimiter": sep}
+    return long_baskets(table, basket_col, item_col, quantity_col, info)
+
+
+def long_baskets(table: pd.DataFrame, basket_col: str, item_col: str, quantity_col: str | None = None,
+                 info: dict | None = None) -> Baskets:
+    """Baskets from order lines already read (a CSV's, or a database's as text): see read_long."""
+    info = dict(info or {})
+    name = info.setdefault("name", "the orders")
     rows = len(table)
     keep = np.ones(rows, dtype=bool)
     if quantity_col:
@@ -243,15 +252,14 @@ def read_long(source: Source, basket_col: str, item_col: str, quantity_col: str 
         if rows and quantity.isna().all():
             raise InputError(f"Column {quantity_col!r} of {name} holds no numbers; name a quantity column or none.")
         keep &= (quantity > 0).to_numpy()
-    basket = table[basket_col].str.strip()
-    item = table[item_col].str.strip()
+    basket = table[basket_col].astype(str).str.strip()
+    item = table[item_col].astype(str).str.strip()
     keep &= (basket != "").to_numpy() & (item != "").to_numpy()
     basket, item = basket[keep], item[keep]
     basket_codes, _ = pd.factorize(basket, sort=False)
     item_codes, items = pd.factorize(item, sort=True)
-    info = {"name": name, "format": "long", "encoding": encoding, "delimiter": sep, "basket_col": basket_col,
-            "item_col": item_col,
-            "quantity_col": quantity_col, "rows": rows, "rows_dropped": int(rows - keep.sum())}
+    info.update({"format": "long", "basket_col": basket_col, "item_col": item_col, "quantity_col": quantity_col,
+                 "rows": rows, "rows_dropped": int(rows - keep.sum())})
     baskets = from_codes(basket_codes, item_codes, np.asarray(items, dtype=object), info)
     if baskets.n_baskets == 0:
         raise InputError(f"{name} has no order line left with an order, an item"

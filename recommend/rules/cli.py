@@ -9,8 +9,8 @@ from common.artifacts import file_sha256
 from common.errors import InputError
 from recommend.cli import add_from, require_query
 from recommend.rules import defaults, model
-from recommend.core.order_columns import resolve
-from recommend.rules.baskets import FORMATS, guess_format, read_baskets
+from recommend.core.order_columns import add_sql_arguments, resolve, source
+from recommend.rules.baskets import FORMATS, guess_format, long_baskets, read_baskets
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -28,6 +28,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quantity-col", default=None,
                    help="long files: rows whose quantity here is not positive (returns) are dropped "
                         "(guessed; --quantity-col '' keeps every row)")
+    add_sql_arguments(p)
     p.add_argument("--min-support", type=float, default=defaults.MIN_SUPPORT,
                    help=f"share of baskets an itemset must be in (default {defaults.MIN_SUPPORT})")
     p.add_argument("--min-confidence", type=float, default=defaults.MIN_CONFIDENCE,
@@ -56,15 +57,24 @@ def run(args) -> int:
 
 
 def _build(args) -> model.BasketRules:
-    if not Path(args.baskets).is_file():
-        raise InputError(f"Basket file {args.baskets} not found.")
-    fmt, columns = _format_and_columns(args)
-    baskets = read_baskets(args.baskets, fmt, columns.get("order"), columns.get("item"), columns.get("quantity"))
+    src = source(args, args.baskets)
+    if src.is_sql:
+        if args.format == "wide":
+            raise InputError("A database table is read as order lines: drop --format wide.")
+        fmt, columns = "long", _columns(args, src)
+        table = src.read([c for c in columns.values() if c])
+        baskets = long_baskets(table, columns["order"], columns["item"], columns["quantity"], {"name": src.name})
+        inputs = {**src.describe(len(table)), "format": fmt, "columns": columns}
+    else:
+        if not Path(args.baskets).is_file():
+            raise InputError(f"Basket file {args.baskets} not found.")
+        fmt, columns = _format_and_columns(args, src)
+        baskets = read_baskets(args.baskets, fmt, columns.get("order"), columns.get("item"), columns.get("quantity"))
+        inputs = {"baskets": str(args.baskets), "sha256": file_sha256(args.baskets), "format": fmt, "columns": columns}
     result = model.build(baskets, min_support=args.min_support, min_confidence=args.min_confidence,
                          min_lift=args.min_lift, max_length=args.max_length, show=args.show,
                          progress=sys.stderr.isatty())
-    model.write(result, args.out, {"baskets": str(args.baskets), "sha256": file_sha256(args.baskets),
-                                   "format": fmt, "columns": columns}, rebuild=args.command_line)
+    model.write(result, args.out, inputs, rebuild=args.command_line)
     m = result.manifest
     print(f"{m['baskets']:,} baskets, {m['items']:,} items: {m['frequent_itemsets']:,} frequent itemsets, "
           f"{m['rules']:,} rules over {m['itemsets_with_rules']:,} itemsets, {m['items_with_rules']:,} items "
@@ -73,7 +83,7 @@ def _build(args) -> model.BasketRules:
     return result
 
 
-def _format_and_columns(args) -> tuple[str, dict]:
+def _format_and_columns(args, src) -> tuple[str, dict]:
     """Wide, or long with its order, item and quantity columns (those not named are guessed)."""
     named = any(c is not None for c in (args.basket_col, args.item_col, args.quantity_col))
     fmt = args.format or ("long" if named else guess_format(args.baskets))
@@ -81,8 +91,13 @@ def _format_and_columns(args) -> tuple[str, dict]:
         if named:
             raise InputError("Column names only apply to long files; use --format long, or drop the column flags.")
         return fmt, {}
-    found = resolve(args.baskets, {"order": args.basket_col, "quantity": args.quantity_col}, needed=("order",))
+    return fmt, _columns(args, src)
+
+
+def _columns(args, src) -> dict:
+    """The order, item and quantity columns of order lines (those not named are guessed)."""
+    found = resolve(src, {"order": args.basket_col, "quantity": args.quantity_col}, needed=("order",))
     item = args.item_col or found["name"] or found["item"]  # rules read best in product names
     if not item:
-        raise InputError(f"No column of {Path(args.baskets).name} looks like the item; name it with --item-col.")
-    return fmt, {"order": found["order"], "item": item, "quantity": found["quantity"]}
+        raise InputError(f"No column of {src.name} looks like the item; name it with --item-col.")
+    return {"order": found["order"], "item": item, "quantity": found["quantity"]}

@@ -9,7 +9,7 @@ from pathlib import Path
 import settings
 from common.errors import InputError
 from recommend.cli import add_from, require_query
-from recommend.core.order_columns import resolve
+from recommend.core.order_columns import add_sql_arguments, resolve, source
 from recommend.similar_customers import model
 
 
@@ -17,6 +17,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.description = "User-user cosine on the customer x product purchase matrix."
     p.add_argument("--orders", "--purchases", dest="purchases", metavar="FILE", type=Path, default=settings.DEMO_ONLINE_RETAIL,
                    help="order lines CSV (default: the demo Online Retail sample)")
+    add_sql_arguments(p)
     for flag, example in (("--customer-col", "CustomerID"), ("--item-col", "StockCode"), ("--name-col", "Description"),
                           ("--quantity-col", "Quantity"), ("--order-col", "InvoiceNo"), ("--date-col", "InvoiceDate")):
         p.add_argument(flag, default=None, help=f"e.g. {example}; guessed from the header when left out, '' for none")
@@ -36,19 +37,25 @@ def run(args) -> int:
         return _print_answer(model.load(args.artifact), args.customer)
     if args.out is None and args.customer is None:
         raise InputError("Give --out DIR to write every customer's answer, --customer ID to see one, or both.")
-    if not Path(args.purchases).is_file():
+    src = source(args, args.purchases)
+    if not src.is_sql and not Path(args.purchases).is_file():
         raise InputError(f"Orders file {args.purchases} not found.")
-    found = resolve(args.purchases, {"customer": args.customer_col, "item": args.item_col, "name": args.name_col,
+    found = resolve(src, {"customer": args.customer_col, "item": args.item_col, "name": args.name_col,
                                      "quantity": args.quantity_col, "order": args.order_col, "date": args.date_col},
                     needed=("customer", "item"))
     cols = model.PurchaseColumns(found["customer"], found["item"], found["name"], found["quantity"], found["order"],
                                  found["date"])
-    purchases = model.read_purchases(args.purchases, cols, clean=not args.no_clean)
+    if src.is_sql:
+        table = src.read([c for c in dict.fromkeys(cols.__dict__.values()) if c])
+        table.attrs["name"] = src.name
+        purchases, inputs = model.read_purchases(table, cols, clean=not args.no_clean), src.describe(len(table))
+    else:
+        purchases, inputs = model.read_purchases(args.purchases, cols, clean=not args.no_clean), {"purchases": str(args.purchases)}
     result = model.build(purchases, cols, k=args.k, n=args.n, weighting=args.weighting,
                          progress=sys.stderr.isatty())
     if args.out is not None:
         used = {k: found[k] for k in ("customer", "item", "name", "quantity", "order", "date")}
-        model.write(result, args.out, {"purchases": str(args.purchases), "columns": used}, rebuild=args.command_line)
+        model.write(result, args.out, {**inputs, "columns": used}, rebuild=args.command_line)
         m = result.manifest
         print(f"Wrote neighbours and recommendations of {m['customers']} customers ({m['products']} products, "
               f"k={m['k']}, {m['weighting']}) to {args.out} in {m['seconds']} s.")

@@ -48,11 +48,25 @@ class PurchaseColumns:
     date: str | None = "InvoiceDate"
 
 
-def read_purchases(path: Path, cols: PurchaseColumns = PurchaseColumns(), clean: bool = True) -> pd.DataFrame:
-    """Purchase lines with ids as text; Online Retail's rules applied when `clean`."""
+def read_purchases(source: Path | pd.DataFrame, cols: PurchaseColumns = PurchaseColumns(),
+                   clean: bool = True) -> pd.DataFrame:
+    """Purchase lines with ids as text (from a CSV, or a table already read as text, e.g. from a
+    database); Online Retail's rules applied when `clean`."""
     wanted = [c for c in (cols.customer, cols.item, cols.name, cols.quantity) if c]
-    table = read_csv(path, what="Purchases", required=wanted, dtype={cols.customer: str, cols.item: str},
-                     hint="Name yours with --customer-col, --item-col, --name-col, --quantity-col.")
+    if isinstance(source, pd.DataFrame):
+        path = source.attrs.get("name", "the orders")
+        missing = [c for c in wanted if c not in source.columns]
+        if missing:
+            raise InputError(f"{path} lack column(s) {', '.join(missing)}; found {', '.join(source.columns)}. "
+                             "Name yours with --customer-col, --item-col, --name-col, --quantity-col.")
+        table = source.copy()
+        if cols.quantity:
+            table[cols.quantity] = pd.to_numeric(table[cols.quantity], errors="coerce")
+        table = table.replace({cols.customer: {"": None}, cols.item: {"": None}})
+    else:
+        path = source
+        table = read_csv(source, what="Purchases", required=wanted, dtype={cols.customer: str, cols.item: str},
+                         hint="Name yours with --customer-col, --item-col, --name-col, --quantity-col.")
     if clean and cols.invoice and cols.invoice in table.columns:
         table = clean_online_retail(table, require_customer=True, invoice_col=cols.invoice,
                                     stock_col=cols.item, description_col=cols.name,

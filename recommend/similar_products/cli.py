@@ -7,7 +7,7 @@ from pathlib import Path
 
 from common.errors import InputError
 from recommend.cli import add_from, require_query
-from recommend.core.order_columns import described, resolve
+from recommend.core.order_columns import add_sql_arguments, described, resolve, source
 from recommend.similar_products import model
 from recommend.similar_products.similarity import DEFAULT_K, DEFAULT_MIN_COUNT, DEFAULT_SIMILARITY, SIMILARITIES
 
@@ -17,6 +17,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                      "Writes similar_products.csv, similar_products.json, products.csv, validation.csv "
                      "(with --category-col) and manifest.json.")
     p.add_argument("--orders", type=Path, help="CSV (or .csv.gz) with one row per order line (needed to build)")
+    add_sql_arguments(p)
     p.add_argument("--order-col", help="column holding the order id (guessed from the header when left out)")
     p.add_argument("--item-col", help="column holding the product id (guessed when left out)")
     p.add_argument("--name-col", default=None, help="column holding the product name (guessed; '' for none)")
@@ -41,25 +42,33 @@ def run(args) -> int:
     require_query(args, args.item, "--item")
     if args.artifact is not None:
         return _print_answer(model.load(args.artifact), args.item)
-    missing = [flag for flag, value in (("--orders", args.orders), ("--out", args.out)) if value is None]
+    missing = [flag for flag, value in (("--orders", args.orders or args.orders_sql or args.orders_table
+                                                    or args.orders_query), ("--out", args.out))
+               if value is None]
     if missing:
         raise InputError(f"Building needs {', '.join(missing)} (or answer from a built artifact with "
                          "--from DIR --item ID).")
     if args.min_count < 1:
         raise InputError(f"--min-count must be at least 1, not {args.min_count}.")
-    if not Path(args.orders).is_file():
+    src = source(args, args.orders)
+    if not src.is_sql and not Path(args.orders).is_file():
         raise InputError(f"Orders file {args.orders} not found.")
     categories = args.category_col
-    found = resolve(args.orders, {"order": args.order_col, "item": args.item_col, "name": args.name_col,
+    found = resolve(src, {"order": args.order_col, "item": args.item_col, "name": args.name_col,
                                   "category": categories[0] if categories else None}, needed=("order", "item"))
     if categories is None:
         categories = [found["category"]] if found["category"] else []
     categories = [c for c in categories if c]
     columns = model.OrderColumns(found["order"], found["item"], found["name"], tuple(categories), None, args.clean)
-    lines = model.read_order_lines(args.orders, columns)
+    if src.is_sql:
+        table = src.read(list(dict.fromkeys(columns.needed() + (["Quantity", "UnitPrice"] if args.clean != "none" else []))))
+        table.attrs["name"] = src.name
+        lines, inputs = model.read_order_lines(table, columns), src.describe(len(table))
+    else:
+        lines, inputs = model.read_order_lines(args.orders, columns), {"orders": str(args.orders)}
     result = model.build(lines, columns, similarity=args.similarity, k=args.k, min_count=args.min_count,
                          progress=sys.stderr.isatty())
-    model.write(result, args.out, {"orders": str(args.orders), "columns": {
+    model.write(result, args.out, {**inputs, "columns": {
         "order": columns.order, "item": columns.item, "name": columns.name, "categories": list(categories)}},
         rebuild=args.command_line)
     m = result.manifest

@@ -73,15 +73,25 @@ def demo_artifact_dir(name: str) -> Path:
     return Path(settings.ARTIFACTS_DIR) / "similar_products" / name
 
 
-def read_order_lines(path: Path, columns: OrderColumns) -> pd.DataFrame:
-    """The needed columns of an order-lines CSV as text, cleaned as `columns.clean` says."""
-    path = Path(path)
+def read_order_lines(source: Path | pd.DataFrame, columns: OrderColumns) -> pd.DataFrame:
+    """The needed columns of order lines (a CSV, or a table already read as text, e.g. from a
+    database) as text, cleaned as `columns.clean` says."""
     if columns.clean not in CLEANINGS:
         raise InputError(f"--clean must be one of {', '.join(CLEANINGS)}, not {columns.clean!r}.")
     extra = ["Quantity", "UnitPrice"] if columns.clean == "online-retail" else []
     wanted = columns.needed() + [c for c in extra if c not in columns.needed()]
-    lines = read_csv(path, what="Orders", required=wanted, usecols=wanted,
-                     dtype={c: str for c in columns.needed() if c != columns.date})
+    if isinstance(source, pd.DataFrame):
+        name = source.attrs.get("name", "the orders")
+        missing = [c for c in wanted if c not in source.columns]
+        if missing:
+            raise InputError(f"{name} lack column(s) {', '.join(missing)}; found {', '.join(source.columns)}.")
+        lines = source[wanted].copy()
+        for c in extra:
+            lines[c] = pd.to_numeric(lines[c], errors="coerce")
+    else:
+        name = Path(source).name
+        lines = read_csv(source, what="Orders", required=wanted, usecols=wanted,
+                         dtype={c: str for c in columns.needed() if c != columns.date})
     if columns.clean == "online-retail":
         lines = clean_online_retail(lines, invoice_col=columns.order, stock_col=columns.item,
                                     description_col=columns.name).lines
@@ -91,7 +101,7 @@ def read_order_lines(path: Path, columns: OrderColumns) -> pd.DataFrame:
     lines = lines.dropna(subset=[columns.order, columns.item])
     lines = lines[(lines[columns.order] != "") & (lines[columns.item] != "")]
     if lines.empty:
-        raise InputError(f"{path.name} has no order lines with both {columns.order!r} and {columns.item!r}.")
+        raise InputError(f"{name} has no order lines with both {columns.order!r} and {columns.item!r}.")
     return lines.reset_index(drop=True)
 
 

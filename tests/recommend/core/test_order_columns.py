@@ -9,6 +9,7 @@ import pytest
 
 from common.errors import InputError
 from recommend import cli
+from recommend.core.sources import TableSource
 from recommend.core.order_columns import resolve
 
 # A shop's export with its own column names, none of them the demo's.
@@ -28,18 +29,18 @@ def orders(tmp_path):
 
 
 def test_columns_are_guessed_from_the_header_and_flags_win(orders):
-    found = resolve(orders, {}, needed=("order", "item", "customer"))
+    found = resolve(TableSource(path=orders), {}, needed=("order", "item", "customer"))
     assert (found["order"], found["customer"], found["item"], found["name"], found["quantity"], found["date"]) == \
         ("Receipt", "Client", "SKU", "Item name", "Qty", "Order date")
-    assert resolve(orders, {"item": "Item name", "quantity": ""})["item"] == "Item name"
-    assert resolve(orders, {"quantity": ""})["quantity"] is None  # '' means none, not a guess
+    assert resolve(TableSource(path=orders), {"item": "Item name", "quantity": ""})["item"] == "Item name"
+    assert resolve(TableSource(path=orders), {"quantity": ""})["quantity"] is None  # '' means none, not a guess
 
 
 def test_a_needed_column_that_cannot_be_guessed_names_its_flag(tmp_path):
     path = tmp_path / "odd.csv"
     pd.DataFrame({"a": ["1"], "b": ["2"]}).to_csv(path, index=False)
     with pytest.raises(InputError) as err:
-        resolve(path, {}, needed=("order",))
+        resolve(TableSource(path=path), {}, needed=("order",))
     assert "--order-col" in str(err.value) and "a, b" in str(err.value)
 
 

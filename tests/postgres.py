@@ -1,0 +1,87 @@
+"""A real PostgreSQL server for the tests: Debian's binaries, a fresh cluster in a temporary folder,
+password authentication, a free port on 127.0.0.1; stopped and removed at the end.
+
+`initdb` refuses to run as root (CI runs as root), so there the cluster belongs to the
+`postgres` user Debian's package creates, and the server runs as that user.
+"""
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from tests.helpers import free_port
+
+USER, PASSWORD, DATABASE = "vitrine", "s3cret-test-password", "shop"
+
+
+def bindir() -> Path:
+    """Where initdb and pg_ctl are: `pg_config --bindir`, else the newest /usr/lib/postgresql/*/bin."""
+    if shutil.which("pg_config"):
+        found = Path(subprocess.run(["pg_config", "--bindir"], capture_output=True, text=True, check=True).stdout.strip())
+        if (found / "initdb").exists():
+            return found
+    versions = sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=lambda p: int(Path(p).parent.name))
+    if not versions:
+        raise RuntimeError("PostgreSQL is not installed: apt-get install postgresql (.ci/run does).")
+    return Path(versions[-1])
+
+
+@dataclass
+class Server:
+    port: int
+    data: Path
+
+    def url(self, with_password: bool = False) -> str:
+        secret = f":{PASSWORD}" if with_password else ""
+        return f"postgresql+psycopg2://{USER}{secret}@127.0.0.1:{self.port}/{DATABASE}"
+
+
+def _as_owner(command: list[str], owner: str | None) -> list[str]:
+    return ["runuser", "-u", owner, "--", *command] if owner else command
+
+
+def start() -> tuple[Server, callable]:
+    """Start a server; returns it and the function that stops it. Its folder is made right under
+    the system's temporary folder (pytest's own is closed to other users, the server's included)."""
+    bin_ = bindir()
+    owner = "postgres" if os.geteuid() == 0 else None
+    root = Path(tempfile.mkdtemp(prefix="vitrine-pg-"))
+    data, socket_dir, pwfile = root / "data", root / "socket", root / "pwfile"
+    socket_dir.mkdir()
+    pwfile.write_text(PASSWORD + "\n")
+    if owner:
+        shutil.chown(root, owner)
+        for path in (socket_dir, pwfile):
+            shutil.chown(path, owner)
+        os.chmod(root, 0o755)
+    subprocess.run(_as_owner([str(bin_ / "initdb"), "-D", str(data), "-U", USER, "--pwfile", str(pwfile),
+                              "--auth", "scram-sha-256", "-E", "UTF8", "--locale", "C"], owner),
+                   check=True, capture_output=True)
+    port = free_port()
+    options = f"-c listen_addresses=127.0.0.1 -p {port} -k {socket_dir} -c fsync=off"
+    subprocess.run(_as_owner([str(bin_ / "pg_ctl"), "-D", str(data), "-o", options, "-l", str(root / "log"),
+                              "-w", "-t", "60", "start"], owner), check=True, capture_output=True)
+
+    def stop():
+        subprocess.run(_as_owner([str(bin_ / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop"], owner),
+                       capture_output=True)
+        shutil.rmtree(root, ignore_errors=True)
+
+    server = Server(port, data)
+    env = {**os.environ, "PGPASSWORD": PASSWORD}
+    deadline = time.time() + 30
+    while True:
+        made = subprocess.run([str(bin_ / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", USER, DATABASE],
+                              env=env, capture_output=True, text=True)
+        if made.returncode == 0:
+            return server, stop
+        if time.time() > deadline:
+            stop()
+            raise RuntimeError(f"createdb failed: {made.stderr}")
+        time.sleep(0.2)

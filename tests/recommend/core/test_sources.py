@@ -1,0 +1,139 @@
+"""A shop's orders from a SQL database (a real PostgreSQL server, and SQLite), read-only, in
+chunks, building exactly what the same orders build from their CSV."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+
+import settings
+from common.errors import InputError
+from recommend import cli
+from recommend.core import sources
+from recommend.core.sources import SQL_PASSWORD_ENV, TableSource
+from tests import postgres as pg
+
+SAMPLE = settings.DATA_DIR / "online_retail" / "online_retail_sample.csv.gz"
+
+
+def _typed_sample() -> pd.DataFrame:
+    """The demo orders as a shop's database holds them: numbers as numbers, dates as timestamps."""
+    table = pd.read_csv(SAMPLE, dtype={"InvoiceNo": str, "StockCode": str, "Description": str},
+                        keep_default_na=False, na_values={"CustomerID": [""]})
+    table["InvoiceDate"] = pd.to_datetime(table["InvoiceDate"])
+    return table
+
+
+@pytest.fixture(scope="module")
+def shop_db(postgres):
+    """The demo orders in table `order_lines` of the PostgreSQL fixture; the password in the environment."""
+    engine = sa.create_engine(postgres.url(with_password=True))
+    _typed_sample().to_sql("order_lines", engine, index=False, if_exists="replace", chunksize=5000)
+    engine.dispose()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv(SQL_PASSWORD_ENV, pg.PASSWORD)
+        yield postgres.url()
+
+
+def _data_files(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(Path(folder).iterdir()) if p.name != "manifest.json"}
+
+
+def _manifest(folder: Path) -> dict:
+    return json.loads((Path(folder) / "manifest.json").read_text())
+
+
+@pytest.mark.parametrize("command, flags", [
+    ("similar-products", ["--order-col", "InvoiceNo", "--item-col", "StockCode", "--name-col", "Description"]),
+    ("similar-customers", []),
+    ("rules", ["--min-support", "0.02", "--min-confidence", "0.3", "--min-lift", "3"]),
+])
+def test_postgres_builds_the_same_artifact_as_the_csv(shop_db, command, flags, tmp_path, capsys):
+    from_csv, from_sql = tmp_path / "csv", tmp_path / "sql"
+    assert cli.main([command, "--orders", str(SAMPLE), *flags, "--out", str(from_csv)]) == 0
+    assert cli.main([command, "--orders-sql", shop_db, "--orders-table", "order_lines", *flags,
+                     "--out", str(from_sql)]) == 0
+    assert _data_files(from_sql) == _data_files(from_csv)
+    assert len(_data_files(from_csv)) >= 2
+    manifest = _manifest(from_sql)
+    assert manifest["inputs"]["table"] == "order_lines" and manifest["inputs"]["rows"] == 30547
+    assert pg.PASSWORD not in json.dumps(manifest) and pg.PASSWORD not in capsys.readouterr().out
+
+
+def test_a_query_reads_what_it_selects_in_chunks(shop_db, monkeypatch):
+    monkeypatch.setattr(sources, "CHUNK_ROWS", 777)
+    query = 'SELECT "InvoiceNo", "StockCode", "Quantity" FROM order_lines WHERE "Country" = \'France\';'
+    table = TableSource(url=shop_db, query=query).read(progress=False)
+    expected = _typed_sample().query("Country == 'France'")
+    assert list(table.columns) == ["InvoiceNo", "StockCode", "Quantity"]
+    # numbers as a CSV holds them ("6", not "6.0")
+    assert sorted(zip(table["InvoiceNo"], table["StockCode"], table["Quantity"])) == \
+        sorted(zip(expected["InvoiceNo"], expected["StockCode"], expected["Quantity"].astype(str)))
+    assert len(table) > 777  # more than one chunk
+
+
+def test_columns_come_without_reading_rows_and_missing_ones_are_named(shop_db):
+    src = TableSource(url=shop_db, table="order_lines")
+    assert src.columns()[:3] == ["InvoiceNo", "StockCode", "Description"]
+    with pytest.raises(InputError, match="lack column.*'Basket'.*found InvoiceNo"):
+        src.read(["Basket"])
+
+
+def test_vitrine_cannot_write_to_the_shop_database(shop_db, postgres):
+    engine = sa.create_engine(postgres.url(with_password=True))
+    with engine.begin() as conn:  # a query can write through a function: the server must refuse it
+        conn.exec_driver_sql("CREATE OR REPLACE FUNCTION wipe() RETURNS int AS "
+                             "$$ DELETE FROM order_lines; SELECT 1 $$ LANGUAGE sql")
+    with pytest.raises(InputError, match="cannot execute DELETE in a read-only transaction"):
+        TableSource(url=shop_db, query="SELECT wipe() AS n").read(progress=False)
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT count(*) FROM order_lines")).scalar() == 30547
+    engine.dispose()
+
+
+def test_a_refused_connection_is_one_line_without_the_password(shop_db, monkeypatch, capsys):
+    monkeypatch.setenv(SQL_PASSWORD_ENV, "not-the-password")
+    monkeypatch.setattr(sources, "_ENGINES", {})
+    assert cli.main(["similar-customers", "--orders-sql", shop_db, "--orders-table", "order_lines",
+                     "--customer", "12347"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1
+    assert "password authentication failed" in err and "127.0.0.1" in err and "not-the-password" not in err
+
+
+def test_the_url_may_come_from_a_file(shop_db, tmp_path):
+    secret = tmp_path / "db_url"
+    secret.write_text(pg.Server(int(shop_db.rsplit(":", 1)[1].split("/")[0]), tmp_path).url(with_password=True) + "\n")
+    table = TableSource(url=f"@{secret}", table="order_lines").read(["StockCode"], progress=False)
+    assert len(table) == 30547
+    assert pg.PASSWORD not in json.dumps(TableSource(url=f"@{secret}", table="order_lines").describe())
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--orders-sql", "postgresql://x@127.0.0.1:1/shop"], "one of --orders-query"),
+    (["--orders-table", "t"], "give its URL with --orders-sql"),
+    (["--orders-sql", "not a url", "--orders-table", "t"], "not a database URL"),
+    (["--orders-sql", "sqlite:///no/such.db", "--orders-table", "t"], "not found"),
+])
+def test_bad_database_flags_are_one_line(flags, message, tmp_path, capsys):
+    assert cli.main(["similar-products", *flags, "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "out").exists()
+
+
+def test_sqlite_builds_the_same_artifact_as_the_csv(tmp_path):
+    db = tmp_path / "shop.db"
+    engine = sa.create_engine(f"sqlite:///{db}")
+    _typed_sample().to_sql("lines", engine, index=False)
+    engine.dispose()
+    flags = ["--order-col", "InvoiceNo", "--item-col", "StockCode", "--name-col", "Description"]
+    assert cli.main(["similar-products", "--orders", str(SAMPLE), *flags, "--out", str(tmp_path / "csv")]) == 0
+    assert cli.main(["similar-products", "--orders-sql", f"sqlite:///{db}", "--orders-query",
+                     "SELECT * FROM lines", *flags, "--out", str(tmp_path / "sql")]) == 0
+    assert _data_files(tmp_path / "sql") == _data_files(tmp_path / "csv")
+    with pytest.raises(InputError, match="readonly|read-only|query_only|attempt to write"):
+        TableSource(url=f"sqlite:///{db}", query="DELETE FROM lines RETURNING *").read(progress=False)
