@@ -24,6 +24,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
                          "products similar to each product (bought in the same orders)"),
     "similar-customers": ("recommend.similar_customers.cli", "customers who buy alike, and what to recommend"),
     "similar-movies": ("recommend.similar_movies.cli", "movies similar to each movie (item k-NN, cosine)"),
+    "build": ("recommend.workspace.cli",
+              "a shop's orders (file or database) into a workspace of every recommender, for the app"),
     "verify": ("common.verify_cli", "check every file of built artifacts against their manifests (size, digest, rows)"),
 }
 

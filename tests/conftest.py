@@ -63,3 +63,20 @@ def postgres():
         yield server
     finally:
         stop()
+
+
+@pytest.fixture(scope="session")
+def shop_db(postgres):
+    """The demo orders (tests/postgres.py typed_sample) in table `order_lines` of the PostgreSQL
+    fixture, its URL without the password, which is in $VITRINE_SQL_PASSWORD for the session."""
+    import sqlalchemy as sa
+
+    from recommend.core.sources import SQL_PASSWORD_ENV
+    from tests import postgres as pg
+
+    engine = sa.create_engine(postgres.url(with_password=True))
+    pg.typed_sample().to_sql("order_lines", engine, index=False, if_exists="replace", chunksize=5000)
+    engine.dispose()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv(SQL_PASSWORD_ENV, pg.PASSWORD)
+        yield postgres.url()

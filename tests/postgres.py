@@ -17,6 +17,11 @@ from pathlib import Path
 
 from tests.helpers import free_port
 
+import pandas as pd
+
+import settings
+
+SAMPLE = settings.DATA_DIR / "online_retail" / "online_retail_sample.csv.gz"
 USER, PASSWORD, DATABASE = "vitrine", "s3cret-test-password", "shop"
 
 
@@ -85,3 +90,11 @@ def start() -> tuple[Server, callable]:
             stop()
             raise RuntimeError(f"createdb failed: {made.stderr}")
         time.sleep(0.2)
+
+
+def typed_sample() -> pd.DataFrame:
+    """The demo orders as a shop's database holds them: numbers as numbers, dates as timestamps."""
+    table = pd.read_csv(SAMPLE, dtype={"InvoiceNo": str, "StockCode": str, "Description": str},
+                        keep_default_na=False, na_values={"CustomerID": [""]})
+    table["InvoiceDate"] = pd.to_datetime(table["InvoiceDate"])
+    return table

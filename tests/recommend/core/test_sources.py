@@ -9,33 +9,13 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-import settings
 from common.errors import InputError
 from recommend import cli
 from recommend.core import sources
 from recommend.core.sources import SQL_PASSWORD_ENV, TableSource
 from tests import postgres as pg
 
-SAMPLE = settings.DATA_DIR / "online_retail" / "online_retail_sample.csv.gz"
-
-
-def _typed_sample() -> pd.DataFrame:
-    """The demo orders as a shop's database holds them: numbers as numbers, dates as timestamps."""
-    table = pd.read_csv(SAMPLE, dtype={"InvoiceNo": str, "StockCode": str, "Description": str},
-                        keep_default_na=False, na_values={"CustomerID": [""]})
-    table["InvoiceDate"] = pd.to_datetime(table["InvoiceDate"])
-    return table
-
-
-@pytest.fixture(scope="module")
-def shop_db(postgres):
-    """The demo orders in table `order_lines` of the PostgreSQL fixture; the password in the environment."""
-    engine = sa.create_engine(postgres.url(with_password=True))
-    _typed_sample().to_sql("order_lines", engine, index=False, if_exists="replace", chunksize=5000)
-    engine.dispose()
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv(SQL_PASSWORD_ENV, pg.PASSWORD)
-        yield postgres.url()
+from tests.postgres import SAMPLE, typed_sample as _typed_sample
 
 
 def _data_files(folder: Path) -> dict[str, bytes]:

@@ -1,0 +1,198 @@
+"""A shop's workspace: its orders, mapped once, and every recommender built from them, in one folder.
+
+    artifacts/<name>/manifest.json       kind "workspace": the source (a file's digest, or the SQL
+                                         query and row count, never a password), the column mapping,
+                                         each part's settings, the time
+    artifacts/<name>/orders.parquet      the order lines as mapped (order, customer, item, quantity,
+                                         price, date, name, category): what the pages explore
+    artifacts/<name>/basket_rules/       one artifact folder per part the data allows, each with
+    artifacts/<name>/similar_products/   its own manifest, as the sub-commands write them
+    artifacts/<name>/similar_customers/  (only with a customer column)
+
+The whole folder is written beside its place and swapped in at the end (common.artifacts), so a
+rebuild replaces it atomically and a failed one leaves the old workspace as it was.
+"""
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Mapping
+
+import pandas as pd
+
+import settings
+from common.artifacts import loading, read_manifest, utc_now, write_artifact
+from common.errors import ArtifactError, InputError
+from common.shop_tables import ORDERS, apply
+from recommend.datasets.online_retail import customer_ids
+from recommend.rules import model as rules_model
+from recommend.rules.baskets import long_baskets
+from recommend.similar_customers import model as customers_model
+from recommend.similar_products import model as products_model
+
+KIND = "workspace"
+FORMAT_VERSION = 1
+REBUILD = "python -m recommend build --orders ORDERS --name NAME"
+PARTS = ("basket_rules", "similar_products", "similar_customers")
+ORDERS_FILE = "orders.parquet"
+NAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9_-]{0,39}")
+# Names the demo artifacts and data sets already use under artifacts/ or in links.
+RESERVED = frozenset({"basket_rules", "similar_products", "similar_customers", "similar_movies", "visual_index",
+                      "visual", "demo", "groceries", "online_retail", "superstore", "upload"})
+
+Progress = Callable[[str, float], None]  # (what is being done, share of the whole build done)
+
+
+@dataclass(frozen=True)
+class Workspace:
+    name: str
+    folder: Path
+    manifest: dict
+
+    @property
+    def parts(self) -> list[str]:
+        return list(self.manifest.get("parts", {}))
+
+    @property
+    def label(self) -> str:
+        m = self.manifest
+        return f"{self.name} (your data: {m['orders']:,} orders, {m['products']:,} products)"
+
+    def part(self, name: str) -> Path:
+        if name not in self.parts:
+            raise ArtifactError(f"Workspace {self.name} has no {name.replace('_', ' ')}; "
+                                f"{self.manifest['parts_skipped'].get(name, 'rebuild it')}.")
+        return self.folder / name
+
+    def orders(self) -> pd.DataFrame:
+        return pd.read_parquet(self.folder / ORDERS_FILE)
+
+
+def check_name(name: str) -> str:
+    """A workspace name is a folder name and a link parameter: lower-case letters, digits, - and _."""
+    name = (name or "").strip()
+    if not NAME_PATTERN.fullmatch(name):
+        raise InputError(f"Workspace name {name!r} is not allowed: use 1 to 40 lower-case letters, digits, "
+                         "'-' or '_', starting with a letter or digit (e.g. myshop).")
+    if name in RESERVED:
+        raise InputError(f"Workspace name {name!r} is taken by the demo data; choose another (e.g. my-{name}).")
+    return name
+
+
+def mapped_orders(table: pd.DataFrame, mapping: Mapping[str, str | None], name: str = "the orders") -> pd.DataFrame:
+    """The order lines with one column per mapped field (common.shop_tables.apply: every problem is
+    an InputError first), then lines that are returns (quantity not positive) or lack an order or a
+    product dropped (what was dropped is in `attrs["dropped"]`), sorted.""" 
+    lines = apply(table, ORDERS, mapping, name)
+    if "customer" in lines:  # "17850.0" (a float column written out) and "17850" are one customer
+        lines["customer"] = customer_ids(lines["customer"]).astype(object)
+    keep = (lines["order"] != "") & (lines["item"] != "")
+    dropped = {"no_order_or_product": int((~keep).sum())}
+    if "quantity" in lines:
+        positive = lines["quantity"] > 0
+        dropped["non_positive_quantity"] = int((keep & ~positive).sum())
+        keep &= positive
+    # A database returns rows in no set order: sorted, the same lines give the same workspace,
+    # byte for byte, whether they came from a file or a query.
+    out = lines[keep].sort_values(list(lines.columns), kind="stable", na_position="last").reset_index(drop=True)
+    if out.empty:
+        raise InputError(f"{name} has no order line left with an order, a product and a positive quantity.")
+    out.attrs.update(lines.attrs, dropped=dropped)
+    return out
+
+
+def build(orders: pd.DataFrame, name: str, *, source: dict, artifacts: Path | None = None,
+          min_support: float | None = None, min_confidence: float | None = None, min_lift: float | None = None,
+          k: int = products_model.DEFAULT_K, progress: Progress | None = None, rebuild: str | None = None) -> Workspace:
+    """Build every part the mapped `orders` allow into artifacts/<name> (replacing what was there).
+
+    Basket rules are over product names where there are names (rules read best so), else ids;
+    min support is chosen as the app chooses it for a new file unless given."""
+    name = check_name(name)
+    folder = Path(artifacts or settings.ARTIFACTS_DIR) / name
+    progress = progress or (lambda what, done: None)
+    started = time.perf_counter()
+    mapping = dict(orders.attrs.get("mapping", {}))
+    has = {role for role in (f.role for f in ORDERS.fields) if role in orders.columns}
+    parts, skipped, seconds = {}, {}, {}
+    with write_artifact(folder, KIND, FORMAT_VERSION, rebuild=rebuild or REBUILD.replace("NAME", name)) as draft:
+        progress("Saving the mapped order lines", 0.02)
+        saved = orders.copy()
+        saved.attrs = {}  # how it was read is in the manifest, not in the data file
+        saved.to_parquet(draft.path / ORDERS_FILE, index=False)
+
+        t = time.perf_counter()
+        label = "name" if "name" in has else "item"
+        progress("Mining basket rules", 0.05)
+        baskets = long_baskets(orders, "order", label, None, {"name": source.get("file", "the orders")})
+        confidence = rules_model.defaults.MIN_CONFIDENCE if min_confidence is None else min_confidence
+        lift = rules_model.defaults.MIN_LIFT if min_lift is None else min_lift
+        support = min_support
+        if support is None:
+            support, _ = rules_model.starting_support(baskets, min_confidence=confidence, min_lift=lift)
+        rules = rules_model.build(baskets, min_support=support, min_confidence=confidence, min_lift=lift)
+        rules_model.write(rules, draft.path / "basket_rules", {"workspace": name, "item_field": label})
+        parts["basket_rules"] = {"rules": rules.manifest["rules"], "item_field": label,
+                                 "thresholds": rules.manifest["thresholds"]}
+        seconds["basket_rules"] = round(time.perf_counter() - t, 2)
+
+        t = time.perf_counter()
+        progress("Finding similar products", 0.45)
+        columns = products_model.OrderColumns("order", "item", "name" if "name" in has else None,
+                                              ("category",) if "category" in has else (),
+                                              "date" if "date" in has else None)
+        similar = products_model.build(orders, columns, k=k)
+        products_model.write(similar, draft.path / "similar_products", {"workspace": name})
+        parts["similar_products"] = {"k": similar.manifest["k"], "similarity": similar.manifest["similarity"],
+                                     "products_with_similar": similar.manifest["products_with_similar"]}
+        seconds["similar_products"] = round(time.perf_counter() - t, 2)
+
+        if "customer" in has and (orders["customer"] != "").any():
+            t = time.perf_counter()
+            progress("Finding similar customers", 0.7)
+            cols = customers_model.PurchaseColumns("customer", "item", "name" if "name" in has else None,
+                                                   "quantity" if "quantity" in has else None, "order",
+                                                   "date" if "date" in has else None)
+            purchases = orders[orders["customer"] != ""]
+            customers = customers_model.build(purchases, cols)
+            customers_model.write(customers, draft.path / "similar_customers", {"workspace": name})
+            parts["similar_customers"] = {"customers": customers.manifest["customers"], "k": customers.manifest["k"]}
+            seconds["similar_customers"] = round(time.perf_counter() - t, 2)
+        else:
+            skipped["similar_customers"] = "map a customer id column to build it"
+
+        progress("Writing the workspace", 0.97)
+        draft.manifest.update({
+            "name": name, "source": source, "mapping": mapping, "read": dict(orders.attrs.get("read", {})),
+            "dropped": dict(orders.attrs.get("dropped", {})), "order_lines": int(len(orders)),
+            "orders": int(orders["order"].nunique()), "products": int(orders["item"].nunique()),
+            "customers": int(orders.loc[orders["customer"] != "", "customer"].nunique()) if "customer" in has else 0,
+            "parts": parts, "parts_skipped": skipped,
+            "seconds": {**seconds, "total": round(time.perf_counter() - started, 2)}, "created": utc_now(),
+        })
+    progress("Done", 1.0)
+    return open_workspace(name, artifacts)
+
+
+def open_workspace(name: str, artifacts: Path | None = None) -> Workspace:
+    folder = Path(artifacts or settings.ARTIFACTS_DIR) / name
+    with loading(folder, KIND, FORMAT_VERSION, REBUILD.replace("NAME", name)) as art:
+        return Workspace(name, folder, art.manifest)
+
+
+def list_workspaces(artifacts: Path | None = None) -> list[Workspace]:
+    """Every whole workspace under `artifacts`, newest first (damaged or half-written ones left out)."""
+    root = Path(artifacts or settings.ARTIFACTS_DIR)
+    found = []
+    for manifest in root.glob(f"*/manifest.json"):
+        folder = manifest.parent
+        if not NAME_PATTERN.fullmatch(folder.name) or folder.name in RESERVED:
+            continue
+        try:
+            if read_manifest(folder).get("kind") == KIND:
+                found.append(open_workspace(folder.name, root))
+        except ArtifactError:
+            continue
+    return sorted(found, key=lambda w: w.manifest.get("created", ""), reverse=True)

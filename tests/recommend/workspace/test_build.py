@@ -1,0 +1,122 @@
+"""A shop's workspace: one orders table, mapped once, into every recommender the data allows;
+from a file or from PostgreSQL, with the same artifacts; replaced whole or not at all."""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from common.errors import ArtifactError, InputError
+from recommend import cli
+from recommend.rules import model as rules_model
+from recommend.similar_customers import model as customers_model
+from recommend.similar_products import model as products_model
+from recommend.workspace import model
+from tests.postgres import SAMPLE
+
+# A shop's export in its own words: none of the demo's column names, a return, a blank customer.
+SHOP = pd.DataFrame(
+    [(f"R{o}", f"C{o % 7}" if o % 11 else "", sku, label, "1" if o != 5 else "-1", f"2024-03-{1 + o % 28:02d}")
+     for o in range(60) for sku, label in ((f"S{o % 4}", ["Tea", "Jam", "Soap", "Rice"][o % 4]),
+                                           (f"S{4 + o % 3}", ["Cake", "Bread", "Milk"][o % 3]))],
+    columns=["Receipt", "Client", "SKU", "Item name", "Qty", "Order date"])
+
+
+def _files(folder: Path) -> dict[str, bytes]:
+    """Every data file of a workspace, by relative path (manifests aside)."""
+    out = {}
+    for path in sorted(Path(folder).rglob("*")):
+        if path.is_file() and path.name != "manifest.json":
+            out[str(path.relative_to(folder).parent.name.split(".v")[0] + "/" + path.name)] = path.read_bytes()
+    return out
+
+
+def test_a_csv_builds_every_part_and_each_loads(tmp_path, capsys):
+    orders = tmp_path / "shop.csv"
+    SHOP.to_csv(orders, index=False, sep=";")
+    assert cli.main(["build", "--orders", str(orders), "--name", "myshop", "--artifacts", str(tmp_path)]) == 0
+    ws = model.open_workspace("myshop", tmp_path)
+    assert ws.parts == ["basket_rules", "similar_products", "similar_customers"]
+    m = ws.manifest
+    assert m["mapping"]["order"] == "Receipt" and m["mapping"]["customer"] == "Client" and m["mapping"]["item"] == "SKU"
+    assert m["dropped"]["non_positive_quantity"] == 2  # both lines of the returned order 5
+    assert m["orders"] == 59 and m["products"] == 7 and m["source"]["file"] == str(orders)
+    rules = rules_model.load(ws.part("basket_rules"))
+    assert set(rules.lookup["item"]) == {"Tea", "Jam", "Soap", "Rice", "Cake", "Bread", "Milk"}  # by name
+    similar = products_model.load(ws.part("similar_products"))
+    assert products_model.answer(similar, "S0")["similar_item"].iloc[0].startswith("S")
+    customers = customers_model.load(ws.part("similar_customers"))
+    assert set(customers.neighbours["customer"]) == {f"C{c}" for c in range(7)}  # blank customers left out
+    assert len(ws.orders()) == 118 and set(ws.orders().columns) >= {"order", "customer", "item", "date"}
+    assert "Workspace myshop" in capsys.readouterr().out
+    assert [w.name for w in model.list_workspaces(tmp_path)] == ["myshop"]
+
+
+def test_without_a_customer_column_similar_customers_is_skipped_and_said(tmp_path, capsys):
+    orders = tmp_path / "shop.csv"
+    SHOP.drop(columns="Client").to_csv(orders, index=False)
+    assert cli.main(["build", "--orders", str(orders), "--name", "nocust", "--artifacts", str(tmp_path)]) == 0
+    ws = model.open_workspace("nocust", tmp_path)
+    assert "similar_customers" not in ws.parts
+    with pytest.raises(ArtifactError, match="customer id column"):
+        ws.part("similar_customers")
+    assert "no similar customers: map a customer id column" in capsys.readouterr().out
+
+
+def test_bad_orders_build_nothing_and_keep_the_old_workspace(tmp_path, capsys):
+    good, bad = tmp_path / "good.csv", tmp_path / "bad.csv"
+    SHOP.to_csv(good, index=False)
+    SHOP.assign(Qty=["two" if i == 7 else q for i, q in enumerate(SHOP["Qty"])]).to_csv(bad, index=False)
+    assert cli.main(["build", "--orders", str(good), "--name", "myshop", "--artifacts", str(tmp_path)]) == 0
+    before = _files(tmp_path / "myshop")
+    capsys.readouterr()
+    assert cli.main(["build", "--orders", str(bad), "--name", "myshop", "--artifacts", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err == "error: Column 'Qty' (the quantity) has 1 value(s) that are not numbers, e.g. 'two' in row 8."
+    assert _files(tmp_path / "myshop") == before
+    assert sorted(p.name for p in tmp_path.iterdir() if "tmp" in p.name) == []  # no half-built folder left
+
+
+def test_a_rebuild_replaces_the_workspace_whole(tmp_path):
+    orders = tmp_path / "shop.csv"
+    SHOP.to_csv(orders, index=False)
+    lines = model.mapped_orders(pd.read_csv(orders, dtype=str, keep_default_na=False),
+                                {"order": "Receipt", "customer": "Client", "item": "SKU", "quantity": "Qty"})
+    model.build(lines, "myshop", source={"file": "a"}, artifacts=tmp_path)
+    first = os.readlink(tmp_path / "myshop")
+    no_customers = lines.drop(columns="customer")
+    rebuilt = model.build(no_customers, "myshop", source={"file": "b"}, artifacts=tmp_path)
+    assert os.readlink(tmp_path / "myshop") != first
+    assert rebuilt.manifest["source"] == {"file": "b"} and "similar_customers" not in rebuilt.parts
+    assert not (tmp_path / "myshop" / "similar_customers").exists()
+
+
+@pytest.mark.parametrize("name, message", [("My Shop", "not allowed"), ("../x", "not allowed"),
+                                           ("superstore", "taken by the demo data")])
+def test_workspace_names_are_checked(name, message):
+    with pytest.raises(InputError, match=message):
+        model.check_name(name)
+
+
+def test_postgres_and_csv_build_the_same_workspace(shop_db, tmp_path):
+    assert cli.main(["build", "--orders", str(SAMPLE), "--name", "from-csv", "--artifacts", str(tmp_path)]) == 0
+    assert cli.main(["build", "--orders-sql", shop_db, "--orders-table", "order_lines", "--name", "from-sql",
+                     "--artifacts", str(tmp_path)]) == 0
+    csv_ws, sql_ws = (model.open_workspace(n, tmp_path) for n in ("from-csv", "from-sql"))
+    csv_files, sql_files = _files(csv_ws.folder), _files(sql_ws.folder)
+    assert len(csv_files) >= 9 and sql_files == csv_files
+
+    def comparable(folder: Path) -> list[dict]:
+        found = []
+        for manifest in sorted(folder.rglob("manifest.json")):
+            m = json.loads(manifest.read_text())
+            for key in ("source", "created", "seconds", "rebuild", "name", "read", "inputs"):
+                m.pop(key, None)
+            m.get("input", {}).pop("name", None)
+            found.append(m)
+        return found
+    assert comparable(sql_ws.folder) == comparable(csv_ws.folder)
+    assert sql_ws.manifest["source"]["table"] == "order_lines" and sql_ws.manifest["source"]["rows"] == 30547
