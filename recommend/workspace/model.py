@@ -186,7 +186,7 @@ def list_workspaces(artifacts: Path | None = None) -> list[Workspace]:
     """Every whole workspace under `artifacts`, newest first (damaged or half-written ones left out)."""
     root = Path(artifacts or settings.ARTIFACTS_DIR)
     found = []
-    for manifest in root.glob(f"*/manifest.json"):
+    for manifest in root.glob("*/manifest.json"):
         folder = manifest.parent
         if not NAME_PATTERN.fullmatch(folder.name) or folder.name in RESERVED:
             continue
