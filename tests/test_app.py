@@ -1,4 +1,4 @@
-"""The app skeleton: it runs, shows its title and five pages in order, each at its own URL; a
+"""The app skeleton: it runs, shows its title and six pages in order, each at its own URL; a
 click reruns only the open page, and a broken page leaves the others working."""
 from __future__ import annotations
 
@@ -16,7 +16,8 @@ from ui.pages import PAGES
 
 pytestmark = pytest.mark.slow  # runs the Streamlit app
 
-PAGE_TITLES = ["Visual search", "Basket rules", "Similar products", "Similar customers", "Similar movies"]
+PAGE_TITLES = ["Visual search", "Basket rules", "Similar products", "Similar customers", "Similar movies",
+               "Your data"]
 
 
 def test_app_runs_without_exception_or_error(app_run):
@@ -32,10 +33,10 @@ def test_title_and_caption(app_run):
     assert "visual search" in caption and "recommendations" in caption
 
 
-def test_five_pages_in_order_each_with_its_own_url():
+def test_six_pages_in_order_each_with_its_own_url():
     assert [p.title for p in PAGES] == PAGE_TITLES
     assert [p.url_path for p in PAGES] == [None, "basket-rules", "similar-products", "similar-customers",
-                                           "similar-movies"]  # the home page is the app's root URL
+                                           "similar-movies", "your-data"]  # the home page is the app's root URL
     assert all((ROOT / "ui" / "pages" / f"{p.name}.py").is_file() for p in PAGES)
 
 

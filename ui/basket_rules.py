@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from pathlib import Path
 
 import altair as alt
 import pandas as pd
@@ -19,9 +20,11 @@ from common.errors import InputError
 from common.shop_tables import ORDERS, guess
 from common.tables import csv_columns
 from recommend.rules import defaults
-from recommend.rules.baskets import Baskets, guess_format, read_baskets
+from recommend.rules.baskets import Baskets, guess_format, long_baskets, read_baskets
 from recommend.rules.model import SUPPORT_STEPS, WANTED_RULES, BasketRules, answer, build, lookup_json_text, starting_support
 from recommend.rules.rules import RULE_COLUMNS, rules_with_item, split_items
+from recommend.workspace.model import Workspace, open_workspace
+from ui.datasets import choose
 from ui.links import pick, share
 from ui.downloads import offer
 from ui.memory import release
@@ -40,18 +43,23 @@ class Source:
 
     label: str  # what the user chose, for messages
     key: str  # names the data and its reading options, for the caches
-    data: bytes | None  # the upload's bytes; None for a demo file
+    data: bytes | None  # the upload's bytes; None for a demo file or a workspace
     fmt: str
     basket_col: str | None = None
     item_col: str | None = None
     quantity_col: str | None = None
     suggested: dict | None = None  # thresholds that suit the data
+    workspace: str | None = None  # a workspace's folder: its mapped order lines are the baskets
 
 
 # cache_resource, not cache_data: one shared, read-only copy of baskets and rules, not a fresh
 # unpickled copy on every rerun of every session.
 @st.cache_resource(show_spinner=False, max_entries=8)
-def _read(key: str, data: bytes | None, fmt: str, basket_col, item_col, quantity_col, name: str) -> Baskets:
+def _read(key: str, data: bytes | None, fmt: str, basket_col, item_col, quantity_col, name: str,
+          workspace: str | None = None) -> Baskets:
+    if workspace is not None:
+        orders = open_workspace(Path(workspace).name, Path(workspace).parent).orders()
+        return long_baskets(orders, basket_col, item_col, None, {"name": name})
     source = data if data is not None else defaults.DEMO_DATASETS[key]["path"]
     return read_baskets(source, fmt, basket_col, item_col, quantity_col, name=name)
 
@@ -121,10 +129,10 @@ def _upload_source() -> Source | None:
 
 
 def _choose_source() -> Source | None:
-    choices = list(defaults.DEMO_DATASETS) + [UPLOAD]
-    choice = st.selectbox("Baskets", choices, format_func=lambda c: defaults.DEMO_DATASETS.get(c, {}).get("label", c),
-                          **pick("dataset", choices))
-    share("dataset", choice)
+    demos = {key: spec["label"] for key, spec in defaults.DEMO_DATASETS.items()}
+    choice = choose("basket_rules", {**demos, UPLOAD: UPLOAD}, label="Baskets")
+    if isinstance(choice, Workspace):
+        return _workspace_source(choice)
     if choice == UPLOAD:
         return _upload_source()
     spec = defaults.DEMO_DATASETS[choice]
@@ -134,6 +142,16 @@ def _choose_source() -> Source | None:
     st.caption(f"`{spec['path'].relative_to(spec['path'].parents[2])}` · {how}")
     return Source(spec["label"], choice, None, spec["format"], spec.get("basket_col"), spec.get("item_col"),
                   spec.get("quantity_col"), spec)
+
+
+def _workspace_source(ws: Workspace) -> Source:
+    """A workspace's orders as baskets, opening on the thresholds its build chose."""
+    built = ws.manifest["parts"]["basket_rules"]
+    item = built["item_field"]
+    st.caption(f"Workspace `{ws.name}` · orders from {ws.manifest['mapping']['order']}, items by "
+               f"{'product name' if item == 'name' else 'product id'} · built {ws.manifest['created'][:16]} UTC")
+    return Source(ws.label, f"ws:{ws.folder}:{ws.manifest['created']}", None, "long", "order", item, None,
+                  dict(built["thresholds"]), str(ws.folder))
 
 
 def _thresholds(source: Source) -> tuple[float, float, float, int]:
@@ -159,7 +177,7 @@ def _thresholds(source: Source) -> tuple[float, float, float, int]:
 def _load(source: Source) -> Baskets | None:
     try:
         return _read(source.key if source.data is None else "upload", source.data, source.fmt,
-                     source.basket_col, source.item_col, source.quantity_col, source.label)
+                     source.basket_col, source.item_col, source.quantity_col, source.label, source.workspace)
     except InputError as exc:
         st.error(str(exc))
     return None

@@ -2,19 +2,35 @@
 what those bought that this one has not, with the reason. `?customer=<id>` links to one."""
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
+from pathlib import Path
+
 import pandas as pd
 import streamlit as st
 
 import settings
 from common.errors import InputError
 from common.text_match import Matcher
-from recommend.similar_customers import PurchaseColumns, answer, build, find_customers, read_purchases
+from recommend.similar_customers import PurchaseColumns, answer, build, find_customers, load, read_purchases
+from recommend.workspace.model import Workspace, open_workspace
+from ui.datasets import choose
 from ui.links import pick, share
 from ui.downloads import offer
 from ui.memory import release
 
 COLS = PurchaseColumns()
 SHOWN_NEIGHBOURS = 10
+DEMO = {"online_retail": "Online Retail (UCI, 400 customers, cleaned)"}
+WORKSPACE_COLS = PurchaseColumns("customer", "item", "name", "quantity", "order", "date")
+
+
+@dataclass(frozen=True)
+class Data:
+    key: str  # names the data set in the caches
+    purchases: pd.DataFrame
+    cols: PurchaseColumns
+    price: str | None  # the unit price column, for the spend
+    result: object
 
 
 @st.cache_resource(show_spinner="Reading purchases...")  # shared, read-only: no copy per rerun
@@ -29,38 +45,62 @@ def _result():
     return result
 
 
-@st.cache_resource(show_spinner=False)
-def _customers() -> tuple[list[str], Matcher]:
-    """Customers, most invoices first, so the picker opens on someone with a history; and the
+@st.cache_resource(show_spinner="Reading the workspace...", max_entries=4)
+def _workspace(folder: str, stamp: str) -> Data:
+    """A workspace's similar customers and the order lines behind them (loaded, never rebuilt)."""
+    ws = open_workspace(Path(folder).name, Path(folder).parent)
+    orders = ws.orders()
+    orders = orders[orders["customer"] != ""]
+    cols = WORKSPACE_COLS if "quantity" in orders else replace(WORKSPACE_COLS, quantity=None)
+    return Data(f"ws:{folder}:{stamp}", orders, cols, "price" if "price" in orders else None,
+                load(ws.part("similar_customers")))
+
+
+def _data(chosen) -> Data:
+    if isinstance(chosen, Workspace):
+        return _workspace(str(chosen.folder), chosen.manifest["created"])
+    return Data("demo", _purchases(), COLS, "UnitPrice", _result())
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def _customers(key: str, _data: Data) -> tuple[list[str], Matcher]:
+    """Customers, most orders first, so the picker opens on someone with a history; and the
     id search over them (the same matcher as titles and products: a digit off is forgiven)."""
-    p = _purchases()
-    invoices = p.groupby(COLS.customer)[COLS.invoice].nunique().sort_values(ascending=False, kind="stable")
-    ids = [str(c) for c in invoices.index]
-    return ids, Matcher(ids, invoices.to_numpy(dtype=float))
+    p, cols = _data.purchases, _data.cols
+    orders = (p.groupby(cols.customer)[cols.invoice].nunique() if cols.invoice else p.groupby(cols.customer).size())
+    orders = orders.sort_values(ascending=False, kind="stable")
+    ids = [str(c) for c in orders.index]
+    return ids, Matcher(ids, orders.to_numpy(dtype=float))
 
 
-def _history(customer: str) -> None:
-    p = _purchases()
-    mine = p[p[COLS.customer] == customer]
-    spend = (mine[COLS.quantity] * pd.to_numeric(mine["UnitPrice"], errors="coerce")).sum()
-    dates = pd.to_datetime(mine[COLS.date])
-    cols = st.columns(5)
-    cols[0].metric("Invoices", mine[COLS.invoice].nunique())
-    cols[1].metric("Products", mine[COLS.item].nunique())
-    cols[2].metric("Units", f"{int(mine[COLS.quantity].sum()):,}")
-    cols[3].metric("Spend", f"£{spend:,.0f}")
-    cols[4].metric("Active", f"{dates.min():%b %y} – {dates.max():%b %y}")
-    top = (mine.groupby([COLS.item, COLS.name])[COLS.quantity].sum().sort_values(ascending=False)
-           .head(5).reset_index())
-    st.caption("Most bought: " + "; ".join(f"{r[COLS.name]} ({int(r[COLS.quantity])})" for _, r in top.iterrows()))
+def _history(data: Data, customer: str) -> None:
+    p, cols = data.purchases, data.cols
+    mine = p[p[cols.customer] == customer]
+    quantity = mine[cols.quantity] if cols.quantity else pd.Series(1.0, index=mine.index)
+    cols_shown = st.columns(5)
+    cols_shown[0].metric("Orders", mine[cols.invoice].nunique() if cols.invoice else "–")
+    cols_shown[1].metric("Products", mine[cols.item].nunique())
+    cols_shown[2].metric("Units", f"{int(quantity.sum()):,}")
+    if data.price:
+        spend = (quantity * pd.to_numeric(mine[data.price], errors="coerce")).sum()
+        cols_shown[3].metric("Spend", f"{spend:,.0f}")
+    if cols.date:
+        dates = pd.to_datetime(mine[cols.date])
+        cols_shown[4].metric("Active", f"{dates.min():%b %y} – {dates.max():%b %y}")
+    label = cols.name if cols.name and cols.name in mine else cols.item
+    top = mine.assign(_q=quantity).groupby(label)["_q"].sum().sort_values(ascending=False).head(5)
+    st.caption("Most bought: " + "; ".join(f"{name} ({int(q)})" for name, q in top.items()))
 
 
 def render() -> None:
     st.subheader("Similar customers")
-    st.caption("User-user cosine on the customer x product purchase matrix (demo: 400 customers of "
-               "UCI Online Retail, cleaned). Recommendations come from the 30 nearest customers.")
-    result = _result()
-    order, matcher = _customers()
+    top = st.columns([2, 3])
+    data = _data(choose("similar_customers", DEMO, top[0]))
+    result = data.result
+    st.caption(f"User-user cosine on the customer x product purchase matrix ({result.manifest['customers']:,} "
+               f"customers, {result.manifest['products']:,} products). Recommendations come from each "
+               f"customer's {result.manifest['k']} nearest customers.")
+    order, matcher = _customers(data.key, data)
     left, right = st.columns([2, 3])
     query = left.text_input("Find a customer by id", key="sc_query", placeholder="e.g. 178 — empty lists all, "
                             "most invoices first")
@@ -70,7 +110,7 @@ def render() -> None:
         return
     customer = right.selectbox(f"Customer ({len(shown)} shown)", shown, **pick("customer", shown))
     share("customer", customer)
-    _history(customer)
+    _history(data, customer)
     try:
         near, recs = answer(result, customer)
     except InputError as exc:

@@ -1,8 +1,9 @@
 """The "Similar products" page: products bought in the same orders, read from the offline artifact.
-A link opens the same view: `?dataset=<demo set>&product=<product id>`.
+A link opens the same view: `?dataset=<demo set or workspace>&product=<product id>`.
 
-The tab never recomputes what `python -m recommend similar-products` builds: it loads the demo
-set's artifact (building it once, with a spinner, when it is missing) and only looks things up.
+The page never recomputes what `python -m recommend similar-products` (or `build`) builds: it loads
+the demo set's artifact (building it once, with a spinner, when it is missing) or the workspace's,
+and only looks things up.
 """
 from __future__ import annotations
 
@@ -18,6 +19,8 @@ from recommend.similar_products.model import (
     DEMO_SETS, SimilarProducts, answer, build_demo, demo_artifact_dir, find_products, json_text, load,
     product_matcher,
 )
+from recommend.workspace.model import Workspace
+from ui.datasets import choose
 from ui.downloads import offer
 from ui.links import linked, pick, share
 from ui.memory import release
@@ -26,9 +29,9 @@ K = 5
 SHOWN_MATCHES = 50  # products offered in the picker for one search
 
 
-def _stamp(name: str) -> float:
+def _stamp(folder: Path) -> float:
     """The artifact's manifest time: part of the cache key, so a rebuilt artifact is read again."""
-    manifest = demo_artifact_dir(name) / "manifest.json"
+    manifest = Path(folder) / "manifest.json"
     return manifest.stat().st_mtime if manifest.is_file() else 0.0
 
 
@@ -48,13 +51,13 @@ def _artifact(name: str) -> SimilarProducts:
     visitors who arrive while it is being built wait for that build and load its result."""
     folder = demo_artifact_dir(name)
     try:
-        return _load(str(folder), _stamp(name))
+        return _load(str(folder), _stamp(folder))
     except ArtifactError:
         pass  # missing, from an older format, or damaged: build it
     try:
         with build_lock(folder):
             try:
-                return _load(str(folder), _stamp(name))  # another visitor built it meanwhile
+                return _load(str(folder), _stamp(folder))  # another visitor built it meanwhile
             except ArtifactError:
                 pass
             with st.spinner(f"First use: finding similar products in {DEMO_SETS[name].label} (a few seconds)..."):
@@ -62,11 +65,11 @@ def _artifact(name: str) -> SimilarProducts:
             release()
     except OSError:  # a read-only checkout: keep the result in memory instead
         return _built_in_memory(name, str(folder))
-    return _load(str(folder), _stamp(name))
+    return _load(str(folder), _stamp(folder))
 
 
 @st.cache_resource(show_spinner=False, max_entries=8)
-def _matcher(name: str, stamp: float, _products: pd.DataFrame) -> Matcher:
+def _matcher(folder: str, stamp: float, _products: pd.DataFrame) -> Matcher:
     """The name and id search of this data set's products, built once per artifact."""
     return product_matcher(_products)
 
@@ -83,13 +86,15 @@ def _label(row) -> str:
 def render() -> None:
     st.subheader("Similar products")
     left, right = st.columns([2, 3])
-    sets = list(DEMO_SETS)
-    name = left.selectbox("Data set", sets, format_func=lambda n: DEMO_SETS[n].label, **pick("dataset", sets))
-    share("dataset", name)
+    chosen = choose("similar_products", {n: s.label for n, s in DEMO_SETS.items()}, left)
+    if isinstance(chosen, Workspace):
+        name, folder = chosen.name, chosen.part("similar_products")
+    else:
+        name, folder = chosen, demo_artifact_dir(chosen)
     query = right.text_input("Find a product by part of its name (or id)", key="sp_query",
                              placeholder="e.g. lantern, paper, chair — empty lists the most ordered")
     try:
-        result = _artifact(name)
+        result = _load(str(folder), _stamp(folder)) if isinstance(chosen, Workspace) else _artifact(name)
     except USER_ERRORS as exc:
         st.error(f"Could not load the similar products of this data set: {exc}".splitlines()[0])
         return
@@ -101,7 +106,7 @@ def render() -> None:
     products = result.products
     if query.strip():
         matches = find_products(products, query, limit=SHOWN_MATCHES,
-                                matcher=_matcher(name, _stamp(name), products))
+                                matcher=_matcher(str(folder), _stamp(folder), products))
         if matches.empty:
             st.error(f"No product name or id is close to {query.strip()!r}; try a shorter part of a word.")
             _validation(result, name)
@@ -118,7 +123,7 @@ def render() -> None:
     _answer(result, item)
     _validation(result, name)
     offer(f"every product's top {m['k']}", lambda: _all_lists(result), f"similar_products_{name}", "sp_lists")
-    st.download_button(f"Download all top-{m['k']} lists as the shop serves them (JSON)", data=_download(name, result),
+    st.download_button(f"Download all top-{m['k']} lists as the shop serves them (JSON)", data=_download(folder, result),
                        file_name=f"similar_products_{name}.json", mime="application/json", key="sp_download",
                        on_click="ignore", help="{product id: [similar product ids, best first]}, as the shop serves it")
 
@@ -132,11 +137,11 @@ def _all_lists(result: SimilarProducts) -> pd.DataFrame:
     return table
 
 
-def _download(name: str, result: SimilarProducts) -> bytes:
+def _download(folder: Path, result: SimilarProducts) -> bytes:
     """The artifact's JSON file as written by the build (or made from memory if it was not written)."""
-    path = demo_artifact_dir(name) / "similar_products.json"
+    path = Path(folder) / "similar_products.json"
     if path.is_file():
-        return _json_bytes(str(path), _stamp(name))
+        return _json_bytes(str(path), _stamp(folder))
     return json_text(result.as_json()).encode("utf-8")
 
 

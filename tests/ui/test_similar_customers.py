@@ -11,7 +11,7 @@ pytestmark = pytest.mark.slow  # runs the Streamlit app
 def test_customer_history_neighbours_and_explained_recommendations(app_uses_tiny_index):
     at = open_page("similar_customers")
     first = at.selectbox(key="customer").value
-    assert [m.label for m in at.metric] == ["Invoices", "Products", "Units", "Spend", "Active"]
+    assert [m.label for m in at.metric] == ["Orders", "Products", "Units", "Spend", "Active"]
     neighbours, recs = at.dataframe[0].value, at.dataframe[1].value
     assert len(neighbours) == 10 and neighbours["similarity"].is_monotonic_decreasing
     assert first not in set(neighbours["neighbour"])

@@ -33,4 +33,5 @@ PAGES = (
     PageSpec("Similar products", ":material/category:", "similar_products"),
     PageSpec("Similar customers", ":material/groups:", "similar_customers"),
     PageSpec("Similar movies", ":material/movie:", "similar_movies"),
+    PageSpec("Your data", ":material/upload_file:", "your_data"),
 )

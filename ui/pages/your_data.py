@@ -1,0 +1,3 @@
+from ui import your_data
+
+your_data.render()

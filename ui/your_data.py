@@ -1,0 +1,196 @@
+"""The "Your data" page: a shop's own orders, from an upload or its database, mapped and built
+into a workspace that every page then offers in its data-set picker.
+
+Steps: read the table (a file stays in this session's memory; the database is the one in
+`.streamlit/secrets.toml` under [connections.sql], its URL never shown), map its columns (every
+guess can be changed), see every problem before building, name the workspace, build it with
+progress. The build is recommend.workspace's, the same as `python -m recommend build`.
+"""
+from __future__ import annotations
+
+import hashlib
+import re
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+
+import settings
+from common.errors import USER_ERRORS, InputError
+from common.shop_tables import ORDERS, guess, problems, read_table
+from recommend.core.sources import TableSource
+from recommend.workspace import model
+from ui.datasets import workspaces
+from ui.memory import release
+from ui.pages import PAGES
+
+NONE = "(none)"
+UPLOAD_TYPES = ["csv", "gz", "txt", "tsv", "xlsx", "parquet"]
+FILE, DATABASE = "Upload a file", "Read from the shop's database"
+
+
+@st.cache_resource(show_spinner=False, max_entries=2)
+def _read_upload(digest: str, data: bytes, name: str) -> pd.DataFrame:
+    """The upload as text columns (one shared copy per file, named by its digest)."""
+    return read_table(data, name=name, what="Orders")
+
+
+@st.cache_resource(show_spinner=False, max_entries=2, ttl=600)
+def _read_database(query: str | None, table: str | None) -> pd.DataFrame:
+    """The query's rows, read once per query for ten minutes (the database may change)."""
+    return TableSource(engine=_engine(), query=query, table=table).read(progress=False)
+
+
+def _engine():
+    """The SQLAlchemy engine of st.connection("sql"): [connections.sql] in .streamlit/secrets.toml
+    (the section is passed on as keyword arguments too, so secrets given another way also count)."""
+    section = st.secrets["connections"]["sql"]
+    return st.connection("sql", type="sql", **{k: section[k] for k in section}).engine
+
+
+def _database_configured() -> bool:
+    try:
+        return "sql" in st.secrets.get("connections", {})
+    except (FileNotFoundError, KeyError, AttributeError, st.errors.StreamlitSecretNotFoundError):
+        return False
+
+
+def _from_file() -> tuple[pd.DataFrame, dict, str] | None:
+    upload = st.file_uploader("Orders file: one row per order line", type=UPLOAD_TYPES, key="yd_upload",
+                              help="CSV (any delimiter and encoding), CSV.gz, Excel .xlsx or Parquet.")
+    if upload is None:
+        st.caption("The file stays in this session's memory; the workspace keeps only what is built from it, "
+                   "and its digest.")
+        return None
+    data = upload.getvalue()
+    digest = hashlib.sha256(data).hexdigest()
+    with st.spinner(f"Reading {upload.name}..."):
+        table = _read_upload(digest, data, upload.name)
+    return table, {"upload": upload.name, "sha256": digest}, Path(upload.name).name.split(".")[0]
+
+
+def _from_database() -> tuple[pd.DataFrame, dict, str] | None:
+    if not _database_configured():
+        st.info("No database is configured. Add it to `.streamlit/secrets.toml` (never committed):\n\n"
+                "```toml\n[connections.sql]\nurl = \"postgresql://user:password@host:5432/shop\"\n```\n\n"
+                "then reload this page. Vitrine only reads from it.")
+        return None
+    how = st.radio("Read", ["a table", "a query"], horizontal=True, key="yd_sql_how")
+    if how == "a table":
+        table_name = st.text_input("Table (schema.table allowed)", key="yd_sql_table", placeholder="order_lines")
+        query = None
+    else:
+        query = st.text_area("Query", key="yd_sql_query", placeholder="SELECT * FROM order_lines WHERE ...")
+        table_name = None
+    if not (table_name or query or "").strip():
+        return None
+    with st.spinner("Reading from the database..."):
+        table = _read_database(query.strip() if query else None, table_name.strip() if table_name else None)
+    source = TableSource(engine=_engine(), query=query, table=table_name)
+    return table, source.describe(len(table)), (table_name or "orders").split(".")[-1]
+
+
+def _mapping(table: pd.DataFrame, tag: str) -> dict[str, str | None]:
+    columns = [str(c) for c in table.columns]
+    guessed = guess(columns, ORDERS)
+    chosen = {}
+    cells = st.columns(4)
+    for i, field in enumerate(ORDERS.fields):
+        options = ([] if field.required else [NONE]) + columns
+        default = guessed[field.role]
+        index = options.index(default) if default in options else 0
+        value = cells[i % 4].selectbox(field.label[4:].capitalize() + ("" if field.required else " (optional)"),
+                                       options, index=index, key=f"yd_map_{field.role}_{tag}")
+        chosen[field.role] = None if value == NONE else value
+    return chosen
+
+
+def _default_name(stem: str) -> str:
+    name = re.sub(r"[^a-z0-9_-]+", "-", stem.lower()).strip("-_")[:40] or "myshop"
+    return name if name not in model.RESERVED else f"my-{name}"
+
+
+def _build(table: pd.DataFrame, mapping: dict, source: dict, name: str) -> model.Workspace | None:
+    with st.status(f"Building workspace {name}...", expanded=True) as status:
+        bar = st.progress(0.0, text="Checking the order lines")
+        try:
+            orders = model.mapped_orders(table, mapping, source.get("upload") or "the orders")
+            workspace = model.build(orders, name, source=source, progress=lambda what, done: bar.progress(
+                min(done, 1.0), text=what))
+        except USER_ERRORS as exc:
+            status.update(label=f"Nothing was built: {exc}".splitlines()[0], state="error")
+            return None
+        finally:
+            release()
+        seconds = workspace.manifest["seconds"]["total"]
+        status.update(label=f"Built workspace {name} in {seconds} s", state="complete", expanded=False)
+    return workspace
+
+
+def _links(workspace: model.Workspace) -> None:
+    pages = {p.name: p for p in PAGES}
+    row = st.container(horizontal=True)
+    for part in workspace.parts:
+        page = pages[part]
+        row.page_link(f"ui/pages/{page.name}.py", label=f"{page.title} of {workspace.name}", icon=page.icon,
+                      query_params={"dataset": workspace.name})
+
+
+def _built() -> None:
+    found = workspaces()
+    st.markdown("#### Workspaces")
+    if not found:
+        st.caption(f"None yet under `{Path(settings.ARTIFACTS_DIR).name}/`.")
+        return
+    rows = [{"name": w.name, "order lines": w.manifest["order_lines"], "orders": w.manifest["orders"],
+             "products": w.manifest["products"], "customers": w.manifest["customers"],
+             "parts": ", ".join(p.replace("_", " ") for p in w.parts),
+             "from": w.manifest["source"].get("upload") or w.manifest["source"].get("file")
+             or w.manifest["source"].get("table") or "a query",
+             "built (UTC)": w.manifest["created"][:16].replace("T", " ")} for w in found]
+    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+    st.caption("Rebuild a workspace by building again under its name; `python -m recommend build --name NAME` "
+               "does the same from a terminal.")
+
+
+def render() -> None:
+    st.subheader("Your data")
+    st.caption("Bring your shop's order lines (order, product, and if you have them customer, quantity, price, "
+               "date, name, category): Vitrine builds basket rules, similar products and similar customers "
+               "from them, and every page offers the result in its data-set picker.")
+    route = st.radio("Orders from", [FILE, DATABASE], horizontal=True, key="yd_route")
+    try:
+        read = _from_file() if route == FILE else _from_database()
+    except USER_ERRORS as exc:
+        st.error(str(exc).splitlines()[0])
+        read = None
+    if read is not None:
+        table, source, stem = read
+        tag = hashlib.sha256(repr(sorted(source.items())).encode()).hexdigest()[:8]
+        st.markdown(f"**{len(table):,} rows, {len(table.columns)} columns.** The first rows:")
+        st.dataframe(table.head(5), hide_index=True, width="stretch")
+        st.markdown("#### Which column holds what")
+        mapping = _mapping(table, tag)
+        found = problems(table, ORDERS, mapping, source.get("upload") or "the table")
+        for line in found:
+            st.error(line)
+        left, right = st.columns([2, 1], vertical_alignment="bottom")
+        name = left.text_input("Workspace name", value=_default_name(stem), key=f"yd_name_{tag}",
+                               help="Lower-case letters, digits, - and _; building again under a name replaces it.")
+        clicked = right.button("Build the workspace", type="primary", disabled=bool(found), key="yd_build")
+        if clicked:
+            try:
+                model.check_name(name)
+            except InputError as exc:
+                st.error(str(exc))
+            else:
+                workspace = _build(table, mapping, source, name)
+                if workspace is not None:
+                    st.session_state["yd_built"] = workspace.name
+        built = st.session_state.get("yd_built")
+        if built and any(w.name == built for w in workspaces()):
+            ws = next(w for w in workspaces() if w.name == built)
+            st.success(f"Workspace **{ws.name}** is ready: {ws.manifest['orders']:,} orders, "
+                       f"{ws.manifest['products']:,} products, {ws.manifest['customers']:,} customers.")
+            _links(ws)
+    _built()
