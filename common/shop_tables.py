@@ -49,8 +49,10 @@ ORDERS = Schema("orders", (
           ("stockcode", "productid", "sku", "itemid", "articleid", "product", "item", "article")),
     Field("quantity", "the quantity", "number", False, ("quantity", "qty", "units")),
     Field("price", "the unit price", "number", False, ("unitprice", "price", "sales", "amount")),
-    Field("date", "the order date", "date", False, ("invoicedate", "orderdate", "date", "time", "timestamp")),
-    Field("name", "the product name", "text", False, ("description", "productname", "itemname", "name", "title")),
+    Field("date", "the order date", "date", False,
+          ("invoicedate", "orderdate", "date", "time", "timestamp", "orderedat", "created", "purchased")),
+    Field("name", "the product name", "text", False,
+          ("description", "productname", "itemname", "name", "title", "text", "label")),
     Field("category", "the product category", "text", False,
           ("subcategory", "category", "department", "articletype", "type")),
 ))

@@ -78,6 +78,13 @@ def test_ratings_and_catalogue_columns_are_guessed():
     assert (found["id"], found["name"], found["category"]) == ("id", "productDisplayName", "masterCategory")
 
 
+def test_an_export_in_other_words_is_guessed_whole():
+    columns = ["Order number", "Article", "Article text", "Units", "Ordered at", "Price", "Client", "Country"]
+    assert guess(columns, ORDERS) == {"order": "Order number", "customer": "Client", "item": "Article",
+                                      "quantity": "Units", "price": "Price", "date": "Ordered at",
+                                      "name": "Article text", "category": None}
+
+
 def test_guesses_use_each_column_once_and_short_hints_only_whole():
     found = guess(["Width", "Country", "Order", "Product"], ORDERS)
     assert found["order"] == "Order" and found["item"] == "Product"
