@@ -26,6 +26,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "similar-movies": ("recommend.similar_movies.cli", "movies similar to each movie (item k-NN, cosine)"),
     "build": ("recommend.workspace.cli",
               "a shop's orders (file or database) into a workspace of every recommender, for the app"),
+    "export": ("recommend.workspace.export",
+               "a workspace's lists into SQL tables of the shop's database, for its back end to serve"),
     "verify": ("common.verify_cli", "check every file of built artifacts against their manifests (size, digest, rows)"),
 }
 

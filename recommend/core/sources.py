@@ -158,32 +158,45 @@ def _engine(source: TableSource):
     if source.engine is not None:
         return source.engine
     url_text = database_url(source.url)
-    if url_text in _ENGINES:
-        return _ENGINES[url_text]
+    if url_text not in _ENGINES:
+        _ENGINES[url_text] = engine_for(source.url)
+    return _ENGINES[url_text]
+
+
+def engine_for(url_text: str, *, existing: bool = True):
+    """An SQLAlchemy engine for a URL as a user gives it (or "@FILE"), the password filled in from
+    $VITRINE_SQL_PASSWORD when the URL names a user but no password. `existing`: an SQLite file
+    must be there (SQLite would silently create an empty one). Reading uses one cached engine per
+    URL whose sessions are read-only, so a writer (the export) makes its own."""
     from sqlalchemy import create_engine
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
     try:
-        url = make_url(url_text)
+        url = make_url(database_url(url_text))
     except ArgumentError as exc:
-        raise InputError(f"{source.url!r} is not a database URL; write it as SQLAlchemy does, e.g. "
+        raise InputError(f"{url_text!r} is not a database URL; write it as SQLAlchemy does, e.g. "
                          "postgresql://user@host:5432/shop or sqlite:///shop.db.") from exc
     if url.username and url.password is None and os.environ.get(SQL_PASSWORD_ENV):
         url = url.set(password=os.environ[SQL_PASSWORD_ENV])
-    if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
-        if not Path(url.database).is_file():  # SQLite would silently create an empty database
+    if existing and url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
+        if not Path(url.database).is_file():
             raise InputError(f"SQLite database {url.database} not found.")
     try:
-        engine = create_engine(url)
+        return create_engine(url)
     except NoSuchModuleError as exc:
         raise InputError(f"No SQLAlchemy driver for {url.drivername!r} is installed; install it (for PostgreSQL, "
                          "psycopg2-binary is in requirements.txt) or use another URL.") from exc
     except ModuleNotFoundError as exc:
         raise InputError(f"The database driver {exc.name!r} for {url.drivername!r} is not installed; "
                          f"pip install it.") from exc
-    _ENGINES[url_text] = engine
-    return engine
+
+
+def reason(exc: Exception) -> str:
+    """The server's own first line, without SQLAlchemy's wrapping and links."""
+    original = getattr(exc, "orig", None) or exc
+    text = str(original).strip().splitlines()
+    return text[0].rstrip(".") if text else type(original).__name__
 
 
 _READ_ONLY = {"postgresql": "SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY",
@@ -213,7 +226,7 @@ class _reading:
                 self.conn.commit()
         except SQLAlchemyError as exc:
             raise InputError(f"Cannot connect to {engine.url.render_as_string(hide_password=True)}: "
-                             f"{_reason(exc)}. Check the URL, that the server runs, and the password "
+                             f"{reason(exc)}. Check the URL, that the server runs, and the password "
                              f"(${SQL_PASSWORD_ENV} or the driver's own, e.g. $PGPASSWORD).") from None
         return self.conn
 
@@ -227,15 +240,8 @@ class _reading:
             pass
         if isinstance(exc, SQLAlchemyError):
             raise InputError(f"The database refused to read {self.source.what.lower()} ({self.source.name}): "
-                             f"{_reason(exc)}.") from None
+                             f"{reason(exc)}.") from None
         return False
-
-
-def _reason(exc: Exception) -> str:
-    """The server's own first line, without SQLAlchemy's wrapping and links."""
-    original = getattr(exc, "orig", None) or exc
-    text = str(original).strip().splitlines()
-    return text[0].rstrip(".") if text else type(original).__name__
 
 
 def _statement(source: TableSource, columns: Sequence[str] | None, count: bool = False):

@@ -1,0 +1,95 @@
+"""`python -m recommend export`: a workspace's lists into a shop's database, for its back end to serve.
+
+Tables (each name after --table-prefix, default "vitrine_"):
+    similar_products    item, rank, similar_item, score, co_count
+    recommendations     customer, rank, item, name, score, support_count, reason   (with similar customers)
+    next_to             item, rank, show                                             (the basket lookup)
+    next_to_default     rank, show        (what to show next to an item without an entry)
+
+All tables are written in one transaction: on any failure the database keeps the tables it had
+(where the database has transactional DDL, as PostgreSQL and SQLite do; MySQL commits each
+CREATE/DROP itself). This is the one place Vitrine writes to a shop's database, and only when asked.
+"""
+from __future__ import annotations
+
+import argparse
+import re
+import time
+from pathlib import Path
+
+import pandas as pd
+
+import settings
+from common.errors import InputError
+from recommend.core.sources import SQL_PASSWORD_ENV, engine_for, reason
+from recommend.rules import model as rules_model
+from recommend.similar_customers import model as customers_model
+from recommend.similar_products import model as products_model
+from recommend.workspace.model import Workspace, open_workspace
+
+MODES = ("replace", "append")
+PREFIX = re.compile(r"[a-z_][a-z0-9_]{0,29}")
+
+
+def tables(workspace: Workspace) -> dict[str, pd.DataFrame]:
+    """{table name without prefix: rows} for every list the workspace has."""
+    out: dict[str, pd.DataFrame] = {}
+    if "similar_products" in workspace.parts:
+        similar = products_model.load(workspace.part("similar_products"))
+        out["similar_products"] = similar.neighbours[["item", "rank", "similar_item", "score", "co_count"]]
+    if "similar_customers" in workspace.parts:
+        customers = customers_model.load(workspace.part("similar_customers"))
+        recs = customers.recommendations.copy()
+        nearest = customers.manifest["k"]
+        recs["reason"] = [f"bought by {n} of your {nearest} nearest customers" for n in recs["support_count"]]
+        out["recommendations"] = recs[["customer", "rank", "item", "name", "score", "support_count", "reason"]]
+    if "basket_rules" in workspace.parts:
+        rules = rules_model.load(workspace.part("basket_rules"))
+        out["next_to"] = rules.lookup[["item", "rank", "show"]]
+        out["next_to_default"] = pd.DataFrame({"rank": range(1, len(rules.default_recommendation) + 1),
+                                               "show": rules.default_recommendation})
+    return out
+
+
+def export(workspace: Workspace, url: str, *, prefix: str = "vitrine_", mode: str = "replace") -> dict[str, int]:
+    """Write the workspace's tables into the database at `url` in one transaction; rows per table."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    if not PREFIX.fullmatch(prefix):
+        raise InputError(f"--table-prefix {prefix!r} is not allowed: lower-case letters, digits and _, "
+                         "starting with a letter or _ (e.g. vitrine_).")
+    if mode not in MODES:
+        raise InputError(f"--mode must be one of {', '.join(MODES)}, not {mode!r}.")
+    rows = tables(workspace)
+    engine = engine_for(url, existing=False)
+    shown = engine.url.render_as_string(hide_password=True)
+    try:
+        with engine.begin() as conn:  # one transaction: all tables or none
+            for name, table in rows.items():
+                table.to_sql(prefix + name, conn, if_exists=mode, index=False, chunksize=10_000)
+    except SQLAlchemyError as exc:
+        raise InputError(f"Nothing was exported to {shown} (the tables there are as they were): {reason(exc)}.") from None
+    finally:
+        engine.dispose()
+    return {prefix + name: len(table) for name, table in rows.items()}
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.description = ("Write a workspace's similar products, customers' recommendations and basket lookup into SQL "
+                     "tables of the shop's database, in one transaction.")
+    p.add_argument("--name", required=True, help="the workspace (built with python -m recommend build)")
+    p.add_argument("--artifacts", type=Path, default=settings.ARTIFACTS_DIR, help="where workspaces live")
+    p.add_argument("--export-sql", required=True, metavar="URL",
+                   help=f"SQLAlchemy URL of the database to write to (password from ${SQL_PASSWORD_ENV}, or @FILE)")
+    p.add_argument("--table-prefix", default="vitrine_", help="prefix of the table names (default vitrine_)")
+    p.add_argument("--mode", choices=MODES, default="replace",
+                   help="replace the tables (default) or append to them")
+
+
+def run(args) -> int:
+    started = time.perf_counter()
+    workspace = open_workspace(args.name, args.artifacts)
+    written = export(workspace, args.export_sql, prefix=args.table_prefix, mode=args.mode)
+    done = ", ".join(f"{name} ({n:,} rows)" for name, n in written.items())
+    print(f"Exported workspace {workspace.name} in {time.perf_counter() - started:.1f} s: {done}.")
+    return 0
