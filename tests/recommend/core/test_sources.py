@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import sqlalchemy as sa
 
@@ -42,16 +43,29 @@ def test_postgres_builds_the_same_artifact_as_the_csv(shop_db, command, flags, t
     assert pg.PASSWORD not in json.dumps(manifest) and pg.PASSWORD not in capsys.readouterr().out
 
 
-def test_a_query_reads_what_it_selects_in_chunks(shop_db, monkeypatch):
+@pytest.fixture
+def sqlite_db(tmp_path):
+    url = f"sqlite:///{tmp_path / 'shop.db'}"
+    engine = sa.create_engine(url)
+    _typed_sample().to_sql("order_lines", engine, index=False)
+    engine.dispose()
+    return url
+
+
+@pytest.mark.parametrize("database", ["shop_db", "sqlite_db"])  # PostgreSQL's COPY; rows through a cursor
+def test_a_query_reads_what_it_selects_as_text_with_progress(database, request, monkeypatch):
+    url = request.getfixturevalue(database)
     monkeypatch.setattr(sources, "CHUNK_ROWS", 777)
-    query = 'SELECT "InvoiceNo", "StockCode", "Quantity" FROM order_lines WHERE "Country" = \'France\';'
-    table = TableSource(url=shop_db, query=query).read(progress=False)
+    seen = []
+    query = 'SELECT "InvoiceNo", "StockCode", "Quantity", "CustomerID" FROM order_lines WHERE "Country" = \'France\';'
+    table = TableSource(url=url, query=query).read(progress=lambda rows, total: seen.append((rows, total)))
     expected = _typed_sample().query("Country == 'France'")
-    assert list(table.columns) == ["InvoiceNo", "StockCode", "Quantity"]
-    # numbers as a CSV holds them ("6", not "6.0")
-    assert sorted(zip(table["InvoiceNo"], table["StockCode"], table["Quantity"])) == \
-        sorted(zip(expected["InvoiceNo"], expected["StockCode"], expected["Quantity"].astype(str)))
-    assert len(table) > 777  # more than one chunk
+    assert list(table.columns) == ["InvoiceNo", "StockCode", "Quantity", "CustomerID"]
+    # numbers as a CSV holds them ("6", not "6.0"; a float column's 12731.0 as "12731")
+    assert sorted(zip(table["InvoiceNo"], table["StockCode"], table["Quantity"], table["CustomerID"])) == \
+        sorted(zip(expected["InvoiceNo"], expected["StockCode"], expected["Quantity"].astype(str),
+                   expected["CustomerID"].map(lambda c: "" if pd.isna(c) else str(int(c)))))
+    assert len(seen) > 1 and seen[-1] == (len(table), len(table))  # progress as it went, to the end
 
 
 def test_columns_come_without_reading_rows_and_missing_ones_are_named(shop_db):
