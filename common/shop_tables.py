@@ -57,11 +57,12 @@ ORDERS = Schema("orders", (
           ("subcategory", "category", "department", "articletype", "type")),
 ))
 CATALOGUE = Schema("catalogue", (
-    Field("id", "the product id", "id", True, ("id", "productid", "stockcode", "sku", "itemid", "product")),
+    Field("id", "the product id", "id", True,
+          ("id", "productid", "stockcode", "sku", "itemid", "movieid", "product", "item")),
     Field("name", "the product name", "text", False,
           ("productdisplayname", "productname", "name", "title", "description")),
     Field("category", "the product category", "text", False,
-          ("mastercategory", "subcategory", "category", "articletype", "department")),
+          ("mastercategory", "subcategory", "category", "articletype", "department", "genres", "genre")),
     Field("image", "the image (a file or an http(s) URL)", "text", False,
           ("image", "imageurl", "picture", "photo", "url", "link")),
 ))

@@ -5,6 +5,8 @@ and `?min_ratings=N` sets the threshold.
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 import pandas as pd
 import streamlit as st
 
@@ -13,6 +15,8 @@ from common.errors import InputError
 from recommend.similar_movies import TitleIndex, answer, build
 from recommend.similar_movies.model import DEFAULT_CENTRE, DEFAULT_MIN_RATINGS
 from recommend.similar_movies.titles import display_title
+from recommend.workspace.model import CATALOGUE_FILE, RATINGS_FILE, Workspace, as_movielens, open_workspace
+from ui.datasets import choose
 from ui.downloads import offer
 from ui.links import linked, pick, share
 from ui.memory import release
@@ -21,23 +25,30 @@ K = 10
 QUERY = "sm_query"
 
 
-@st.cache_resource(show_spinner=False)  # shared, read-only: no copy per call
-def _demo_tables() -> tuple[pd.DataFrame, pd.DataFrame]:
-    return pd.read_csv(settings.DEMO_MOVIELENS_RATINGS), pd.read_csv(settings.DEMO_MOVIELENS_MOVIES)
+DEMO = {"movielens": "MovieLens sample (610 users, the 1,500 most-rated movies)"}
 
 
-@st.cache_resource(show_spinner="Finding similar movies...")
-def _neighbours(min_ratings: int):
-    """Item k-NN for this threshold; built once per threshold and process (0.1 s on the demo)."""
-    ratings, movies = _demo_tables()
+@st.cache_resource(show_spinner=False, max_entries=4)  # shared, read-only: no copy per call
+def _tables(data: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(ratings, items) of the demo ("movielens") or of a workspace (its folder)."""
+    if data == "movielens":
+        return pd.read_csv(settings.DEMO_MOVIELENS_RATINGS), pd.read_csv(settings.DEMO_MOVIELENS_MOVIES)
+    ws = open_workspace(Path(data).name, Path(data).parent)
+    return as_movielens(ws.table(RATINGS_FILE), ws.table(CATALOGUE_FILE))
+
+
+@st.cache_resource(show_spinner="Finding similar items...", max_entries=16)
+def _neighbours(data: str, min_ratings: int):
+    """Item k-NN for this data and threshold; built once per threshold and process (0.1 s on the demo)."""
+    ratings, movies = _tables(data)
     result = build(ratings, movies, k=K, min_ratings=min_ratings, centre=DEFAULT_CENTRE)
     release()
     return result
 
 
-@st.cache_resource(show_spinner=False)
-def _titles(min_ratings: int) -> TitleIndex:
-    return TitleIndex(_neighbours(min_ratings).movies)
+@st.cache_resource(show_spinner=False, max_entries=16)
+def _titles(data: str, min_ratings: int) -> TitleIndex:
+    return TitleIndex(_neighbours(data, min_ratings).movies)
 
 
 def genres_text(genres) -> str:
@@ -46,27 +57,37 @@ def genres_text(genres) -> str:
     return " · ".join(g for g in text.split("|") if g and g != "(no genres listed)") or "–"
 
 
-def _linked_title(result) -> str:
-    """The search box's first text: the linked movie's title, else the example."""
-    movie = linked("movie", int)
+def _id_parser(result):
+    """Ids in links are text; the data's own type is int (MovieLens) or text (a shop's items)."""
+    return int if pd.api.types.is_integer_dtype(result.movies["movieId"]) else str
+
+
+def _linked_title(result, example: str) -> str:
+    """The search box's first text: the linked item's title, else the example."""
+    movie = linked("movie", _id_parser(result))
     movies = result.movies.set_index("movieId")
-    return display_title(movies.at[movie, "title"]) if movie in movies.index else "Toy Story"
+    return display_title(movies.at[movie, "title"]) if movie in movies.index else example
 
 
 def render() -> None:
     st.subheader("Similar movies")
-    st.caption("Item k-nearest-neighbours: movies rated alike by the same people (cosine on the "
-               "MovieLens ratings; demo sample of 610 users and the 1,500 most-rated movies).")
+    st.caption("Item k-nearest-neighbours: movies (or any rated items) rated alike by the same people "
+               "(cosine on the ratings).")
+    top = st.columns([3, 2])
+    chosen = choose("similar_movies", DEMO, top[0])
+    data = str(chosen.folder) if isinstance(chosen, Workspace) else chosen
     left, right = st.columns([3, 2])
     with right:
         min_ratings = st.slider("Minimum number of ratings", 1, 100, DEFAULT_MIN_RATINGS, key="min_ratings",
                                 bind="query-params",
-                                help="Movies rated by fewer people are left out on both sides.")
-    result = _neighbours(min_ratings)
+                                help="Items rated by fewer people are left out on both sides.")
+    result = _neighbours(data, min_ratings)
+    parse = _id_parser(result)
     if QUERY not in st.session_state:
-        st.session_state[QUERY] = _linked_title(result)
+        most_rated = result.movies.sort_values("n_ratings", ascending=False)["title"].iloc[0]
+        st.session_state[QUERY] = _linked_title(result, "Toy Story" if data == "movielens" else display_title(most_rated))
     query = left.text_input("Search a title", key=QUERY, placeholder="e.g. matrix, amelie, star wars")
-    found = _titles(min_ratings).search(query, limit=20)
+    found = _titles(data, min_ratings).search(query, limit=20)
     if found.matches.empty:
         if found.suggestions:
             st.warning(f"No title matches {query!r}. Did you mean: {'; '.join(found.suggestions)}?")
@@ -74,10 +95,10 @@ def render() -> None:
             st.info(f"No title is close to {query!r}; type part of a movie title." if query.strip()
                     else "Type part of a movie title.")
         return
-    labels = {int(r.movieId): r.title for r in found.matches.itertuples()}
+    labels = {parse(r.movieId): r.title for r in found.matches.itertuples()}
     options = list(labels)
     movie_id = st.selectbox(f"{len(labels)} matching title(s)", options, format_func=labels.get,
-                            **pick("movie", options, parse=int))
+                            **pick("movie", options, parse=parse))
     share("movie", movie_id)
     info = result.movies.set_index("movieId").loc[movie_id]
     a, b, c = st.columns([1, 1, 3])

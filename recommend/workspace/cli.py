@@ -6,8 +6,13 @@ import argparse
 import sys
 from pathlib import Path
 
+import pandas as pd
+
 import settings
+from common.errors import InputError
+from common.shop_tables import guess, read_table
 from recommend.core.order_columns import FLAGS, add_sql_arguments, described, resolve, source
+from recommend.core.sources import TableSource
 from recommend.workspace import model
 
 
@@ -21,6 +26,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     for role, flag in FLAGS.items():
         p.add_argument(flag, default=None, metavar="COL",
                        help=f"the column of {model.ORDERS.field(role).label} (guessed from the header; '' for none)")
+    p.add_argument("--ratings", type=Path, default=None, metavar="FILE",
+                   help="ratings (user, item, rating[, time]) for similar items (the Similar movies page)")
+    p.add_argument("--catalog", type=Path, default=None, metavar="FILE",
+                   help="the catalogue (id, name, category, image): names, categories and pictures of products")
+    for table in ("ratings", "catalog"):
+        p.add_argument(f"--{table}-map", nargs="+", default=[], metavar="FIELD=COL",
+                       help=f"name columns of --{table} whose guess is wrong, e.g. "
+                            + ("user=Reviewer item=ISBN rating=Stars" if table == "ratings" else "id=SKU image=Picture"))
     p.add_argument("--name", required=True, help="the workspace's name, e.g. myshop (letters, digits, - and _)")
     p.add_argument("--artifacts", type=Path, default=settings.ARTIFACTS_DIR,
                    help=f"where workspaces live (default {settings.ARTIFACTS_DIR})")
@@ -32,12 +45,20 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args) -> int:
     name = model.check_name(args.name)
-    src = source(args, args.orders)
-    given = {role: getattr(args, flag[2:].replace("-", "_")) for role, flag in FLAGS.items()}
-    mapping = resolve(src, given, needed=("order", "item"))
-    print(f"Reading {src.name}: {described(mapping)}", file=sys.stderr)
-    table = src.read([c for c in dict.fromkeys(mapping.values()) if c])
-    orders = model.mapped_orders(table, mapping, src.name)
+    ratings, catalogue, sources = _extra("ratings", args.ratings, args.ratings_map), \
+        _extra("catalogue", args.catalog, args.catalog_map), {}
+    orders = source_description = None
+    if args.orders is not None or args.orders_sql is not None or ratings is None:
+        src = source(args, args.orders)
+        given = {role: getattr(args, flag[2:].replace("-", "_")) for role, flag in FLAGS.items()}
+        mapping = resolve(src, given, needed=("order", "item"))
+        print(f"Reading {src.name}: {described(mapping)}", file=sys.stderr)
+        table = src.read([c for c in dict.fromkeys(mapping.values()) if c])
+        orders = model.mapped_orders(table, mapping, src.name)
+        source_description = sources["orders"] = src.describe(len(table))
+    for table_name, (table, path) in (("ratings", ratings or (None, None)), ("catalogue", catalogue or (None, None))):
+        if table is not None:
+            sources[table_name] = TableSource(path=path).describe(len(table))
     done = [0.0]
 
     def progress(what: str, share: float) -> None:
@@ -45,14 +66,44 @@ def run(args) -> int:
             done[0] = share
             print(f"[{share:4.0%}] {what}...", file=sys.stderr, flush=True)
 
-    workspace = model.build(orders, name, source=src.describe(len(table)), artifacts=args.artifacts,
-                            min_support=args.min_support, min_confidence=args.min_confidence,
-                            min_lift=args.min_lift, progress=progress, rebuild=args.command_line)
+    workspace = model.build(orders, name, source=source_description or sources.get("ratings"), sources=sources,
+                            ratings=ratings[0] if ratings else None, catalogue=catalogue[0] if catalogue else None,
+                            artifacts=args.artifacts, min_support=args.min_support,
+                            min_confidence=args.min_confidence, min_lift=args.min_lift, progress=progress,
+                            rebuild=args.command_line)
     m = workspace.manifest
-    dropped = sum(m["dropped"].values())
-    print(f"Workspace {name}: {m['order_lines']:,} order lines ({dropped:,} dropped: returns or blank ids), "
-          f"{m['orders']:,} orders, {m['products']:,} products, {m['customers']:,} customers; "
-          f"built {', '.join(workspace.parts)} in {m['seconds']['total']} s into {workspace.folder}.")
+    facts = []
+    if m["orders"]:
+        dropped = sum(m["dropped"].values())
+        facts.append(f"{m['order_lines']:,} order lines ({dropped:,} dropped: returns or blank ids), {m['orders']:,} "
+                     f"orders, {m['products']:,} products, {m['customers']:,} customers")
+    if m.get("ratings"):
+        facts.append(f"{m['ratings']:,} ratings of {m['rated_items']:,} items")
+    print(f"Workspace {name}: {'; '.join(facts)}; built {', '.join(workspace.parts)} in {m['seconds']['total']} s "
+          f"into {workspace.folder}.")
     for part, why in m["parts_skipped"].items():
         print(f"  no {part.replace('_', ' ')}: {why}")
     return 0
+
+
+def _extra(what: str, path: Path | None, overrides: list[str]) -> tuple[pd.DataFrame, Path] | None:
+    """The ratings or the catalogue file, mapped (guesses, then FIELD=COL overrides), or None."""
+    if path is None:
+        return None
+    schema = model.RATINGS if what == "ratings" else model.CATALOGUE
+    table = read_table(path, what=what.capitalize())
+    mapping = guess(list(table.columns), schema)
+    for item in overrides:
+        role, sep, column = item.partition("=")
+        if not sep or role not in mapping:
+            flag = "--ratings-map" if what == "ratings" else "--catalog-map"
+            raise InputError(f"{flag} takes FIELD=COL with FIELD one of {', '.join(mapping)}; got {item!r}.")
+        mapping[role] = column or None
+    flag = "--ratings-map" if what == "ratings" else "--catalog-map"
+    for field in schema.fields:
+        if field.required and not mapping[field.role]:
+            raise InputError(f"No column of {Path(path).name} looks like {field.label}; name it with {flag} "
+                             f"{field.role}=COL (its columns: {', '.join(map(str, table.columns))}).")
+    mapped = (model.mapped_ratings if what == "ratings" else model.mapped_catalogue)(table, mapping, Path(path).name)
+    print(f"Reading {Path(path).name}: {described(mapping)}", file=sys.stderr)
+    return mapped, Path(path)

@@ -25,18 +25,20 @@ import pandas as pd
 import settings
 from common.artifacts import loading, read_manifest, utc_now, write_artifact
 from common.errors import ArtifactError, InputError
-from common.shop_tables import ORDERS, apply
+from common.shop_tables import CATALOGUE, ORDERS, RATINGS, apply
 from recommend.datasets.online_retail import customer_ids
 from recommend.rules import model as rules_model
 from recommend.rules.baskets import long_baskets
 from recommend.similar_customers import model as customers_model
+from recommend.similar_movies import model as movies_model
 from recommend.similar_products import model as products_model
 
 KIND = "workspace"
 FORMAT_VERSION = 1
 REBUILD = "python -m recommend build --orders ORDERS --name NAME"
-PARTS = ("basket_rules", "similar_products", "similar_customers")
-ORDERS_FILE = "orders.parquet"
+ORDER_PARTS = ("basket_rules", "similar_products", "similar_customers")
+PARTS = (*ORDER_PARTS, "similar_movies")
+ORDERS_FILE, RATINGS_FILE, CATALOGUE_FILE = "orders.parquet", "ratings.parquet", "catalogue.parquet"
 NAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9_-]{0,39}")
 # Names the demo artifacts and data sets already use under artifacts/ or in links.
 RESERVED = frozenset({"basket_rules", "similar_products", "similar_customers", "similar_movies", "visual_index",
@@ -58,6 +60,8 @@ class Workspace:
     @property
     def label(self) -> str:
         m = self.manifest
+        if not m["orders"]:
+            return f"{self.name} (your data: {m.get('ratings', 0):,} ratings of {m.get('rated_items', 0):,} items)"
         return f"{self.name} (your data: {m['orders']:,} orders, {m['products']:,} products)"
 
     def part(self, name: str) -> Path:
@@ -68,6 +72,11 @@ class Workspace:
 
     def orders(self) -> pd.DataFrame:
         return pd.read_parquet(self.folder / ORDERS_FILE)
+
+    def table(self, file: str) -> pd.DataFrame | None:
+        """A saved mapped table (ORDERS_FILE, RATINGS_FILE, CATALOGUE_FILE), None if the workspace has none."""
+        path = self.folder / file
+        return pd.read_parquet(path) if path.is_file() else None
 
 
 def check_name(name: str) -> str:
@@ -103,77 +112,161 @@ def mapped_orders(table: pd.DataFrame, mapping: Mapping[str, str | None], name: 
     return out
 
 
-def build(orders: pd.DataFrame, name: str, *, source: dict, artifacts: Path | None = None,
+def mapped_ratings(table: pd.DataFrame, mapping: Mapping[str, str | None], name: str = "the ratings") -> pd.DataFrame:
+    """Ratings with one column per mapped field (user, item, rating, time), checked; blank ids dropped."""
+    lines = apply(table, RATINGS, mapping, name)
+    out = lines[(lines["user"] != "") & (lines["item"] != "")].reset_index(drop=True)
+    if out.empty:
+        raise InputError(f"{name} has no rating with both a user and an item.")
+    out = out.sort_values(list(out.columns), kind="stable", na_position="last").reset_index(drop=True)
+    out.attrs.update(lines.attrs)
+    return out
+
+
+def mapped_catalogue(table: pd.DataFrame, mapping: Mapping[str, str | None], name: str = "the catalogue") -> pd.DataFrame:
+    """The catalogue with one column per mapped field (id, name, category, image), one row per id."""
+    lines = apply(table, CATALOGUE, mapping, name)
+    out = lines[lines["id"] != ""].drop_duplicates("id").sort_values("id", kind="stable").reset_index(drop=True)
+    out.attrs.update(lines.attrs)
+    return out
+
+
+def _names_from(catalogue: pd.DataFrame | None, orders: pd.DataFrame) -> pd.DataFrame:
+    """Orders without a product name (or category) take them from the catalogue, by product id."""
+    if catalogue is None:
+        return orders
+    by_id = catalogue.set_index("id")
+    for role in ("name", "category"):
+        if role not in orders and role in by_id:
+            orders = orders.assign(**{role: orders["item"].map(by_id[role]).fillna("").astype(object)})
+    return orders
+
+
+def build(orders: pd.DataFrame | None, name: str, *, source: dict, ratings: pd.DataFrame | None = None,
+          catalogue: pd.DataFrame | None = None, sources: dict | None = None, artifacts: Path | None = None,
           min_support: float | None = None, min_confidence: float | None = None, min_lift: float | None = None,
           k: int = products_model.DEFAULT_K, progress: Progress | None = None, rebuild: str | None = None) -> Workspace:
-    """Build every part the mapped `orders` allow into artifacts/<name> (replacing what was there).
+    """Build every part the data allow into artifacts/<name> (replacing what was there): from
+    mapped `orders`, basket rules, similar products and (with customers) similar customers; from
+    mapped `ratings`, similar items (the Similar movies page). A mapped `catalogue` gives products
+    their names, categories and pictures.
 
     Basket rules are over product names where there are names (rules read best so), else ids;
     min support is chosen as the app chooses it for a new file unless given."""
     name = check_name(name)
+    if orders is None and ratings is None:
+        raise InputError("A workspace needs orders, ratings or both.")
     folder = Path(artifacts or settings.ARTIFACTS_DIR) / name
     progress = progress or (lambda what, done: None)
     started = time.perf_counter()
-    mapping = dict(orders.attrs.get("mapping", {}))
-    has = {role for role in (f.role for f in ORDERS.fields) if role in orders.columns}
-    parts, skipped, seconds = {}, {}, {}
+    parts, skipped, seconds, facts = {}, {}, {}, {}
     with write_artifact(folder, KIND, FORMAT_VERSION, rebuild=rebuild or REBUILD.replace("NAME", name)) as draft:
-        progress("Saving the mapped order lines", 0.02)
-        saved = orders.copy()
-        saved.attrs = {}  # how it was read is in the manifest, not in the data file
-        saved.to_parquet(draft.path / ORDERS_FILE, index=False)
-
-        t = time.perf_counter()
-        label = "name" if "name" in has else "item"
-        progress("Mining basket rules", 0.05)
-        baskets = long_baskets(orders, "order", label, None, {"name": source.get("file", "the orders")})
-        confidence = rules_model.defaults.MIN_CONFIDENCE if min_confidence is None else min_confidence
-        lift = rules_model.defaults.MIN_LIFT if min_lift is None else min_lift
-        support = min_support
-        if support is None:
-            support, _ = rules_model.starting_support(baskets, min_confidence=confidence, min_lift=lift)
-        rules = rules_model.build(baskets, min_support=support, min_confidence=confidence, min_lift=lift)
-        rules_model.write(rules, draft.path / "basket_rules", {"workspace": name, "item_field": label})
-        parts["basket_rules"] = {"rules": rules.manifest["rules"], "item_field": label,
-                                 "thresholds": rules.manifest["thresholds"]}
-        seconds["basket_rules"] = round(time.perf_counter() - t, 2)
-
-        t = time.perf_counter()
-        progress("Finding similar products", 0.45)
-        columns = products_model.OrderColumns("order", "item", "name" if "name" in has else None,
-                                              ("category",) if "category" in has else (),
-                                              "date" if "date" in has else None)
-        similar = products_model.build(orders, columns, k=k)
-        products_model.write(similar, draft.path / "similar_products", {"workspace": name})
-        parts["similar_products"] = {"k": similar.manifest["k"], "similarity": similar.manifest["similarity"],
-                                     "products_with_similar": similar.manifest["products_with_similar"]}
-        seconds["similar_products"] = round(time.perf_counter() - t, 2)
-
-        if "customer" in has and (orders["customer"] != "").any():
-            t = time.perf_counter()
-            progress("Finding similar customers", 0.7)
-            cols = customers_model.PurchaseColumns("customer", "item", "name" if "name" in has else None,
-                                                   "quantity" if "quantity" in has else None, "order",
-                                                   "date" if "date" in has else None)
-            purchases = orders[orders["customer"] != ""]
-            customers = customers_model.build(purchases, cols)
-            customers_model.write(customers, draft.path / "similar_customers", {"workspace": name})
-            parts["similar_customers"] = {"customers": customers.manifest["customers"], "k": customers.manifest["k"]}
-            seconds["similar_customers"] = round(time.perf_counter() - t, 2)
+        progress("Saving the mapped tables", 0.02)
+        for file, table in ((ORDERS_FILE, orders), (RATINGS_FILE, ratings), (CATALOGUE_FILE, catalogue)):
+            if table is not None:
+                saved = table.copy()
+                saved.attrs = {}  # how it was read is in the manifest, not in the data file
+                saved.to_parquet(draft.path / file, index=False)
+        if orders is not None:
+            orders = _names_from(catalogue, orders)
+            facts.update(_order_parts(orders, name, draft.path, parts, skipped, seconds, progress, k=k,
+                                      min_support=min_support, min_confidence=min_confidence, min_lift=min_lift))
         else:
-            skipped["similar_customers"] = "map a customer id column to build it"
-
+            skipped.update({p: "give orders to build it" for p in ORDER_PARTS})
+        if ratings is not None:
+            t = time.perf_counter()
+            progress("Finding similar items from the ratings", 0.85)
+            items = movies_model.build(*as_movielens(ratings, catalogue), k=movies_model.DEFAULT_K,
+                                       min_ratings=movies_model.DEFAULT_MIN_RATINGS)
+            movies_model.write(items, draft.path / "similar_movies", {"workspace": name})
+            parts["similar_movies"] = {"items_with_neighbours": items.manifest["movies_with_neighbours"],
+                                       "min_ratings": items.manifest["min_ratings"]}
+            seconds["similar_movies"] = round(time.perf_counter() - t, 2)
+            facts.update(ratings=int(len(ratings)), rated_items=int(ratings["item"].nunique()))
+        else:
+            skipped["similar_movies"] = "give ratings (user, item, rating) to build it"
         progress("Writing the workspace", 0.97)
         draft.manifest.update({
-            "name": name, "source": source, "mapping": mapping, "read": dict(orders.attrs.get("read", {})),
-            "dropped": dict(orders.attrs.get("dropped", {})), "order_lines": int(len(orders)),
-            "orders": int(orders["order"].nunique()), "products": int(orders["item"].nunique()),
-            "customers": int(orders.loc[orders["customer"] != "", "customer"].nunique()) if "customer" in has else 0,
+            "name": name, "source": source, "sources": sources or {"orders": source},
+            "mapping": dict(orders.attrs.get("mapping", {})) if orders is not None else {},
+            "mappings": {t: dict(x.attrs.get("mapping", {})) for t, x in
+                         (("orders", orders), ("ratings", ratings), ("catalogue", catalogue)) if x is not None},
+            "read": dict(orders.attrs.get("read", {})) if orders is not None else {},
+            "order_lines": 0, "orders": 0, "products": 0, "customers": 0, **facts,
+            "catalogue_products": int(len(catalogue)) if catalogue is not None else 0,
+            "pictures": bool(catalogue is not None and "image" in catalogue and (catalogue["image"] != "").any()),
             "parts": parts, "parts_skipped": skipped,
             "seconds": {**seconds, "total": round(time.perf_counter() - started, 2)}, "created": utc_now(),
         })
     progress("Done", 1.0)
     return open_workspace(name, artifacts)
+
+
+def _order_parts(orders: pd.DataFrame, name: str, out: Path, parts: dict, skipped: dict, seconds: dict,
+                 progress: Progress, *, k: int, min_support, min_confidence, min_lift) -> dict:
+    """Basket rules, similar products and similar customers from the orders; the orders' facts."""
+    has = {role for role in (f.role for f in ORDERS.fields) if role in orders.columns}
+    t = time.perf_counter()
+    label = "name" if "name" in has and (orders["name"] != "").all() else "item"
+    progress("Mining basket rules", 0.05)
+    baskets = long_baskets(orders, "order", label, None, {"name": "the orders"})
+    confidence = rules_model.defaults.MIN_CONFIDENCE if min_confidence is None else min_confidence
+    lift = rules_model.defaults.MIN_LIFT if min_lift is None else min_lift
+    support = min_support
+    if support is None:
+        support, _ = rules_model.starting_support(baskets, min_confidence=confidence, min_lift=lift)
+    rules = rules_model.build(baskets, min_support=support, min_confidence=confidence, min_lift=lift)
+    rules_model.write(rules, out / "basket_rules", {"workspace": name, "item_field": label})
+    parts["basket_rules"] = {"rules": rules.manifest["rules"], "item_field": label,
+                             "thresholds": rules.manifest["thresholds"]}
+    seconds["basket_rules"] = round(time.perf_counter() - t, 2)
+
+    t = time.perf_counter()
+    progress("Finding similar products", 0.4)
+    columns = products_model.OrderColumns("order", "item", "name" if "name" in has else None,
+                                          ("category",) if "category" in has else (),
+                                          "date" if "date" in has else None)
+    similar = products_model.build(orders, columns, k=k)
+    products_model.write(similar, out / "similar_products", {"workspace": name})
+    parts["similar_products"] = {"k": similar.manifest["k"], "similarity": similar.manifest["similarity"],
+                                 "products_with_similar": similar.manifest["products_with_similar"]}
+    seconds["similar_products"] = round(time.perf_counter() - t, 2)
+
+    with_customer = orders[orders["customer"] != ""] if "customer" in has else orders.iloc[:0]
+    if len(with_customer):
+        t = time.perf_counter()
+        progress("Finding similar customers", 0.65)
+        cols = customers_model.PurchaseColumns("customer", "item", "name" if "name" in has else None,
+                                               "quantity" if "quantity" in has else None, "order",
+                                               "date" if "date" in has else None)
+        customers = customers_model.build(with_customer, cols)
+        customers_model.write(customers, out / "similar_customers", {"workspace": name})
+        parts["similar_customers"] = {"customers": customers.manifest["customers"], "k": customers.manifest["k"]}
+        seconds["similar_customers"] = round(time.perf_counter() - t, 2)
+    else:
+        skipped["similar_customers"] = "map a customer id column to build it"
+    return {"dropped": dict(orders.attrs.get("dropped", {})), "order_lines": int(len(orders)),
+            "orders": int(orders["order"].nunique()), "products": int(orders["item"].nunique()),
+            "customers": int(with_customer["customer"].nunique()) if len(with_customer) else 0}
+
+
+def item_ids(ids: pd.Series) -> pd.Series:
+    """Rated items' ids: numbers when every id is a whole number (MovieLens' movieId), else text."""
+    text = ids.astype(str)
+    return text.astype("int64") if len(text) and text.str.fullmatch(r"\d{1,18}").all() else text.astype(object)
+
+
+def as_movielens(ratings: pd.DataFrame, catalogue: pd.DataFrame | None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The ratings and their items in the similar-items model's layout (userId, movieId, rating;
+    movieId, title, genres): titles from the catalogue's names, else the ids themselves."""
+    table = pd.DataFrame({"userId": ratings["user"], "movieId": item_ids(ratings["item"]), "rating": ratings["rating"]})
+    ids = pd.Series(sorted(ratings["item"].unique()), dtype=object)
+    by_id = catalogue.set_index("id") if catalogue is not None else pd.DataFrame(index=pd.Index([], name="id"))
+    titles = ids.map(by_id["name"]) if "name" in by_id else pd.Series(index=ids.index, dtype=object)
+    genres = ids.map(by_id["category"]) if "category" in by_id else pd.Series(index=ids.index, dtype=object)
+    items = pd.DataFrame({"movieId": item_ids(ids), "title": titles.where(titles.fillna("") != "", ids),
+                          "genres": genres.fillna("")})
+    return table, items
 
 
 def open_workspace(name: str, artifacts: Path | None = None) -> Workspace:

@@ -113,10 +113,50 @@ def test_postgres_and_csv_build_the_same_workspace(shop_db, tmp_path):
         found = []
         for manifest in sorted(folder.rglob("manifest.json")):
             m = json.loads(manifest.read_text())
-            for key in ("source", "created", "seconds", "rebuild", "name", "read", "inputs"):
+            for key in ("source", "sources", "created", "seconds", "rebuild", "name", "read", "inputs"):
                 m.pop(key, None)
             m.get("input", {}).pop("name", None)
             found.append(m)
         return found
     assert comparable(sql_ws.folder) == comparable(csv_ws.folder)
     assert sql_ws.manifest["source"]["table"] == "order_lines" and sql_ws.manifest["source"]["rows"] == 30547
+
+
+def test_ratings_and_a_catalogue_build_similar_items_with_the_catalogue_names(tmp_path, capsys):
+    from recommend.similar_movies import model as movies_model
+    from tests.helpers import random_ratings
+
+    ratings = random_ratings(users=40, movies=25, density=0.6, seed=3)
+    ratings = pd.DataFrame({"Reviewer": "u" + ratings["userId"].astype(str),
+                            "Book": "B-" + ratings["movieId"].astype(str), "Stars": ratings["rating"]})
+    books = pd.DataFrame({"item": sorted(ratings["Book"].unique())})
+    books["Title"] = "Book " + books["item"].str[2:]
+    (tmp_path / "r.csv").write_text(ratings.to_csv(index=False))
+    (tmp_path / "c.csv").write_text(books.to_csv(index=False))
+    assert cli.main(["build", "--ratings", str(tmp_path / "r.csv"), "--name", "books", "--artifacts",
+                     str(tmp_path)]) == 2
+    assert "looks like the item id; name it with --ratings-map item=COL" in capsys.readouterr().err
+    assert cli.main(["build", "--ratings", str(tmp_path / "r.csv"), "--ratings-map", "user=Reviewer", "item=Book",
+                     "--catalog", str(tmp_path / "c.csv"), "--name", "books", "--artifacts", str(tmp_path)]) == 0
+    ws = model.open_workspace("books", tmp_path)
+    assert ws.parts == ["similar_movies"] and ws.manifest["mappings"]["ratings"]["rating"] == "Stars"
+    assert "no basket rules: give orders" in capsys.readouterr().out
+    items = movies_model.load(ws.part("similar_movies"))
+    assert set(items.movies["title"]) == set(books["Title"])  # names from the catalogue
+    first = items.neighbours["movieId"].iloc[0]
+    assert isinstance(first, str) and first.startswith("B-")  # text ids stay text
+    assert cli.main(["build", "--ratings", str(tmp_path / "r.csv"), "--ratings-map", "who=Reviewer",
+                     "--name", "books", "--artifacts", str(tmp_path)]) == 2
+    assert "--ratings-map takes FIELD=COL" in capsys.readouterr().err
+
+
+def test_orders_without_names_take_them_from_the_catalogue(tmp_path):
+    lines = model.mapped_orders(SHOP.drop(columns="Item name"), {"order": "Receipt", "item": "SKU"})
+    catalogue = model.mapped_catalogue(pd.DataFrame({"id": [f"S{i}" for i in range(7)],
+                                                     "name": [f"Thing {i}" for i in range(7)]}),
+                                       {"id": "id", "name": "name"})
+    ws = model.build(lines, "named", source={"file": "x"}, catalogue=catalogue, artifacts=tmp_path)
+    similar = products_model.load(ws.part("similar_products"))
+    assert set(similar.products["name"]) == {f"Thing {i}" for i in range(7)}
+    assert ws.manifest["parts"]["basket_rules"]["item_field"] == "name"
+    assert ws.table(model.CATALOGUE_FILE)["name"].tolist() == [f"Thing {i}" for i in range(7)]
