@@ -40,7 +40,7 @@ def choose(part: str, demos: dict[str, str], container=st, label: str = "Data se
     key, or the Workspace chosen."""
     spaces = {w.name: w for w in workspaces(part)}
     options = list(demos) + list(spaces)
-    labels = {**demos, **{name: w.label for name, w in spaces.items()}}
+    labels = {**demos, **{name: w.label_for(part) for name, w in spaces.items()}}
     choice = container.selectbox(label, options, format_func=labels.get, **pick(KEY, options),
                                  help="The demo data, or a shop's own: build a workspace on the Your data page "
                                       "(or with python -m recommend build) and it is listed here.")

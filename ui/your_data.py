@@ -17,7 +17,7 @@ import streamlit as st
 
 import settings
 from common.errors import USER_ERRORS, InputError
-from common.shop_tables import ORDERS, guess, problems, read_table
+from common.shop_tables import CATALOGUE, ORDERS, RATINGS, Schema, guess, problems, read_table
 from recommend.core.sources import TableSource
 from recommend.workspace import model
 from ui.datasets import workspaces
@@ -90,19 +90,33 @@ def _from_database() -> tuple[pd.DataFrame, dict, str] | None:
     return table, source.describe(len(table)), (table_name or "orders").split(".")[-1]
 
 
-def _mapping(table: pd.DataFrame, tag: str) -> dict[str, str | None]:
+def _mapping(table: pd.DataFrame, tag: str, schema: Schema = ORDERS) -> dict[str, str | None]:
+    """One picker per field of `schema`, opening on the guess; the chosen column of each."""
     columns = [str(c) for c in table.columns]
-    guessed = guess(columns, ORDERS)
+    guessed = guess(columns, schema)
     chosen = {}
     cells = st.columns(4)
-    for i, field in enumerate(ORDERS.fields):
+    for i, field in enumerate(schema.fields):
         options = ([] if field.required else [NONE]) + columns
         default = guessed[field.role]
         index = options.index(default) if default in options else 0
         value = cells[i % 4].selectbox(field.label[4:].capitalize() + ("" if field.required else " (optional)"),
-                                       options, index=index, key=f"yd_map_{field.role}_{tag}")
+                                       options, index=index, key=f"yd_map_{schema.name}_{field.role}_{tag}")
         chosen[field.role] = None if value == NONE else value
     return chosen
+
+
+def _extra(schema: Schema, label: str, help_text: str) -> tuple[pd.DataFrame, dict, dict] | None:
+    """An optional ratings or catalogue upload with its mapping: (table, mapping, source) or None."""
+    upload = st.file_uploader(label, type=UPLOAD_TYPES, key=f"yd_upload_{schema.name}", help=help_text)
+    if upload is None:
+        return None
+    data = upload.getvalue()
+    digest = hashlib.sha256(data).hexdigest()
+    table = _read_upload(digest, data, upload.name)
+    st.caption(f"{upload.name}: {len(table):,} rows; which column holds what:")
+    mapping = _mapping(table, digest[:8], schema)
+    return table, mapping, {"upload": upload.name, "sha256": digest}
 
 
 def _default_name(stem: str) -> str:
@@ -110,13 +124,19 @@ def _default_name(stem: str) -> str:
     return name if name not in model.RESERVED else f"my-{name}"
 
 
-def _build(table: pd.DataFrame, mapping: dict, source: dict, name: str) -> model.Workspace | None:
+def _build(tables: dict, name: str) -> model.Workspace | None:
+    """Build from {"orders"|"ratings"|"catalogue": (table, mapping, source)} with a progress bar."""
     with st.status(f"Building workspace {name}...", expanded=True) as status:
-        bar = st.progress(0.0, text="Checking the order lines")
+        bar = st.progress(0.0, text="Checking the tables")
+        mappers = {"orders": model.mapped_orders, "ratings": model.mapped_ratings,
+                   "catalogue": model.mapped_catalogue}
         try:
-            orders = model.mapped_orders(table, mapping, source.get("upload") or "the orders")
-            workspace = model.build(orders, name, source=source, progress=lambda what, done: bar.progress(
-                min(done, 1.0), text=what))
+            mapped = {what: mappers[what](table, mapping, source.get("upload") or f"the {what}")
+                      for what, (table, mapping, source) in tables.items()}
+            sources = {what: source for what, (_, _, source) in tables.items()}
+            workspace = model.build(mapped.get("orders"), name, source=sources.get("orders") or sources["ratings"],
+                                    sources=sources, ratings=mapped.get("ratings"), catalogue=mapped.get("catalogue"),
+                                    progress=lambda what, done: bar.progress(min(done, 1.0), text=what))
         except USER_ERRORS as exc:
             status.update(label=f"Nothing was built: {exc}".splitlines()[0], state="error")
             return None
@@ -157,13 +177,15 @@ def render() -> None:
     st.subheader("Your data")
     st.caption("Bring your shop's order lines (order, product, and if you have them customer, quantity, price, "
                "date, name, category): Vitrine builds basket rules, similar products and similar customers "
-               "from them, and every page offers the result in its data-set picker.")
+               "from them, and every page offers the result in its data-set picker. Ratings (user, item, rating) "
+               "add similar items; a catalogue adds product names, categories and pictures.")
     route = st.radio("Orders from", [FILE, DATABASE], horizontal=True, key="yd_route")
     try:
         read = _from_file() if route == FILE else _from_database()
     except USER_ERRORS as exc:
         st.error(str(exc).splitlines()[0])
         read = None
+    tables, found, stem = {}, [], "myshop"
     if read is not None:
         table, source, stem = read
         tag = hashlib.sha256(repr(sorted(source.items())).encode()).hexdigest()[:8]
@@ -171,11 +193,30 @@ def render() -> None:
         st.dataframe(table.head(5), hide_index=True, width="stretch")
         st.markdown("#### Which column holds what")
         mapping = _mapping(table, tag)
-        found = problems(table, ORDERS, mapping, source.get("upload") or "the table")
-        for line in found:
-            st.error(line)
+        found += problems(table, ORDERS, mapping, source.get("upload") or "the table")
+        tables["orders"] = (table, mapping, source)
+    with st.expander("Ratings and a catalogue (optional)", expanded=False):
+        for schema, label, help_text in (
+                (RATINGS, "Ratings file: user, item, rating", "Any rated items (films, books, products): "
+                                                              "they get the Similar movies page."),
+                (CATALOGUE, "Catalogue file: product id, name, category, image",
+                 "Names and categories for products the orders only name by id; the image column "
+                 "(a file path or an http(s) URL) shows their pictures.")):
+            try:
+                extra = _extra(schema, label, help_text)
+            except USER_ERRORS as exc:
+                st.error(str(exc).splitlines()[0])
+                continue
+            if extra is not None:
+                found += problems(extra[0], schema, extra[1], extra[2]["upload"])
+                tables[schema.name] = extra
+                if read is None and schema is RATINGS:  # named after the ratings when there are no orders
+                    stem = Path(extra[2]["upload"]).name.split(".")[0]
+    for line in found:
+        st.error(line)
+    if "orders" in tables or "ratings" in tables:
         left, right = st.columns([2, 1], vertical_alignment="bottom")
-        name = left.text_input("Workspace name", value=_default_name(stem), key=f"yd_name_{tag}",
+        name = left.text_input("Workspace name", value=_default_name(stem), key=f"yd_name_{stem}",
                                help="Lower-case letters, digits, - and _; building again under a name replaces it.")
         clicked = right.button("Build the workspace", type="primary", disabled=bool(found), key="yd_build")
         if clicked:
@@ -184,13 +225,15 @@ def render() -> None:
             except InputError as exc:
                 st.error(str(exc))
             else:
-                workspace = _build(table, mapping, source, name)
+                workspace = _build(tables, name)
                 if workspace is not None:
                     st.session_state["yd_built"] = workspace.name
         built = st.session_state.get("yd_built")
-        if built and any(w.name == built for w in workspaces()):
-            ws = next(w for w in workspaces() if w.name == built)
-            st.success(f"Workspace **{ws.name}** is ready: {ws.manifest['orders']:,} orders, "
-                       f"{ws.manifest['products']:,} products, {ws.manifest['customers']:,} customers.")
+        ws = next((w for w in workspaces() if w.name == built), None)
+        if ws is not None:
+            m = ws.manifest
+            facts = (f"{m['orders']:,} orders, {m['products']:,} products, {m['customers']:,} customers"
+                     if m["orders"] else f"{m.get('ratings', 0):,} ratings of {m.get('rated_items', 0):,} items")
+            st.success(f"Workspace **{ws.name}** is ready: {facts}.")
             _links(ws)
     _built()

@@ -59,8 +59,12 @@ class Workspace:
 
     @property
     def label(self) -> str:
+        return self.label_for(None)
+
+    def label_for(self, part: str | None) -> str:
+        """For pickers: the name and the size of what `part` is built from (orders, or ratings)."""
         m = self.manifest
-        if not m["orders"]:
+        if not m["orders"] or part == "similar_movies":
             return f"{self.name} (your data: {m.get('ratings', 0):,} ratings of {m.get('rated_items', 0):,} items)"
         return f"{self.name} (your data: {m['orders']:,} orders, {m['products']:,} products)"
 

@@ -28,7 +28,7 @@ def _upload(at, data: bytes, name="shop export.csv"):
 
 
 def _mapped(at) -> dict[str, str]:
-    return {s.key.split("_")[2]: s.value for s in at.selectbox if s.key and s.key.startswith("yd_map_")}
+    return {s.key.split("_")[3]: s.value for s in at.selectbox if s.key and s.key.startswith("yd_map_orders_")}
 
 
 def test_an_upload_is_mapped_built_and_offered_on_every_page(artifacts):
@@ -55,7 +55,7 @@ def test_an_upload_is_mapped_built_and_offered_on_every_page(artifacts):
 
 def test_a_changed_mapping_is_the_one_built(artifacts):
     at = _upload(open_page("your_data"), SHOP.to_csv(index=False).encode())
-    _fine(at.selectbox(key=next(s.key for s in at.selectbox if s.key.startswith("yd_map_customer"))).set_value("(none)").run())
+    _fine(at.selectbox(key=next(s.key for s in at.selectbox if s.key.startswith("yd_map_orders_customer"))).set_value("(none)").run())
     _fine(at.button(key="yd_build").click().run())
     ws = model.open_workspace("shop-export", artifacts)
     assert ws.manifest["mapping"]["customer"] is None and "similar_customers" not in ws.parts
@@ -82,3 +82,23 @@ def test_orders_from_the_shop_database_in_secrets(artifacts, shop_db, postgres):
     assert ws.manifest["source"]["table"] == "order_lines" and ws.manifest["source"]["rows"] == 30547
     assert "s3cret" not in (ws.folder / "manifest.json").read_text()
     assert ws.parts == ["basket_rules", "similar_products", "similar_customers"]
+
+
+def test_ratings_and_a_catalogue_uploaded_give_the_similar_movies_page_a_workspace(artifacts):
+    from tests.helpers import movies_for, random_ratings
+
+    ratings = random_ratings(users=40, movies=25, density=0.6, seed=5)
+    movies = movies_for(ratings)[["movieId", "title", "genres"]]
+    at = open_page("your_data")
+    _fine(at.file_uploader(key="yd_upload_ratings").set_value(("ratings.csv", ratings.to_csv(index=False).encode(),
+                                                                "text/csv")).run())
+    _fine(at.file_uploader(key="yd_upload_catalogue").set_value(("films.csv", movies.to_csv(index=False).encode(),
+                                                                  "text/csv")).run())
+    mapped = {s.key.split("_")[3]: s.value for s in at.selectbox if s.key.startswith("yd_map_catalogue_")}
+    assert mapped == {"id": "movieId", "name": "title", "category": "genres", "image": "(none)"}
+    _fine(at.button(key="yd_build").click().run())
+    assert "ratings of 25 items" in at.success[0].value
+    at = _fine(open_page("similar_movies", dataset="ratings", min_ratings="5"))
+    assert at.selectbox(key="dataset").value == "ratings"
+    shown = at.dataframe[0].value
+    assert len(shown) == 10 and set(shown["title"]) <= set(movies["title"].map(lambda t: t))
