@@ -80,3 +80,18 @@ def shop_db(postgres):
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv(SQL_PASSWORD_ENV, pg.PASSWORD)
         yield postgres.url()
+
+
+@pytest.fixture(scope="session")
+def tiny_shop_workspace(tmp_path_factory):
+    """Workspace "tiny" of the ten tiny products: orders and a catalogue with pictures on the same
+    ids (tests/helpers.py write_tiny_shop), built once with random weights: (artifacts folder, Workspace)."""
+    from recommend import cli
+    from recommend.workspace import model
+    from tests.helpers import write_tiny_shop
+
+    root = tmp_path_factory.mktemp("tiny_shop_workspace")
+    orders, catalogue = write_tiny_shop(root / "shop")
+    assert cli.main(["build", "--orders", str(orders), "--catalog", str(catalogue), "--weights", "none",
+                     "--name", "tiny", "--artifacts", str(root / "artifacts")]) == 0
+    return root / "artifacts", model.open_workspace("tiny", root / "artifacts")

@@ -117,6 +117,24 @@ def write_tiny_catalog(folder: Path) -> tuple[Path, Path]:
     return images, catalog
 
 
+def write_tiny_shop(folder: Path) -> tuple[Path, Path]:
+    """One shop, one set of ids: the ten tiny products as a catalogue (id, name, category, image
+    relative to the catalogue) and 80 orders of pairs of them by 12 customers: (orders, catalogue)."""
+    write_catalog(folder / "images", [row[0] for row in TINY_STYLES])
+    catalogue = folder / "catalogue.csv"
+    pd.DataFrame([(f"{r[0]}", r[5], r[2], f"images/{r[0]}.jpg") for r in TINY_STYLES],
+                 columns=["sku", "title", "category", "image"]).to_csv(catalogue, index=False)
+    rng = np.random.default_rng(7)
+    rows = []
+    for order in range(80):
+        first = int(rng.integers(1, 11))
+        for item in {first, 1 + first % 10, int(rng.integers(1, 11))}:  # neighbours are often bought together
+            rows.append((f"O{order}", f"K{order % 12}", f"{item}", 1))
+    orders = folder / "orders.csv"
+    pd.DataFrame(rows, columns=["order_id", "customer_id", "sku", "quantity"]).to_csv(orders, index=False)
+    return orders, catalogue
+
+
 def random_purchases(customers=30, products=25, seed=0) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
     rows = []

@@ -24,6 +24,7 @@ from recommend.rules.baskets import Baskets, guess_format, long_baskets, read_ba
 from recommend.rules.model import SUPPORT_STEPS, WANTED_RULES, BasketRules, answer, build, lookup_json_text, starting_support
 from recommend.rules.rules import RULE_COLUMNS, rules_with_item, split_items
 from recommend.workspace.model import Workspace, open_workspace
+from ui import pictures
 from ui.datasets import choose
 from ui.links import pick, share
 from ui.downloads import offer
@@ -50,6 +51,7 @@ class Source:
     quantity_col: str | None = None
     suggested: dict | None = None  # thresholds that suit the data
     workspace: str | None = None  # a workspace's folder: its mapped order lines are the baskets
+    workspace_obj: Workspace | None = None
 
 
 # cache_resource, not cache_data: one shared, read-only copy of baskets and rules, not a fresh
@@ -151,7 +153,7 @@ def _workspace_source(ws: Workspace) -> Source:
     st.caption(f"Workspace `{ws.name}` · orders from {ws.manifest['mapping']['order']}, items by "
                f"{'product name' if item == 'name' else 'product id'} · built {ws.manifest['created'][:16]} UTC")
     return Source(ws.label, f"ws:{ws.folder}:{ws.manifest['created']}", None, "long", "order", item, None,
-                  dict(built["thresholds"]), str(ws.folder))
+                  dict(built["thresholds"]), str(ws.folder), ws)
 
 
 def _thresholds(source: Source) -> tuple[float, float, float, int]:
@@ -228,7 +230,7 @@ def _chart(rules: pd.DataFrame) -> None:
     st.caption(f"Support against confidence, coloured by lift{more}; hover a point for its rule.")
 
 
-def _next_to(result: BasketRules, baskets: Baskets) -> None:
+def _next_to(result: BasketRules, baskets: Baskets, shown: pictures.Pictures) -> None:
     st.markdown("#### What to show next to an item")
     counts = dict(zip(baskets.items, baskets.item_counts()))
     items = sorted(counts)
@@ -242,6 +244,9 @@ def _next_to(result: BasketRules, baskets: Baskets) -> None:
     cols = st.columns(max(len(rows), 1))
     for col, row in zip(cols, rows.itertuples()):
         with col.container(border=True):
+            picture = shown.of_name(row.show) or shown.of(row.show)  # rules by name or by product id
+            if picture is not None:
+                st.image(picture, width=120)
             st.markdown(f"**{row.rank}. {row.show}**")
             if row.source == "rule":
                 st.caption(f"rule {item} → {row.show}: lift {row.lift:.2f}, confidence {row.confidence:.2f}")
@@ -293,7 +298,7 @@ def render() -> None:
         view = _rules_view(rules, in_rules)
         _table(view)  # the full width: rule sides are long product names
         _chart(view)
-    _next_to(result, baskets)
+    _next_to(result, baskets, pictures.of(source.workspace_obj))
     offer(f"all {m['rules']:,} rules", lambda: result.rules[RULE_COLUMNS], "rules", "br_download_rules")
     st.download_button("Download the lookup the shop serves (JSON)", lookup_text, "lookup.json", "application/json",
                        key="br_download_lookup", on_click="ignore",

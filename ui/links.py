@@ -11,6 +11,8 @@ from typing import Any, Callable, Sequence
 
 import streamlit as st
 
+_SHARED = "_shared_"  # session key prefix: the value `share` last wrote into the address
+
 
 def linked(key: str, parse: Callable[[str], Any] = str) -> Any | None:
     """The value `?key=...` asks for, parsed; None when absent or not parseable."""
@@ -25,12 +27,20 @@ def linked(key: str, parse: Callable[[str], Any] = str) -> Any | None:
 
 def pick(key: str, options: Sequence, default_index: int = 0, parse: Callable[[str], Any] = str) -> dict:
     """Keyword arguments for a picker (`st.selectbox(label, options, **pick(...))`) that opens on
-    the linked value when it is one of the options, else on `default_index`; call `share` after."""
+    the linked value when it is one of the options, else on what this session chose last (when
+    still an option), else on `default_index`; call `share` after.
+
+    A new link wins over the session: the address holds what `share` last wrote, so a value
+    there that `share` did not write comes from a link (a page link with query parameters, an
+    address typed) asking for another view, and that is the view to show."""
+    wanted = linked(key, parse)
+    if wanted is not None and wanted in options and str(wanted) != st.session_state.get(_SHARED + key):
+        st.session_state[key] = wanted
+        st.session_state[_SHARED + key] = str(wanted)
+        return {"key": key}
+    if key in st.session_state and st.session_state[key] not in options:
+        del st.session_state[key]  # another page's or another data set's choice
     if key not in st.session_state:
-        wanted = linked(key, parse)
-        if wanted is not None and wanted in options:
-            st.session_state[key] = wanted
-            return {"key": key}
         return {"key": key, "index": default_index}
     return {"key": key}
 
@@ -38,6 +48,7 @@ def pick(key: str, options: Sequence, default_index: int = 0, parse: Callable[[s
 def share(key: str, value: Any) -> None:
     """Write the shown value into the URL (no rerun), so the address bar links to this view;
     None takes it out."""
+    st.session_state[_SHARED + key] = None if value is None else str(value)
     if value is None:
         if key in st.query_params:
             del st.query_params[key]

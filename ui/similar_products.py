@@ -20,6 +20,7 @@ from recommend.similar_products.model import (
     product_matcher,
 )
 from recommend.workspace.model import Workspace
+from ui import pictures
 from ui.datasets import choose
 from ui.downloads import offer
 from ui.links import linked, pick, share
@@ -120,7 +121,7 @@ def render() -> None:
     options = list(labels)
     item = st.selectbox(f"Product ({len(labels)} shown)", options, format_func=labels.get, **pick("product", options))
     share("product", item)
-    _answer(result, item)
+    _answer(result, item, pictures.of(chosen))
     _validation(result, name)
     offer(f"every product's top {m['k']}", lambda: _all_lists(result), f"similar_products_{name}", "sp_lists")
     st.download_button(f"Download all top-{m['k']} lists as the shop serves them (JSON)", data=_download(folder, result),
@@ -145,7 +146,7 @@ def _download(folder: Path, result: SimilarProducts) -> bytes:
     return json_text(result.as_json()).encode("utf-8")
 
 
-def _answer(result: SimilarProducts, item: str) -> None:
+def _answer(result: SimilarProducts, item: str, shown: pictures.Pictures) -> None:
     categories = list(result.manifest.get("columns", {}).get("categories", []))
     try:
         similar = answer(result, item, K)
@@ -161,6 +162,9 @@ def _answer(result: SimilarProducts, item: str) -> None:
         st.info("No similar products: this product was never bought together with another one "
                 f"(at least {result.manifest['min_count']} time(s)).")
         return
+    if shown:  # a shop's catalogue has pictures: the product and its similar ones, side by side
+        pictures.row([(shown.of(item), f"{chosen['name']} (this product)")] +
+                     [(shown.of(r.similar_item), f"{r.rank}. {r.name}") for r in similar.itertuples()])
     table = pd.DataFrame({
         "rank": similar["rank"], "name": similar["name"], "item": similar["similar_item"],
         "score": similar["score"], "co_count": similar["co_count"],

@@ -5,7 +5,8 @@ first query is not slow. With no index yet, the demo index is built here with pr
 Uploads stay in memory; nothing is written under a name the user chose. Any file is accepted
 and checked here (HEIC, AVIF and 16-bit PNGs included), so every refusal is the app's own line;
 the picture shown is the one the model read, decoded once. `?product=<id>` links to "More like
-this" for a catalogue product.
+this" for a catalogue product; `?dataset=<workspace>` searches a shop's own catalogue, whose
+results also show what is often bought with each product (one shop, one set of product ids).
 """
 from __future__ import annotations
 
@@ -17,16 +18,64 @@ import settings
 from common.artifacts import build_lock
 from common.errors import USER_ERRORS, InputError
 from embed import index as visual_index
+from recommend.workspace.model import Workspace
+from ui import pictures
+from ui.datasets import choose
 from ui.links import linked, share
 from ui.memory import release
 
-FILTERS = (("gender", "Gender"), ("masterCategory", "Category"), ("articleType", "Article type"))
+FILTERS = (("gender", "Gender"), ("masterCategory", "Category"), ("articleType", "Article type"),
+           ("category", "Category"))
+DEMO = {"fashion": "Fashion product images (the demo catalogue)"}
+BOUGHT_WITH = 3
 PHOTO_KINDS = "JPEG, PNG, WebP, HEIC (iPhone), AVIF"
 
 
 # Weights that could not be had, by (index, weights): not retried on every rerun of the script
 # (each rerun of any tab runs this page too), only when the user asks.
 _UNAVAILABLE: dict[tuple[str, str], str] = {}
+
+
+class Shop:
+    """What a workspace adds to its visual search: pictures from its catalogue, and what is often
+    bought with each product (its similar products, and what its basket lookup shows next to it)."""
+
+    def __init__(self, folder: str, created: str):
+        from recommend.rules import model as rules_model
+        from recommend.similar_products import model as products_model
+        from recommend.workspace.model import open_workspace
+
+        ws = open_workspace(Path(folder).name, Path(folder).parent)
+        self.pictures = pictures.of(ws)
+        self.similar = products_model.load(ws.part("similar_products")) if "similar_products" in ws.parts else None
+        self.rules = rules_model.load(ws.part("basket_rules")) if "basket_rules" in ws.parts else None
+        self.item_field = ws.manifest["parts"].get("basket_rules", {}).get("item_field")
+
+    def bought_with(self, product: str) -> list[tuple[str, str]]:
+        """(product id, name) of the products most often bought with this one, best first."""
+        from recommend.similar_products.model import answer
+
+        if self.similar is None or not (self.similar.products["item"] == product).any():
+            return []
+        found = answer(self.similar, product, BOUGHT_WITH)
+        return list(zip(found["similar_item"], found["name"]))
+
+    def next_to(self, product: str, name: str) -> list[str]:
+        """What the basket lookup shows next to this product (its rules, topped up with best sellers)."""
+        from recommend.rules.model import answer
+
+        if self.rules is None:
+            return []
+        try:
+            return answer(self.rules, name if self.item_field == "name" else product)["show"].tolist()
+        except InputError:  # never in an order: a shop shows the default list
+            return list(self.rules.default_recommendation)
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def _shop(folder: str, created: str) -> Shop:
+    """One Shop per workspace build, shared by every visitor."""
+    return Shop(folder, created)
 
 
 def _index_dir() -> Path:
@@ -80,18 +129,19 @@ def _engine(index_dir: str, weights: str):
     return engine
 
 
-def _open_engine():
+def _open_engine(index_dir: Path, demo: bool):
     """The query engine, building the demo index first if there is none; None on a problem
     the user must fix (the message is already shown)."""
     from embed.weights import WeightsUnavailable
 
-    index_dir, weights = _index_dir(), settings.WEIGHTS
+    weights = settings.WEIGHTS
     key = (str(index_dir), weights)
     if key not in _UNAVAILABLE:
         try:
-            with build_lock(index_dir):  # two visitors arriving at once: one builds, the other waits
-                if not (index_dir / "manifest.json").is_file():
-                    _build_demo_index(index_dir, weights)
+            if demo:
+                with build_lock(index_dir):  # two visitors arriving at once: one builds, the other waits
+                    if not (index_dir / "manifest.json").is_file():
+                        _build_demo_index(index_dir, weights)
             return _engine(str(index_dir), weights)
         except WeightsUnavailable as exc:
             _UNAVAILABLE[key] = str(exc)
@@ -106,9 +156,21 @@ def _open_engine():
     return None
 
 
-def _image_path(engine, product_id: str) -> Path:
+def _image_path(engine, product_id: str, shop: Shop | None = None) -> str | None:
+    """Where a product's picture is: the shop catalogue's file or URL, else the index's file."""
+    if shop is not None:
+        return shop.pictures.of(product_id)
     row = engine.index.items.iloc[engine.index.position(product_id)]
-    return Path(engine.index.manifest.get("images_dir", "")) / str(row["file"])
+    path = Path(engine.index.manifest.get("images_dir", "")) / str(row["file"])
+    return str(path) if path.is_file() else None
+
+
+def _name(row, product_id) -> str:
+    for column in ("productDisplayName", "name"):
+        value = row.get(column)
+        if isinstance(value, str) and value:
+            return value
+    return str(product_id)
 
 
 def _filters(engine):
@@ -154,21 +216,23 @@ def _photo(engine, data: bytes):
     return st.session_state["vs_photo"]
 
 
-def _show_results(engine, hits, area) -> None:
+def _show_results(engine, hits, area, shop: Shop | None = None) -> None:
     if hits.empty:
         area.info("No catalogue product matches these filters.")
         return
     cols = area.columns(settings.TOP_K)
     for col, (_, hit) in zip(cols, hits.iterrows()):
         with col:
-            path = _image_path(engine, hit["id"])
-            if path.is_file():
-                st.image(str(path), width="stretch")
-            st.markdown(f"**{hit.get('productDisplayName', hit['id'])}**")
-            details = [str(hit[c]) for c in ("articleType", "baseColour", "gender")
+            path = _image_path(engine, hit["id"], shop)
+            if path is not None:
+                st.image(path, width="stretch")
+            st.markdown(f"**{_name(hit, hit['id'])}**")
+            details = [str(hit[c]) for c in ("articleType", "baseColour", "gender", "category")
                        if c in hit and isinstance(hit[c], str)]
             st.caption(" · ".join(details))
             st.markdown(f"**{100 * hit['score']:.1f}%** similar")
+            if shop is not None:
+                _bought_with(shop, str(hit["id"]), _name(hit, hit["id"]))
             if st.button("More like this", key=f"vs_more_{hit['id']}"):
                 st.session_state["vs_query"] = ("product", str(hit["id"]))
                 st.session_state["vs_uploader_turn"] += 1  # the uploader no longer shows the old file
@@ -176,10 +240,33 @@ def _show_results(engine, hits, area) -> None:
                 st.rerun()
 
 
+def _bought_with(shop: Shop, product: str, name: str) -> None:
+    """Under a result: the products often bought with it, with their pictures, and what the
+    basket lookup shows next to it."""
+    together = shop.bought_with(product)
+    if together:
+        st.caption("Often bought with")
+        cells = st.columns(len(together), gap="small")
+        for cell, (item, item_name) in zip(cells, together):
+            picture = _image_path(None, item, shop)
+            if picture is not None:
+                cell.image(picture, width="stretch")
+            cell.caption(str(item_name if isinstance(item_name, str) else item))
+    shown = shop.next_to(product, name)
+    if shown:
+        st.caption("Basket rules show next to it: " + ", ".join(shown))
+
+
 def render() -> None:
     st.subheader("Visual search")
     st.caption("Upload or take a photo of a product: the five most similar catalogue products come back.")
-    engine = _open_engine()
+    chosen = choose("visual_index", DEMO, st.columns([2, 3])[0], label="Catalogue")
+    shop = None
+    if isinstance(chosen, Workspace):
+        shop = _shop(str(chosen.folder), chosen.manifest["created"])
+        engine = _open_engine(chosen.part("visual_index"), demo=False)
+    else:
+        engine = _open_engine(_index_dir(), demo=True)
     if engine is None:
         return
     if engine.weights.kind == "none":
@@ -201,7 +288,7 @@ def render() -> None:
             shown = photo.picture
         else:
             hits = visual_index.answer(engine.index, value, k=settings.TOP_K, mask=mask)
-            shown = str(_image_path(engine, value))
+            shown = _image_path(engine, value, shop)
     except InputError as exc:  # a photo that cannot be read, or an unknown product id
         st.error(str(exc))
         if kind == "product":
@@ -210,10 +297,11 @@ def render() -> None:
         return
     st.divider()
     q, results = st.columns([1, 5], gap="large")
-    q.image(shown, width="stretch")
+    if shown is not None:
+        q.image(shown, width="stretch")
     if kind == "upload":
         q.caption("Your photo")
     else:
         row = engine.index.items.iloc[engine.index.position(value)]
-        q.caption(f"More like: {row.get('productDisplayName', value)}")
-    _show_results(engine, hits, results)
+        q.caption(f"More like: {_name(row, value)}")
+    _show_results(engine, hits, results, shop)

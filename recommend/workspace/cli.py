@@ -34,6 +34,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         p.add_argument(f"--{table}-map", nargs="+", default=[], metavar="FIELD=COL",
                        help=f"name columns of --{table} whose guess is wrong, e.g. "
                             + ("user=Reviewer item=ISBN rating=Stars" if table == "ratings" else "id=SKU image=Picture"))
+    p.add_argument("--weights", default=None,
+                   help="the image model's weights for the catalogue's pictures: imagenet, a local .h5 file, or none "
+                        "(tests); default $VITRINE_WEIGHTS or imagenet")
     p.add_argument("--name", required=True, help="the workspace's name, e.g. myshop (letters, digits, - and _)")
     p.add_argument("--artifacts", type=Path, default=settings.ARTIFACTS_DIR,
                    help=f"where workspaces live (default {settings.ARTIFACTS_DIR})")
@@ -68,7 +71,7 @@ def run(args) -> int:
 
     workspace = model.build(orders, name, source=source_description or sources.get("ratings"), sources=sources,
                             ratings=ratings[0] if ratings else None, catalogue=catalogue[0] if catalogue else None,
-                            artifacts=args.artifacts, min_support=args.min_support,
+                            artifacts=args.artifacts, weights=args.weights, min_support=args.min_support,
                             min_confidence=args.min_confidence, min_lift=args.min_lift, progress=progress,
                             rebuild=args.command_line)
     m = workspace.manifest
@@ -104,6 +107,9 @@ def _extra(what: str, path: Path | None, overrides: list[str]) -> tuple[pd.DataF
         if field.required and not mapping[field.role]:
             raise InputError(f"No column of {Path(path).name} looks like {field.label}; name it with {flag} "
                              f"{field.role}=COL (its columns: {', '.join(map(str, table.columns))}).")
-    mapped = (model.mapped_ratings if what == "ratings" else model.mapped_catalogue)(table, mapping, Path(path).name)
+    if what == "ratings":
+        mapped = model.mapped_ratings(table, mapping, Path(path).name)
+    else:
+        mapped = model.mapped_catalogue(table, mapping, Path(path).name, image_base=Path(path).parent)
     print(f"Reading {Path(path).name}: {described(mapping)}", file=sys.stderr)
     return mapped, Path(path)

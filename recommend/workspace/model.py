@@ -14,7 +14,11 @@ rebuild replaces it atomically and a failed one leaves the old workspace as it w
 """
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,7 +41,7 @@ KIND = "workspace"
 FORMAT_VERSION = 1
 REBUILD = "python -m recommend build --orders ORDERS --name NAME"
 ORDER_PARTS = ("basket_rules", "similar_products", "similar_customers")
-PARTS = (*ORDER_PARTS, "similar_movies")
+PARTS = (*ORDER_PARTS, "similar_movies", "visual_index")
 ORDERS_FILE, RATINGS_FILE, CATALOGUE_FILE = "orders.parquet", "ratings.parquet", "catalogue.parquet"
 NAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9_-]{0,39}")
 # Names the demo artifacts and data sets already use under artifacts/ or in links.
@@ -127,12 +131,62 @@ def mapped_ratings(table: pd.DataFrame, mapping: Mapping[str, str | None], name:
     return out
 
 
-def mapped_catalogue(table: pd.DataFrame, mapping: Mapping[str, str | None], name: str = "the catalogue") -> pd.DataFrame:
-    """The catalogue with one column per mapped field (id, name, category, image), one row per id."""
+def mapped_catalogue(table: pd.DataFrame, mapping: Mapping[str, str | None], name: str = "the catalogue",
+                     image_base: Path | None = None) -> pd.DataFrame:
+    """The catalogue with one column per mapped field (id, name, category, image), one row per id;
+    image paths relative to `image_base` (the catalogue file's folder) made absolute, URLs kept."""
     lines = apply(table, CATALOGUE, mapping, name)
     out = lines[lines["id"] != ""].drop_duplicates("id").sort_values("id", kind="stable").reset_index(drop=True)
+    if "image" in out and image_base is not None:
+        local = (out["image"] != "") & ~out["image"].map(is_url)
+        out.loc[local, "image"] = [str((Path(image_base) / p).resolve()) if not Path(p).is_absolute() else p
+                                   for p in out.loc[local, "image"]]
     out.attrs.update(lines.attrs)
     return out
+
+
+def is_url(text: str) -> bool:
+    return str(text).lower().startswith(("http://", "https://"))
+
+
+def _visual_index(catalogue: pd.DataFrame | None, out: Path, weights: str | None, progress: Progress) -> dict | str:
+    """Embed the catalogue's local pictures (python -m embed build, in its own process: only embed/
+    imports TensorFlow) into `out`; the part's facts, or why there is none."""
+    if catalogue is None or "image" not in catalogue:
+        return "give a catalogue with an image column to build it"
+    pictures = catalogue[catalogue["image"].map(lambda p: bool(p) and not is_url(p) and Path(p).is_file())]
+    pictures = pictures[pictures["id"].str.fullmatch(r"[\w.-]{1,100}") & ~pictures["id"].str.startswith(".")]
+    if pictures.empty:
+        urls = int(catalogue["image"].map(is_url).sum())
+        return (f"its {urls:,} pictures are URLs: they are shown from there, and embedding pictures by URL "
+                "comes with the catalogue-scale work" if urls else "none of the catalogue's images is a file here")
+    with tempfile.TemporaryDirectory(prefix="vitrine-pictures-") as stage:
+        for row in pictures.itertuples():  # the folder embed/ reads: <id>.<ext>, linked, not copied
+            os.symlink(row.image, Path(stage) / f"{row.id}{Path(row.image).suffix.lower()}")
+        meta = pictures.drop(columns="image")
+        meta.to_csv(Path(stage) / "catalogue.csv", index=False)
+        command = [sys.executable, "-m", "embed", "build", "--images", stage, "--catalog",
+                   str(Path(stage) / "catalogue.csv"), "--out", str(out), "--weights", weights or settings.WEIGHTS]
+        process = subprocess.Popen(command, cwd=settings.ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        tail = _follow(process, len(pictures), progress)
+        if process.wait() != 0:
+            lines = [line for line in tail.replace("\r", "\n").splitlines() if line.startswith("error:")]
+            return f"embedding the pictures failed: {lines[-1][7:] if lines else 'see python -m embed build'}"
+    return {"products": int(len(pictures)), "weights": weights or settings.WEIGHTS}
+
+
+def _follow(process: subprocess.Popen, total: int, progress: Progress) -> str:
+    """Pass the embedding's own count (tqdm's "N/M" on stderr) on as progress; the last output."""
+    tail = ""
+    while True:
+        chunk = process.stderr.read1(4096) if hasattr(process.stderr, "read1") else process.stderr.read(4096)
+        if not chunk:
+            return tail
+        tail = (tail + chunk.decode("utf-8", "replace"))[-4000:]
+        counts = re.findall(r"(\d+)/(\d+)", tail)
+        if counts:
+            done = int(counts[-1][0])
+            progress(f"Embedding product pictures: {done:,} / {total:,}", 0.88 + 0.08 * done / max(total, 1))
 
 
 def _names_from(catalogue: pd.DataFrame | None, orders: pd.DataFrame) -> pd.DataFrame:
@@ -149,11 +203,13 @@ def _names_from(catalogue: pd.DataFrame | None, orders: pd.DataFrame) -> pd.Data
 def build(orders: pd.DataFrame | None, name: str, *, source: dict, ratings: pd.DataFrame | None = None,
           catalogue: pd.DataFrame | None = None, sources: dict | None = None, artifacts: Path | None = None,
           min_support: float | None = None, min_confidence: float | None = None, min_lift: float | None = None,
-          k: int = products_model.DEFAULT_K, progress: Progress | None = None, rebuild: str | None = None) -> Workspace:
+          k: int = products_model.DEFAULT_K, weights: str | None = None, progress: Progress | None = None,
+          rebuild: str | None = None) -> Workspace:
     """Build every part the data allow into artifacts/<name> (replacing what was there): from
     mapped `orders`, basket rules, similar products and (with customers) similar customers; from
     mapped `ratings`, similar items (the Similar movies page). A mapped `catalogue` gives products
-    their names, categories and pictures.
+    their names, categories and pictures, and its local pictures a visual index (with `weights`,
+    default settings.WEIGHTS).
 
     Basket rules are over product names where there are names (rules read best so), else ids;
     min support is chosen as the app chooses it for a new file unless given."""
@@ -166,13 +222,14 @@ def build(orders: pd.DataFrame | None, name: str, *, source: dict, ratings: pd.D
     parts, skipped, seconds, facts = {}, {}, {}, {}
     with write_artifact(folder, KIND, FORMAT_VERSION, rebuild=rebuild or REBUILD.replace("NAME", name)) as draft:
         progress("Saving the mapped tables", 0.02)
+        if orders is not None:
+            orders = _names_from(catalogue, orders)
         for file, table in ((ORDERS_FILE, orders), (RATINGS_FILE, ratings), (CATALOGUE_FILE, catalogue)):
             if table is not None:
                 saved = table.copy()
                 saved.attrs = {}  # how it was read is in the manifest, not in the data file
                 saved.to_parquet(draft.path / file, index=False)
         if orders is not None:
-            orders = _names_from(catalogue, orders)
             facts.update(_order_parts(orders, name, draft.path, parts, skipped, seconds, progress, k=k,
                                       min_support=min_support, min_confidence=min_confidence, min_lift=min_lift))
         else:
@@ -189,6 +246,12 @@ def build(orders: pd.DataFrame | None, name: str, *, source: dict, ratings: pd.D
             facts.update(ratings=int(len(ratings)), rated_items=int(ratings["item"].nunique()))
         else:
             skipped["similar_movies"] = "give ratings (user, item, rating) to build it"
+        progress("Embedding product pictures", 0.88)
+        visual = _visual_index(catalogue, draft.path / "visual_index", weights, progress)
+        if isinstance(visual, dict):
+            parts["visual_index"] = visual
+        else:
+            skipped["visual_index"] = visual
         progress("Writing the workspace", 0.97)
         draft.manifest.update({
             "name": name, "source": source, "sources": sources or {"orders": source},

@@ -141,3 +141,18 @@ def test_a_link_opens_that_data_set_and_product(artifacts, app_uses_tiny_index):
     assert at.selectbox(key="product").value == item
     assert item in at.markdown[0].value and len(at.dataframe[0].value) == 5
     assert at.query_params["product"] == item
+
+
+def test_a_shop_workspace_shows_product_pictures_from_its_catalogue(tiny_shop_workspace, monkeypatch,
+                                                                    app_uses_tiny_index):
+    from tests.ui.pages import open_page
+
+    artifacts, ws = tiny_shop_workspace
+    monkeypatch.setattr(settings, "ARTIFACTS_DIR", artifacts)
+    at = open_page("similar_products", dataset="tiny", product="4")
+    assert at.selectbox(key="dataset").value == "tiny" and at.selectbox(key="product").value == "4"
+    captions = [c.value for c in at.caption]
+    assert "Black Heels (this product)" in captions and sum(c[:3] in ("1. ", "2. ") for c in captions) == 2
+    assert len(at.get("image")) == 6  # the product and its five similar ones
+    at = open_page("basket_rules", dataset="tiny")
+    assert len(at.get("image")) == 3  # the three items shown next to the chosen one

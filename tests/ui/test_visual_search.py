@@ -165,3 +165,29 @@ def test_a_link_to_an_unknown_product_says_so_in_one_line(app_uses_tiny_index):
     at.run()
     assert len(at.error) == 1 and "no-such-id" in at.error[0].value
     assert "product" not in at.query_params
+
+
+def test_a_shop_workspace_searches_its_catalogue_and_shows_what_is_bought_with_each_result(
+        tiny_shop_workspace, monkeypatch, app_uses_tiny_index):
+    from recommend.similar_products import model as products_model
+
+    artifacts, ws = tiny_shop_workspace
+    monkeypatch.setattr(settings, "ARTIFACTS_DIR", artifacts)
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.query_params.update({"dataset": "tiny"})
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.selectbox(key="dataset").value == "tiny"
+    at = upload(at, encode(product_picture(4)))
+    names = result_names(at)
+    assert len(names) == 5
+    captions = [c.value for c in at.caption]
+    assert captions.count("Often bought with") == 5
+    similar = products_model.load(ws.part("similar_products"))
+    first = next(k for k, v in NAMES.items() if v == names[0])
+    expected = products_model.answer(similar, first, 3)["name"].tolist()
+    at_first = captions.index("Often bought with")
+    assert captions[at_first + 1: at_first + 4] == expected  # the first result's products bought with it
+    assert any(c.startswith("Basket rules show next to it: ") for c in captions)
+    shown = at.get("image")
+    assert len(shown) >= 6 + 5  # the photo, five results and the pictures of what is bought with them

@@ -160,3 +160,29 @@ def test_orders_without_names_take_them_from_the_catalogue(tmp_path):
     assert set(similar.products["name"]) == {f"Thing {i}" for i in range(7)}
     assert ws.manifest["parts"]["basket_rules"]["item_field"] == "name"
     assert ws.table(model.CATALOGUE_FILE)["name"].tolist() == [f"Thing {i}" for i in range(7)]
+
+
+def test_a_catalogue_with_pictures_gets_a_visual_index_on_the_same_ids(tiny_shop_workspace):
+    from embed.index import load as load_index
+
+    _, ws = tiny_shop_workspace
+    assert ws.parts == ["basket_rules", "similar_products", "similar_customers", "visual_index"]
+    index = load_index(ws.part("visual_index"))
+    similar = products_model.load(ws.part("similar_products"))
+    assert set(index.items["id"]) == set(similar.products["item"]) == {str(i) for i in range(1, 11)}
+    assert set(index.items["name"]) >= {"Blue Check Shirt", "Black Heels"}  # the catalogue's names
+    assert ws.manifest["pictures"] and ws.manifest["parts"]["visual_index"]["products"] == 10
+    assert ws.table(model.CATALOGUE_FILE)["image"].map(lambda p: Path(p).is_absolute() and Path(p).is_file()).all()
+
+
+@pytest.mark.parametrize("images, reason", [
+    (["https://cdn.example.com/1.jpg", "https://cdn.example.com/2.jpg"], "pictures are URLs"),
+    (["nowhere/1.jpg", ""], "none of the catalogue's images is a file here"),
+])
+def test_pictures_that_cannot_be_embedded_skip_only_the_visual_index(images, reason, tmp_path):
+    lines = model.mapped_orders(SHOP, {"order": "Receipt", "item": "SKU"})
+    catalogue = model.mapped_catalogue(pd.DataFrame({"id": ["S1", "S2"], "image": images}),
+                                       {"id": "id", "image": "image"}, image_base=tmp_path)
+    ws = model.build(lines, "pics", source={"file": "x"}, catalogue=catalogue, artifacts=tmp_path)
+    assert "visual_index" not in ws.parts and reason in ws.manifest["parts_skipped"]["visual_index"]
+    assert ws.parts == ["basket_rules", "similar_products"]
