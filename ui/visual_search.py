@@ -175,13 +175,12 @@ def _name(row, product_id) -> str:
 
 def _filters(engine):
     items = engine.index.items
-    cols = st.columns(len(FILTERS))
+    present = [(name, label) for name, label in FILTERS if name in items.columns]
+    cols = st.columns(max(len(present), 3))  # the catalogue's own filters, from the left
     chosen = {}
-    for col, (name, label) in zip(cols, FILTERS):
-        if name in items.columns:
-            options = sorted(items[name].dropna().astype(str).unique())
-            chosen[name] = col.multiselect(label, options, key=f"vs_filter_{name}",
-                                           placeholder="Any")
+    for col, (name, label) in zip(cols, present):
+        options = sorted(items[name].dropna().astype(str).unique())
+        chosen[name] = col.multiselect(label, options, key=f"vs_filter_{name}", placeholder="Any")
     active = {k: v for k, v in chosen.items() if v}
     return visual_index.filter_mask(items, **active) if active else None
 
@@ -191,7 +190,8 @@ def _query_input():
     reruns; a linked `?product=` opens on "More like this" for it."""
     left, right = st.columns([3, 2])
     turn = st.session_state.setdefault("vs_uploader_turn", 0)  # a new key empties the uploader
-    upload = left.file_uploader(f"Upload a photo of a product ({PHOTO_KINDS}...)", key=f"vs_upload_{turn}")
+    upload = left.file_uploader(f"Upload a photo of a product ({PHOTO_KINDS}...)", key=f"vs_upload_{turn}",
+                                max_upload_size=settings.MAX_IMAGE_BYTES // 2**20)
     with right.expander("Or take a photo"):
         camera = st.camera_input("Take a photo", key="vs_camera", label_visibility="collapsed")
     for source in (camera, upload):
