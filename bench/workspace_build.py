@@ -75,7 +75,7 @@ def bench_app(orders: Path) -> None:
         page.locator("input[type=file]").first.set_input_files(str(orders), timeout=300_000)
         page.get_by_text("Which column holds what").wait_for(timeout=300_000)
         read_s = time.perf_counter() - started
-        name = page.get_by_label("Workspace name").input_value()
+        name = page.get_by_role("textbox", name="Workspace name").input_value()
         started = time.perf_counter()
         page.get_by_role("button", name="Build the workspace").click()
         page.get_by_text(f"Workspace {name} is ready").wait_for(timeout=300_000)
