@@ -35,10 +35,24 @@ def _read_upload(digest: str, data: bytes, name: str) -> pd.DataFrame:
     return read_table(data, name=name, what="Orders")
 
 
-@st.cache_resource(show_spinner=False, max_entries=2, ttl=600)
 def _read_database(query: str | None, table: str | None) -> pd.DataFrame:
-    """The query's rows, read once per query for ten minutes (the database may change)."""
-    return TableSource(engine=_engine(), query=query, table=table).read(progress=False)
+    """The rows of the query or table, with a progress bar; kept in this session until another
+    query is read (read again by asking again: the database may have changed)."""
+    key = (query, table)
+    kept = st.session_state.get("yd_db_read")
+    if kept is not None and kept[0] == key:
+        return kept[1]
+    slot = st.empty()
+    bar = slot.progress(0.0, text="Reading from the database...")
+
+    def report(rows: int, total: int | None) -> None:
+        bar.progress(min(rows / total, 1.0) if total else 0.0,
+                     text=f"Reading from the database: {rows:,}" + (f" of {total:,} rows" if total else " rows"))
+
+    rows = TableSource(engine=_engine(), query=query, table=table).read(progress=report)
+    slot.empty()
+    st.session_state["yd_db_read"] = (key, rows)
+    return rows
 
 
 def _engine():
@@ -84,8 +98,9 @@ def _from_database() -> tuple[pd.DataFrame, dict, str] | None:
         table_name = None
     if not (table_name or query or "").strip():
         return None
-    with st.spinner("Reading from the database..."):
-        table = _read_database(query.strip() if query else None, table_name.strip() if table_name else None)
+    if st.button("Read again", key="yd_sql_again", help="The database may have changed since it was read."):
+        st.session_state.pop("yd_db_read", None)
+    table = _read_database(query.strip() if query else None, table_name.strip() if table_name else None)
     source = TableSource(engine=_engine(), query=query, table=table_name)
     return table, source.describe(len(table)), (table_name or "orders").split(".")[-1]
 
