@@ -40,3 +40,8 @@ MAX_IMAGE_PIXELS = 40_000_000
 
 # Nearest products.
 TOP_K = 5
+
+# The HTTP API (api/): how often a request checks whether an artifact was rebuilt (seconds), and
+# where the hashes of its keys are kept (ignored by git).
+API_POLL_SECONDS = float(os.environ.get("VITRINE_API_POLL_SECONDS", 5))
+API_KEYS_FILE = Path(os.environ.get("VITRINE_API_KEYS", ROOT / "api_keys.toml"))
