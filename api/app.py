@@ -10,9 +10,11 @@ app's one-line message in `detail`.
 from __future__ import annotations
 
 import threading
+import weakref
 from typing import Any
 
 from fastapi import Depends, FastAPI, File, Form, HTTPException, Query, Request, UploadFile
+from fastapi.concurrency import run_in_threadpool
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 
@@ -31,6 +33,37 @@ def _number(value) -> float | None:
     except (TypeError, ValueError):
         return None
     return None if number != number else number  # NaN is no number in JSON
+
+
+_SERVED: dict[int, tuple] = {}  # id(result) -> (weak reference to it, what it answers from)
+
+
+def _served(result, make):
+    """What a loaded result answers from, made once per result (a reload brings a new result and
+    so a new one; the old one's goes with it): lookups by id in dicts, not a pandas filter per
+    request (4 ms -> microseconds, bench/api_load.py). Results are dataclasses (unhashable), so
+    they are keyed by id and checked by a weak reference."""
+    found = _SERVED.get(id(result))
+    if found is not None and found[0]() is result:
+        return found[1]
+    made = make(result)
+    key = id(result)
+    _SERVED[key] = (weakref.ref(result, lambda _ref, key=key: _SERVED.pop(key, None)), made)
+    return made
+
+
+def _next_to_table(rules) -> dict[str, list[str]]:
+    return rules.lookup_json()["recommendations"]
+
+
+def _similar_table(result) -> tuple[dict, dict]:
+    names = {str(k): (v if isinstance(v, str) else None) for k, v in result.products.set_index("item")["name"].items()}
+    table = result.neighbours.sort_values(["item", "rank"], kind="stable")
+    lists = {}
+    for item, similar, score, count in zip(table["item"], table["similar_item"], table["score"], table["co_count"]):
+        lists.setdefault(str(item), []).append({"id": str(similar), "name": names.get(str(similar)),
+                                                "score": _number(score), "co_count": int(count)})
+    return names, lists
 
 
 def _plain(value):
@@ -91,6 +124,12 @@ def create_app(store: Store, keys: Keys, origins: list[str] | None = None, *, wa
         except ArtifactError as exc:
             raise HTTPException(503, str(exc).splitlines()[0]) from None
 
+    async def quick(kind: str, dataset: str | None):
+        """For the lookups that are served from the event loop: the loaded result straight away,
+        or (first use, past the poll interval) loaded in a worker thread."""
+        found = store.peek(kind, dataset)
+        return found if found is not None else await run_in_threadpool(get, kind, dataset)
+
     @app.exception_handler(InputError)
     async def _input_error(request: Request, exc: InputError):
         return JSONResponse({"detail": str(exc).splitlines()[0]}, status_code=404)
@@ -109,30 +148,24 @@ def create_app(store: Store, keys: Keys, origins: list[str] | None = None, *, wa
         return JSONResponse(body, status_code=200 if state["ready"] else 503)
 
     @app.get("/v1/next-to", tags=["basket rules"])
-    def next_to(item: str = Query(..., description="the item, as the lookup is keyed (names may hold '/')"),
-                dataset: str | None = None, _: Key | None = read):
+    async def next_to(item: str = Query(..., description="the item, as the lookup is keyed (names may hold '/')"),
+                      dataset: str | None = None, _: Key | None = read):
         """The items to show next to `item`: its own rules, topped up with best sellers; an item
         the baskets never held gets the default list (`default: true`), as the lookup table does."""
-        rules = get("rules", dataset)
-        shown = rules.lookup.loc[rules.lookup["item"] == item].sort_values("rank")["show"].tolist()
+        rules = await quick("rules", dataset)
+        shown = _served(rules, _next_to_table).get(item)
         if shown:
             return {"item": item, "recommendations": shown, "default": False}
         return {"item": item, "recommendations": list(rules.default_recommendation), "default": True}
 
     @app.get("/v1/similar-products", tags=["similar products"])
-    def similar_products(id: str, k: int = Query(5, ge=1, le=MAX_K), dataset: str | None = None,
-                         _: Key | None = read):
+    async def similar_products(id: str, k: int = Query(5, ge=1, le=MAX_K), dataset: str | None = None,
+                               _: Key | None = read):
         """The k products most often bought with product `id` (co-occurrence), best first."""
-        from recommend.similar_products.model import answer
-
-        result = get("products", dataset)
-        names = result.products.set_index("item")["name"]
-        if id not in names.index:
+        names, lists = _served(await quick("products", dataset), _similar_table)
+        if id not in names:
             raise HTTPException(404, f"unknown product id {id!r}")
-        rows = answer(result, id, k)
-        return {"id": id, "name": names.get(id), "similar": [
-            {"id": r.similar_item, "name": r.name, "score": _number(r.score), "co_count": int(r.co_count)}
-            for r in rows.itertuples()]}
+        return {"id": id, "name": names[id], "similar": lists.get(id, [])[:k]}
 
     @app.get("/v1/customers/similar", tags=["similar customers"])
     def customers_similar(id: str, k: int = Query(10, ge=1, le=MAX_K), dataset: str | None = None,

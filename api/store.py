@@ -149,6 +149,14 @@ class Store:
             return engine
         raise KeyError(kind)
 
+    def peek(self, kind: str, dataset: str | None = None) -> Any | None:
+        """The loaded thing if it is loaded and was checked within the poll interval, else None
+        (then `get`, which may read files, belongs off the event loop)."""
+        entry = self._entries.get((kind, dataset or DEFAULTS[kind]))
+        if entry is not None and self.clock() - entry.checked < self.poll_seconds:
+            return entry.value
+        return None
+
     def get(self, kind: str, dataset: str | None = None) -> Any:
         """The loaded thing for this kind and data set (LookupError: no such data set or part)."""
         dataset = dataset or DEFAULTS[kind]
