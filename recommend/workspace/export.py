@@ -1,4 +1,5 @@
-"""`python -m recommend export`: a workspace's lists into a shop's database, for its back end to serve.
+"""`python -m recommend export`: a workspace's lists into a shop's database (or as files at any
+fsspec URL), for its back end to serve without Vitrine running.
 
 Tables (each name after --table-prefix, default "vitrine_"):
     similar_products    item, rank, similar_item, score, co_count
@@ -74,22 +75,62 @@ def export(workspace: Workspace, url: str, *, prefix: str = "vitrine_", mode: st
     return {prefix + name: len(table) for name, table in rows.items()}
 
 
+FILE_FORMATS = {"json": "JSON", "parquet": "Parquet", "csv": "CSV"}
+
+
+def export_files(workspace: Workspace, url: str, *, prefix: str = "vitrine_", fmt: str = "json") -> list[str]:
+    """Write the workspace's tables as files under an fsspec URL (file://, s3://, gs://, memory://...;
+    s3fs or gcsfs for those); each file is written under a temporary name and moved into place,
+    so a reader never sees half a file. The URLs written."""
+    import fsspec
+
+    from common.exports import table_file
+
+    if fmt not in FILE_FORMATS:
+        raise InputError(f"--format must be one of {', '.join(FILE_FORMATS)}, not {fmt!r}.")
+    if not PREFIX.fullmatch(prefix):
+        raise InputError(f"--table-prefix {prefix!r} is not allowed: lower-case letters, digits and _.")
+    try:
+        fs, root = fsspec.core.url_to_fs(url)
+    except (ImportError, ValueError) as exc:
+        raise InputError(f"Cannot write to {url}: {exc} (s3:// needs s3fs, gs:// gcsfs).") from exc
+    fs.makedirs(root, exist_ok=True)
+    written = []
+    for name, table in tables(workspace).items():
+        final = f"{root.rstrip('/')}/{prefix}{name}.{fmt}"
+        partial = f"{root.rstrip('/')}/.{prefix}{name}.{fmt}.partial"
+        with fs.open(partial, "wb") as out:
+            out.write(table_file(table, FILE_FORMATS[fmt]))
+        fs.mv(partial, final)
+        written.append(fs.unstrip_protocol(final))
+    return written
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.description = ("Write a workspace's similar products, customers' recommendations and basket lookup into SQL "
                      "tables of the shop's database, in one transaction.")
     p.add_argument("--name", required=True, help="the workspace (built with python -m recommend build)")
     p.add_argument("--artifacts", type=Path, default=settings.ARTIFACTS_DIR, help="where workspaces live")
-    p.add_argument("--export-sql", required=True, metavar="URL",
+    p.add_argument("--export-sql", default=None, metavar="URL",
                    help=f"SQLAlchemy URL of the database to write to (password from ${SQL_PASSWORD_ENV}, or @FILE)")
+    p.add_argument("--export-url", default=None, metavar="URL",
+                   help="or a folder at any fsspec URL (file:///srv/lists, s3://bucket/vitrine, gs://...) for files")
+    p.add_argument("--format", choices=FILE_FORMATS, default="json", help="with --export-url (default json)")
     p.add_argument("--table-prefix", default="vitrine_", help="prefix of the table names (default vitrine_)")
     p.add_argument("--mode", choices=MODES, default="replace",
                    help="replace the tables (default) or append to them")
 
 
 def run(args) -> int:
+    if not args.export_sql and not args.export_url:
+        raise InputError("Say where to: --export-sql URL (tables in a database) or --export-url URL (files).")
     started = time.perf_counter()
     workspace = open_workspace(args.name, args.artifacts)
-    written = export(workspace, args.export_sql, prefix=args.table_prefix, mode=args.mode)
-    done = ", ".join(f"{name} ({n:,} rows)" for name, n in written.items())
-    print(f"Exported workspace {workspace.name} in {time.perf_counter() - started:.1f} s: {done}.")
+    if args.export_sql:
+        written = export(workspace, args.export_sql, prefix=args.table_prefix, mode=args.mode)
+        done = ", ".join(f"{name} ({n:,} rows)" for name, n in written.items())
+        print(f"Exported workspace {workspace.name} in {time.perf_counter() - started:.1f} s: {done}.")
+    if args.export_url:
+        files = export_files(workspace, args.export_url, prefix=args.table_prefix, fmt=args.format)
+        print(f"Wrote {len(files)} files of workspace {workspace.name}: {', '.join(files)}.")
     return 0

@@ -65,3 +65,23 @@ def test_append_adds_rows_and_bad_flags_are_one_line(workspace, tmp_path, capsys
     assert "--table-prefix" in capsys.readouterr().err
     assert cli.main(["export", "--name", "nosuch", "--artifacts", str(tmp_path), "--export-sql", f"sqlite:///{db}"]) == 2
     assert "nosuch" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("fmt", ["json", "parquet"])
+def test_lists_as_files_at_an_fsspec_url(workspace, tmp_path, fmt, capsys):
+    import fsspec
+
+    out = tmp_path / "served"
+    assert cli.main(["export", "--name", "myshop", "--artifacts", str(workspace.folder.parent),
+                     "--export-url", f"file://{out}", "--format", fmt]) == 0
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        f"vitrine_{n}.{fmt}" for n in ("similar_products", "recommendations", "next_to", "next_to_default"))
+    similar = (pd.read_json(out / f"vitrine_similar_products.{fmt}", dtype={"item": str, "similar_item": str})
+               if fmt == "json" else pd.read_parquet(out / f"vitrine_similar_products.{fmt}"))
+    built = products_model.load(workspace.part("similar_products")).neighbours
+    assert similar[["item", "rank", "similar_item"]].values.tolist() == built[["item", "rank", "similar_item"]].values.tolist()
+    assert cli.main(["export", "--name", "myshop", "--artifacts", str(workspace.folder.parent),
+                     "--export-url", "memory://vitrine/lists"]) == 0
+    assert fsspec.filesystem("memory").exists("/vitrine/lists/vitrine_next_to.json")
+    assert cli.main(["export", "--name", "myshop", "--artifacts", str(workspace.folder.parent)]) == 2
+    assert "--export-sql URL" in capsys.readouterr().err
