@@ -68,9 +68,14 @@ def test_customers_and_their_recommendations_with_reason_and_because(api):
     assert len(demo["recommendations"]) == 2 and "nearest customers" in demo["recommendations"][0]["reason"]
 
 
-def test_similar_items_of_the_demo_movies(api):
+def test_similar_items_equal_the_cli_artifact_of_the_demo_movies(api, tmp_path, capsys):
+    from recommend.similar_movies import model as movies_model
+
+    assert cli.main(["similar-movies", "--out", str(tmp_path / "movies")]) == 0  # the demo, the CLI's defaults
+    expected = movies_model.answer(movies_model.load(tmp_path / "movies"), 1, 3)
     body = api.get("/v1/similar-items", params={"id": "1", "k": 3}).json()
-    assert len(body["similar"]) == 3 and body["similar"][0]["title"] == "Toy Story 2 (1999)"
+    assert [s["id"] for s in body["similar"]] == [str(i) for i in expected["similar_movieId"]]
+    assert body["similar"][0]["title"] == "Toy Story 2 (1999)"
     assert api.get("/v1/similar-items", params={"id": "toy"}).status_code == 404
 
 
