@@ -62,12 +62,17 @@ def evaluation(datasets: Path, min_counts: list[int]) -> None:
     ]:
         started = time.perf_counter()
         lines = read_order_lines(path, columns)
-        table, facts = evaluate_similar_products(lines, columns, min_counts=tuple(min_counts), ks=(5, 10))
+        table, facts = evaluate_similar_products(lines, columns, min_counts=tuple(min_counts), ks=(5, 10),
+                                                 with_ease=True)
         print(f"== Evaluation: {label} full, time split (train {facts['train_orders']:,} orders, test "
               f"{facts['test_orders']:,} from {facts['test_cut'][:10]}), {facts['queries']:,} test orders "
               f"with a product hidden, {facts['train_products']:,} products ==")
         with pd.option_context("display.width", 200, "display.max_columns", 20):
             print(table[SHOWN].round(4).to_string())
+        if "ease_lambda" in facts:
+            by = ", ".join(f"{lam:g}: {hr:.4f}" for lam, hr in facts["ease_validation_hitrate10"].items())
+            print(f"EASE: lambda {facts['ease_lambda']:g} chosen on a validation split of the training orders "
+                  f"(HitRate@10 there by lambda: {by}); {facts['ease_items']:,} products fitted")
         best = table.drop(index=[("random", "-"), ("popularity", "-")])["NDCG@10"].idxmax()
         hits = (table["HitRate@10"] * table["users"]).round().astype(int)
         print(f"best NDCG@10: {best[0]} (min count {best[1]}), {hits[best]} hidden products found in the top 10 "

@@ -15,10 +15,12 @@ import time
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 from tqdm import tqdm
 
 from recommend.core.evaluate import (evaluate, popular_recommendations, popularity_ranking, random_recommendations,
                                 time_split)
+from recommend.core import ease
 from recommend.core.interactions import interaction_matrix
 from common.errors import InputError
 from common.topk import TopK
@@ -64,10 +66,52 @@ def basket_recommendations(neighbours: TopK, items: pd.Index, queries: dict, k: 
     return result
 
 
+def ease_recommendations(model: ease.Ease, items: pd.Index, queries: dict, k: int) -> dict:
+    """{order: k products}: the query's products times EASE's weights, query left out."""
+    keys = list(queries)
+    rows, cols = [], []
+    for r, key in enumerate(keys):
+        pos = items.get_indexer(queries[key])
+        pos = pos[pos >= 0]
+        rows += [r] * len(pos)
+        cols += list(pos)
+    query = sp.csr_matrix((np.ones(len(rows), dtype=np.float32), (rows, cols)), shape=(len(keys), len(items)))
+    scores = ease.scores(model, query)
+    where = {int(c): i for i, c in enumerate(model.kept)}
+    result = {}
+    for r, key in enumerate(keys):
+        row = scores[r]
+        own = [where[c] for c in query.indices[query.indptr[r]:query.indptr[r + 1]] if c in where]
+        if not own:
+            result[key] = []
+            continue
+        row[own] = -np.inf
+        top = np.argpartition(-row, k)[:k]
+        top = top[np.lexsort((top, -row[top]))]
+        result[key] = list(items[model.kept[top]])
+    return result
+
+
+def tuned_ease(train: pd.DataFrame, columns: OrderColumns, lambdas=ease.LAMBDAS, seed: int = 0,
+               valid_share: float = 0.2) -> tuple[float, dict]:
+    """EASE's λ by HitRate@10 on the last `valid_share` of the training orders (hide one product,
+    recommend it back), fitted on the rest: the test orders are never looked at."""
+    fit_part, valid = time_split(train, columns.date, test_share=valid_share, group_col=columns.order)
+    inter = interaction_matrix(fit_part, columns.order, columns.item)
+    queries, hidden = leave_one_out(valid, columns.order, columns.item, inter.col_ids, seed)
+
+    def hit_rate(model: ease.Ease) -> float:
+        return evaluate(ease_recommendations(model, inter.col_ids, queries, 10), hidden, (10,),
+                        inter.shape[1])["HitRate@10"]
+
+    return ease.tune_lambda(inter.matrix, hit_rate, lambdas)
+
+
 def evaluate_similar_products(lines: pd.DataFrame, columns: OrderColumns, *, similarities=SIMILARITIES,
                               min_counts=(1, 2, 3), ks=(5, 10), test_share: float = 0.2, seed: int = 0,
-                              progress: bool = False) -> tuple[pd.DataFrame, dict]:
-    """The evaluation table (one row per similarity and minimum count, plus popularity) and split facts."""
+                              with_ease: bool = False, progress: bool = False) -> tuple[pd.DataFrame, dict]:
+    """The evaluation table (one row per similarity and minimum count, plus popularity, plus EASE
+    with λ tuned on a validation split of the training orders when `with_ease`) and split facts."""
     if not columns.date:
         raise InputError("The evaluation needs a date column to split orders by time.")
     train, test = time_split(lines, columns.date, test_share=test_share, group_col=columns.order)
@@ -89,12 +133,21 @@ def evaluate_similar_products(lines: pd.DataFrame, columns: OrderColumns, *, sim
         answered = sum(1 for key in hidden if recs.get(key))
         rows[(similarity, min_count)] = {**evaluate(recs, hidden, ks, catalog),
                                          "answered": answered / max(len(hidden), 1), "build_s": round(seconds, 2)}
+    facts_ease = {}
+    if with_ease:
+        best, by_lambda = tuned_ease(train, columns, seed=seed)
+        model = ease.fit(inter.matrix, best)
+        recs = ease_recommendations(model, inter.col_ids, queries, max(ks))
+        rows[("ease", f"λ={best:g}")] = {**evaluate(recs, hidden, ks, catalog),
+                                         "answered": sum(1 for key in hidden if recs.get(key)) / max(len(hidden), 1),
+                                         "build_s": round(model.seconds, 2)}
+        facts_ease = {"ease_lambda": best, "ease_validation_hitrate10": by_lambda, "ease_items": len(model.kept)}
     table = pd.DataFrame.from_dict(rows, orient="index")
     table.index = pd.MultiIndex.from_tuples(table.index, names=["similarity", "min_count"])
     table["users"] = table["users"].astype(int)
     facts = {
         "train_orders": int(train[columns.order].nunique()), "test_orders": int(test[columns.order].nunique()),
         "test_cut": str(pd.to_datetime(test[columns.date]).min()), "queries": len(queries),
-        "train_products": int(catalog),
+        "train_products": int(catalog), **facts_ease,
     }
     return table, facts

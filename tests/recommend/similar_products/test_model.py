@@ -339,3 +339,19 @@ def test_the_evaluation_finds_structure_that_popularity_misses():
     assert table.loc[("random", "-"), "HitRate@5"] < 0.5
     assert table.loc[("jaccard", 1), "HitRate@1"] > table.loc[("popularity", "-"), "HitRate@1"]
     assert {"Precision@5", "Recall@5", "NDCG@5", "MAP@5", "Coverage@5"} <= set(table.columns)
+
+
+def test_ease_is_evaluated_with_lambda_chosen_on_training_orders_only():
+    rng = np.random.default_rng(0)
+    rows = []
+    for o in range(600):  # the same pairs; EASE must find them too
+        pair = int(rng.integers(0, 20))
+        rows += [(f"o{o}", it) for it in [f"p{2 * pair}", f"p{2 * pair + 1}"] + (["best"] if rng.random() < 0.5 else [])]
+    lines = pd.DataFrame(rows, columns=["order", "item"])
+    lines["date"] = pd.Timestamp("2021-01-01") + pd.to_timedelta(lines["order"].str[1:].astype(int), unit="min")
+    table, facts = evaluate_similar_products(lines, OrderColumns("order", "item", date="date"),
+                                             similarities=("jaccard",), min_counts=(1,), ks=(1, 5), with_ease=True)
+    row = next(i for i in table.index if i[0] == "ease")
+    assert row == ("ease", f"λ={facts['ease_lambda']:g}") and facts["ease_lambda"] in facts["ease_validation_hitrate10"]
+    assert table.loc[row, "HitRate@5"] > 0.9 > table.loc[("popularity", "-"), "HitRate@5"]
+    assert facts["ease_items"] == 41  # 40 paired products and the best seller
