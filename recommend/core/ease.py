@@ -30,7 +30,7 @@ class Ease:
     kept: np.ndarray  # the column positions (of the fitted matrix) the weights are over, most frequent first
     lam: float
     seconds: float
-    dropped: int  # items left out by max_items
+    dropped: int  # items bought at all but left out by max_items
 
 
 def fit(matrix: sp.spmatrix, lam: float, *, max_items: int = MAX_ITEMS) -> Ease:
@@ -51,7 +51,7 @@ def fit(matrix: sp.spmatrix, lam: float, *, max_items: int = MAX_ITEMS) -> Ease:
     weights = scipy.linalg.inv(gram, overwrite_a=True, check_finite=False)
     weights /= -np.diag(weights).copy()
     np.fill_diagonal(weights, 0.0)
-    return Ease(weights, kept, float(lam), time.perf_counter() - started, int(matrix.shape[1] - len(kept)))
+    return Ease(weights, kept, float(lam), time.perf_counter() - started, int((counts > 0).sum() - len(kept)))
 
 
 def scores(model: Ease, rows: sp.spmatrix) -> np.ndarray:

@@ -9,7 +9,7 @@ from common.errors import InputError
 from recommend.cli import add_from, require_query
 from recommend.core.order_columns import add_sql_arguments, described, resolve, source
 from recommend.similar_products import model
-from recommend.similar_products.similarity import DEFAULT_K, DEFAULT_MIN_COUNT, DEFAULT_SIMILARITY, SIMILARITIES
+from recommend.similar_products.similarity import DEFAULT_K, DEFAULT_MIN_COUNT, DEFAULT_SIMILARITY, MODELS
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -24,9 +24,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--category-col", nargs="+", default=None, metavar="COL",
                    help="category column(s); each gets the same-category validation (first = main; "
                         "guessed when left out, '' for none)")
-    p.add_argument("--similarity", choices=SIMILARITIES, default=DEFAULT_SIMILARITY,
-                   help=f"how to score two products (default {DEFAULT_SIMILARITY}, chosen by the evaluation; "
-                        "cooccurrence-cosine is the original notebook's)")
+    p.add_argument("--similarity", choices=MODELS, default=DEFAULT_SIMILARITY,
+                   help=f"how to score two products (default {DEFAULT_SIMILARITY}; cooccurrence-cosine is the original "
+                        "notebook's; ease, learned weights, scores 1.48x jaccard's HitRate@10 in the README's "
+                        "evaluation and fits the 10,000 most ordered products, the rest keep jaccard)")
     p.add_argument("-k", type=int, default=DEFAULT_K, help="similar products per product")
     p.add_argument("--min-count", type=int, default=DEFAULT_MIN_COUNT,
                    help="ignore product pairs bought together fewer times than this")

@@ -146,7 +146,9 @@ def build(lines: pd.DataFrame, columns: OrderColumns, *, similarity: str = DEFAU
     inter = interaction_matrix(lines, columns.order, columns.item)
     if inter.shape[1] < 2:
         raise InputError("Need at least two different products to find similar ones.")
-    found, n_pairs = top_similar(inter.matrix, similarity=similarity, k=k, min_count=min_count, progress=progress)
+    ease_facts: dict = {}
+    found, n_pairs = top_similar(inter.matrix, similarity=similarity, k=k, min_count=min_count, progress=progress,
+                                 facts=ease_facts)
     products = product_table(lines, columns, inter)
     rows, ranks = found.entries()
     items = np.asarray(inter.col_ids, dtype=object)
@@ -164,7 +166,7 @@ def build(lines: pd.DataFrame, columns: OrderColumns, *, similarity: str = DEFAU
     sizes = np.diff(inter.matrix.indptr)
     manifest = {
         "kind": KIND, "format_version": FORMAT_VERSION, "similarity": similarity, "k": int(k),
-        "min_count": int(min_count),
+        "min_count": int(min_count), **({"ease": ease_facts} if ease_facts else {}),
         "columns": {"order": columns.order, "item": columns.item, "name": columns.name,
                     "categories": list(columns.categories)},
         "cleaning": columns.clean, "read": dict(lines.attrs.get("read", {})), "order_lines": int(len(lines)), "orders": int(inter.shape[0]),

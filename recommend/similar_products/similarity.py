@@ -27,7 +27,11 @@ from common.topk import TopK, check_k, top_k_rows
 from recommend.core.sparse_topk import (TIE_DECIMALS, cosine_top_k, keep_entries, row_of_each, top_k_sparse_rows,
                                         unit_rows)
 
-SIMILARITIES = ("cooccurrence-cosine", "jaccard", "lift", "cosine")
+SIMILARITIES = ("cooccurrence-cosine", "jaccard", "lift", "cosine")  # sparse: never products x products
+# EASE (recommend/core/ease.py): learned item-item weights, dense over the fitted products. Its
+# λ was chosen on a validation split of the full Online Retail training orders (README).
+MODELS = (*SIMILARITIES, "ease")
+EASE_LAMBDA = 25.0
 DEFAULT_K = 5
 # Chosen by bench/evaluate_similar_products.py (time-split leave-one-out on the full Online
 # Retail data; see the README): Jaccard ranks the hidden product best of the four.
@@ -118,12 +122,36 @@ def lookup(matrix: sp.csr_matrix, rows: np.ndarray, cols: np.ndarray) -> np.ndar
     return np.asarray(matrix[rows, cols]).ravel()
 
 
+def ease_on_pairs(orders: sp.csr_matrix, pairs: sp.csr_matrix, per_item: np.ndarray, lam: float,
+                  facts: dict | None = None) -> sp.csr_matrix:
+    """EASE's weights on the pattern of the pairs bought together (a list says "bought with"): the
+    products past EASE's guard (ease.MAX_ITEMS, the least ordered) keep their Jaccard scores."""
+    from recommend.core import ease
+
+    model = ease.fit(orders, lam, max_items=ease.MAX_ITEMS)
+    where = np.full(orders.shape[1], -1, dtype=np.int64)
+    where[model.kept] = np.arange(len(model.kept))
+    rows, cols = row_of_each(pairs), pairs.indices
+    values = pair_similarity(pairs, per_item, orders.shape[0], "jaccard").data.astype(np.float64)
+    both = (where[rows] >= 0) & (where[cols] >= 0)
+    values[both] = model.weights[where[rows[both]], where[cols[both]]]
+    values[both & ~(values > 0)] = 0.0  # a negative weight is no "bought with"
+    weighted = sp.csr_matrix((values, pairs.indices.copy(), pairs.indptr.copy()), shape=pairs.shape)
+    weighted.eliminate_zeros()
+    if facts is not None:  # for the manifest
+        facts.update({"lambda": model.lam, "products_fitted": int(len(model.kept)),
+                      "products_past_the_guard": model.dropped, "fit_seconds": round(model.seconds, 2)})
+    return weighted
+
+
 def top_similar(orders: sp.csr_matrix, *, similarity: str = DEFAULT_SIMILARITY, k: int = DEFAULT_K,
-                min_count: int = DEFAULT_MIN_COUNT, progress: bool = False) -> tuple[TopK, int]:
+                min_count: int = DEFAULT_MIN_COUNT, progress: bool = False,
+                ease_lambda: float = EASE_LAMBDA, facts: dict | None = None) -> tuple[TopK, int]:
     """The k most similar products of every product, from a binary orders x products matrix:
-    TopK (counts = orders holding both) and the number of product pairs bought together."""
-    if similarity not in SIMILARITIES:
-        raise InputError(f"--similarity must be one of {', '.join(SIMILARITIES)}, not {similarity!r}.")
+    TopK (counts = orders holding both) and the number of product pairs bought together; `facts`
+    (a dict) gets what the model adds to a manifest (EASE's λ and the products it fitted)."""
+    if similarity not in MODELS:
+        raise InputError(f"--similarity must be one of {', '.join(MODELS)}, not {similarity!r}.")
     k = check_k(k)
     if isinstance(min_count, bool) or int(min_count) != min_count or min_count < 1:
         raise InputError(f"The minimum co-occurrence count must be a whole number of at least 1, not {min_count!r}.")
@@ -132,6 +160,8 @@ def top_similar(orders: sp.csr_matrix, *, similarity: str = DEFAULT_SIMILARITY, 
     pairs = pair_counts(counts, int(min_count))
     if similarity == "cooccurrence-cosine":
         found = cooccurrence_cosine_top_k(pairs, k, progress=progress)
+    elif similarity == "ease":
+        found = top_k_sparse_rows(ease_on_pairs(orders, pairs, per_item, ease_lambda, facts), k)
     else:
         found = top_k_sparse_rows(pair_similarity(pairs, per_item, orders.shape[0], similarity), k)
     rows, ranks = found.entries()

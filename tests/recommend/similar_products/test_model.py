@@ -355,3 +355,27 @@ def test_ease_is_evaluated_with_lambda_chosen_on_training_orders_only():
     assert row == ("ease", f"λ={facts['ease_lambda']:g}") and facts["ease_lambda"] in facts["ease_validation_hitrate10"]
     assert table.loc[row, "HitRate@5"] > 0.9 > table.loc[("popularity", "-"), "HitRate@5"]
     assert facts["ease_items"] == 41  # 40 paired products and the best seller
+
+
+def test_the_ease_lists_are_its_positive_weights_on_pairs_bought_together(monkeypatch):
+    from recommend.core import ease
+
+    x = sp.csr_matrix(random_orders(3))
+    found, _ = top_similar(x, similarity="ease", k=3, ease_lambda=10.0, facts=(facts := {}))
+    model = ease.fit(x, 10.0)
+    bought = (x.T @ x).toarray() > 0
+    np.fill_diagonal(bought, False)
+    weights = np.full(bought.shape, -np.inf)
+    weights[np.ix_(model.kept, model.kept)] = model.weights
+    weights[~bought | (weights <= 0)] = -np.inf
+    for i in model.kept:
+        expected = [j for j in np.argsort(-weights[i], kind="stable")[:3] if np.isfinite(weights[i, j])]
+        assert [j for j in found.indices[i] if j >= 0] == expected, i
+    assert facts["lambda"] == 10.0 and facts["products_past_the_guard"] == 0
+    monkeypatch.setattr(ease, "MAX_ITEMS", 5)  # past the guard, products keep their jaccard lists
+    guarded, _ = top_similar(x, similarity="ease", k=3, facts=(facts := {}))
+    jaccard, _ = top_similar(x, similarity="jaccard", k=3)
+    fitted = set(ease.fit(x, 25.0, max_items=5).kept)
+    rest = [i for i in range(x.shape[1]) if i not in fitted]
+    assert facts["products_fitted"] == 5 and rest
+    np.testing.assert_array_equal(guarded.indices[rest], jaccard.indices[rest])
