@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import io
 import json
 import os
 import subprocess
@@ -31,7 +30,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.app_server import BENCH_PRODUCTS, ROOT  # noqa: E402
+from bench.app_server import ROOT, bench_index, free_port  # noqa: E402
 from bench.machine import describe  # noqa: E402
 
 
@@ -111,18 +110,11 @@ def main() -> None:
     args = p.parse_args()
     print(describe())
     work = Path(tempfile.mkdtemp(prefix="bench_api_"))
-    index = work / "artifacts" / "visual_index"
-    subprocess.run([sys.executable, "-m", "embed", "build", "--limit", str(BENCH_PRODUCTS), "--weights", "none",
-                    "--out", str(index), "--quiet"], cwd=ROOT, check=True, stdout=subprocess.DEVNULL,
-                   stderr=subprocess.DEVNULL)
+    index = bench_index(work)
     keys = work / "keys.toml"
     key = subprocess.run([sys.executable, "-m", "api", "add-key", "--name", "bench", "--rate", "0",
                           "--keys-file", str(keys)], cwd=ROOT, check=True, capture_output=True, text=True).stdout.strip()
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     env = {**os.environ, "VITRINE_WEIGHTS": "none", "VITRINE_VISUAL_INDEX": str(index),
            "VITRINE_ARTIFACTS": str(work / "artifacts")}
     server = subprocess.Popen([sys.executable, "-m", "api", "--port", str(port), "--artifacts", str(work / "artifacts"),

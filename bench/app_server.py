@@ -1,7 +1,7 @@
 """The app as the UI benchmarks run it: a visual index of the first 60 demo products with random
 weights (built in a few seconds, no download) and one `streamlit run` on a free port of
 127.0.0.1, on fresh artifacts; stopped at the end. Shared by soak.py, ui_latency.py and
-app_memory.py."""
+app_memory.py (and the Chromium flags, the index and a free port, for the other benchmarks)."""
 from __future__ import annotations
 
 import os
@@ -32,17 +32,31 @@ class App:
             return next(int(line.split()[1]) for line in f if line.startswith(field + ":")) / 1024
 
 
-@contextmanager
-def app_server(prefix: str, *, xsrf: bool = True):
-    """Build the bench index in a temporary folder, start the app on it, yield an App."""
-    work = Path(tempfile.mkdtemp(prefix=prefix))
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def bench_index(work: Path) -> Path:
+    """The bench's visual index (the first BENCH_PRODUCTS demo products, random weights) under work/artifacts."""
     index = work / "artifacts" / "visual_index"
     subprocess.run([sys.executable, "-m", "embed", "build", "--limit", str(BENCH_PRODUCTS), "--weights", "none",
                     "--out", str(index), "--quiet"], cwd=ROOT, check=True, stdout=subprocess.DEVNULL,
                    stderr=subprocess.DEVNULL)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    return index
+
+
+@contextmanager
+def app_server(prefix: str, *, xsrf: bool = True):
+    """Build the bench index in a temporary folder, start the app on it, yield an App."""
+    work = Path(tempfile.mkdtemp(prefix=prefix))
+    index = bench_index(work)
+    port = free_port()
     env = {**os.environ, "VITRINE_WEIGHTS": "none", "VITRINE_ARTIFACTS": str(work / "artifacts"),
            "VITRINE_VISUAL_INDEX": str(index)}
     started = time.perf_counter()

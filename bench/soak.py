@@ -31,15 +31,13 @@ from streamlit.proto.BackMsg_pb2 import BackMsg
 from streamlit.proto.Common_pb2 import FileUploaderState, UploadedFileInfo
 from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 
-from app_server import BENCH_PRODUCTS, ROOT, app_server  # bench/, beside this script
+from app_server import BENCH_PRODUCTS, CHROMIUM_ARGS, ROOT, app_server  # bench/, beside this script
 from machine import describe
 
 IMAGES = ROOT / "data" / "fashion" / "images"
 TITLES = ["toy story", "matrix", "star wars", "amelie", "godfather", "jurassic", "forrest", "alien"]
 # The picture of the shopper's photo on the page (its media URL is new for every upload).
 SHOWN = "() => document.querySelector(\"[data-testid='stImage'] img\")?.src || ''"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update"]
 
 
 class Session:

@@ -26,14 +26,12 @@ from pathlib import Path
 
 from playwright.sync_api import sync_playwright
 
-from app_server import ROOT, app_server  # bench/, beside this script
+from app_server import CHROMIUM_ARGS, ROOT, app_server  # bench/, beside this script
 from machine import describe
 from soak import Session  # a websocket client of Streamlit's protocol: the server's part alone
 
 sys.path.insert(0, str(ROOT))
 IMAGES = ROOT / "data" / "fashion" / "images"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update"]
 IDLE = "() => document.querySelector('[data-test-script-state]')?.getAttribute('data-test-script-state') === 'notRunning'"
 # Set before an action: true once the script has run again and finished (no race with a quick run).
 WATCH = """() => {

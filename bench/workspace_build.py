@@ -27,12 +27,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.app_server import ROOT, app_server  # noqa: E402
+from bench.app_server import CHROMIUM_ARGS, ROOT, app_server  # noqa: E402
 from bench.machine import describe  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "datasets" / "online_retail" / "online_retail.csv.gz"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update"]
 
 
 def _measured(command: list[str], env: dict | None = None) -> tuple[float, float, str]:

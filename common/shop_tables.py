@@ -73,7 +73,7 @@ RATINGS = Schema("ratings", (
     Field("time", "the rating time", "date", False, ("timestamp", "time", "date")),
 ))
 
-_ZIP, _PARQUET = b"PK\x03\x04", b"PAR1"
+ZIP_MAGIC, PARQUET_MAGIC = b"PK\x03\x04", b"PAR1"  # an .xlsx (a zip) and a Parquet file start so
 
 
 def read_table(source: Source, *, name: str | None = None, what: str = "Orders") -> pd.DataFrame:
@@ -81,10 +81,10 @@ def read_table(source: Source, *, name: str | None = None, what: str = "Orders")
     name = source_name(source, name)
     data = read_bytes(source, name, what)
     try:
-        if data.startswith(_ZIP):
+        if data.startswith(ZIP_MAGIC):
             table = pd.read_excel(io.BytesIO(data), dtype=str, keep_default_na=False, engine="openpyxl")
             table.attrs["read"] = {"format": "xlsx", "sheet": "the first"}
-        elif data.startswith(_PARQUET):
+        elif data.startswith(PARQUET_MAGIC):
             table = pd.read_parquet(io.BytesIO(data))
             table = table.apply(as_text)
             table.attrs["read"] = {"format": "parquet"}

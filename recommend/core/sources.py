@@ -25,7 +25,7 @@ import pandas as pd
 
 from common.artifacts import file_sha256
 from common.errors import InputError
-from common.shop_tables import as_text, read_table
+from common.shop_tables import PARQUET_MAGIC, ZIP_MAGIC, as_text, read_table
 from common.tables import csv_columns, read_bytes
 
 SQL_PASSWORD_ENV = "VITRINE_SQL_PASSWORD"
@@ -197,7 +197,7 @@ def _read_by_copy(conn, source: "TableSource", columns, bar: _Progress) -> pd.Da
 def _is_binary_table(path: Path) -> bool:
     """An .xlsx or Parquet file (told by its first bytes, as read_table tells them)."""
     head = read_bytes(path, what="Orders")[:4] if path.suffix.lower() not in _TEXT_SUFFIXES else b""
-    return head in (b"PK\x03\x04", b"PAR1")
+    return head in (ZIP_MAGIC, PARQUET_MAGIC)
 
 
 def _require(found, wanted: Sequence[str], source: TableSource) -> None:
