@@ -180,8 +180,9 @@ def create_app(store: Store, keys: Keys, origins: list[str] | None = None, *, wa
     @app.get("/v1/customers/recommendations", tags=["similar customers"])
     def customers_recommendations(id: str, k: int = Query(10, ge=1, le=MAX_K), dataset: str | None = None,
                                   _: Key | None = read):
-        """What customers like `id` bought and `id` did not, best first; `reason` is the app's
-        sentence and `because` the nearest customers who bought it."""
+        """What to recommend to customer `id`, best first; `reason` is the app's sentence and
+        `because` what it comes from (`because_of`): the customer's own products that add most to
+        it (EASE, the default), or the nearest customers who bought it (user-user)."""
         from recommend.similar_customers.model import answer
 
         customers = get("customers", dataset)
@@ -189,9 +190,12 @@ def create_app(store: Store, keys: Keys, origins: list[str] | None = None, *, wa
         neighbours = near["neighbour"].tolist()
         out = []
         for r in recs.head(k).itertuples():
-            because = [n for n in neighbours if r.item in customers.bought.get(n, ())]
+            if r.because:
+                because, of = list(r.because), "products"
+            else:
+                because, of = [n for n in neighbours if r.item in customers.bought.get(n, ())], "customers"
             out.append({"id": r.item, "name": r.name if isinstance(r.name, str) else None, "score": _number(r.score),
-                        "reason": r.why, "because": because})
+                        "reason": r.why, "because": because, "because_of": of})
         return {"id": id, "recommendations": out}
 
     @app.get("/v1/similar-items", tags=["similar items"])

@@ -19,6 +19,7 @@ import scipy.linalg
 import scipy.sparse as sp
 
 from common.errors import InputError
+from common.topk import TopK, top_k_rows
 
 MAX_ITEMS = 10_000
 LAMBDAS = (10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0)
@@ -33,8 +34,10 @@ class Ease:
     dropped: int  # items bought at all but left out by max_items
 
 
-def fit(matrix: sp.spmatrix, lam: float, *, max_items: int = MAX_ITEMS) -> Ease:
-    """EASE on a users (or orders) x items matrix, read as 0/1."""
+def fit(matrix: sp.spmatrix, lam: float, *, max_items: int | None = None) -> Ease:
+    """EASE on a users (or orders) x items matrix, read as 0/1, over its `max_items` (MAX_ITEMS
+    when not given) most frequent items."""
+    max_items = MAX_ITEMS if max_items is None else max_items
     if lam <= 0:
         raise InputError(f"EASE's lambda must be positive, not {lam}.")
     started = time.perf_counter()
@@ -61,8 +64,54 @@ def scores(model: Ease, rows: sp.spmatrix) -> np.ndarray:
     return np.asarray(x @ model.weights)
 
 
+BLOCK_ROWS = 2048  # rows scored at once: bounds the dense scores to BLOCK_ROWS x kept floats
+
+
+@dataclass
+class Recommended:
+    """Each row's n best items (column positions of the fitted matrix, -1 padding) with scores,
+    and `because`: the row's own items that add most to each score (rows, n, explain), -1 padding."""
+    top: TopK
+    because: np.ndarray
+
+
+def recommend(model: Ease, rows: sp.spmatrix, n: int, *, explain: int = 0, block: int = BLOCK_ROWS) -> Recommended:
+    """Each row's n best-scored items that the row does not hold, only positive scores; with
+    `explain`, the (at most) `explain` items of the row with the largest positive weight to each."""
+    x = sp.csr_matrix(rows, dtype=np.float32, copy=True)
+    x.data[:] = 1.0
+    x = x[:, model.kept]
+    indices = np.full((x.shape[0], n), -1, dtype=np.int64)
+    values = np.full((x.shape[0], n), np.nan, dtype=np.float32)
+    counts = np.zeros((x.shape[0], n), dtype=np.int32)
+    because = np.full((x.shape[0], n, max(explain, 1)), -1, dtype=np.int64)
+    for start in range(0, x.shape[0] if len(model.kept) else 0, block):
+        part = x[start:start + block]
+        s = np.asarray(part @ model.weights)
+        s[part.toarray() > 0] = -np.inf  # never what the row already holds
+        s[s <= 0] = -np.inf  # a zero or negative weight is no reason to recommend
+        top = top_k_rows(s, min(n, len(model.kept)))
+        w = top.indices.shape[1]
+        rows_ = slice(start, start + part.shape[0])
+        found = top.indices >= 0
+        indices[rows_, :w] = np.where(found, model.kept[np.maximum(top.indices, 0)], -1)
+        values[rows_, :w] = top.scores
+        for r in range(part.shape[0]):
+            own = part.indices[part.indptr[r]:part.indptr[r + 1]]
+            chosen = top.indices[r][found[r]]
+            if not own.size or not chosen.size:
+                continue
+            contrib = model.weights[np.ix_(own, chosen)]  # (own items, recommended)
+            counts[start + r, :chosen.size] = (contrib > 0).sum(axis=0)
+            if explain:
+                best = np.argsort(-contrib, axis=0, kind="stable")[:explain]
+                keep = np.take_along_axis(contrib, best, axis=0) > 0
+                because[start + r, :chosen.size, :best.shape[0]] = np.where(keep, model.kept[own[best]], -1).T
+    return Recommended(TopK(indices, values, counts), because[:, :, :explain] if explain else because[:, :, :0])
+
+
 def tune_lambda(matrix: sp.spmatrix, score_of: Callable[[Ease], float], lambdas: Iterable[float] = LAMBDAS, *,
-                max_items: int = MAX_ITEMS) -> tuple[float, dict[float, float]]:
+                max_items: int | None = None) -> tuple[float, dict[float, float]]:
     """The λ whose fit on `matrix` (training data) scores best by `score_of` (a validation metric
     computed on held-out training data), with every λ's score."""
     found = {}

@@ -3,22 +3,35 @@
 Split by time: purchases before the cut train, purchases on or after it test, for customers
 present in both; relevant = the products a customer bought in the test period and never before
 (a recommender never proposes what the customer already has). Compared: popularity, user-user
-cosine with each weighting and neighbour count, and item-item (similar products) scoring.
+cosine with each weighting and neighbour count, item-item (similar products) scoring, and EASE
+with λ chosen on a validation cut inside the training months (the test is never looked at).
 """
 from __future__ import annotations
+
+from typing import Callable
 
 import numpy as np
 import pandas as pd
 
+from recommend.core import ease
 from recommend.core.evaluate import evaluate, popular_recommendations, popularity_ranking, relevant_sets
 from recommend.core.interactions import interaction_matrix
 from recommend.core.sparse_topk import product_top_k
 from recommend.similar_customers.model import (
-    PurchaseColumns, customer_matrix, nearest_customers, recommend_from_neighbours,
+    DEFAULT_NEIGHBOURS, DEFAULT_WEIGHTING, PurchaseColumns, customer_matrix, nearest_customers,
+    recommend_from_neighbours,
 )
 from recommend.similar_products.similarity import top_similar
 
 COLS = PurchaseColumns()
+TEST_SHARE = 0.2  # without a cut, the latest 20% of purchase lines (by date) are the test
+Step = Callable[[str, float], None]
+
+
+def default_cut(purchases: pd.DataFrame, cols: PurchaseColumns = COLS, test_share: float = TEST_SHARE) -> str:
+    """The date (a day) after which about `test_share` of the purchase lines fall."""
+    when = pd.to_datetime(purchases[cols.date])
+    return str(when.quantile(1 - test_share).normalize().date())
 
 
 def split_by_date(purchases: pd.DataFrame, cut: str = "2011-09-01", cols: PurchaseColumns = COLS):
@@ -38,17 +51,17 @@ def _as_lists(built, items: np.ndarray, customers) -> dict:
     return {c: [ids[j] for j in items[p] if j >= 0] if p >= 0 else [] for c, p in zip(customers, pos)}
 
 
-def user_user(train: pd.DataFrame, customers, *, weighting: str, k: int, n: int = 10) -> dict:
-    built = customer_matrix(train, COLS, weighting)
+def user_user(train: pd.DataFrame, customers, *, weighting: str, k: int, n: int = 10, cols: PurchaseColumns = COLS) -> dict:
+    built = customer_matrix(train, cols, weighting)
     near = nearest_customers(built.matrix, k)
     return _as_lists(built, recommend_from_neighbours(built.matrix, near, n).indices, customers)
 
 
-def item_item(train: pd.DataFrame, customers, *, neighbours: int = 50, n: int = 10) -> dict:
+def item_item(train: pd.DataFrame, customers, *, neighbours: int = 50, n: int = 10, cols: PurchaseColumns = COLS) -> dict:
     """Score = sum of the similarities (plain item cosine over invoices) between a product and
     the products the customer bought, over each bought product's nearest `neighbours`."""
-    bought = customer_matrix(train, COLS, "binary")
-    orders = interaction_matrix(train, COLS.invoice, COLS.item, col_ids=bought.col_ids)
+    bought = customer_matrix(train, cols, "binary")
+    orders = interaction_matrix(train, cols.invoice, cols.item, col_ids=bought.col_ids)
     near, _ = top_similar(orders.matrix, similarity="cosine", k=neighbours)
     weights = near.as_matrix(bought.shape[1])
     pos = bought.row_positions(customers)
@@ -60,17 +73,67 @@ def item_item(train: pd.DataFrame, customers, *, neighbours: int = 50, n: int = 
     return {c: ([ids[j] for j in next(ranked) if j >= 0] if ok_ else []) for c, ok_ in zip(customers, found)}
 
 
-def evaluate_customers(purchases: pd.DataFrame, *, cut: str = "2011-09-01", k: int = 10,
-                       grid: list[dict] | None = None) -> pd.DataFrame:
-    train, relevant = split_by_date(purchases, cut)
+def ease_lists(train: pd.DataFrame, customers, lam: float, *, n: int = 10,
+               cols: PurchaseColumns = COLS) -> tuple[dict, ease.Ease]:
+    """{customer: n products} from EASE fitted on the training customers x products."""
+    bought = customer_matrix(train, cols, "binary")
+    model = ease.fit(bought.matrix, lam)
+    pos = bought.row_positions(customers)
+    found = pos >= 0
+    top = iter(ease.recommend(model, bought.matrix[pos[found]], n).top.indices)
+    ids = np.asarray(bought.col_ids)
+    return {c: ([ids[j] for j in next(top) if j >= 0] if ok_ else []) for c, ok_ in zip(customers, found)}, model
+
+
+def tuned_lambda(train: pd.DataFrame, cols: PurchaseColumns = COLS, lambdas=ease.LAMBDAS) -> tuple[float, dict]:
+    """EASE's λ by NDCG@10 on a validation cut of the training purchases (its latest 20%); the
+    model's default λ, with no scores, when no customer buys again after that cut."""
+    from recommend.similar_customers.model import EASE_LAMBDA
+
+    fit_part, valid = split_by_date(train, default_cut(train, cols), cols)
+    customers = sorted(valid)
+    if not customers or fit_part.empty:
+        return EASE_LAMBDA, {}
+    scores = {}
+    for lam in lambdas:
+        lists, _ = ease_lists(fit_part, customers, lam, cols=cols)
+        scores[float(lam)] = evaluate(lists, valid, 10)["NDCG@10"]
+    return max(scores, key=lambda lam: (scores[lam], -lam)), scores
+
+
+def evaluate_customers(purchases: pd.DataFrame, *, cut: str | None = "2011-09-01", k: int = 10,
+                       grid: list[dict] | None = None, cols: PurchaseColumns = COLS, with_ease: bool = True,
+                       with_item_item: bool = True, step: Step | None = None) -> tuple[pd.DataFrame, dict]:
+    """(table, facts): one row per recommender (popularity, each user-user setting of `grid`,
+    item-item, EASE), and the split; `step(what, share done)` is told as each one starts."""
+    cut = cut or default_cut(purchases, cols)
+    train, relevant = split_by_date(purchases, cut, cols)
     customers = sorted(relevant)
-    catalog = train[COLS.item].nunique()
-    seen = relevant_sets(train, COLS.customer, COLS.item)
+    catalog = train[cols.item].nunique()
+    seen = relevant_sets(train, cols.customer, cols.item)
+    grid = grid or [{"weighting": DEFAULT_WEIGHTING, "k": DEFAULT_NEIGHBOURS}]
+    steps = 1 + len(grid) + with_item_item + 2 * with_ease
+    tell = step or (lambda what, share: None)
+    tell("popularity", 0.0)
     results = {"popularity": evaluate(popular_recommendations(
-        popularity_ranking(train.drop_duplicates([COLS.customer, COLS.item])[COLS.item]),
+        popularity_ranking(train.drop_duplicates([cols.customer, cols.item])[cols.item]),
         {c: seen[c] for c in customers}, k), relevant, k, catalog)}
-    for g in grid or [{"weighting": "binary", "k": 10}]:
+    for i, g in enumerate(grid):
+        tell(f"user-user {g['weighting']}, {g['k']} neighbours", (1 + i) / steps)
         results[f"user-user {g['weighting']} k={g['k']}"] = evaluate(
-            user_user(train, customers, n=k, **g), relevant, k, catalog)
-    results["item-item cosine (50 neighbours)"] = evaluate(item_item(train, customers, n=k), relevant, k, catalog)
-    return pd.DataFrame.from_dict(results, orient="index")
+            user_user(train, customers, n=k, cols=cols, **g), relevant, k, catalog)
+    if with_item_item and cols.invoice:
+        tell("item-item cosine", (1 + len(grid)) / steps)
+        results["item-item cosine (50 neighbours)"] = evaluate(item_item(train, customers, n=k, cols=cols),
+                                                               relevant, k, catalog)
+    facts = {"cut": cut, "train_lines": int(len(train)), "test_customers": len(customers),
+             "train_products": int(catalog)}
+    if with_ease:
+        tell("choosing EASE's λ on a validation cut of the training months", (steps - 2) / steps)
+        best, by_lambda = tuned_lambda(train, cols)
+        tell(f"EASE λ={best:g}", (steps - 1) / steps)
+        lists, model = ease_lists(train, customers, best, n=k, cols=cols)
+        results[f"ease λ={best:g}"] = {**evaluate(lists, relevant, k, catalog), "fit_s": round(model.seconds, 2)}
+        facts.update({"ease_lambda": best, "ease_validation_ndcg10": by_lambda, "ease_products": int(len(model.kept))})
+    tell("done", 1.0)
+    return pd.DataFrame.from_dict(results, orient="index"), facts

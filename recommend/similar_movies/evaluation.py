@@ -3,20 +3,26 @@
 Per-user hold-out: the last `test_share` of each user's ratings by time are the test; the movies
 rated 4 or more there are the relevant ones. Recommendations for a user: every movie scored by
 the sum of its similarities to the movies the user liked (rated 4+) in training, among those
-movies' `neighbours` nearest; movies already rated in training are left out.
+movies' `neighbours` nearest (item k-NN), or the user's liked movies times EASE's weights (λ
+chosen on a validation split of the training ratings: each user's latest 20% of them); movies
+already rated in training are left out.
 """
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 
+from typing import Callable
+
 from common.topk import top_k_rows
+from recommend.core import ease
 from recommend.core.evaluate import evaluate, popular_recommendations, popularity_ranking, relevant_sets
 from recommend.core.interactions import interaction_matrix
 from recommend.core.sparse_topk import cosine_top_k
-from recommend.similar_movies.model import centred, rating_matrix
+from recommend.similar_movies.model import (DEFAULT_CENTRE, DEFAULT_MIN_RATINGS, LIKED, centred, liked,
+                                            rating_matrix)
 
-LIKED = 4.0
+Step = Callable[[str, float], None]
 
 
 def per_user_split(ratings: pd.DataFrame, test_share: float = 0.2) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -50,6 +56,41 @@ def knn_recommendations(train: pd.DataFrame, users, *, k: int = 10, neighbours: 
             for user, ok in zip(users, found)}
 
 
+def ease_recommendations(train: pd.DataFrame, users, lam: float, *, k: int = 10,
+                         min_ratings: int = DEFAULT_MIN_RATINGS) -> tuple[dict, ease.Ease]:
+    """{user: top-k movie ids}: the user's liked training movies times EASE's weights, fitted on
+    the training likes of movies rated `min_ratings` times or more; movies already rated left out."""
+    counts = train["movieId"].value_counts()
+    ids = pd.Index(np.sort(counts[counts >= min_ratings].index.to_numpy()))
+    likes = interaction_matrix(liked(train[train["movieId"].isin(ids)]), "userId", "movieId", col_ids=ids)
+    model = ease.fit(likes.matrix, lam)
+    seen = interaction_matrix(train, "userId", "movieId", col_ids=ids, row_ids=likes.row_ids)
+    positions = likes.row_ids.get_indexer(list(users))
+    found = positions >= 0
+    scores = ease.scores(model, likes.matrix[positions[found]])
+    scores[seen.matrix[positions[found]][:, model.kept].toarray() > 0] = -np.inf  # never a movie already rated
+    scores[scores <= 0] = -np.inf
+    movie = np.asarray(ids)[model.kept]
+    ranked = iter(top_k_rows(scores, k).indices)
+    return {user: ([movie[j] for j in next(ranked) if j >= 0] if ok else [])
+            for user, ok in zip(users, found)}, model
+
+
+def tuned_lambda(train: pd.DataFrame, lambdas=ease.LAMBDAS, min_ratings: int = DEFAULT_MIN_RATINGS):
+    """EASE's λ by NDCG@10 on each training user's latest 20% of training ratings (fitted on the rest)."""
+    fit_part, valid = per_user_split(train)
+    relevant = relevant_sets(valid[valid["rating"] >= LIKED], "userId", "movieId")
+    if not relevant:  # no liked movie held out: keep the model's λ
+        from recommend.similar_movies.model import EASE_LAMBDA
+
+        return EASE_LAMBDA, {}
+    scores = {}
+    for lam in lambdas:
+        lists, _ = ease_recommendations(fit_part, list(relevant), lam, min_ratings=min_ratings)
+        scores[float(lam)] = evaluate(lists, relevant, 10)["NDCG@10"]
+    return max(scores, key=lambda lam: (scores[lam], -lam)), scores
+
+
 def random_split(ratings: pd.DataFrame, test_share: float = 0.25, seed: int = 42):
     """(train, test): a random `test_share` of all ratings, as in Microsoft Recommenders'
     MovieLens benchmark (there every test rating counts as relevant)."""
@@ -57,22 +98,37 @@ def random_split(ratings: pd.DataFrame, test_share: float = 0.25, seed: int = 42
     return ratings[~is_test], ratings[is_test]
 
 
-def evaluate_movies(ratings: pd.DataFrame, *, k: int = 10, settings: list[dict],
-                    split: str = "per-user-time") -> pd.DataFrame:
-    """Popularity and each item k-NN setting on the same split, as one table."""
+def evaluate_movies(ratings: pd.DataFrame, *, k: int = 10, settings: list[dict] | None = None,
+                    split: str = "per-user-time", with_ease: bool = True,
+                    step: Step | None = None) -> tuple[pd.DataFrame, dict]:
+    """(table, facts): popularity, each item k-NN setting and EASE on the same split."""
     if split == "per-user-time":
         train, test = per_user_split(ratings)
         relevant = relevant_sets(test[test["rating"] >= LIKED], "userId", "movieId")
     else:
         train, test = random_split(ratings)
         relevant = relevant_sets(test, "userId", "movieId")
+    settings = settings or [{"centre": DEFAULT_CENTRE, "min_ratings": DEFAULT_MIN_RATINGS}]
+    tell = step or (lambda what, share: None)
+    steps = 1 + len(settings) + 2 * with_ease
     users = list(relevant)
     seen = {u: set(v) for u, v in train.groupby("userId")["movieId"]}
     catalog = train["movieId"].nunique()
+    tell("popularity", 0.0)
     results = {"popularity": evaluate(
         popular_recommendations(popularity_ranking(train["movieId"]), {u: seen.get(u, set()) for u in users}, k),
         relevant, k, catalog)}
-    for s in settings:
+    for i, s in enumerate(settings):
         name = f"item-kNN centre={s['centre']} min_ratings={s['min_ratings']}"
+        tell(name, (1 + i) / steps)
         results[name] = evaluate(knn_recommendations(train, users, k=k, **s), relevant, k, catalog)
-    return pd.DataFrame.from_dict(results, orient="index")
+    facts = {"split": split, "train_ratings": int(len(train)), "test_users": len(users), "train_movies": int(catalog)}
+    if with_ease:
+        tell("choosing EASE's λ on a validation split of the training ratings", (steps - 2) / steps)
+        best, by_lambda = tuned_lambda(train)
+        tell(f"EASE λ={best:g}", (steps - 1) / steps)
+        lists, model = ease_recommendations(train, users, best, k=k)
+        results[f"ease λ={best:g}"] = {**evaluate(lists, relevant, k, catalog), "fit_s": round(model.seconds, 2)}
+        facts.update({"ease_lambda": best, "ease_validation_ndcg10": by_lambda, "ease_movies": int(len(model.kept))})
+    tell("done", 1.0)
+    return pd.DataFrame.from_dict(results, orient="index"), facts

@@ -1,9 +1,12 @@
-"""Similar movies: item k-nearest-neighbours by cosine on the MovieLens movie x user ratings.
+"""Similar movies (any rated items): each movie's most similar movies, by one of MODELS.
 
-Build: ratings -> sparse movie x user matrix (optionally mean-centred per user) -> exact top-k
-cosine neighbours by the fused sparse kernel (recommend.core.sparse_topk), so no movies x movies
-matrix is ever held. The neighbours are the ones scikit-learn's
-NearestNeighbors(metric="cosine", algorithm="brute") finds (tested). Works for any rated items.
+  ease      EASE's item-item weights (recommend/core/ease.py) fitted on who liked what (rated
+            LIKED or more): a movie's list is the movies its liking adds most to
+  item-knn  the original notebook's: cosine between rows of the sparse movie x user rating matrix
+            (optionally mean-centred per user), exact top k by the fused sparse kernel
+            (recommend.core.sparse_topk), the neighbours scikit-learn's
+            NearestNeighbors(metric="cosine", algorithm="brute") finds (tested)
+Either way only movies rated at least `min_ratings` times take part.
 """
 from __future__ import annotations
 
@@ -13,13 +16,15 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 
 from common.artifacts import library_versions, loading, utc_now, write_tables
 from common.errors import InputError
 from common.tables import read_csv
-from common.topk import check_k
+from common.topk import check_k, top_k_rows
+from recommend.core import ease
 from recommend.core.interactions import interaction_matrix
-from recommend.core.sparse_topk import cosine_top_k
+from recommend.core.sparse_topk import cosine_top_k, product_top_k, unit_rows
 from recommend.similar_movies.titles import display_title
 
 KIND = "similar_movies"
@@ -31,6 +36,12 @@ DEFAULT_K = 10
 DEFAULT_MIN_RATINGS = 10
 DEFAULT_CENTRE = "none"  # "none" (raw ratings, as the original notebook) or "user" (minus each user's mean)
 CENTRES = ("none", "user")
+MODELS = ("ease", "item-knn")
+# Chosen by bench/evaluate_similar_movies.py (README): EASE on liked ratings ranks each user's next
+# liked movies better than the item k-NN (NDCG@10), λ chosen on a validation split of the training ratings.
+DEFAULT_MODEL = "ease"
+EASE_LAMBDA = 100.0
+LIKED = 4.0  # a rating this high or more counts as liked (EASE's input, the evaluation's relevance)
 
 
 def _read(path: Path, needed: list[str], what: str) -> pd.DataFrame:
@@ -67,6 +78,24 @@ def centred(ratings: pd.DataFrame, centre: str) -> pd.DataFrame:
     return ratings.assign(rating=ratings["rating"] - ratings.groupby("userId")["rating"].transform("mean"))
 
 
+def liked(ratings: pd.DataFrame) -> pd.DataFrame:
+    """The ratings that count as liked: LIKED or more, or every rating if none is that high
+    (a 0/1 or 1-3 scale)."""
+    high = ratings[ratings["rating"] >= LIKED]
+    return high if len(high) else ratings
+
+
+def ease_neighbours(ratings: pd.DataFrame, ids: np.ndarray, k: int, lam: float = EASE_LAMBDA):
+    """(TopK over `ids`, fitted model): each movie's k largest positive EASE weights, EASE fitted
+    on users x movies of the liked ratings of those movies."""
+    likes = interaction_matrix(liked(ratings), "userId", "movieId", col_ids=pd.Index(ids))
+    model = ease.fit(likes.matrix, lam)
+    if not len(model.kept):
+        raise InputError("No movie is liked by anyone; build with --model item-knn instead.")
+    top = top_k_rows(np.where(model.weights > 0, model.weights, -np.inf), min(k, len(model.kept)))
+    return top, model
+
+
 def rating_matrix(ratings: pd.DataFrame):
     """Sparse movie x user matrix of the `rating` column, with the movie ids of its rows.
     (A centred rating equal to its user's mean is 0 and not stored: it carries no signal.)"""
@@ -82,9 +111,12 @@ class SimilarMovies:
 
 
 def build(ratings: pd.DataFrame, movies: pd.DataFrame, *, k: int = DEFAULT_K,
-          min_ratings: int = DEFAULT_MIN_RATINGS, centre: str = DEFAULT_CENTRE, progress: bool = False) -> SimilarMovies:
-    """k most similar movies for every movie rated at least `min_ratings` times."""
+          min_ratings: int = DEFAULT_MIN_RATINGS, centre: str = DEFAULT_CENTRE, model: str = DEFAULT_MODEL,
+          ease_lambda: float = EASE_LAMBDA, progress: bool = False) -> SimilarMovies:
+    """k most similar movies for every movie rated at least `min_ratings` times (see MODELS)."""
     k = check_k(k)
+    if model not in MODELS:
+        raise InputError(f"model must be one of {', '.join(MODELS)}, not {model!r}.")
     if isinstance(min_ratings, bool) or int(min_ratings) != min_ratings or min_ratings < 1:
         raise InputError(f"min_ratings must be a whole number of at least 1, got {min_ratings!r}.")
     started = time.perf_counter()
@@ -98,15 +130,45 @@ def build(ratings: pd.DataFrame, movies: pd.DataFrame, *, k: int = DEFAULT_K,
     if kept.empty:
         raise InputError(f"No movie has {min_ratings} or more ratings; lower --min-ratings.")
     matrix, ids = rating_matrix(kept)
-    near = cosine_top_k(matrix, k, progress=progress)  # shared with similar customers
-    rows, ranks = near.entries()
-    table = pd.DataFrame({
-        "movieId": ids[rows], "rank": ranks + 1, "similar_movieId": ids[near.indices[rows, ranks]],
-        "similarity": near.scores[rows, ranks].astype(np.float64).round(6),
-    })
+    facts = {}
+    if model == "ease":
+        top, fitted = ease_neighbours(ratings[ratings["movieId"].isin(kept_ids)], ids, k, ease_lambda)
+        rows, ranks = top.entries()
+        movie_of = ids[fitted.kept]
+        parts = [pd.DataFrame({"movieId": movie_of[rows], "rank": ranks + 1,
+                               "similar_movieId": movie_of[top.indices[rows, ranks]],
+                               "similarity": top.scores[rows, ranks].astype(np.float64)})]
+        # Movies EASE did not fit (no one liked them, or past its guard on the item count) keep
+        # their cosine neighbours, so every movie with enough ratings has a list.
+        unfitted = np.setdiff1d(np.arange(len(ids)), fitted.kept)
+        if unfitted.size:
+            unit = unit_rows(matrix)
+            own = sp.csr_matrix((np.ones(unfitted.size), (np.arange(unfitted.size), unfitted)),
+                                shape=(unfitted.size, len(ids)))
+            near = product_top_k(unit[unfitted], unit.T.tocsr(), k, exclude=own)
+            r, c = near.entries()
+            parts.append(pd.DataFrame({"movieId": ids[unfitted[r]], "rank": c + 1,
+                                       "similar_movieId": ids[near.indices[r, c]],
+                                       "similarity": near.scores[r, c].astype(np.float64)}))
+        table = pd.concat(parts, ignore_index=True).sort_values(["movieId", "rank"], kind="stable",
+                                                                ignore_index=True)
+        table["similarity"] = table["similarity"].round(6)
+        facts = {"ease": {"lambda": fitted.lam, "movies_fitted": int(len(fitted.kept)),
+                          "movies_past_guard": fitted.dropped,
+                          "movies_with_cosine_lists": int(unfitted.size), "max_items": ease.MAX_ITEMS,
+                          "liked": f"rating >= {LIKED:g}", "fit_seconds": round(fitted.seconds, 2)}}
+    else:
+        near = cosine_top_k(matrix, k, progress=progress)  # shared with similar customers
+        rows, ranks = near.entries()
+        table = pd.DataFrame({
+            "movieId": ids[rows], "rank": ranks + 1, "similar_movieId": ids[near.indices[rows, ranks]],
+            "similarity": near.scores[rows, ranks].astype(np.float64).round(6),
+        })
     manifest = {
         "kind": KIND, "format_version": FORMAT_VERSION, "k": k, "min_ratings": min_ratings, "centre": centre,
-        "similarity": "cosine between movie rows of the movie x user rating matrix",
+        "model": model, **facts,
+        "similarity": ("EASE weights from who liked what" if model == "ease"
+                       else "cosine between movie rows of the movie x user rating matrix"),
         "ratings": int(len(ratings)), "read": dict(ratings.attrs.get("read", {})), "users": int(ratings["userId"].nunique()),
         "movies": int(len(catalog)), "movies_with_neighbours": int(table["movieId"].nunique()),
         "movies_considered": int(len(ids)), "seconds": round(time.perf_counter() - started, 2),

@@ -12,6 +12,7 @@ recommend.core.evaluate, so every recommender is scored the same way.
 from __future__ import annotations
 
 import time
+from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -27,6 +28,7 @@ from common.topk import TopK
 from recommend.similar_products.model import OrderColumns
 from recommend.similar_products.similarity import SIMILARITIES, top_similar
 
+Step = Callable[[str, float], None]
 DEPTH = 50  # similar products kept per product for scoring baskets; more than k so baskets can mix lists
 
 
@@ -69,27 +71,13 @@ def basket_recommendations(neighbours: TopK, items: pd.Index, queries: dict, k: 
 def ease_recommendations(model: ease.Ease, items: pd.Index, queries: dict, k: int) -> dict:
     """{order: k products}: the query's products times EASE's weights, query left out."""
     keys = list(queries)
-    rows, cols = [], []
-    for r, key in enumerate(keys):
-        pos = items.get_indexer(queries[key])
-        pos = pos[pos >= 0]
-        rows += [r] * len(pos)
-        cols += list(pos)
+    positions = [items.get_indexer(queries[key]) for key in keys]
+    rows = np.repeat(np.arange(len(keys)), [int((p >= 0).sum()) for p in positions])
+    cols = np.concatenate([p[p >= 0] for p in positions]) if positions else np.empty(0, dtype=int)
     query = sp.csr_matrix((np.ones(len(rows), dtype=np.float32), (rows, cols)), shape=(len(keys), len(items)))
-    scores = ease.scores(model, query)
-    where = {int(c): i for i, c in enumerate(model.kept)}
-    result = {}
-    for r, key in enumerate(keys):
-        row = scores[r]
-        own = [where[c] for c in query.indices[query.indptr[r]:query.indptr[r + 1]] if c in where]
-        if not own:
-            result[key] = []
-            continue
-        row[own] = -np.inf
-        top = np.argpartition(-row, k)[:k]
-        top = top[np.lexsort((top, -row[top]))]
-        result[key] = list(items[model.kept[top]])
-    return result
+    top = ease.recommend(model, query, k).top.indices
+    ids = np.asarray(items)
+    return {key: list(ids[row[row >= 0]]) for key, row in zip(keys, top)}
 
 
 def tuned_ease(train: pd.DataFrame, columns: OrderColumns, lambdas=ease.LAMBDAS, seed: int = 0,
@@ -99,6 +87,10 @@ def tuned_ease(train: pd.DataFrame, columns: OrderColumns, lambdas=ease.LAMBDAS,
     fit_part, valid = time_split(train, columns.date, test_share=valid_share, group_col=columns.order)
     inter = interaction_matrix(fit_part, columns.order, columns.item)
     queries, hidden = leave_one_out(valid, columns.order, columns.item, inter.col_ids, seed)
+    if not queries:  # no validation order with two known products: keep the model's λ
+        from recommend.similar_products.similarity import EASE_LAMBDA
+
+        return EASE_LAMBDA, {}
 
     def hit_rate(model: ease.Ease) -> float:
         return evaluate(ease_recommendations(model, inter.col_ids, queries, 10), hidden, (10,),
@@ -109,39 +101,54 @@ def tuned_ease(train: pd.DataFrame, columns: OrderColumns, lambdas=ease.LAMBDAS,
 
 def evaluate_similar_products(lines: pd.DataFrame, columns: OrderColumns, *, similarities=SIMILARITIES,
                               min_counts=(1, 2, 3), ks=(5, 10), test_share: float = 0.2, seed: int = 0,
-                              with_ease: bool = False, progress: bool = False) -> tuple[pd.DataFrame, dict]:
-    """The evaluation table (one row per similarity and minimum count, plus popularity, plus EASE
-    with λ tuned on a validation split of the training orders when `with_ease`) and split facts."""
+                              with_ease: bool = False, progress: bool = False,
+                              step: Step | None = None) -> tuple[pd.DataFrame, dict]:
+    """The evaluation table and split facts. Rows: random, popularity, each similarity and minimum
+    count (each product's DEPTH best summed over the basket), and with `with_ease` EASE with λ tuned
+    on a validation split of the training orders, twice: its lists on the pairs bought together (what
+    `--similarity ease` builds, scored like the similarities) and the full model (the basket times
+    all its weights). `step(what, share done)` is told as each one starts."""
     if not columns.date:
         raise InputError("The evaluation needs a date column to split orders by time.")
     train, test = time_split(lines, columns.date, test_share=test_share, group_col=columns.order)
     inter = interaction_matrix(train, columns.order, columns.item)
     queries, hidden = leave_one_out(test, columns.order, columns.item, inter.col_ids, seed)
     catalog = inter.shape[1]
+    tell = step or (lambda what, share: None)
+    grid = [(s, m) for s in similarities for m in min_counts]
+    steps = 1 + len(grid) + 3 * with_ease
+    tell("popularity and random", 0.0)
     rows = {}
     ranking = popularity_ranking(train.drop_duplicates([columns.order, columns.item])[columns.item])
     popular = popular_recommendations(ranking, queries, max(ks))
     rows[("random", "-")] = {**evaluate(random_recommendations(inter.col_ids, queries, max(ks), seed), hidden, ks,
                                         catalog), "build_s": 0.0}
     rows[("popularity", "-")] = {**evaluate(popular, hidden, ks, catalog), "build_s": 0.0}
-    grid = [(s, m) for s in similarities for m in min_counts]
-    for similarity, min_count in tqdm(grid, desc="Evaluating", disable=not progress):
+    facts_ease, lam = {}, None
+    if with_ease:
+        tell("choosing EASE's λ on a validation split of the training orders", 1 / steps)
+        lam, by_lambda = tuned_ease(train, columns, seed=seed)
+        grid.append(("ease", 1))
+    for i, (similarity, min_count) in enumerate(tqdm(grid, desc="Evaluating", disable=not progress)):
+        tell(f"{similarity}, min count {min_count}", (1 + 2 * with_ease + i) / steps)
         started = time.perf_counter()
-        found, _ = top_similar(inter.matrix, similarity=similarity, k=DEPTH, min_count=min_count)
+        found, _ = top_similar(inter.matrix, similarity=similarity, k=DEPTH, min_count=min_count,
+                               ease_lambda=lam or 1.0)
         seconds = time.perf_counter() - started
         recs = basket_recommendations(found, inter.col_ids, queries, max(ks))
         answered = sum(1 for key in hidden if recs.get(key))
         rows[(similarity, min_count)] = {**evaluate(recs, hidden, ks, catalog),
                                          "answered": answered / max(len(hidden), 1), "build_s": round(seconds, 2)}
-    facts_ease = {}
     if with_ease:
-        best, by_lambda = tuned_ease(train, columns, seed=seed)
-        model = ease.fit(inter.matrix, best)
+        tell(f"EASE λ={lam:g}, full model", (steps - 1) / steps)
+        model = ease.fit(inter.matrix, lam)
         recs = ease_recommendations(model, inter.col_ids, queries, max(ks))
-        rows[("ease", f"λ={best:g}")] = {**evaluate(recs, hidden, ks, catalog),
-                                         "answered": sum(1 for key in hidden if recs.get(key)) / max(len(hidden), 1),
-                                         "build_s": round(model.seconds, 2)}
-        facts_ease = {"ease_lambda": best, "ease_validation_hitrate10": by_lambda, "ease_items": len(model.kept)}
+        rows[("ease (full model)", f"λ={lam:g}")] = {
+            **evaluate(recs, hidden, ks, catalog),
+            "answered": sum(1 for key in hidden if recs.get(key)) / max(len(hidden), 1),
+            "build_s": round(model.seconds, 2)}
+        facts_ease = {"ease_lambda": lam, "ease_validation_hitrate10": by_lambda, "ease_items": len(model.kept)}
+    tell("done", 1.0)
     table = pd.DataFrame.from_dict(rows, orient="index")
     table.index = pd.MultiIndex.from_tuples(table.index, names=["similarity", "min_count"])
     table["users"] = table["users"].astype(int)

@@ -324,9 +324,11 @@ def item_ids(ids: pd.Series) -> pd.Series:
 
 
 def as_movielens(ratings: pd.DataFrame, catalogue: pd.DataFrame | None) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The ratings and their items in the similar-items model's layout (userId, movieId, rating;
-    movieId, title, genres): titles from the catalogue's names, else the ids themselves."""
+    """The ratings and their items in the similar-items model's layout (userId, movieId, rating,
+    timestamp when the time is mapped; movieId, title, genres): titles from the catalogue's names, else the ids themselves."""
     table = pd.DataFrame({"userId": ratings["user"], "movieId": item_ids(ratings["item"]), "rating": ratings["rating"]})
+    if "time" in ratings.columns:  # the evaluation holds out each user's latest ratings
+        table["timestamp"] = pd.to_datetime(ratings["time"], errors="coerce").astype("int64") // 10**9
     ids = pd.Series(sorted(ratings["item"].unique()), dtype=object)
     by_id = catalogue.set_index("id") if catalogue is not None else pd.DataFrame(index=pd.Index([], name="id"))
     titles = ids.map(by_id["name"]) if "name" in by_id else pd.Series(index=ids.index, dtype=object)

@@ -61,11 +61,12 @@ def test_customers_and_their_recommendations_with_reason_and_because(api):
 
     bought = pd.read_parquet(orders).groupby("customer")["item"].agg(set)
     for rec in body["recommendations"]:
-        assert rec["reason"].startswith(f"bought by {len(rec['because'])} of your ")
-        assert rec["because"] and all(rec["id"] in bought[c] for c in rec["because"])
-        assert rec["id"] not in bought["K3"]
+        # EASE (the default): the customer's own products behind the recommendation
+        assert rec["because_of"] == "products" and rec["because"]
+        assert set(rec["because"]) <= bought["K3"] and rec["id"] not in bought["K3"]
+        assert rec["reason"].startswith("because you bought ")
     demo = api.get("/v1/customers/recommendations", params={"id": "13047", "k": 2}).json()
-    assert len(demo["recommendations"]) == 2 and "nearest customers" in demo["recommendations"][0]["reason"]
+    assert len(demo["recommendations"]) == 2 and "because you bought" in demo["recommendations"][0]["reason"]
 
 
 def test_similar_items_equal_the_cli_artifact_of_the_demo_movies(api, tmp_path, capsys):

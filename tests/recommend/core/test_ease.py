@@ -66,3 +66,25 @@ def test_planted_pairs_are_found_and_lambda_is_chosen_by_validation():
     assert found[100000.0] < found[best] or best == 100000.0
     with pytest.raises(InputError, match="positive"):
         ease.fit(train, 0)
+
+
+def test_recommendations_are_the_best_unheld_items_explained_by_the_largest_contributions():
+    x = _orders(seed=3, orders=200, items=25)
+    model = ease.fit(x, 5.0)
+    rows = x[:30]
+    found = ease.recommend(model, rows, 4, explain=2, block=7)  # several blocks
+    full = np.zeros((x.shape[1], x.shape[1]))
+    full[np.ix_(model.kept, model.kept)] = model.weights
+    for r in range(rows.shape[0]):
+        held = set(rows[r].indices)
+        scores = rows[r].toarray().ravel() @ full
+        ranked = [j for j in np.argsort(-scores, kind="stable") if j not in held and scores[j] > 0][:4]
+        got = [j for j in found.top.indices[r] if j >= 0]
+        assert not held & set(got)
+        np.testing.assert_allclose(scores[got], scores[ranked], rtol=1e-5)
+        for rank, item in enumerate(got):
+            contributions = {h: full[h, item] for h in held}
+            best = sorted((h for h in held if contributions[h] > 0), key=lambda h: -contributions[h])[:2]
+            because = [b for b in found.because[r, rank] if b >= 0]
+            np.testing.assert_allclose([contributions[b] for b in because], [contributions[b] for b in best], rtol=1e-6)
+            assert found.top.counts[r, rank] == sum(1 for h in held if contributions[h] > 0)

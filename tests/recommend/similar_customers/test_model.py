@@ -44,7 +44,7 @@ def test_neighbours_equal_dense_cosine():
 
 def test_recommendations_are_neighbour_weighted_and_exclude_owned_products():
     purchases = random_purchases(seed=1)
-    result = build(purchases, COLS, k=5, n=4, weighting="binary")
+    result = build(purchases, COLS, k=5, n=4, weighting="binary", model="user-user")
     customers, products, x = dense(purchases)
     for c in customers[:10]:
         near, recs = answer(result, c)
@@ -69,6 +69,55 @@ def test_recommendations_are_neighbour_weighted_and_exclude_owned_products():
             assert nb.shared_items == int((x[rows[c]] * x[rows[nb.neighbour]]).sum())
 
 
+def test_ease_recommendations_are_the_history_times_its_weights_and_name_the_products_behind_them():
+    from recommend.core import ease
+
+    purchases = random_purchases(seed=4, customers=40)
+    result = build(purchases, COLS, k=5, n=3, ease_lambda=20.0)  # EASE is the default
+    assert result.manifest["model"] == "ease" and result.manifest["ease"]["lambda"] == 20.0
+    customers, products, x = dense(purchases)
+    fitted = ease.fit(x, 20.0)
+    weights = np.zeros((len(products), len(products)))
+    weights[np.ix_(fitted.kept, fitted.kept)] = fitted.weights
+    names = dict(zip(purchases["StockCode"], purchases["Description"]))
+    for c in customers[:12]:
+        row = list(customers).index(c)
+        owned = np.flatnonzero(x[row])
+        score = x[row] @ weights
+        score[owned] = -np.inf
+        _near, recs = answer(result, c)
+        expected = np.sort(score[score > 0])[::-1][:3]
+        np.testing.assert_allclose(recs["score"], expected, atol=1e-5)
+        for rec in recs.itertuples():
+            j = list(products).index(rec.item)
+            top = sorted((h for h in owned if weights[h, j] > 0), key=lambda h: -weights[h, j])[:3]
+            assert [weights[list(products).index(b), j] for b in rec.because] == pytest.approx(
+                [weights[h, j] for h in top], abs=1e-6)
+            assert rec.why == "because you bought " + ", ".join(names[b] for b in rec.because)
+            assert set(rec.because) <= set(products[owned])
+
+
+def test_customers_whose_products_are_all_past_the_guard_get_their_neighbours_recommendations(monkeypatch):
+    from recommend.core import ease
+
+    purchases = random_purchases(seed=5, customers=30)
+    rare = pd.DataFrame({"InvoiceNo": ["599999"] * 2, "StockCode": ["RARE1", "RARE2"], "Description": ["r1", "r2"],
+                         "Quantity": [1, 1], "InvoiceDate": ["2011-05-01 10:00:00"] * 2, "UnitPrice": [1.0, 1.0],
+                         "CustomerID": ["99999"] * 2, "Country": ["United Kingdom"] * 2})
+    # 99999 bought only the two rare products; 99998 bought them and P000 too
+    other = pd.concat([rare, rare.iloc[:1].assign(StockCode="P000", Description="Product 0")]).assign(
+        CustomerID="99998", InvoiceNo="599998")
+    both = pd.concat([purchases, rare, other], ignore_index=True)
+    monkeypatch.setattr(ease, "MAX_ITEMS", 25)  # the random products are P000..P024: the rare ones are past it
+    result = build(both, COLS, k=3, n=3)
+    guard = result.manifest["ease"]
+    assert guard["products_fitted"] == 25 and guard["products_past_guard"] == 2 and guard["fallback_customers"] == 1
+    near, recs = answer(result, "99999")
+    assert near["neighbour"].iloc[0] == "99998"
+    assert recs["item"].tolist() == ["P000"] and recs["why"].tolist() == ["bought by 1 of your 3 nearest customers"]
+    assert answer(result, "99998")[1]["why"].str.startswith("because you bought").all()
+
+
 def test_round_trip_and_unknown_customer(tmp_path):
     result = build(random_purchases(seed=2), COLS, k=3, n=3)
     write(result, tmp_path / "sc")
@@ -78,7 +127,7 @@ def test_round_trip_and_unknown_customer(tmp_path):
     assert list(pd.read_csv(tmp_path / "sc" / "neighbours.csv").columns) == \
         ["customer", "rank", "neighbour", "similarity", "shared_items"]
     assert list(pd.read_csv(tmp_path / "sc" / "recommendations.csv").columns) == \
-        ["customer", "rank", "item", "name", "score", "support_count"]
+        ["customer", "rank", "item", "name", "score", "support_count", "because"]
     with pytest.raises(InputError, match="unknown customer '424242'"):
         answer(again, "424242")
 
@@ -139,7 +188,11 @@ def test_cli_writes_files_and_prints_one_customer(tmp_path):
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "out" / "manifest.json").is_file()
     assert "Customer 12003: most similar customers" in done.stdout
-    assert "of your 4 nearest customers" in done.stdout
+    assert "(because you bought Product " in done.stdout  # EASE, the default, names the products behind it
+    old = subprocess.run([sys.executable, "-m", "recommend", "similar-customers", "--purchases", str(path),
+                          "-k", "4", "--model", "user-user", "--customer", "12003"],
+                         cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert old.returncode == 0 and "of your 4 nearest customers" in old.stdout
     bad = subprocess.run([sys.executable, "-m", "recommend", "similar-customers", "--purchases", str(path),
                           "--customer", "nobody"], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and "unknown customer" in bad.stderr and "Traceback" not in bad.stderr

@@ -44,8 +44,13 @@ def test_knn_recommendations_match_a_dense_reference_and_skip_seen_movies():
 
 def test_evaluation_table_has_baseline_and_each_setting():
     ratings = random_ratings(users=30, movies=40, density=0.4, seed=6)
-    table = evaluate_movies(ratings, k=5, settings=[{"centre": "none", "min_ratings": 1}])
-    assert list(table.index) == ["popularity", "item-kNN centre=none min_ratings=1"]
+    steps = []
+    table, facts = evaluate_movies(ratings, k=5, settings=[{"centre": "none", "min_ratings": 1}],
+                                   step=lambda what, share: steps.append(share))
+    lam = facts["ease_lambda"]
+    assert list(table.index) == ["popularity", "item-kNN centre=none min_ratings=1", f"ease λ={lam:g}"]
+    assert facts["ease_validation_ndcg10"][lam] == max(facts["ease_validation_ndcg10"].values())
+    assert steps == sorted(steps) and steps[0] == 0.0 and steps[-1] == 1.0 and len(steps) == 5
     for column in ("Precision@5", "Recall@5", "NDCG@5", "MAP@5", "Coverage@5"):
         assert table[column].between(0, 1).all()
     assert (table["users"] > 0).all()

@@ -116,6 +116,9 @@ def test_postgres_and_csv_build_the_same_workspace(shop_db, tmp_path):
             for key in ("source", "sources", "created", "seconds", "rebuild", "name", "read", "inputs"):
                 m.pop(key, None)
             m.get("input", {}).pop("name", None)
+            for value in m.values():  # timings of a part's model (EASE's fit) differ from run to run
+                if isinstance(value, dict):
+                    value.pop("fit_seconds", None)
             found.append(m)
         return found
     assert comparable(sql_ws.folder) == comparable(csv_ws.folder)
