@@ -81,9 +81,36 @@ def test_wrong_columns_say_what_was_expected(tmp_path):
 def test_demo_data_toy_story_neighbours_include_its_sequel():
     ratings = pd.read_csv(settings.DEMO_MOVIELENS_RATINGS)
     movies = pd.read_csv(settings.DEMO_MOVIELENS_MOVIES)
-    for centre in ("none", "user"):
-        found = answer(build(ratings, movies, k=10, centre=centre), 1)
-        assert "Toy Story 2 (1999)" in set(found["title"])
+    for model, centre in (("ease", "none"), ("item-knn", "none"), ("item-knn", "user")):
+        found = answer(build(ratings, movies, k=10, centre=centre, model=model), 1)
+        assert "Toy Story 2 (1999)" in set(found["title"]), model
+
+
+def test_ease_lists_are_each_liked_movies_largest_weights_and_unliked_movies_keep_cosine_lists():
+    from recommend.core import ease
+    from recommend.core.interactions import interaction_matrix
+
+    ratings = random_ratings(seed=8, movies=20)
+    never_liked = ratings["movieId"].max()  # every rating of this movie is below 4
+    ratings.loc[ratings["movieId"] == never_liked, "rating"] = 2.0
+    result = build(ratings, movies_for(ratings), k=3, min_ratings=1, ease_lambda=15.0)
+    assert result.manifest["model"] == "ease" and result.manifest["ease"]["movies_with_cosine_lists"] == 1
+    likes = interaction_matrix(ratings[ratings["rating"] >= 4], "userId", "movieId")
+    fitted = ease.fit(likes.matrix, 15.0)
+    ids = np.asarray(likes.col_ids)[fitted.kept]
+    for i, movie in enumerate(ids):
+        row = fitted.weights[i]
+        expected = np.sort(row[row > 0])[::-1][:3]
+        got = result.neighbours[result.neighbours["movieId"] == movie]
+        np.testing.assert_allclose(got["similarity"], expected, atol=1e-6)
+        assert set(got["similar_movieId"]) <= set(ids[row > 0])
+    matrix, all_ids = rating_matrix(ratings)
+    cosine = cosine_top_k(matrix, 3)
+    row = list(all_ids).index(never_liked)
+    shown = result.neighbours[result.neighbours["movieId"] == never_liked]
+    assert shown["similar_movieId"].tolist() == all_ids[cosine.indices[row][cosine.indices[row] >= 0]].tolist()
+    with pytest.raises(InputError, match="model must be one of"):
+        build(ratings, movies_for(ratings), model="svd")
 
 
 def run_cli(*args) -> subprocess.CompletedProcess:
