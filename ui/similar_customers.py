@@ -12,7 +12,9 @@ import settings
 from common.errors import InputError
 from common.text_match import Matcher
 from recommend.similar_customers import PurchaseColumns, answer, build, find_customers, load, read_purchases
+from recommend.similar_customers.model import DEFAULT_MODEL, MODELS
 from recommend.workspace.model import Workspace, open_workspace
+from ui import quality
 from ui.datasets import choose
 from ui.links import pick, share
 from ui.downloads import offer
@@ -22,6 +24,8 @@ COLS = PurchaseColumns()
 SHOWN_NEIGHBOURS = 10
 DEMO = {"online_retail": "Online Retail (UCI, 400 customers, cleaned)"}
 WORKSPACE_COLS = PurchaseColumns("customer", "item", "name", "quantity", "order", "date")
+MODEL_LABELS = {"ease": "EASE: learned from what is bought together (default)",
+                "user-user": "what the nearest customers bought"}
 
 
 @dataclass(frozen=True)
@@ -54,6 +58,14 @@ def _workspace(folder: str, stamp: str) -> Data:
     cols = WORKSPACE_COLS if "quantity" in orders else replace(WORKSPACE_COLS, quantity=None)
     return Data(f"ws:{folder}:{stamp}", orders, cols, "price" if "price" in orders else None,
                 load(ws.part("similar_customers")))
+
+
+@st.cache_resource(show_spinner="Recommending with the chosen model...", max_entries=4)
+def _built_with(key: str, model: str, _data: Data):
+    """The data set's neighbours and recommendations by another model than its artifact's, in memory."""
+    result = build(_data.purchases, _data.cols, model=model)
+    release()
+    return result
 
 
 def _data(chosen) -> Data:
@@ -95,11 +107,24 @@ def _history(data: Data, customer: str) -> None:
 def render() -> None:
     st.subheader("Similar customers")
     top = st.columns([2, 3])
-    data = _data(choose("similar_customers", DEMO, top[0]))
+    chosen = choose("similar_customers", DEMO, top[0])
+    data = _data(chosen)
+    models = list(MODELS)
+    model = top[1].selectbox("Recommendations from", models, format_func=MODEL_LABELS.get,
+                             **pick("model", models, models.index(DEFAULT_MODEL)),
+                             help="EASE scores every product by the customer's whole history and names the "
+                                  "products behind each recommendation; it ranks what customers buy next better "
+                                  "(How good is this?, below).")
+    share("model", model)
     result = data.result
-    st.caption(f"User-user cosine on the customer x product purchase matrix ({result.manifest['customers']:,} "
-               f"customers, {result.manifest['products']:,} products). Recommendations come from each "
-               f"customer's {result.manifest['k']} nearest customers.")
+    if result.manifest.get("model", "user-user") != model:
+        result = _built_with(data.key, model, data)
+    source = (f"EASE's item-item weights times the customer's products" if model == "ease"
+              else f"each customer's {result.manifest['k']} nearest customers")
+    st.caption(f"Customers who buy alike: user-user cosine on the customer x product purchase matrix "
+               f"({result.manifest['customers']:,} customers, {result.manifest['products']:,} products). "
+               f"Recommendations come from {source}.")
+    quality.section("similar_customers", chosen)
     order, matcher = _customers(data.key, data)
     left, right = st.columns([2, 3])
     query = left.text_input("Find a customer by id", key="sc_query", placeholder="e.g. 178 — empty lists all, "

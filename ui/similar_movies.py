@@ -13,9 +13,10 @@ import streamlit as st
 import settings
 from common.errors import InputError
 from recommend.similar_movies import TitleIndex, answer, build
-from recommend.similar_movies.model import DEFAULT_CENTRE, DEFAULT_MIN_RATINGS
+from recommend.similar_movies.model import DEFAULT_CENTRE, DEFAULT_MIN_RATINGS, DEFAULT_MODEL, MODELS
 from recommend.similar_movies.titles import display_title
 from recommend.workspace.model import CATALOGUE_FILE, RATINGS_FILE, Workspace, as_movielens, open_workspace
+from ui import quality
 from ui.datasets import choose
 from ui.downloads import offer
 from ui.links import linked, pick, share
@@ -25,6 +26,7 @@ K = 10
 QUERY = "sm_query"
 
 
+MODEL_LABELS = {"ease": "EASE: learned from who liked what (default)", "item-knn": "item k-NN: cosine on the ratings"}
 DEMO = {"movielens": "MovieLens sample (610 users, the 1,500 most-rated movies)"}
 
 
@@ -38,17 +40,17 @@ def _tables(data: str) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 
 @st.cache_resource(show_spinner="Finding similar items...", max_entries=16)
-def _neighbours(data: str, min_ratings: int):
-    """Item k-NN for this data and threshold; built once per threshold and process (0.1 s on the demo)."""
+def _neighbours(data: str, min_ratings: int, model: str = DEFAULT_MODEL):
+    """Similar items for this data, threshold and model; built once each per process (0.1-0.5 s on the demo)."""
     ratings, movies = _tables(data)
-    result = build(ratings, movies, k=K, min_ratings=min_ratings, centre=DEFAULT_CENTRE)
+    result = build(ratings, movies, k=K, min_ratings=min_ratings, centre=DEFAULT_CENTRE, model=model)
     release()
     return result
 
 
 @st.cache_resource(show_spinner=False, max_entries=16)
 def _titles(data: str, min_ratings: int) -> TitleIndex:
-    return TitleIndex(_neighbours(data, min_ratings).movies)
+    return TitleIndex(_neighbours(data, min_ratings, DEFAULT_MODEL).movies)  # the titles are the same for every model
 
 
 def genres_text(genres) -> str:
@@ -71,17 +73,26 @@ def _linked_title(result, example: str) -> str:
 
 def render() -> None:
     st.subheader("Similar movies")
-    st.caption("Item k-nearest-neighbours: movies (or any rated items) rated alike by the same people "
-               "(cosine on the ratings).")
     top = st.columns([3, 2])
     chosen = choose("similar_movies", DEMO, top[0])
     data = str(chosen.folder) if isinstance(chosen, Workspace) else chosen
+    models = list(MODELS)
+    model = top[1].selectbox("Model", models, format_func=MODEL_LABELS.get,
+                             **pick("model", models, models.index(DEFAULT_MODEL)),
+                             help="EASE learns which items people who liked one went on to like; it ranks each "
+                                  "user's next favourites better than the cosine k-NN (How good is this?, below).")
+    share("model", model)
+    st.caption("Movies (or any rated items) liked by the same people: EASE's item-item weights fitted on who "
+               "rated what 4 or more." if model == "ease" else
+               "Item k-nearest-neighbours: movies (or any rated items) rated alike by the same people "
+               "(cosine on the ratings).")
+    quality.section("similar_movies", chosen)
     left, right = st.columns([3, 2])
     with right:
         min_ratings = st.slider("Minimum number of ratings", 1, 100, DEFAULT_MIN_RATINGS, key="min_ratings",
                                 bind="query-params",
                                 help="Items rated by fewer people are left out on both sides.")
-    result = _neighbours(data, min_ratings)
+    result = _neighbours(data, min_ratings, model)
     parse = _id_parser(result)
     if QUERY not in st.session_state:
         most_rated = result.movies.sort_values("n_ratings", ascending=False)["title"].iloc[0]
@@ -117,8 +128,10 @@ def render() -> None:
         column_config={
             "rank": st.column_config.NumberColumn("#", width=40),
             "title": st.column_config.TextColumn("Similar movie", width="large"),
-            "similarity": st.column_config.ProgressColumn("Similarity", min_value=0.0, max_value=1.0,
-                                                          format="%.2f", width="small"),
+            "similarity": st.column_config.ProgressColumn(
+                "Similarity", min_value=0.0, format="%.3f", width="small",
+                # cosine is on 0..1; EASE's weights are shown against the list's best
+                max_value=1.0 if model == "item-knn" else max(float(table["similarity"].max()), 1e-9)),
             "genres": st.column_config.TextColumn("Genres", width="medium"),
             "n_ratings": st.column_config.NumberColumn("Ratings", width="small"),
             "mean_rating": st.column_config.NumberColumn("Mean rating", format="%.2f", width="small"),

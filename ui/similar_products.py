@@ -16,11 +16,12 @@ from common.artifacts import build_lock
 from common.errors import USER_ERRORS, ArtifactError, InputError
 from common.text_match import Matcher
 from recommend.similar_products.model import (
-    DEMO_SETS, SimilarProducts, answer, build_demo, demo_artifact_dir, find_products, json_text, load,
-    product_matcher,
+    DEMO_SETS, SimilarProducts, answer, build, build_demo, demo_artifact_dir, find_products, json_text, load,
+    product_matcher, read_order_lines,
 )
-from recommend.workspace.model import Workspace
-from ui import pictures
+from recommend.similar_products.similarity import DEFAULT_SIMILARITY, MODELS
+from recommend.workspace.model import Workspace, open_workspace, product_columns
+from ui import pictures, quality
 from ui.datasets import choose
 from ui.downloads import offer
 from ui.links import linked, pick, share
@@ -28,6 +29,9 @@ from ui.memory import release
 
 K = 5
 SHOWN_MATCHES = 50  # products offered in the picker for one search
+UNIT_SCALE = ("jaccard", "cosine", "cooccurrence-cosine")
+MODEL_LABELS = {"ease": "EASE (learned, the default)", "jaccard": "Jaccard", "cosine": "cosine", "lift": "lift",
+                "cooccurrence-cosine": "the notebook's co-occurrence cosine"}
 
 
 def _stamp(folder: Path) -> float:
@@ -80,6 +84,22 @@ def _json_bytes(path: str, stamp: float) -> bytes:
     return Path(path).read_bytes()
 
 
+@st.cache_resource(show_spinner="Building with the chosen model...", max_entries=6)
+def _built_with(folder: str, stamp: float, name: str, similarity: str) -> SimilarProducts:
+    """The data set's similar products by another model than its artifact's, in memory (the
+    artifact keeps the default; `--similarity` writes another)."""
+    if name in DEMO_SETS:
+        demo = DEMO_SETS[name]
+        lines, columns = read_order_lines(demo.path, demo.columns), demo.columns
+    else:
+        ws = open_workspace(Path(folder).parent.name, Path(folder).parent.parent)
+        lines = ws.orders()
+        columns = product_columns(lines)
+    result = build(lines, columns, similarity=similarity)
+    release()
+    return result
+
+
 def _label(row) -> str:
     return f"{row['name']}  ·  {row['item']}  ·  {int(row['orders'])} orders"
 
@@ -94,11 +114,20 @@ def render() -> None:
         name, folder = chosen, demo_artifact_dir(chosen)
     query = right.text_input("Find a product by part of its name (or id)", key="sp_query",
                              placeholder="e.g. lantern, paper, chair — empty lists the most ordered")
+    models = list(MODELS)
+    similarity = left.selectbox("Model", models, format_func=MODEL_LABELS.get,
+                                **pick("model", models, models.index(DEFAULT_SIMILARITY)),
+                                help="How two products are scored. EASE learns weights from every order and finds "
+                                     "the hidden product of later orders most often (How good is this?, below).")
+    share("model", similarity)
     try:
         result = _load(str(folder), _stamp(folder)) if isinstance(chosen, Workspace) else _artifact(name)
+        if result.manifest["similarity"] != similarity:
+            result = _built_with(str(folder), _stamp(folder), name, similarity)
     except USER_ERRORS as exc:
         st.error(f"Could not load the similar products of this data set: {exc}".splitlines()[0])
         return
+    quality.section("similar_products", chosen)
     m = result.manifest
     rare = f" (pairs bought together fewer than {m['min_count']} times ignored)" if m["min_count"] > 1 else ""
     st.caption(f"Products bought in the same orders: the {m['k']} most similar per product by **{m['similarity']}**"
@@ -174,7 +203,9 @@ def _answer(result: SimilarProducts, item: str, shown: pictures.Pictures) -> Non
         "name": st.column_config.TextColumn("Similar product", width="large"),
         "item": st.column_config.TextColumn("Id"),
         "score": st.column_config.ProgressColumn(
-            "Score", min_value=0.0, max_value=max(1.0, float(similar["score"].max())), format="%.3f",
+            "Score", min_value=0.0, format="%.3f",
+            # similarities in 0..1 on their own scale; EASE's weights and lift against the list's best
+            max_value=1.0 if result.manifest["similarity"] in UNIT_SCALE else max(float(similar["score"].max()), 1e-9),
             help=f"{result.manifest['similarity']} similarity"),
         "co_count": st.column_config.NumberColumn("Bought together", help="orders holding both products"),
     }
@@ -189,8 +220,8 @@ def _validation(result: SimilarProducts, name: str) -> None:
     with st.expander("Validation: are similar products in the same category?", expanded=True):
         if result.validation is None or result.validation.empty:
             st.info("This data set has no product categories, so the same-category check does not apply; "
-                    "the offline evaluation (hide one product of each later order, recommend it back) is in "
-                    "the README.")
+                    "the offline evaluation (hide one product of each later order, recommend it back) is under "
+                    "How good is this?, above.")
             return
         v = result.validation
         levels = list(dict.fromkeys(v["level"]))

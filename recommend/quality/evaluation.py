@@ -175,7 +175,8 @@ DEMOS = {"similar_products": ("superstore", "online_retail"), "similar_customers
 
 def data_for(part: str, dataset: str, artifacts: Path | None = None) -> tuple[pd.DataFrame, object, Path, dict]:
     """(data, columns, evaluation folder, what was evaluated) of a demo set or a workspace."""
-    from recommend.workspace.model import CATALOGUE_FILE, RATINGS_FILE, as_movielens, open_workspace
+    from recommend.workspace.model import (CATALOGUE_FILE, RATINGS_FILE, as_movielens, customer_orders, open_workspace,
+                                           product_columns, purchase_columns)
 
     if part not in PARTS:
         raise InputError(f"part must be one of {', '.join(PARTS)}, not {part!r}.")
@@ -202,19 +203,11 @@ def data_for(part: str, dataset: str, artifacts: Path | None = None) -> tuple[pd
             raise InputError(f"Workspace {dataset} has no ratings; build it with --ratings to evaluate similar items.")
         return as_movielens(ratings, ws.table(CATALOGUE_FILE))[0], None, folder, about
     orders = ws.orders()
-    has = set(orders.columns)
     if part == "similar_products":
-        from recommend.similar_products.model import OrderColumns
-
-        return orders, OrderColumns("order", "item", "name" if "name" in has else None, (),
-                                    "date" if "date" in has else None), folder, about
-    from recommend.similar_customers.model import PurchaseColumns
-
-    if "customer" not in has:
+        return orders, product_columns(orders), folder, about
+    if "customer" not in orders.columns:
         raise InputError(f"Workspace {dataset} has no customer column; map one and rebuild to evaluate similar customers.")
-    return (orders[orders["customer"] != ""], PurchaseColumns("customer", "item", "name" if "name" in has else None,
-                                                              "quantity" if "quantity" in has else None, "order",
-                                                              "date" if "date" in has else None), folder, about)
+    return customer_orders(orders), purchase_columns(orders), folder, about
 
 
 def evaluate_dataset(part: str, dataset: str, *, artifacts: Path | None = None, step: Step | None = None,

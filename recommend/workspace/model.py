@@ -269,6 +269,26 @@ def build(orders: pd.DataFrame | None, name: str, *, source: dict, ratings: pd.D
     return open_workspace(name, artifacts)
 
 
+def product_columns(orders: pd.DataFrame) -> products_model.OrderColumns:
+    """The similar-products columns of a workspace's mapped orders (the fields it has)."""
+    has = set(orders.columns)
+    return products_model.OrderColumns("order", "item", "name" if "name" in has else None,
+                                       ("category",) if "category" in has else (), "date" if "date" in has else None)
+
+
+def purchase_columns(orders: pd.DataFrame) -> customers_model.PurchaseColumns:
+    """The similar-customers columns of a workspace's mapped orders (the fields it has)."""
+    has = set(orders.columns)
+    return customers_model.PurchaseColumns("customer", "item", "name" if "name" in has else None,
+                                           "quantity" if "quantity" in has else None, "order",
+                                           "date" if "date" in has else None)
+
+
+def customer_orders(orders: pd.DataFrame) -> pd.DataFrame:
+    """The order lines that have a customer."""
+    return orders[orders["customer"] != ""] if "customer" in orders.columns else orders.iloc[:0]
+
+
 def _order_parts(orders: pd.DataFrame, name: str, out: Path, parts: dict, skipped: dict, seconds: dict,
                  progress: Progress, *, k: int, min_support, min_confidence, min_lift) -> dict:
     """Basket rules, similar products and similar customers from the orders; the orders' facts."""
@@ -290,23 +310,17 @@ def _order_parts(orders: pd.DataFrame, name: str, out: Path, parts: dict, skippe
 
     t = time.perf_counter()
     progress("Finding similar products", 0.4)
-    columns = products_model.OrderColumns("order", "item", "name" if "name" in has else None,
-                                          ("category",) if "category" in has else (),
-                                          "date" if "date" in has else None)
-    similar = products_model.build(orders, columns, k=k)
+    similar = products_model.build(orders, product_columns(orders), k=k)
     products_model.write(similar, out / "similar_products", {"workspace": name})
     parts["similar_products"] = {"k": similar.manifest["k"], "similarity": similar.manifest["similarity"],
                                  "products_with_similar": similar.manifest["products_with_similar"]}
     seconds["similar_products"] = round(time.perf_counter() - t, 2)
 
-    with_customer = orders[orders["customer"] != ""] if "customer" in has else orders.iloc[:0]
+    with_customer = customer_orders(orders)
     if len(with_customer):
         t = time.perf_counter()
         progress("Finding similar customers", 0.65)
-        cols = customers_model.PurchaseColumns("customer", "item", "name" if "name" in has else None,
-                                               "quantity" if "quantity" in has else None, "order",
-                                               "date" if "date" in has else None)
-        customers = customers_model.build(with_customer, cols)
+        customers = customers_model.build(with_customer, purchase_columns(orders))
         customers_model.write(customers, out / "similar_customers", {"workspace": name})
         parts["similar_customers"] = {"customers": customers.manifest["customers"], "k": customers.manifest["k"]}
         seconds["similar_customers"] = round(time.perf_counter() - t, 2)
