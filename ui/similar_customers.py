@@ -12,7 +12,7 @@ import settings
 from common.errors import InputError
 from common.text_match import Matcher
 from recommend.similar_customers import PurchaseColumns, answer, build, find_customers, load, read_purchases
-from recommend.similar_customers.model import DEFAULT_MODEL, MODELS
+from recommend.similar_customers.model import MODELS
 from recommend.workspace.model import Workspace, open_workspace
 from ui import quality
 from ui.datasets import choose
@@ -24,7 +24,7 @@ COLS = PurchaseColumns()
 SHOWN_NEIGHBOURS = 10
 DEMO = {"online_retail": "Online Retail (UCI, 400 customers, cleaned)"}
 WORKSPACE_COLS = PurchaseColumns("customer", "item", "name", "quantity", "order", "date")
-MODEL_LABELS = {"ease": "EASE: learned from what is bought together (default)",
+MODEL_LABELS = {"ease": "EASE: learned from what is bought together",
                 "user-user": "what the nearest customers bought"}
 
 
@@ -110,14 +110,15 @@ def render() -> None:
     chosen = choose("similar_customers", DEMO, top[0])
     data = _data(chosen)
     models = list(MODELS)
+    built = data.result.manifest.get("model", "user-user")  # an artifact from before EASE: the neighbours'
     model = top[1].selectbox("Recommendations from", models, format_func=MODEL_LABELS.get,
-                             **pick("model", models, models.index(DEFAULT_MODEL)),
+                             **pick("model", models, models.index(built)),
                              help="EASE scores every product by the customer's whole history and names the "
                                   "products behind each recommendation; it ranks what customers buy next better "
                                   "(How good is this?, below).")
     share("model", model)
     result = data.result
-    if result.manifest.get("model", "user-user") != model:
+    if built != model:
         result = _built_with(data.key, model, data)
     source = (f"EASE's item-item weights times the customer's products" if model == "ease"
               else f"each customer's {result.manifest['k']} nearest customers")

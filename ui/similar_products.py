@@ -19,7 +19,7 @@ from recommend.similar_products.model import (
     DEMO_SETS, SimilarProducts, answer, build, build_demo, demo_artifact_dir, find_products, json_text, load,
     product_matcher, read_order_lines,
 )
-from recommend.similar_products.similarity import DEFAULT_SIMILARITY, MODELS
+from recommend.similar_products.similarity import MODELS
 from recommend.workspace.model import Workspace, open_workspace, product_columns
 from ui import pictures, quality
 from ui.datasets import choose
@@ -30,7 +30,7 @@ from ui.memory import release
 K = 5
 SHOWN_MATCHES = 50  # products offered in the picker for one search
 UNIT_SCALE = ("jaccard", "cosine", "cooccurrence-cosine")
-MODEL_LABELS = {"ease": "EASE (learned, the default)", "jaccard": "Jaccard", "cosine": "cosine", "lift": "lift",
+MODEL_LABELS = {"ease": "EASE (learned)", "jaccard": "Jaccard", "cosine": "cosine", "lift": "lift",
                 "cooccurrence-cosine": "the notebook's co-occurrence cosine"}
 
 
@@ -114,25 +114,27 @@ def render() -> None:
         name, folder = chosen, demo_artifact_dir(chosen)
     query = right.text_input("Find a product by part of its name (or id)", key="sp_query",
                              placeholder="e.g. lantern, paper, chair — empty lists the most ordered")
-    models = list(MODELS)
-    similarity = left.selectbox("Model", models, format_func=MODEL_LABELS.get,
-                                **pick("model", models, models.index(DEFAULT_SIMILARITY)),
-                                help="How two products are scored. EASE learns weights from every order and finds "
-                                     "the hidden product of later orders most often (How good is this?, below).")
-    share("model", similarity)
     try:
         result = _load(str(folder), _stamp(folder)) if isinstance(chosen, Workspace) else _artifact(name)
-        if result.manifest["similarity"] != similarity:
+        built = result.manifest["similarity"]
+        models = list(MODELS)
+        similarity = left.selectbox(
+            "Model", models, format_func=MODEL_LABELS.get, **pick("model", models, models.index(built)),
+            help=f"How two products are scored; this data set was built with {MODEL_LABELS[built]}, the others are "
+                 "computed when chosen. EASE learns weights from every order and finds the hidden product of "
+                 "later orders most often (How good is this?, below).")
+        share("model", similarity)
+        if similarity != built:
             result = _built_with(str(folder), _stamp(folder), name, similarity)
     except USER_ERRORS as exc:
         st.error(f"Could not load the similar products of this data set: {exc}".splitlines()[0])
         return
-    quality.section("similar_products", chosen)
     m = result.manifest
     rare = f" (pairs bought together fewer than {m['min_count']} times ignored)" if m["min_count"] > 1 else ""
     st.caption(f"Products bought in the same orders: the {m['k']} most similar per product by **{m['similarity']}**"
                f"{rare}, from {m['orders']:,} orders and {m['products']:,} products; "
                f"{m['products_with_similar']:,} products have similar ones.")
+    quality.section("similar_products", chosen)
     products = result.products
     if query.strip():
         matches = find_products(products, query, limit=SHOWN_MATCHES,

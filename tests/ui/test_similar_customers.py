@@ -15,8 +15,13 @@ def test_customer_history_neighbours_and_explained_recommendations(app_uses_tiny
     neighbours, recs = at.dataframe[0].value, at.dataframe[1].value
     assert len(neighbours) == 10 and neighbours["similarity"].is_monotonic_decreasing
     assert first not in set(neighbours["neighbour"])
-    assert len(recs) == 10 and recs["why"].str.match(r"bought by \d+ of your 30 nearest customers").all()
+    # EASE, the default, names the customer's products behind each recommendation
+    assert len(recs) == 10 and recs["why"].str.match(r"because you bought \S").all()
     assert at.query_params["customer"] == first  # the address bar links to this customer
+    at.selectbox(key="model").set_value("user-user").run()  # the neighbours' recommendations instead
+    assert not at.exception and at.query_params["model"] == "user-user"
+    recs = at.dataframe[1].value
+    assert len(recs) == 10 and recs["why"].str.match(r"bought by \d+ of your 30 nearest customers").all()
 
     other = at.selectbox(key="customer").options[5]
     at.selectbox(key="customer").set_value(other).run()
