@@ -3,8 +3,8 @@
 For each catalogue size: a synthetic orders x products matrix (10 orders per product, 1 + Poisson(3)
 products per order, popularity ∝ 1/rank^0.8, seeded), then in a fresh process each: the wall time
 and peak memory of ease.fit(..., max_items=n) (a dense float32 inverse over n items: n² memory,
-n³ time), and today's default similar-products build (Jaccard, top_similar k=50) on the same matrix
-as the baseline. Peak memory is the process's peak resident set (VmHWM, reset just before the
+n³ time), and the Jaccard similar-products build (top_similar k=50) on the same matrix
+as the baseline (the earlier default, and the lists kept past the guard). Peak memory is the process's peak resident set (VmHWM, reset just before the
 timed call) minus its resident set at that moment, so numpy/LAPACK buffers are counted.
 50,000 products are not fitted whole (50,000² float32 alone is 10 GB): that figure is
 extrapolated from the largest measured size; what the guard does there (max_items=MAX_ITEMS) is
