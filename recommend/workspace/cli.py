@@ -48,8 +48,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args) -> int:
     name = model.check_name(args.name)
-    ratings, catalogue, sources = _extra("ratings", args.ratings, args.ratings_map), \
-        _extra("catalogue", args.catalog, args.catalog_map), {}
+    ratings, catalogue, sources = read_extra("ratings", args.ratings, args.ratings_map), \
+        read_extra("catalogue", args.catalog, args.catalog_map), {}
     orders = source_description = None
     if args.orders is not None or args.orders_sql is not None or ratings is None:
         src = source(args, args.orders)
@@ -89,7 +89,7 @@ def run(args) -> int:
     return 0
 
 
-def _extra(what: str, path: Path | None, overrides: list[str]) -> tuple[pd.DataFrame, Path] | None:
+def read_extra(what: str, path: Path | None, overrides: list[str]) -> tuple[pd.DataFrame, Path] | None:
     """The ratings or the catalogue file, mapped (guesses, then FIELD=COL overrides), or None."""
     if path is None:
         return None

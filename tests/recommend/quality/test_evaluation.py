@@ -80,3 +80,17 @@ def test_a_ratings_only_workspace_evaluates_its_similar_items_only(tmp_path):
     table = evaluation.load(tmp_path / "rated" / "evaluation" / "similar_movies").table
     assert np.isfinite(table["NDCG@10"]).all() and len(table) == 3
     assert not (tmp_path / "rated" / "evaluation" / "similar_products").exists()
+
+
+def test_files_are_evaluated_without_a_workspace(tmp_path, capsys):
+    ratings = tmp_path / "stars.csv"
+    random_ratings(seed=2).rename(columns={"timestamp": "when"}).to_csv(ratings, index=False)
+    assert cli.main(["evaluate", "--orders", str(SAMPLE), "--ratings", str(ratings), "--ratings-map", "time=when",
+                     "--out", str(tmp_path / "eval")]) == 0
+    written = sorted(p.name for p in (tmp_path / "eval").iterdir() if ".v" not in p.name)  # folders are links to versions
+    assert written == ["similar_customers", "similar_movies", "similar_products"]
+    customers = evaluation.load(tmp_path / "eval" / "similar_customers")
+    assert customers.manifest["data"]["columns"]["customer"] == "CustomerID"  # guessed from the header
+    assert "== similar movies on stars.csv ==" in capsys.readouterr().out
+    assert cli.main(["evaluate", "--dataset", "retail", "--orders", str(SAMPLE)]) == 2  # one or the other
+    assert "Say what to evaluate" in capsys.readouterr().err
