@@ -161,7 +161,8 @@ def create_app(store: Store, keys: Keys, origins: list[str] | None = None, *, wa
     @app.get("/v1/similar-products", tags=["similar products"])
     async def similar_products(id: str, k: int = Query(5, ge=1, le=MAX_K), dataset: str | None = None,
                                _: Key | None = read):
-        """The k products most often bought with product `id` (co-occurrence), best first."""
+        """The k products bought with product `id`, best first (EASE's lists by default, or the
+        similarity the data set was built with)."""
         names, lists = _served(await quick("products", dataset), _similar_table)
         if id not in names:
             raise HTTPException(404, f"unknown product id {id!r}")

@@ -46,7 +46,9 @@ class Evaluation:
     def ratio(self, metric: str = "NDCG@10") -> float:
         """The default model's `metric` over the earlier default's."""
         by_role = self.table.set_index("role")[metric]
-        return float(by_role["default"] / by_role["earlier default"]) if by_role["earlier default"] else float("nan")
+        if not {"default", "earlier default"} <= set(by_role.index) or not by_role["earlier default"]:
+            return float("nan")
+        return float(by_role["default"] / by_role["earlier default"])
 
 
 def rebuild_command(part: str, dataset: str) -> str:
