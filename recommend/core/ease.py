@@ -52,6 +52,9 @@ def fit(matrix: sp.spmatrix, lam: float, *, max_items: int | None = None) -> Eas
     gram = (x.T @ x).astype(np.float32).toarray()
     gram[np.diag_indices_from(gram)] += lam
     weights = scipy.linalg.inv(gram, overwrite_a=True, check_finite=False)
+    # LAPACK hands back Fortran order; P is symmetric, so its transpose is the same matrix in C
+    # order, for free: scoring (sparse rows @ weights) would otherwise copy all of it per block.
+    weights = weights.T if not weights.flags.c_contiguous else weights
     weights /= -np.diag(weights).copy()
     np.fill_diagonal(weights, 0.0)
     return Ease(weights, kept, float(lam), time.perf_counter() - started, int((counts > 0).sum() - len(kept)))
