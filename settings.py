@@ -37,6 +37,11 @@ CHECKPOINT_EVERY = 256
 # than this are refused as possible decompression bombs.
 MAX_IMAGE_BYTES = 20 * 1024 * 1024
 MAX_IMAGE_PIXELS = 40_000_000
+# Catalogue images by URL (embed/fetch.py): requests in flight at once, seconds a whole fetch
+# may take (connect, wait and read together), retries of a timeout, 429 or 5xx (with back-off).
+FETCH_WORKERS = 8
+FETCH_TIMEOUT_S = 15.0
+FETCH_RETRIES = 2
 
 # Nearest products.
 TOP_K = 5

@@ -17,12 +17,10 @@ from __future__ import annotations
 import os
 import shutil
 import time
-from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from itertools import islice
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
+from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -31,6 +29,7 @@ from tqdm import tqdm
 import settings
 from common.artifacts import library_versions, read_json, write_json_atomic
 from common.errors import ArtifactError, InputError
+from common.pool import ordered_map
 from embed import index
 from embed.catalog import CatalogError, CatalogItem, input_digest, read_catalog, scan_images, with_digests
 from embed.images import ImageError, load_image
@@ -65,21 +64,6 @@ def partial_dir(out: Path) -> Path:
     return Path(out).with_name(Path(out).name + ".partial")
 
 
-def _prefetch(pool: ThreadPoolExecutor, fn, items: Iterable, depth: int,
-              wait: Callable[[Future], object] = Future.result) -> Iterator:
-    """pool.map in order, but with at most `depth` results in flight (bounded memory); each
-    result is taken with `wait(future)`."""
-    it = iter(items)
-    pending = deque(pool.submit(fn, x) for x in islice(it, depth))
-    while pending:
-        result = wait(pending.popleft())
-        nxt = next(it, _END)
-        if nxt is not _END:
-            pending.append(pool.submit(fn, nxt))
-        yield result
-
-
-_END = object()
 
 
 def _decode(images_dir: Path, item: CatalogItem):
@@ -264,7 +248,7 @@ def _embed_todo(images_dir, todo, work, first_chunk, embedder, batch_size, check
     t0, done = time.perf_counter(), 0
     tracker = _Progress(on_progress, bar, done_before, total)
     with ThreadPoolExecutor(workers) as pool, ThreadPoolExecutor(1, thread_name_prefix="embed") as model:
-        decoded = _prefetch(pool, lambda it: _decode(images_dir, it), todo, depth=batch_size * 3,
+        decoded = ordered_map(pool, lambda it: _decode(images_dir, it), todo, depth=batch_size * 3,
                             wait=tracker.wait)
 
         def embed(batch: list[np.ndarray]) -> np.ndarray:
