@@ -120,7 +120,7 @@ def render() -> None:
     result = data.result
     if built != model:
         result = _built_with(data.key, model, data)
-    source = (f"EASE's item-item weights times the customer's products" if model == "ease"
+    source = ("EASE's item-item weights times the customer's products" if model == "ease"
               else f"each customer's {result.manifest['k']} nearest customers")
     st.caption(f"Customers who buy alike: user-user cosine on the customer x product purchase matrix "
                f"({result.manifest['customers']:,} customers, {result.manifest['products']:,} products). "
