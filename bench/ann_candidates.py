@@ -47,9 +47,14 @@ TARGET_RECALL, TARGET_P50_MS, TARGET_BYTES, TARGET_BUILD_S = 0.95, 10.0, 1024 **
 CORES = len(os.sched_getaffinity(0))
 
 
-def rss() -> int:
+def rss(field: str = "VmRSS") -> int:
+    """Resident memory of this process in bytes; VmHWM is its peak since the last reset_peak()."""
     fields = dict(line.split(":", 1) for line in Path("/proc/self/status").read_text().splitlines() if ":" in line)
-    return int(fields["VmRSS"].split()[0]) * 1024
+    return int(fields[field].split()[0]) * 1024
+
+
+def reset_peak() -> None:
+    Path("/proc/self/clear_refs").write_text("5")
 
 
 def synthetic(n: int, d: int = 2048, clusters: int = 300, rank: int = 64, seed: int = 0) -> np.ndarray:
@@ -89,6 +94,7 @@ def load(args: argparse.Namespace, n: int) -> tuple[np.ndarray, np.ndarray]:
 def built(make) -> tuple[object, float, int, int]:
     """make() -> (index, fixed bytes) run on all cores: (index, seconds, fixed bytes, RSS growth in bytes)."""
     faiss.omp_set_num_threads(CORES)
+    reset_peak()
     before, start = rss(), time.perf_counter()
     index, fixed = make()
     return index, time.perf_counter() - start, fixed, rss() - before
@@ -119,7 +125,9 @@ def faiss_builds(*specs):
                     inner.do_polysemous_training = False
                 index.train(base[np.sort(np.random.default_rng(0).choice(n, min(n, 50_000), replace=False))])
                 fixed = file_size(partial(faiss.write_index, index))
-                index.add(base)
+                step = 2048 if "IVF" in spec else n  # IVF-PQ encodes a batch via batch x m x 256 tables (GBs)
+                for i in range(0, n, step):
+                    index.add(base[i:i + step])
                 return index, fixed
             index, secs, fixed, grew = built(make)
             added = file_size(partial(faiss.write_index, index)) - fixed
@@ -223,7 +231,8 @@ def run_size(base: np.ndarray, queries: np.ndarray, names: list[str]) -> None:
             for lib, label, secs, fixed, added, grew, scaling, rerank, search, settings in CANDIDATES[name](base):
                 fixed_1m = fixed * (math.sqrt(FULL / n) if scaling == "sqrt" else 1)  # IVF: nlist ~ sqrt(n)
                 print(f"  {lib} {label}: built in {secs:.1f} s (~{at_full(secs, n, scaling, True) / 60:.0f} min at 1M); "
-                      f"{fixed / 1e6:.1f} MB fixed + {added / n:,.0f} B/product; RSS +{grew / n:,.0f} B/product")
+                      f"{fixed / 1e6:.1f} MB fixed + {added / n:,.0f} B/product; RSS +{grew / n:,.0f} B/product, "
+                      f"process peak {rss('VmHWM') / 1e9:.1f} GB")
                 for setting, apply in settings:
                     apply()
                     variants = [(setting, lambda q: search(q, K), 0, False)] + [
@@ -286,7 +295,7 @@ def main() -> None:
     start = time.perf_counter()
     base_all, queries = load(args, max(sizes))
     print(f"{args.vectors or 'synthetic vectors'}: {len(base_all):,} + {len(queries)} held-out queries, "
-          f"{time.perf_counter() - start:.1f} s to make")
+          f"{time.perf_counter() - start:.1f} s to make; process peak {rss('VmHWM') / 1e9:.1f} GB")
     for n in sizes:
         run_size(base_all[:n], queries, args.candidates)
 
