@@ -78,20 +78,26 @@ class Recommended:
     because: np.ndarray
 
 
-def recommend(model: Ease, rows: sp.spmatrix, n: int, *, explain: int = 0, block: int = BLOCK_ROWS) -> Recommended:
-    """Each row's n best-scored items that the row does not hold, only positive scores; with
-    `explain`, the (at most) `explain` items of the row with the largest positive weight to each."""
+def recommend(model: Ease, rows: sp.spmatrix, n: int, *, explain: int = 0, exclude: sp.spmatrix | None = None,
+              block: int = BLOCK_ROWS) -> Recommended:
+    """Each row's n best-scored items that the row does not hold (nor, with `exclude`, a matrix
+    shaped like `rows`, those it marks), only positive scores. With `explain`, also the (at most)
+    `explain` items of the row with the largest positive weight to each, and as counts how many
+    of its items weigh positively on it (both left empty without: evaluations need neither)."""
     x = sp.csr_matrix(rows, dtype=np.float32, copy=True)
     x.data[:] = 1.0
     x = x[:, model.kept]
+    skip = None if exclude is None else sp.csr_matrix(exclude)[:, model.kept]
     indices = np.full((x.shape[0], n), -1, dtype=np.int64)
     values = np.full((x.shape[0], n), np.nan, dtype=np.float32)
     counts = np.zeros((x.shape[0], n), dtype=np.int32)
-    because = np.full((x.shape[0], n, max(explain, 1)), -1, dtype=np.int64)
+    because = np.full((x.shape[0], n, explain), -1, dtype=np.int64)
     for start in range(0, x.shape[0] if len(model.kept) else 0, block):
         part = x[start:start + block]
         s = np.asarray(part @ model.weights)
         s[part.toarray() > 0] = -np.inf  # never what the row already holds
+        if skip is not None:
+            s[skip[start:start + block].toarray() > 0] = -np.inf
         s[s <= 0] = -np.inf  # a zero or negative weight is no reason to recommend
         top = top_k_rows(s, min(n, len(model.kept)))
         w = top.indices.shape[1]
@@ -99,18 +105,17 @@ def recommend(model: Ease, rows: sp.spmatrix, n: int, *, explain: int = 0, block
         found = top.indices >= 0
         indices[rows_, :w] = np.where(found, model.kept[np.maximum(top.indices, 0)], -1)
         values[rows_, :w] = top.scores
-        for r in range(part.shape[0]):
+        for r in range(part.shape[0] if explain else 0):  # the reasons: a short loop per row
             own = part.indices[part.indptr[r]:part.indptr[r + 1]]
             chosen = top.indices[r][found[r]]
             if not own.size or not chosen.size:
                 continue
             contrib = model.weights[np.ix_(own, chosen)]  # (own items, recommended)
             counts[start + r, :chosen.size] = (contrib > 0).sum(axis=0)
-            if explain:
-                best = np.argsort(-contrib, axis=0, kind="stable")[:explain]
-                keep = np.take_along_axis(contrib, best, axis=0) > 0
-                because[start + r, :chosen.size, :best.shape[0]] = np.where(keep, model.kept[own[best]], -1).T
-    return Recommended(TopK(indices, values, counts), because[:, :, :explain] if explain else because[:, :, :0])
+            best = np.argsort(-contrib, axis=0, kind="stable")[:explain]
+            keep = np.take_along_axis(contrib, best, axis=0) > 0
+            because[start + r, :chosen.size, :best.shape[0]] = np.where(keep, model.kept[own[best]], -1).T
+    return Recommended(TopK(indices, values, counts), because)
 
 
 def tune_lambda(matrix: sp.spmatrix, score_of: Callable[[Ease], float], lambdas: Iterable[float] = LAMBDAS, *,

@@ -73,16 +73,27 @@ def item_item(train: pd.DataFrame, customers, *, neighbours: int = 50, n: int = 
     return {c: ([ids[j] for j in next(ranked) if j >= 0] if ok_ else []) for c, ok_ in zip(customers, found)}
 
 
+def _ease_inputs(train: pd.DataFrame, customers, cols: PurchaseColumns):
+    """(the training customers x products to fit, lists(model, n) -> {customer: n products}),
+    the matrix built once whatever the number of λ tried."""
+    bought = customer_matrix(train, cols, "binary")
+    pos = bought.row_positions(customers)
+    found = pos >= 0
+    history, ids = bought.matrix[pos[found]], np.asarray(bought.col_ids)
+
+    def lists(model: ease.Ease, n: int = 10) -> dict:
+        top = iter(ease.recommend(model, history, n).top.indices)
+        return {c: ([ids[j] for j in next(top) if j >= 0] if ok_ else []) for c, ok_ in zip(customers, found)}
+
+    return bought.matrix, lists
+
+
 def ease_lists(train: pd.DataFrame, customers, lam: float, *, n: int = 10,
                cols: PurchaseColumns = COLS) -> tuple[dict, ease.Ease]:
     """{customer: n products} from EASE fitted on the training customers x products."""
-    bought = customer_matrix(train, cols, "binary")
-    model = ease.fit(bought.matrix, lam)
-    pos = bought.row_positions(customers)
-    found = pos >= 0
-    top = iter(ease.recommend(model, bought.matrix[pos[found]], n).top.indices)
-    ids = np.asarray(bought.col_ids)
-    return {c: ([ids[j] for j in next(top) if j >= 0] if ok_ else []) for c, ok_ in zip(customers, found)}, model
+    matrix, lists = _ease_inputs(train, customers, cols)
+    model = ease.fit(matrix, lam)
+    return lists(model, n), model
 
 
 def tuned_lambda(train: pd.DataFrame, cols: PurchaseColumns = COLS, lambdas=ease.LAMBDAS) -> tuple[float, dict]:
@@ -94,11 +105,8 @@ def tuned_lambda(train: pd.DataFrame, cols: PurchaseColumns = COLS, lambdas=ease
     customers = sorted(valid)
     if not customers or fit_part.empty:
         return EASE_LAMBDA, {}
-    scores = {}
-    for lam in lambdas:
-        lists, _ = ease_lists(fit_part, customers, lam, cols=cols)
-        scores[float(lam)] = evaluate(lists, valid, 10)["NDCG@10"]
-    return max(scores, key=lambda lam: (scores[lam], -lam)), scores
+    matrix, lists = _ease_inputs(fit_part, customers, cols)
+    return ease.tune_lambda(matrix, lambda model: evaluate(lists(model), valid, 10)["NDCG@10"], lambdas)
 
 
 def evaluate_customers(purchases: pd.DataFrame, *, cut: str | None = "2011-09-01", k: int = 10,

@@ -56,24 +56,32 @@ def knn_recommendations(train: pd.DataFrame, users, *, k: int = 10, neighbours: 
             for user, ok in zip(users, found)}
 
 
+def _ease_inputs(train: pd.DataFrame, users, min_ratings: int):
+    """(the training users x liked movies to fit, lists(model, k) -> {user: k movie ids}), built
+    once whatever the number of λ tried: movies rated `min_ratings` times or more; a user's list
+    leaves out every movie they rated in training."""
+    counts = train["movieId"].value_counts()
+    ids = pd.Index(np.sort(counts[counts >= min_ratings].index.to_numpy()))
+    likes = interaction_matrix(liked(train[train["movieId"].isin(ids)]), "userId", "movieId", col_ids=ids)
+    seen = interaction_matrix(train, "userId", "movieId", col_ids=ids, row_ids=likes.row_ids)
+    positions = likes.row_ids.get_indexer(list(users))
+    found = positions >= 0
+    history, rated, movie = likes.matrix[positions[found]], seen.matrix[positions[found]], np.asarray(ids)
+
+    def lists(model: ease.Ease, k: int = 10) -> dict:
+        ranked = iter(ease.recommend(model, history, k, exclude=rated).top.indices)
+        return {user: ([movie[j] for j in next(ranked) if j >= 0] if ok else []) for user, ok in zip(users, found)}
+
+    return likes.matrix, lists
+
+
 def ease_recommendations(train: pd.DataFrame, users, lam: float, *, k: int = 10,
                          min_ratings: int = DEFAULT_MIN_RATINGS) -> tuple[dict, ease.Ease]:
     """{user: top-k movie ids}: the user's liked training movies times EASE's weights, fitted on
     the training likes of movies rated `min_ratings` times or more; movies already rated left out."""
-    counts = train["movieId"].value_counts()
-    ids = pd.Index(np.sort(counts[counts >= min_ratings].index.to_numpy()))
-    likes = interaction_matrix(liked(train[train["movieId"].isin(ids)]), "userId", "movieId", col_ids=ids)
-    model = ease.fit(likes.matrix, lam)
-    seen = interaction_matrix(train, "userId", "movieId", col_ids=ids, row_ids=likes.row_ids)
-    positions = likes.row_ids.get_indexer(list(users))
-    found = positions >= 0
-    scores = ease.scores(model, likes.matrix[positions[found]])
-    scores[seen.matrix[positions[found]][:, model.kept].toarray() > 0] = -np.inf  # never a movie already rated
-    scores[scores <= 0] = -np.inf
-    movie = np.asarray(ids)[model.kept]
-    ranked = iter(top_k_rows(scores, k).indices)
-    return {user: ([movie[j] for j in next(ranked) if j >= 0] if ok else [])
-            for user, ok in zip(users, found)}, model
+    matrix, lists = _ease_inputs(train, users, min_ratings)
+    model = ease.fit(matrix, lam)
+    return lists(model, k), model
 
 
 def tuned_lambda(train: pd.DataFrame, lambdas=ease.LAMBDAS, min_ratings: int = DEFAULT_MIN_RATINGS):
@@ -84,11 +92,8 @@ def tuned_lambda(train: pd.DataFrame, lambdas=ease.LAMBDAS, min_ratings: int = D
         from recommend.similar_movies.model import EASE_LAMBDA
 
         return EASE_LAMBDA, {}
-    scores = {}
-    for lam in lambdas:
-        lists, _ = ease_recommendations(fit_part, list(relevant), lam, min_ratings=min_ratings)
-        scores[float(lam)] = evaluate(lists, relevant, 10)["NDCG@10"]
-    return max(scores, key=lambda lam: (scores[lam], -lam)), scores
+    matrix, lists = _ease_inputs(fit_part, list(relevant), min_ratings)
+    return ease.tune_lambda(matrix, lambda model: evaluate(lists(model), relevant, 10)["NDCG@10"], lambdas)
 
 
 def random_split(ratings: pd.DataFrame, test_share: float = 0.25, seed: int = 42):
