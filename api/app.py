@@ -237,7 +237,7 @@ def create_app(store: Store, keys: Keys, origins: list[str] | None = None, *, wa
             hits = engine.search(data, k, mask=mask)
         except InputError as exc:
             raise HTTPException(422, str(exc).splitlines()[0]) from None
-        columns = [c for c in hits.columns if c not in ("rank", "id", "score", "file")]
+        columns = [c for c in hits.columns if c not in ("rank", "id", "score", "file", "sha256", "etag", "last_modified")]
         return {"results": [{"id": str(row["id"]), "score": _number(row["score"]),
                              **{c: _plain(row[c]) for c in columns}} for _, row in hits.iterrows()]}
 

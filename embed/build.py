@@ -7,18 +7,24 @@ streamed, resumable and incremental.
   chunks cover the same slices of the work list as before, so the batches the model sees, and
   hence the vectors, are the same as in an uninterrupted run.
 - Incremental: vectors of the previous index are reused for every (id, file sha256) it holds,
-  when it was built by the same model, weights, precision and preprocessing.
+  when it was built by the same model, weights, precision and preprocessing. A picture by URL
+  is asked for again conditionally (the ETag / Last-Modified its server gave last time): a 304
+  reuses its vector without a download; a download whose digest is already known reuses it too.
+- Images by URL (a catalogue's `image` column) are fetched in the decoding threads
+  (`embed.fetch`: bounded, deadlines, retries); a failure is listed in the manifest's
+  `skipped`, with its reason, and the job goes on.
 - Atomic: the final folder is written beside `out` and swapped in at the end.
 - Never dark: `on_progress` hears once at the start, after every batch, and about every second
   while a batch or a decode is slow, independent of the checkpoint interval.
 """
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
@@ -30,8 +36,10 @@ import settings
 from common.artifacts import library_versions, read_json, write_json_atomic
 from common.errors import ArtifactError, InputError
 from common.pool import ordered_map
-from embed import index
-from embed.catalog import CatalogError, CatalogItem, input_digest, read_catalog, scan_images, with_digests
+from embed import ann, index
+from embed.catalog import (IMAGE_COLUMN, CatalogError, CatalogItem, from_image_column, input_digest,
+                           read_catalog, scan_images, with_digests)
+from embed.fetch import Fetcher
 from embed.images import ImageError, load_image
 from embed.weights import Weights, check_precision, model_identity, parse_weights
 
@@ -66,11 +74,34 @@ def partial_dir(out: Path) -> Path:
 
 
 
-def _decode(images_dir: Path, item: CatalogItem):
+@dataclass(frozen=True)
+class _Read:
+    item: CatalogItem  # with the sha256 (and ETag / Last-Modified) of what was read
+    pixels: np.ndarray | None = None  # the model's input; None when skipped or reused
+    reason: str = ""  # why it was skipped
+    reused: bool = False  # its vector is already known (unchanged picture behind a URL)
+
+
+def _read(images_dir: Path, item: CatalogItem, fetcher: Fetcher | None, prior: dict, known) -> _Read:
+    """Fetch (a URL) and decode one picture, in a worker thread."""
+    data = images_dir / item.file
+    if item.url:
+        before = prior.get(item.key)  # the last build's copy: (sha256, etag, last_modified)
+        got = fetcher.fetch(item.url, *(before[1:] if before else ("", "")))
+        if got.not_modified and before:
+            return _Read(replace(item, sha256=before[0], etag=got.etag or before[1],
+                                 last_modified=got.last_modified or before[2]), reused=True)
+        if not got.ok or got.data is None:
+            return _Read(item, reason=got.reason or "the server sent no picture")
+        item = replace(item, sha256=hashlib.sha256(got.data).hexdigest(), etag=got.etag,
+                       last_modified=got.last_modified)
+        if (item.id, item.sha256) in known:
+            return _Read(item, reused=True)
+        data = got.data
     try:
-        return load_image(images_dir / item.file), ""
+        return _Read(item, load_image(data))
     except ImageError as exc:
-        return None, str(exc)
+        return _Read(item, reason=str(exc))
 
 
 # ---- what can be reused -------------------------------------------------------------------
@@ -79,8 +110,16 @@ def _decode(images_dir: Path, item: CatalogItem):
 class _Known:
     """Vectors already computed, by (id, sha256): in the previous index or in finished chunks."""
     where: dict[tuple[str, str], tuple[str, int]] = field(default_factory=dict)  # -> (file, row)
-    skipped: dict[tuple[str, str], str] = field(default_factory=dict)  # -> reason
-    chunks: int = 0
+    skipped: dict[tuple[str, str], str] = field(default_factory=dict)  # CatalogItem.key -> reason
+    resolved: dict[tuple[str, str], CatalogItem] = field(default_factory=dict)  # (id, url) -> as read
+    prior: dict[tuple[str, str], tuple[str, str, str]] = field(default_factory=dict)  # (id, url) ->
+    chunks: int = 0  # ... the previous index's (sha256, etag, last_modified)
+
+
+def _text(table: pd.DataFrame, column: str) -> list[str]:
+    if column not in table.columns:
+        return [""] * len(table)
+    return table[column].fillna("").astype(str).tolist()
 
 
 def _previous_index(out: Path, identity: dict, known: _Known) -> None:
@@ -92,8 +131,13 @@ def _previous_index(out: Path, identity: dict, known: _Known) -> None:
     if previous.manifest.get("identity") != identity or "sha256" not in previous.items.columns:
         return  # another model, weights or preprocessing: its vectors are not comparable
     name = str(out / index.VECTORS_FILE)
-    for row, key in enumerate(zip(previous.ids, previous.items["sha256"])):
-        known.where[key] = (name, row)
+    items = previous.items
+    for row, (pid, sha, url, etag, modified) in enumerate(zip(
+            previous.ids, _text(items, "sha256"), _text(items, "url"), _text(items, "etag"),
+            _text(items, "last_modified"))):
+        known.where[(pid, sha)] = (name, row)
+        if url:
+            known.prior[(pid, url)] = (sha, etag, modified)
 
 
 def _finished_chunks(work: Path, state: dict, known: _Known) -> None:
@@ -109,10 +153,16 @@ def _finished_chunks(work: Path, state: dict, known: _Known) -> None:
         ok = rows[rows["status"] == "ok"]
         for row, key in enumerate(zip(ok["id"], ok["sha256"])):
             known.where[key] = (vectors_file, row)
-        for key, reason in zip(zip(rows["id"], rows["sha256"]), rows["reason"]):
-            if reason:
-                known.skipped[key] = reason
+        for pid, sha, status, reason, url, etag, modified in zip(*(rows[c] for c in CHUNK_COLUMNS)):
+            item = CatalogItem(pid, sha256=sha, url=url, etag=etag, last_modified=modified)
+            if status == "skipped":
+                known.skipped[item.key] = reason
+            elif url:
+                known.resolved[item.key] = item  # its vector: in this chunk, or reused from the last build
         known.chunks += 1
+
+
+CHUNK_COLUMNS = ["id", "sha256", "status", "reason", "url", "etag", "last_modified"]
 
 
 def _save_chunk(work: Path, number: int, rows: list[tuple], vectors: list[np.ndarray], dims: int) -> None:
@@ -123,14 +173,14 @@ def _save_chunk(work: Path, number: int, rows: list[tuple], vectors: list[np.nda
         np.save(f, matrix.astype(np.float32, copy=False))
     os.replace(tmp_npy, stem.with_suffix(".npy"))
     tmp_csv = stem.with_name(stem.name + ".csv.tmp")
-    pd.DataFrame(rows, columns=["id", "sha256", "status", "reason"]).to_csv(tmp_csv, index=False)
+    pd.DataFrame(rows, columns=CHUNK_COLUMNS).to_csv(tmp_csv, index=False)
     os.replace(tmp_csv, stem.with_suffix(".csv"))
 
 
 # ---- the job ------------------------------------------------------------------------------
 
 def build_index(
-    images_dir: Path,
+    images_dir: Path | None,
     out: Path,
     *,
     catalog: Path | None = None,
@@ -144,12 +194,19 @@ def build_index(
     on_progress: ProgressCallback | None = None,
     embedder=None,
     rebuild: str | None = None,
+    fetcher: Fetcher | None = None,
+    index_type: str = "auto",
 ) -> BuildReport:
-    """Embed every image under `images_dir` (restricted to `catalog` ids if given) into `out`."""
+    """Embed a catalogue into `out`: every image under `images_dir` (restricted to `catalog` ids
+    if given), or, when `catalog` has an `image` column, each row's file or http(s) URL (files
+    relative to `images_dir`, else to the catalogue's folder). `index_type` (auto, exact or
+    approximate, see `embed.ann`) says whether an approximate index is written beside the vectors;
+    `fetcher` fetches the URLs (default: settings' workers, timeout and retries)."""
     started = time.perf_counter()
-    images_dir, out = Path(images_dir), Path(out)
+    out = Path(out)
     if batch_size < 1 or checkpoint_every < 1:
         raise BuildError("--batch-size and the checkpoint interval must be at least 1.")
+    ann.check_index_type(index_type)
     # Whole batches per chunk keep batch composition the same across resumes.
     checkpoint_every = max(batch_size, checkpoint_every // batch_size * batch_size)
     workers = workers or min(4, os.cpu_count() or 1)
@@ -160,7 +217,16 @@ def build_index(
     _check_out(out)
 
     meta = read_catalog(catalog) if catalog else None
-    items = scan_images(images_dir, set(meta["id"]) if meta is not None else None)
+    if meta is not None and IMAGE_COLUMN in meta.columns:
+        images_dir = Path(images_dir) if images_dir is not None else Path(catalog).resolve().parent
+        items = from_image_column(meta)
+        meta = meta.drop(columns=IMAGE_COLUMN)  # the index's file / url columns say where each picture is
+    elif images_dir is None:
+        raise CatalogError(f"Give --images (a folder of <id>.jpg files) or a catalogue with an "
+                           f"{IMAGE_COLUMN!r} column of files or URLs{f'; {catalog} has none' if catalog else ''}.")
+    else:
+        images_dir = Path(images_dir)
+        items = scan_images(images_dir, set(meta["id"]) if meta is not None else None)
     without_image = len(meta) - len(items) if meta is not None else None
     items = items[:limit] if limit is not None else items
     if not items:
@@ -170,31 +236,39 @@ def build_index(
         on_progress(0, len(items), 0.0)  # a page can say "starting" while files are hashed and the model loads
     items = with_digests(images_dir, items, workers, progress)
 
+    state = {"identity": identity, "batch_size": batch_size, "checkpoint_every": checkpoint_every,
+             "columns": CHUNK_COLUMNS}
     known = _Known()
     _previous_index(out, identity, known)
     work = partial_dir(out)
-    _finished_chunks(work, {"identity": identity, "batch_size": batch_size,
-                            "checkpoint_every": checkpoint_every}, known)
-    todo = [it for it in items if (it.id, it.sha256) not in known.where
-            and (it.id, it.sha256) not in known.skipped]
+    _finished_chunks(work, state, known)
+    todo = [it for it in items if it.key not in known.skipped
+            and (it.key not in known.resolved if it.url else it.key not in known.where)]
 
-    embed_seconds = 0.0
+    embed_seconds, fresh = 0.0, set()
     if todo:
         if embedder is None:
             from embed.model import Embedder  # TensorFlow loads only when there is work
             embedder = Embedder(weights, precision)
-        embed_seconds = _embed_todo(images_dir, todo, work, known.chunks, embedder, batch_size, checkpoint_every,
-                    workers, progress, on_progress, len(items) - len(todo), len(items))
+        own_fetcher = fetcher is None and any(it.url for it in todo)
+        fetcher = Fetcher() if own_fetcher else fetcher
+        try:
+            embed_seconds, fresh = _embed_todo(images_dir, todo, work, known, embedder, batch_size, checkpoint_every,
+                                        workers, progress, on_progress, len(items) - len(todo), len(items), fetcher)
+        finally:
+            if own_fetcher:
+                fetcher.close()
         known = _Known()
         _previous_index(out, identity, known)
-        _finished_chunks(work, {"identity": identity, "batch_size": batch_size,
-                                "checkpoint_every": checkpoint_every}, known)
+        _finished_chunks(work, state, known)
     elif on_progress:
         on_progress(len(items), len(items), 0.0)  # all reused: done at once
+    items = [known.resolved.get(it.key, it) if it.url else it for it in items]  # URLs: as fetched
 
     report = _assemble(out, images_dir, catalog, meta, items, known, identity, weights, started,
-                       embedded={(it.id, it.sha256) for it in todo}, without_image=without_image,
-                       embed_seconds=embed_seconds, rebuild=rebuild)
+                       embedded=fresh, without_image=without_image,
+                       embed_seconds=embed_seconds, rebuild=rebuild, index_type=index_type,
+                       progress=progress)
     shutil.rmtree(work, ignore_errors=True)
     return report
 
@@ -241,27 +315,33 @@ class _Progress:
             self.on_progress(self.done_before + self.done, self.total, self.done / max(now - self.t0, 1e-9))
 
 
-def _embed_todo(images_dir, todo, work, first_chunk, embedder, batch_size, checkpoint_every,
-                workers, progress, on_progress, done_before, total) -> float:
-    """Decode ahead in threads, embed in batches, save a chunk every `checkpoint_every`; seconds."""
+def _embed_todo(images_dir, todo, work, known, embedder, batch_size, checkpoint_every,
+                workers, progress, on_progress, done_before, total, fetcher) -> tuple[float, set]:
+    """Fetch and decode ahead in threads, embed in batches, save a chunk every `checkpoint_every`;
+    the seconds it took and the (id, sha256) of what it embedded."""
     bar = tqdm(total=len(todo), desc="Embedding", unit="img", disable=not progress, smoothing=0.1)
-    t0, done = time.perf_counter(), 0
+    t0, done, fresh = time.perf_counter(), 0, set()
     tracker = _Progress(on_progress, bar, done_before, total)
-    with ThreadPoolExecutor(workers) as pool, ThreadPoolExecutor(1, thread_name_prefix="embed") as model:
-        decoded = ordered_map(pool, lambda it: _decode(images_dir, it), todo, depth=batch_size * 3,
-                            wait=tracker.wait)
+    threads = workers + (fetcher.workers if fetcher is not None else 0)  # fetching waits on the network
+    known_keys = frozenset(known.where)
+    with ThreadPoolExecutor(threads) as pool, ThreadPoolExecutor(1, thread_name_prefix="embed") as model:
+        decoded = ordered_map(pool, lambda it: _read(images_dir, it, fetcher, known.prior, known_keys), todo,
+                              depth=max(batch_size * 3, 2 * threads), wait=tracker.wait)
 
         def embed(batch: list[np.ndarray]) -> np.ndarray:
             return tracker.wait(model.submit(embedder.embed_batch, np.stack(batch)))
 
-        for number, start in enumerate(range(0, len(todo), checkpoint_every), start=first_chunk):
+        for number, start in enumerate(range(0, len(todo), checkpoint_every), start=known.chunks):
             chunk = todo[start:start + checkpoint_every]
             rows, vectors, batch = [], [], []
-            for item in chunk:
-                pixels, reason = next(decoded)
-                rows.append((item.id, item.sha256, "ok" if pixels is not None else "skipped", reason))
-                if pixels is not None:
-                    batch.append(pixels)
+            for _ in chunk:
+                got = next(decoded)
+                it = got.item
+                status = "reused" if got.reused else "ok" if got.pixels is not None else "skipped"
+                rows.append((it.id, it.sha256, status, got.reason, it.url, it.etag, it.last_modified))
+                if got.pixels is not None:
+                    batch.append(got.pixels)
+                    fresh.add((it.id, it.sha256))
                 if len(batch) == batch_size:
                     vectors.append(embed(batch))
                     batch = []
@@ -272,19 +352,23 @@ def _embed_todo(images_dir, todo, work, first_chunk, embedder, batch_size, check
             done += len(chunk)
             tracker.advance(done)
     bar.close()
-    return time.perf_counter() - t0
+    return time.perf_counter() - t0, fresh
 
 
 def _assemble(out, images_dir, catalog, meta, items, known, identity, weights, started, *,
-              embedded, without_image, embed_seconds, rebuild=None) -> BuildReport:
-    kept = [it for it in items if (it.id, it.sha256) in known.where]
-    skipped = [{"id": it.id, "file": it.file, "reason": known.skipped.get((it.id, it.sha256), "not embedded")}
-               for it in items if (it.id, it.sha256) not in known.where]
+              embedded, without_image, embed_seconds, rebuild=None, index_type="auto",
+              progress=False) -> BuildReport:
+    kept = [it for it in items if it.sha256 and (it.id, it.sha256) in known.where]
+    skipped = [{"id": it.id, ("url" if it.url else "file"): it.source,
+                "reason": known.skipped.get(it.key, "not embedded")}
+               for it in items if not (it.sha256 and (it.id, it.sha256) in known.where)]
     if not kept:
         raise BuildError(f"None of the {len(items)} images could be read; see the reasons above.")
     n_embedded = sum((it.id, it.sha256) in embedded for it in kept)
     reused = len(kept) - n_embedded
-    table = pd.DataFrame([(it.id, it.file, it.sha256) for it in kept], columns=["id", "file", "sha256"])
+    columns = ["id", "file", "sha256"] + (["url", "etag", "last_modified"] if any(it.url for it in kept) else [])
+    table = pd.DataFrame([(it.id, it.file, it.sha256, it.url, it.etag, it.last_modified)[:len(columns)]
+                          for it in kept], columns=columns)
     if meta is not None:
         table = table.merge(meta, on="id", how="left", validate="one_to_one")
     manifest = {
@@ -299,9 +383,10 @@ def _assemble(out, images_dir, catalog, meta, items, known, identity, weights, s
         "catalog_rows_without_image": without_image,
         "input_digest": input_digest(items),
         "library_versions": library_versions("tensorflow", "tensorflow-cpu", "keras", "numpy", "pillow",
-                                             "pandas"),
+                                             "pandas", "faiss-cpu"),
     }
-    with index.writing(out, table, identity["dims"], manifest, rebuild) as (matrix, draft):
+    with index.writing(out, table, identity["dims"], manifest, rebuild, index_type=index_type, progress=progress,
+                       approximate_from=_same_approximate(out, identity, kept)) as (matrix, draft):
         by_file: dict[str, tuple[list[int], list[int]]] = {}
         for pos, it in enumerate(kept):
             name, row = known.where[(it.id, it.sha256)]
@@ -312,10 +397,28 @@ def _assemble(out, images_dir, catalog, meta, items, known, identity, weights, s
             source = np.load(name, mmap_mode="r")
             matrix[np.asarray(dest)] = source[np.asarray(src)]
             del source
-        seconds = time.perf_counter() - started
         draft.manifest["build"] = {
-            "embedded": n_embedded, "reused": reused, "seconds": round(seconds, 2),
+            "embedded": n_embedded, "reused": reused, "seconds": round(time.perf_counter() - started, 2),
             "embedding_seconds": round(embed_seconds, 2),
             "images_per_second": round(n_embedded / embed_seconds, 2) if embed_seconds else None,
         }
-    return BuildReport(out, len(kept), n_embedded, reused, skipped, seconds, embed_seconds)
+    return BuildReport(out, len(kept), n_embedded, reused, skipped, time.perf_counter() - started, embed_seconds)
+
+
+def _same_approximate(out: Path, identity: dict, kept: list[CatalogItem]) -> Path | None:
+    """The previous index's approximate index when it was built over exactly these vectors (same
+    model, products, pictures and order, same settings): copied rather than built again."""
+    try:
+        previous = index.load(out)
+    except ArtifactError:
+        return None
+    storage = previous.manifest.get("vector_storage", {}).get("approximate")
+    if (previous.approximate is None or previous.manifest.get("identity") != identity
+            or "sha256" not in previous.items.columns or len(previous) != len(kept)):
+        return None
+    if {k: v for k, v in storage.items() if k != "build_seconds"} != {
+            k: v for k, v in ann.vector_storage("approximate", len(kept), identity["dims"])["approximate"].items()}:
+        return None
+    if list(previous.ids) != [it.id for it in kept] or _text(previous.items, "sha256") != [it.sha256 for it in kept]:
+        return None
+    return (out / ann.FILE).resolve()

@@ -1,10 +1,12 @@
 """The catalogue to embed: image files under a folder (file name = product id), optionally
-restricted to and described by a metadata CSV with an `id` column (e.g. styles.csv)."""
+restricted to and described by a metadata CSV with an `id` column (e.g. styles.csv); or a CSV
+whose `image` column gives each product's picture as a file path (relative to the images folder,
+else to the CSV's own folder) or an http(s) URL (fetched by `embed.fetch`)."""
 from __future__ import annotations
 
 import hashlib
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pandas as pd
@@ -12,7 +14,9 @@ from tqdm import tqdm
 
 from common.errors import InputError
 from common.tables import read_csv
+from embed.fetch import is_url
 
+IMAGE_COLUMN = "image"
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff", ".heic", ".heif", ".avif"}
 
 
@@ -23,8 +27,20 @@ class CatalogError(InputError):
 @dataclass(frozen=True)
 class CatalogItem:
     id: str
-    file: str  # relative to the images folder
-    sha256: str = ""
+    file: str = ""  # relative to the images folder (or absolute); "" when the picture is a URL
+    sha256: str = ""  # of the picture's bytes; "" until a URL's picture is fetched
+    url: str = ""
+    etag: str = ""  # what the server said of the URL's picture, for a conditional re-fetch
+    last_modified: str = ""
+
+    @property
+    def source(self) -> str:
+        return self.url or self.file
+
+    @property
+    def key(self) -> tuple[str, str]:
+        """What identifies this picture before it is read: a file by its content, a URL by itself."""
+        return (self.id, self.url) if self.url else (self.id, self.sha256)
 
 
 def _sort_key(item_id: str):
@@ -60,19 +76,39 @@ def scan_images(images_dir: Path, ids: set[str] | None = None, limit: int | None
     return ordered[:limit] if limit is not None else ordered
 
 
+def from_image_column(meta: pd.DataFrame) -> list[CatalogItem]:
+    """One item per catalogue row with a non-empty `image`: a URL, or a file path as given
+    (the job reads it relative to its images folder unless absolute). Sorted by id."""
+    items = []
+    for pid, image in zip(meta["id"], meta[IMAGE_COLUMN].fillna("").astype(str).str.strip()):
+        if not image:
+            continue
+        if is_url(image) or "://" in image:  # another scheme is refused by the fetcher, with its reason
+            items.append(CatalogItem(pid, url=image))
+        else:
+            items.append(CatalogItem(pid, image))
+    return sorted(items, key=lambda it: _sort_key(it.id))
+
+
 def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+    """The file's digest; "" when it cannot be read (its decode then says why)."""
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError:
+        return ""
 
 
 def with_digests(images_dir: Path, items: list[CatalogItem], workers: int = 4,
                  progress: bool = True) -> list[CatalogItem]:
-    """Attach each file's sha256, so a changed picture under the same id is embedded again."""
+    """Attach each file's sha256, so a changed picture under the same id is embedded again (URLs
+    are hashed when fetched)."""
     images_dir = Path(images_dir)
+    files = [it for it in items if not it.url]
     with ThreadPoolExecutor(workers) as pool:
-        digests = list(tqdm(pool.map(lambda it: _sha256(images_dir / it.file), items),
-                            total=len(items), desc="Hashing", unit="img", disable=not progress,
-                            leave=False))
-    return [CatalogItem(it.id, it.file, d) for it, d in zip(items, digests)]
+        digests = iter(list(tqdm(pool.map(lambda it: _sha256(images_dir / it.file), files),
+                                 total=len(files), desc="Hashing", unit="img", disable=not progress,
+                                 leave=False)))
+    return [it if it.url else replace(it, sha256=next(digests)) for it in items]
 
 
 def input_digest(items: list[CatalogItem]) -> str:

@@ -14,7 +14,9 @@ from pathlib import Path
 import settings
 from common import verify_cli
 from common.cli import run
+from embed.ann import INDEX_TYPES
 from embed.build import build_index
+from embed.fetch import Fetcher
 from embed.images import ImageError
 from embed.weights import RANDOM_WEIGHTS_WARNING, PRECISIONS, parse_weights
 
@@ -24,11 +26,13 @@ def _parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
 
     b = sub.add_parser("build", help="embed a catalogue of images into a visual index")
-    b.add_argument("--images", type=Path, default=settings.DEMO_FASHION_IMAGES,
-                   help="folder of images named <product id>.<jpg|png|webp|heic|avif...> (default: the demo catalogue)")
+    b.add_argument("--images", type=Path, default=None,
+                   help="folder of images named <product id>.<jpg|png|webp|heic|avif...>, or the folder the "
+                        "catalogue's relative image paths start from (default: the demo catalogue, or the "
+                        "catalogue's own folder when it has an 'image' column)")
     b.add_argument("--catalog", type=Path, default=None,
-                   help="CSV with an 'id' column and product metadata (default: the demo styles.csv "
-                        "when --images is the demo folder)")
+                   help="CSV with an 'id' column and product metadata, and optionally an 'image' column of "
+                        "files or http(s) URLs (default: the demo styles.csv when --images is the demo folder)")
     b.add_argument("--out", type=Path, default=settings.DEMO_VISUAL_INDEX, help="index folder to write")
     _model_args(b)
     b.add_argument("--batch-size", type=int, default=settings.BATCH_SIZE)
@@ -37,6 +41,14 @@ def _parser() -> argparse.ArgumentParser:
                    help="save progress every N images so a killed job resumes there")
     b.add_argument("--workers", type=int, default=None, help="image decoding threads")
     b.add_argument("--quiet", action="store_true", help="no progress bar")
+    b.add_argument("--index-type", choices=INDEX_TYPES, default="auto",
+                   help=f"exact search only, or also an approximate index (faster and smaller in memory for "
+                        f"large catalogues, recall@5 ~0.97); auto: approximate from "
+                        f"{settings.APPROXIMATE_INDEX_FROM:,} products")
+    b.add_argument("--fetch-workers", type=int, default=settings.FETCH_WORKERS,
+                   help="image URLs fetched at once")
+    b.add_argument("--fetch-timeout", type=float, default=settings.FETCH_TIMEOUT_S,
+                   help="seconds one image URL may take (retried on timeouts, 429 and 5xx)")
 
     s = sub.add_parser("search", help="the k nearest catalogue products to each image")
     s.add_argument("images", nargs="+", type=Path, metavar="IMAGE")
@@ -63,18 +75,22 @@ def _build(args) -> int:
     weights = parse_weights(args.weights)
     if weights.kind == "none":
         print(RANDOM_WEIGHTS_WARNING, file=sys.stderr)
-    catalog = args.catalog
-    if catalog is None and Path(args.images).resolve() == settings.DEMO_FASHION_IMAGES.resolve():
+    catalog, images = args.catalog, args.images
+    if images is None and catalog is None:
+        images = settings.DEMO_FASHION_IMAGES
+    if catalog is None and images is not None and Path(images).resolve() == settings.DEMO_FASHION_IMAGES.resolve():
         catalog = settings.DEMO_FASHION_CATALOG
-    report = build_index(args.images, args.out, catalog=catalog, weights=weights,
-                         precision=args.precision, batch_size=args.batch_size, limit=args.limit,
-                         checkpoint_every=args.checkpoint_every, workers=args.workers,
-                         progress=not args.quiet, rebuild=args.command_line)
+    with Fetcher(workers=args.fetch_workers, timeout=args.fetch_timeout) as fetcher:
+        report = build_index(images, args.out, catalog=catalog, weights=weights,
+                             precision=args.precision, batch_size=args.batch_size, limit=args.limit,
+                             checkpoint_every=args.checkpoint_every, workers=args.workers,
+                             progress=not args.quiet, rebuild=args.command_line, fetcher=fetcher,
+                             index_type=args.index_type)
     print(f"Wrote {report.count} vectors to {report.out} ({report.embedded} embedded, "
           f"{report.reused} reused, {len(report.skipped)} skipped) in {report.seconds:.1f} s"
           + (f", {report.images_per_second:.1f} images/s" if report.embedded else "") + ".")
     for s in report.skipped[:10]:
-        print(f"  skipped {s['file']}: {s['reason']}", file=sys.stderr)
+        print(f"  skipped {s.get('url') or s.get('file')}: {s['reason']}", file=sys.stderr)
     if len(report.skipped) > 10:
         print(f"  ... and {len(report.skipped) - 10} more (listed in manifest.json)", file=sys.stderr)
     return 0
@@ -109,7 +125,7 @@ def _search(args) -> int:
 
 
 def _records(hits) -> list[dict]:
-    keep = [c for c in hits.columns if c not in ("file", "sha256")]
+    keep = [c for c in hits.columns if c not in ("file", "sha256", "etag", "last_modified")]
     table = hits[keep].astype(object).where(hits[keep].notna(), None)
     return table.to_dict(orient="records")
 

@@ -2,13 +2,16 @@
 cosine search over it (search, answer).
 
 A folder holds `embeddings.npy` (float32, one L2-normalised row per product), `items.csv` (one
-row per vector, same order) and `manifest.json`. Rows are unit length, so cosine similarity is a
-single matrix-vector product; exact search is fast enough for catalogues of this size and needs
-no extra library.
+row per vector, same order) and `manifest.json`; a large catalogue's also `approximate.faiss`
+(`embed.ann`), which search then uses. Rows are unit length, so cosine similarity is a single
+matrix-vector product: exact search needs no extra library and is instant up to about
+settings.APPROXIMATE_INDEX_FROM products. The manifest's `vector_storage` says which it is.
 """
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
+import shutil
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +22,7 @@ import pandas as pd
 from common.artifacts import MANIFEST, Draft, loading, read_manifest, write_artifact
 from common.errors import ArtifactError, InputError
 from common.topk import check_k, top_k
+from embed import ann
 
 __all__ = [
     "FORMAT_VERSION", "KIND", "REBUILD", "VectorIndex", "answer", "filter_mask", "is_index", "load",
@@ -51,6 +55,7 @@ class VectorIndex:
     ids: np.ndarray  # str, length N
     items: pd.DataFrame  # column "id" (str) first, then metadata; row i describes vectors[i]
     manifest: dict
+    approximate: ann.Approximate | None = None  # searched instead of every vector when present
     _positions: dict[str, int] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -59,6 +64,13 @@ class VectorIndex:
 
     def __len__(self) -> int:
         return len(self.ids)
+
+    def vector(self, position: int) -> np.ndarray:
+        """One product's stored vector (read with pread from an approximate index's file, so that
+        "More like this" over a large catalogue does not grow the resident memory)."""
+        if self.approximate is not None:
+            return self.approximate.rows(np.array([position]))[0]
+        return np.asarray(self.vectors[position], dtype=np.float32)
 
     def position(self, id) -> int:
         """Row of product `id` in `vectors`/`items`; InputError for an unknown id."""
@@ -74,21 +86,28 @@ class VectorIndex:
 
 @contextmanager
 def writing(folder: Path | str, items: pd.DataFrame, dims: int, manifest: Mapping,
-            rebuild: str | None = None) -> Iterator[tuple[np.memmap, Draft]]:
+            rebuild: str | None = None, *, index_type: str = "exact", approximate_from: Path | None = None,
+            progress: bool = False) -> Iterator[tuple[np.memmap, Draft]]:
     """Write a visual index whose vectors are filled in place, atomically.
 
     Yields the (len(items), dims) float32 matrix, memory-mapped on disk so it never has to fit
-    in memory, and the Draft, whose manifest may still be updated; on exit the items and the
-    manifest are written and the folder is swapped in (an error leaves the old one intact).
+    in memory, and the Draft, whose manifest may still be updated; on exit the approximate index
+    is built over the vectors when `index_type` (auto, exact, approximate: `embed.ann.resolve`)
+    asks for one, or copied from `approximate_from` (one built over the very same vectors), then
+    the items and the manifest are written and the folder is swapped in (an error leaves the old
+    one intact).
     """
+    kind = ann.resolve(index_type, len(items))
     if "id" not in items.columns:
         raise ValueError(f"items needs an 'id' column; it has {list(items.columns)}.")
     items = items.assign(id=items["id"].astype(str))
     if items["id"].duplicated().any():
         raise ValueError("items has repeated ids; each vector needs its own product id.")
     items = items[["id"] + [c for c in items.columns if c != "id"]]
+    files = {**FILES, "approximate": ann.FILE} if kind == "approximate" else dict(FILES)
     expected = {"kind": KIND, "format_version": FORMAT_VERSION, "count": len(items), "dims": int(dims),
-                "dtype": "float32", "files": dict(FILES)}
+                "dtype": "float32", "files": files,
+                "vector_storage": ann.vector_storage(kind, len(items), int(dims))}
     for key, value in expected.items():
         if manifest.get(key, value) != value:
             raise ValueError(f"manifest says {key}={manifest[key]!r} but the data gives {value!r}.")
@@ -97,17 +116,26 @@ def writing(folder: Path | str, items: pd.DataFrame, dims: int, manifest: Mappin
                                            shape=(len(items), int(dims)))
         yield matrix, draft
         matrix.flush()  # on disk before the folder's digests are taken
+        if kind == "approximate":
+            if approximate_from is not None:
+                shutil.copyfile(approximate_from, draft.path / ann.FILE)
+            else:
+                began = time.perf_counter()
+                ann.build(matrix, draft.path / ann.FILE, progress=progress)
+                draft.manifest["vector_storage"]["approximate"]["build_seconds"] = round(
+                    time.perf_counter() - began, 2)
         items.to_csv(draft.path / ITEMS_FILE, index=False)
 
 
-def write(folder: Path | str, vectors: np.ndarray, items: pd.DataFrame, manifest: Mapping) -> Path:
+def write(folder: Path | str, vectors: np.ndarray, items: pd.DataFrame, manifest: Mapping,
+          index_type: str = "exact") -> Path:
     """Write arrays as a visual index folder, atomically (a crash leaves the old one intact)."""
     vectors = np.asarray(vectors, dtype=np.float32)
     if vectors.ndim != 2:
         raise ValueError(f"vectors must be a 2-D (N, d) array, got shape {vectors.shape}.")
     if len(items) != len(vectors):
         raise ValueError(f"items has {len(items)} rows but there are {len(vectors)} vectors.")
-    with writing(folder, items, vectors.shape[1], manifest) as (matrix, _):
+    with writing(folder, items, vectors.shape[1], manifest, index_type=index_type) as (matrix, _):
         matrix[:] = vectors
     return Path(folder)
 
@@ -162,13 +190,20 @@ def load(folder: Path | str) -> VectorIndex:
                                     f"manifest says ({count}, {dims})")
     if len(items) != count:
         raise _inconsistent(folder, f"{ITEMS_FILE} has {len(items)} rows, manifest says {count}")
+    approximate = None
+    storage = manifest.get("vector_storage") or {"index_type": "exact"}
+    if storage.get("index_type") == "approximate":
+        try:
+            approximate = ann.Approximate(real / ann.FILE, real / VECTORS_FILE, count, dims, storage["approximate"])
+        except (OSError, RuntimeError, ValueError, KeyError) as exc:  # faiss raises RuntimeError on a bad file
+            raise _inconsistent(folder, f"its approximate index cannot be read: {exc}") from exc
     ids = items["id"].to_numpy(dtype=str)
     if (ids == "").any():
         raise _inconsistent(folder, f"{ITEMS_FILE} has empty ids")
     duplicated = items["id"][items["id"].duplicated()]
     if len(duplicated):
         raise _inconsistent(folder, f"{ITEMS_FILE} repeats ids, e.g. {duplicated.iloc[0]!r}")
-    return VectorIndex(vectors=vectors, ids=ids, items=items, manifest=manifest)
+    return VectorIndex(vectors=vectors, ids=ids, items=items, manifest=manifest, approximate=approximate)
 
 
 # ---- search --------------------------------------------------------------------------------
@@ -214,7 +249,10 @@ def search(index: VectorIndex, vector: np.ndarray, k: int = 5, *,
         if pos is not None:
             keep[pos] = False
 
-    if mask is not None and keep.sum() <= SUBSET_SCORING_MAX_SHARE * n:
+    if index.approximate is not None:
+        whole = mask is None and keep.all()
+        positions, scores = index.approximate.search(q, k, None if whole else keep)
+    elif mask is not None and keep.sum() <= SUBSET_SCORING_MAX_SHARE * n:
         # Selective filter: score only the rows that can be returned. Gathering rows of a
         # memmap reads just those rows from disk.
         rows = np.flatnonzero(keep)
@@ -242,7 +280,7 @@ def answer(index: VectorIndex, product_id, k: int = 5, *, mask: np.ndarray | Non
     """
     pos = index.position(product_id)
     exclude = () if include_self else (index.ids[pos],)
-    return search(index, index.vectors[pos], k, mask=mask, exclude_ids=exclude)
+    return search(index, index.vector(pos), k, mask=mask, exclude_ids=exclude)
 
 
 def filter_mask(items: pd.DataFrame, **equals) -> np.ndarray:
