@@ -106,10 +106,9 @@ class Approximate:
         self._codes = faiss.downcast_index(self._hnsw.storage)
         self.count, self.dims, self.params = count, dims, params
         self._fd = os.open(vectors_file, os.O_RDONLY)
-        with open(vectors_file, "rb") as f:  # rows start after the .npy header
-            version = np.lib.format.read_magic(f)
-            np.lib.format._read_array_header(f, version)
-            self._offset = f.tell()
+        mapped = np.load(vectors_file, mmap_mode="r", allow_pickle=False)
+        self._offset = int(mapped.offset)  # rows start after the .npy header
+        del mapped
         self._row_bytes = 4 * dims
 
     def __del__(self) -> None:

@@ -174,6 +174,27 @@ def chromium() -> str:
     return path
 
 
+@contextmanager
+def http_server(handler):
+    """A real ThreadingHTTPServer on a free port of 127.0.0.1 in a thread: yields its base URL."""
+    from http.server import ThreadingHTTPServer
+    import threading
+
+    class Quiet(ThreadingHTTPServer):
+        def handle_error(self, request, client_address):  # a client that gave up (a timeout test): expected
+            if not isinstance(sys.exc_info()[1], (BrokenPipeError, ConnectionResetError)):
+                super().handle_error(request, client_address)
+
+    server = Quiet(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -6,7 +6,7 @@ from __future__ import annotations
 import io
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import pytest
 from PIL import Image
@@ -14,6 +14,7 @@ from PIL import Image
 from common.errors import InputError
 from embed.fetch import Fetcher, check_url, is_url
 from embed.images import load_image
+from tests.helpers import http_server
 
 
 def _jpeg() -> bytes:
@@ -90,12 +91,8 @@ class Shop(BaseHTTPRequestHandler):
 @pytest.fixture()
 def shop():
     Shop.hits, Shop.in_flight, Shop.most_in_flight = {}, 0, 0
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Shop)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    with http_server(Shop) as url:
+        yield url
 
 
 def fetcher(**kw) -> Fetcher:
