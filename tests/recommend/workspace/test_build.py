@@ -3,6 +3,7 @@ from a file or from PostgreSQL, with the same artifacts; replaced whole or not a
 from __future__ import annotations
 
 import json
+from http.server import BaseHTTPRequestHandler
 import os
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from recommend.rules import model as rules_model
 from recommend.similar_customers import model as customers_model
 from recommend.similar_products import model as products_model
 from recommend.workspace import model
+from tests.helpers import encode, http_server, product_picture
 from tests.postgres import SAMPLE
 
 # A shop's export in its own words: none of the demo's column names, a return, a blank customer.
@@ -178,14 +180,60 @@ def test_a_catalogue_with_pictures_gets_a_visual_index_on_the_same_ids(tiny_shop
     assert ws.table(model.CATALOGUE_FILE)["image"].map(lambda p: Path(p).is_absolute() and Path(p).is_file()).all()
 
 
-@pytest.mark.parametrize("images, reason", [
-    (["https://cdn.example.com/1.jpg", "https://cdn.example.com/2.jpg"], "pictures are URLs"),
-    (["nowhere/1.jpg", ""], "none of the catalogue's images is a file here"),
-])
-def test_pictures_that_cannot_be_embedded_skip_only_the_visual_index(images, reason, tmp_path):
+class _Pictures(BaseHTTPRequestHandler):
+    """/S1.jpg and /S2.jpg are product pictures; anything else is a 404."""
+    asked: list[str] = []
+
+    def log_message(self, *args):
+        pass
+
+    def do_GET(self):
+        type(self).asked.append(self.path)
+        body = encode(product_picture(int(self.path[2]))) if self.path in ("/S1.jpg", "/S2.jpg") else b""
+        self.send_response(200 if body else 404)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("ETag", f'"{self.path}"')
+        self.end_headers()
+        self.wfile.write(body)
+
+
+def _url_catalogue(base: str, names, tmp_path):
+    return model.mapped_catalogue(pd.DataFrame({"id": ["S1", "S2"], "image": [f"{base}/{n}" for n in names]}),
+                                  {"id": "id", "image": "image"}, image_base=tmp_path)
+
+
+@pytest.mark.slow
+def test_pictures_by_url_are_embedded_and_a_rebuild_reuses_them(tmp_path):
+    from embed.index import load as load_index
+
     lines = model.mapped_orders(SHOP, {"order": "Receipt", "item": "SKU"})
-    catalogue = model.mapped_catalogue(pd.DataFrame({"id": ["S1", "S2"], "image": images}),
+    _Pictures.asked = []
+    with http_server(_Pictures) as base:
+        catalogue = _url_catalogue(base, ["S1.jpg", "S2.jpg"], tmp_path)
+        ws = model.build(lines, "pics", source={"file": "x"}, catalogue=catalogue, artifacts=tmp_path, weights="none")
+        assert ws.manifest["parts"]["visual_index"] == {"products": 2, "skipped": 0, "urls": 2, "weights": "none",
+                                                        "index_type": "exact"}
+        index = load_index(ws.part("visual_index"))
+        assert sorted(index.items["url"]) == [f"{base}/S1.jpg", f"{base}/S2.jpg"]
+        again = model.build(lines, "pics", source={"file": "x"}, catalogue=catalogue, artifacts=tmp_path, weights="none")
+    assert load_index(again.part("visual_index")).manifest["build"]["reused"] == 2  # asked again, not embedded
+    assert sorted(_Pictures.asked) == ["/S1.jpg", "/S1.jpg", "/S2.jpg", "/S2.jpg"]
+
+
+@pytest.mark.slow
+def test_pictures_that_cannot_be_embedded_skip_only_the_visual_index(tmp_path):
+    lines = model.mapped_orders(SHOP, {"order": "Receipt", "item": "SKU"})
+    with http_server(_Pictures) as base:
+        ws = model.build(lines, "pics", source={"file": "x"}, catalogue=_url_catalogue(base, ["a.jpg", "b.jpg"], tmp_path),
+                         artifacts=tmp_path, weights="none")
+    assert "None of the 2 images could be read" in ws.manifest["parts_skipped"]["visual_index"]
+    assert ws.parts == ["basket_rules", "similar_products"]
+
+
+def test_a_catalogue_without_usable_pictures_skips_only_the_visual_index(tmp_path):
+    lines = model.mapped_orders(SHOP, {"order": "Receipt", "item": "SKU"})
+    catalogue = model.mapped_catalogue(pd.DataFrame({"id": ["S1", "S2"], "image": ["nowhere/1.jpg", ""]}),
                                        {"id": "id", "image": "image"}, image_base=tmp_path)
     ws = model.build(lines, "pics", source={"file": "x"}, catalogue=catalogue, artifacts=tmp_path)
-    assert "visual_index" not in ws.parts and reason in ws.manifest["parts_skipped"]["visual_index"]
+    assert "none of the catalogue's images is a file here" in ws.manifest["parts_skipped"]["visual_index"]
     assert ws.parts == ["basket_rules", "similar_products"]
