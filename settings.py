@@ -48,19 +48,17 @@ TOP_K = 5
 # From this many products `python -m embed build` (--index-type auto) also writes an approximate
 # index (embed/ann.py) and search uses it. Measured (bench/ann_candidates.py, 2 cores): exact search
 # takes ~33 ms a query at 100,000 products and grows linearly (~330 ms at a million, with 8 GB of
-# vectors to page through), while the approximate index answers in ~0.4 ms at a recall@5 of ~0.97.
+# vectors to page through), while the approximate index answers in ~1 ms at a recall@5 of ~0.98.
 # Below this size exact search is both instant enough and exact.
 APPROXIMATE_INDEX_FROM = 100_000
 # The approximate index (see embed/ann.py and the README's table for how each was chosen): PCA
-# dims, HNSW links per node, graph width when adding and when searching, candidates re-scored
-# exactly, filters passing at most this many products scan those products' codes instead of
-# walking the graph, rows sampled to train PCA and the quantiser.
+# dims, bytes of product-quantised code a product, inverted lists visited a query (of 4 sqrt(N)),
+# candidates re-scored exactly against the float32 vectors, rows sampled to train PCA, the lists
+# and the quantiser.
 ANN_PCA_DIMS = 384
-ANN_HNSW_M = 32
-ANN_EF_CONSTRUCTION = 128
-ANN_EF_SEARCH = 64
+ANN_PQ_M = 64
+ANN_NPROBE = 32
 ANN_RERANK = 100
-ANN_SCAN_MAX = 50_000
 ANN_TRAIN_ROWS = 50_000
 
 # The HTTP API (api/): how often a request checks whether an artifact was rebuilt (seconds), and

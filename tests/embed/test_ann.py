@@ -1,5 +1,5 @@
 """embed.ann through embed.index: the approximate index against exact search on the same vectors
-(recall, filters by both of its paths, leaving a product out, "More like this"), when `auto`
+(recall, selective and broad filters, leaving a product out, "More like this"), when `auto`
 chooses it, what the manifest says, and a damaged index file refused with the rebuild command."""
 from __future__ import annotations
 
@@ -28,9 +28,7 @@ def built(tmp_path_factory):
     items = pd.DataFrame({"id": [f"p{i}" for i in range(N)],
                           "articleType": rng.choice(["Shirts", "Watches", "Heels"], N, p=[0.6, 0.39, 0.01])})
     folder = tmp_path_factory.mktemp("ann") / "index"
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(settings, "ANN_SCAN_MAX", 100)  # so that a filter of 39% walks the graph, one of 1% scans
-        write(folder, clustered(N, 0), items, {"model": "test"}, index_type="approximate")
+    write(folder, clustered(N, 0), items, {"model": "test"}, index_type="approximate")
     approx = load(folder)
     exact = VectorIndex(vectors=approx.vectors, ids=approx.ids, items=approx.items, manifest=approx.manifest)
     return approx, exact
@@ -53,7 +51,7 @@ def test_the_approximate_index_finds_what_exact_search_finds(built):
     assert list(got.columns) == list(want.columns)
 
 
-@pytest.mark.parametrize("kind", ["Watches", "Heels"])  # 39%: the graph with the filter; 1%: a scan of the codes
+@pytest.mark.parametrize("kind", ["Watches", "Heels"])  # 39%: a few more lists visited; 1%: every list
 def test_a_filter_before_ranking_still_gives_five_of_the_right_kind(built, kind):
     approx, exact = built
     mask = filter_mask(approx.items, articleType=kind)
@@ -79,11 +77,13 @@ def test_the_manifest_says_how_vectors_are_stored_and_auto_follows_the_threshold
     approx, _ = built
     storage = approx.manifest["vector_storage"]
     assert storage["index_type"] == "approximate"
-    assert storage["approximate"]["factory"] == f"PCA{D},HNSW{settings.ANN_HNSW_M},SQ8"  # PCA no wider than the vectors
+    lists = min(int(4 * np.sqrt(N)), N // 39)  # 4 sqrt(N), with 39 training points a list
+    assert storage["approximate"]["factory"] == f"PCA{D},IVF{lists},PQ48x8"  # PCA no wider than the vectors
     assert approx.manifest["files"]["approximate"] == ann.FILE
-    links = 2 * settings.ANN_HNSW_M * 4  # HNSW's bottom layer: 2M neighbours of 4 bytes each
-    # one byte a dimension (SQ8 codes), the graph and the PCA matrix; float32 codes would not fit
-    assert N * (D + links) < approx.approximate.memory_bytes() < N * (D + links + 100) + 4 * D * D + 100_000
+    # 48 bytes of code and an 8-byte id a product, plus the lists' centroids, the PCA matrix, the codebooks and the
+    # distance tables (lists x 48 x 256 floats); a float32 copy of the vectors would not fit
+    fixed = 4 * (lists * D + D * D + 256 * D + lists * 48 * 256)  # centroids, PCA, PQ codebooks, tables
+    assert N * (48 + 8) < approx.approximate.memory_bytes() < N * (48 + 8) + fixed + 100_000 < N * 4 * D + fixed
     monkeypatch.setattr(settings, "APPROXIMATE_INDEX_FROM", 1000)
     assert (ann.resolve("auto", 999), ann.resolve("auto", 1000)) == ("exact", "approximate")
     assert ann.resolve("approximate", 3) == "approximate" and ann.resolve("exact", 10**7) == "exact"

@@ -11,7 +11,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import settings
 from embed import index
 from embed.build import build_index
 from embed.fetch import Fetcher
@@ -135,13 +134,12 @@ def test_a_rerun_asks_conditionally_and_embeds_only_what_changed(tmp_path, cdn, 
     assert built.items.iloc[built.position("u3")]["etag"] == '"2"'
 
 
-def test_the_approximate_index_searches_a_url_catalogue_with_filters_and_more_like_this(tmp_path, cdn, embedder,
-                                                                                     monkeypatch):
+def test_the_approximate_index_searches_a_url_catalogue_with_filters_and_more_like_this(tmp_path, cdn, embedder):
+    """A catalogue of 26 is far below the threshold: --index-type approximate forces the index."""
     catalog = write_catalogue(tmp_path / "shop", cdn)
     exact_dir, approx_dir = tmp_path / "exact", tmp_path / "approx"
     with fetcher() as f:
         build_index(None, exact_dir, catalog=catalog, embedder=embedder, fetcher=f, progress=False)
-        monkeypatch.setattr(settings, "ANN_SCAN_MAX", 0)  # filters walk the graph, as in a large catalogue
         report = build_index(None, approx_dir, catalog=catalog, embedder=embedder, fetcher=f, progress=False,
                              index_type="approximate")
     assert report.count == PRODUCTS + 2
