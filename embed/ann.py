@@ -92,6 +92,7 @@ def build(vectors: np.ndarray, path: Path, *, progress: bool = True, seed: int =
     ivf.cp.min_points_per_centroid = 1  # a sample of ANN_TRAIN_ROWS is enough: measured, and no warning
     ivf.cp.niter = 10
     ivf.pq.cp.niter = 10
+    ivf.pq.cp.min_points_per_centroid = 1
     ivf.do_polysemous_training = False
     sample = np.sort(np.random.default_rng(seed).choice(n, p["train_rows"], replace=False))
     index.train(np.ascontiguousarray(vectors[sample], dtype=np.float32))

@@ -1,6 +1,7 @@
 """The Visual search page (the app's home), driven through Streamlit's AppTest on a ten-product index."""
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -191,3 +192,23 @@ def test_a_shop_workspace_searches_its_catalogue_and_shows_what_is_bought_with_e
     assert any(c.startswith("Basket rules show next to it: ") for c in captions)
     shown = at.get("image")
     assert len(shown) >= 6 + 5  # the photo, five results and the pictures of what is bought with them
+
+
+def test_an_approximate_index_with_pictures_by_url_shows_them_from_their_url(app_uses_tiny_index, tmp_path,
+                                                                              monkeypatch):
+    from embed import index as visual_index
+
+    tiny = visual_index.load(app_uses_tiny_index[0])
+    items = tiny.items.assign(url=[f"http://127.0.0.1:9/pictures/{i}.jpg" for i in tiny.items["id"]], file="")
+    built_with = {k: tiny.manifest[k] for k in ("identity", "model", "weights_source", "precision", "preprocessing")}
+    folder = visual_index.write(tmp_path / "by_url", np.asarray(tiny.vectors), items, built_with,
+                                index_type="approximate")
+    monkeypatch.setattr(settings, "DEMO_VISUAL_INDEX", folder)
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.query_params["product"] = "3"
+    at.run()
+    assert not at.exception and not at.error
+    assert any("approximate index" in c.value for c in at.caption)
+    assert len(result_names(at)) == 5 and NAMES["3"] not in result_names(at)
+    urls = [url for element in at.get("image") for url in element.value]
+    assert len(urls) == 6 and all(u.startswith("http://127.0.0.1:9/pictures/") for u in urls)  # query + 5, not fetched
