@@ -46,10 +46,11 @@ FETCH_RETRIES = 2
 # Nearest products.
 TOP_K = 5
 # From this many products `python -m embed build` (--index-type auto) also writes an approximate
-# index (embed/ann.py) and search uses it. Measured (bench/ann_candidates.py, 2 cores): exact search
-# takes ~33 ms a query at 100,000 products and grows linearly (~330 ms at a million, with 8 GB of
-# vectors to page through), while the approximate index answers in ~1 ms at a recall@5 of ~0.98.
-# Below this size exact search is both instant enough and exact.
+# index (embed/ann.py) and search uses it. Measured (bench/visual_index_scale.py, 2 cores): exact
+# search takes 33-56 ms a query at 100,000 products and grows linearly (546 ms at a million, with
+# 7.6 GiB of vectors to page through), while the approximate index answers in 2-3 ms (through the
+# result table) at a recall@5 of 0.98-0.999. Below this size exact search is instant enough, exact,
+# and its vectors fit in memory.
 APPROXIMATE_INDEX_FROM = 100_000
 # The approximate index (see embed/ann.py and the README's table for how each was chosen): PCA
 # dims, bytes of product-quantised code a product, inverted lists visited a query (of 4 sqrt(N)),
