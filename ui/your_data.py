@@ -216,7 +216,8 @@ def render() -> None:
                                                               "they get the Similar movies page."),
                 (CATALOGUE, "Catalogue file: product id, name, category, image",
                  "Names and categories for products the orders only name by id; the image column "
-                 "(a file path or an http(s) URL) shows their pictures.")):
+                 "(a file path or an http(s) URL) shows their pictures and, fetched and embedded, "
+                 "gives the workspace its own Visual search.")):
             try:
                 extra = _extra(schema, label, help_text)
             except USER_ERRORS as exc:
