@@ -2,8 +2,9 @@
 
 First step of choosing an ANN library for up to 1,000,000 products x 2048 dims on 2 cores. Targets at 1M:
 query p50 <= 10 ms, recall@5 >= 0.95 against exact inner-product search on the same vectors, index in RAM
-<= 1 GiB, build <= 15 minutes. Vectors: synthetic, shaped like the catalogue's (non-negative sparse-ish
-cluster centres + noise, clipped at 0, L2-normalised; seeded), or real ones with --vectors; queries are
+<= 1 GiB, build <= 15 minutes. Vectors (bench/vectors.py): generic synthetic clusters (non-negative sparse-ish
+centres + noise, clipped at 0, L2-normalised; seeded), synthetic ones drawn like real vectors (--like), or
+the real ones themselves (--vectors); queries are
 held-out points, never in the index. Each index is built once per build setting (all cores) and only its
 search parameters are swept; queries go one at a time on 1 thread (faiss OpenMP, hnswlib, usearch, numpy's
 BLAS via threadpoolctl), as the app serves one photo. Baseline: exact search (numpy matmul + argpartition,
@@ -15,7 +16,7 @@ RSS: the process's growth during the build. Figures at 1M are rough extrapolatio
 n log n to build; IVF (nlist = 4 sqrt(n)) ~sqrt(n) a query, n^1.5 to build, fixed part ~sqrt(n); exact ~n.
 Usage:
     python bench/ann_candidates.py [--quick] [--sizes 100000 ...] [--candidates faiss-hnsw ...]
-                                   [--vectors PATH.npy] [--queries 500] [--seed 0]
+                                   [--vectors PATH.npy | --like PATH.npy] [--queries 500] [--seed 0]
 """
 from __future__ import annotations
 
@@ -36,6 +37,7 @@ import numpy as np
 from usearch.index import Index as UsearchIndex
 
 from machine import describe  # bench/machine.py, beside this script
+from vectors import fill, generator, normalise  # bench/vectors.py
 
 try:
     from threadpoolctl import threadpool_limits
@@ -57,26 +59,6 @@ def reset_peak() -> None:
     Path("/proc/self/clear_refs").write_text("5")
 
 
-def synthetic(n: int, d: int = 2048, clusters: int = 300, rank: int = 64, seed: int = 0) -> np.ndarray:
-    """Per cluster: a gamma centre on 30% of the dims, rank-64 noise with a decaying spectrum (norm ~0.5x
-    the centre's) and isotropic noise (~0.2x); clipped at 0. Not yet normalised."""
-    rng = np.random.default_rng(seed)
-    weights = rng.lognormal(0.0, 1.0, clusters)
-    labels = rng.choice(clusters, size=n, p=weights / weights.sum())
-    spectrum = 1.0 / np.sqrt(np.arange(1, rank + 1, dtype=np.float32))
-    spectrum /= np.linalg.norm(spectrum)
-    x = np.empty((n, d), dtype=np.float32)
-    for c in range(clusters):
-        rows = np.flatnonzero(labels == c)
-        centre = (rng.gamma(0.6, 1.0, d) * (rng.random(d) < 0.3)).astype(np.float32)
-        size = float(np.linalg.norm(centre))
-        basis = rng.standard_normal((rank, d), dtype=np.float32) / np.float32(math.sqrt(d))
-        z = rng.standard_normal((len(rows), rank), dtype=np.float32) * (0.5 * size * spectrum)
-        iso = rng.standard_normal((len(rows), d), dtype=np.float32) * np.float32(0.2 * size / math.sqrt(d))
-        x[rows] = np.maximum(centre + z @ basis + iso, 0)
-    return x
-
-
 def load(args: argparse.Namespace, n: int) -> tuple[np.ndarray, np.ndarray]:
     """(base of up to n rows, queries), L2-normalised float32; the queries are not in the base."""
     if args.vectors:
@@ -84,10 +66,10 @@ def load(args: argparse.Namespace, n: int) -> tuple[np.ndarray, np.ndarray]:
         rows = np.random.default_rng(args.seed).permutation(len(data))[:n + args.queries]
         x = np.ascontiguousarray(data[np.sort(rows)], dtype=np.float32)
         np.random.default_rng(args.seed).shuffle(x)
-    else:
-        x = synthetic(n + args.queries, seed=args.seed)
-    for i in range(0, len(x), 50_000):
-        x[i:i + 50_000] /= np.maximum(np.linalg.norm(x[i:i + 50_000], axis=1, keepdims=True), 1e-12)
+        x = normalise(x)
+    else:  # bench/vectors.py: drawn like real vectors (--like), or generic clusters
+        x = np.empty((n + args.queries, 2048), dtype=np.float32)
+        fill(generator(args.like, args.seed), x)
     return x[:-args.queries], x[-args.queries:]
 
 
@@ -284,6 +266,7 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[100_000])
     parser.add_argument("--candidates", nargs="+", choices=list(CANDIDATES), default=list(CANDIDATES))
     parser.add_argument("--vectors", type=Path, help=".npy of real catalogue vectors (rows), instead of synthetic ones")
+    parser.add_argument("--like", type=Path, help=".npy of real vectors for synthetic ones to imitate (bench/vectors.py)")
     parser.add_argument("--queries", type=int, default=500)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--quick", action="store_true", help="20,000 vectors, to check that everything runs")
