@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +17,7 @@ import pytest
 import embed.build
 from embed.build import partial_dir
 from embed.cli import main
-from tests.helpers import encode, product_picture, write_catalog
+from tests.helpers import encode, http_server, product_picture, write_catalog
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -124,3 +125,38 @@ def test_a_bug_keeps_its_traceback(tmp_path, monkeypatch, capsys, bug):
         main(["build", "--images", str(images), "--out", str(tmp_path / "index"), "--weights", "none",
               "--quiet"])
     assert "error:" not in capsys.readouterr().err
+
+
+class _Missing(BaseHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+    def do_GET(self):
+        self.send_response(404)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+
+def test_a_catalogue_with_an_image_column_builds_an_approximate_index_from_the_command_line(tmp_path):
+    write_catalog(tmp_path / "shop" / "pictures", range(1, 9))
+    with http_server(_Missing) as base:
+        rows = [(i, f"pictures/{i}.jpg", "Shirts" if i % 2 else "Watches") for i in range(1, 9)]
+        rows.append((9, f"{base}/9.jpg", "Shirts"))
+        catalog = tmp_path / "shop" / "products.csv"
+        pd.DataFrame(rows, columns=["id", "image", "articleType"]).to_csv(catalog, index=False)
+        out = tmp_path / "index"
+        built = run("build", "--catalog", catalog, "--out", out, "--weights", "none", "--quiet",
+                    "--index-type", "approximate", "--fetch-timeout", "5")
+    assert built.returncode == 0, built.stderr
+    assert "Wrote 8 vectors" in built.stdout and "1 skipped" in built.stdout
+    assert f"skipped {base}/9.jpg: HTTP 404 Not Found" in built.stderr
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["vector_storage"]["index_type"] == "approximate" and (out / "approximate.faiss").is_file()
+    found = run("search", tmp_path / "shop" / "pictures" / "3.jpg", "--index", out, "-k", "3", "--json")
+    assert found.returncode == 0, found.stderr
+    assert len(json.loads(found.stdout)[0]["results"]) == 3
+
+    plain = tmp_path / "plain.csv"
+    pd.DataFrame({"id": [1, 2]}).to_csv(plain, index=False)
+    neither = run("build", "--catalog", plain, "--out", tmp_path / "other", "--weights", "none")
+    assert neither.returncode == 2 and "Give --images" in neither.stderr and "'image' column" in neither.stderr
