@@ -29,8 +29,10 @@ EMBEDDING_DIM = 2048  # ResNet50 last block channels, after global max pooling
 # "imagenet" (Keras downloads and caches), a path to a local .h5 file, or "none"
 # (random weights: tests and benchmarks only).
 WEIGHTS = os.environ.get("VITRINE_WEIGHTS", "imagenet")
-PRECISION = os.environ.get("VITRINE_PRECISION", "fp32")  # fp32 | bf16
+PRECISION = os.environ.get("VITRINE_PRECISION", "fp32")  # fp32 | bf16 | int8
 BATCH_SIZE = 32
+# --precision int8 (embed/int8.py): catalogue pictures the quantisation is calibrated on.
+INT8_CALIBRATION_IMAGES = 300
 # Vectors are flushed to disk every CHECKPOINT_EVERY images so a killed job resumes there.
 CHECKPOINT_EVERY = 256
 # Uploads larger than this are refused before decoding (bytes), and images with more pixels

@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import sys
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -41,7 +42,7 @@ from embed.catalog import (IMAGE_COLUMN, CatalogError, CatalogItem, from_image_c
                            read_catalog, scan_images, with_digests)
 from embed.fetch import Fetcher
 from embed.images import ImageError, load_image
-from embed.weights import Weights, check_precision, model_identity, parse_weights
+from embed.weights import MODEL_PRECISIONS, Weights, check_precision, model_identity, parse_weights
 
 ProgressCallback = Callable[[int, int, float], None]  # (done, total, images per second)
 # While the model or a decode is slow, progress is reported again after this many seconds (the
@@ -212,8 +213,7 @@ def build_index(
     workers = workers or min(4, os.cpu_count() or 1)
     weights = embedder.weights if embedder is not None else (
         weights if isinstance(weights, Weights) else parse_weights(weights))
-    precision = embedder.precision if embedder is not None else check_precision(precision)
-    identity = model_identity(weights, precision)
+    precision = embedder.precision if embedder is not None else check_precision(precision, MODEL_PRECISIONS)
     _check_out(out)
 
     meta = read_catalog(catalog) if catalog else None
@@ -235,6 +235,9 @@ def build_index(
     if on_progress:
         on_progress(0, len(items), 0.0)  # a page can say "starting" while files are hashed and the model loads
     items = with_digests(images_dir, items, workers, progress)
+    if precision == "int8" and embedder is None:
+        embedder = _int8_embedder(out, weights, images_dir, items, fetcher, progress)
+    identity = embedder.identity() if embedder is not None else model_identity(weights, precision)
 
     state = {"identity": identity, "batch_size": batch_size, "checkpoint_every": checkpoint_every,
              "columns": CHUNK_COLUMNS}
@@ -271,6 +274,41 @@ def build_index(
                        progress=progress)
     shutil.rmtree(work, ignore_errors=True)
     return report
+
+
+def _int8_embedder(out: Path, weights: Weights, images_dir: Path, items: list[CatalogItem],
+                   fetcher: Fetcher | None, progress: bool):
+    """The int8 model for this index: the previous index's own (so its vectors stay comparable and
+    are reused), else one calibrated on up to settings.INT8_CALIBRATION_IMAGES of these pictures,
+    spread evenly over the catalogue (built once, then cached; see embed.int8)."""
+    from embed import int8
+
+    try:
+        before = index.load(out).manifest.get("identity", {})
+    except ArtifactError:
+        before = {}
+    if before.get("precision") == "int8" and before.get("weights") == weights.identity() and before.get("calibration"):
+        try:
+            return int8.Int8Embedder(weights, int8.folder_for(weights, before["calibration"]))
+        except ArtifactError:
+            pass  # its model is gone: calibrate again (the vectors are then embedded again)
+    step = max(1, len(items) // settings.INT8_CALIBRATION_IMAGES)
+    chosen = items[::step][:settings.INT8_CALIBRATION_IMAGES]
+    if progress:
+        print(f"Calibrating the int8 model on {len(chosen)} catalogue pictures (once; then cached)...",
+              file=sys.stderr, flush=True)
+    own = fetcher is None and any(it.url for it in chosen)
+    fetcher = Fetcher() if own else fetcher
+    try:
+        pixels = [got.pixels for got in (_read(images_dir, it, fetcher, {}, frozenset()) for it in chosen)
+                  if got.pixels is not None]
+    finally:
+        if own:
+            fetcher.close()
+    if not pixels:
+        raise BuildError("None of the pictures chosen to calibrate the int8 model could be read; "
+                         "see the skipped images of an fp32 build.")
+    return int8.Int8Embedder(weights, int8.build(weights, np.stack(pixels)))
 
 
 def _check_out(out: Path) -> None:
@@ -376,6 +414,7 @@ def _assemble(out, images_dir, catalog, meta, items, known, identity, weights, s
         "model": identity["model"],
         "weights_source": weights.label,
         "precision": identity["precision"],
+        "model_precision": identity["precision"],  # the model's arithmetic; how vectors are kept: vector_storage
         "preprocessing": identity["preprocessing"],
         "skipped": skipped,
         "images_dir": str(images_dir.resolve()),

@@ -19,7 +19,8 @@ from common.errors import ArtifactError
 from embed import index as visual_index
 from embed.images import ImageSource, decode, display_picture, model_input, read_image_bytes
 from embed.index import VectorIndex
-from embed.weights import Weights, WeightsUnavailable, model_identity, parse_weights
+from embed.weights import (MODEL_PRECISIONS, Weights, WeightsUnavailable, check_precision, model_identity,
+                           parse_weights)
 
 
 def _index_weights(index: VectorIndex, folder: Path, override: str | None) -> Weights:
@@ -31,7 +32,8 @@ def _index_weights(index: VectorIndex, folder: Path, override: str | None) -> We
             weights = parse_weights(spec)
         except WeightsUnavailable:
             continue
-        if model_identity(weights, built_with.get("precision", "fp32")) == built_with:
+        if model_identity(weights, built_with.get("precision", "fp32")) == {
+                k: v for k, v in built_with.items() if k != "calibration"}:
             return weights
     raise ArtifactError(
         f"The index was built with weights {index.manifest.get('weights_source')!r}, which this "
@@ -57,12 +59,27 @@ class QueryEngine:
     weights: Weights
 
     @classmethod
-    def open(cls, folder: Path = settings.DEMO_VISUAL_INDEX, weights: str | None = None) -> "QueryEngine":
-        from embed.model import Embedder
-
+    def open(cls, folder: Path = settings.DEMO_VISUAL_INDEX, weights: str | None = None,
+             precision: str | None = None) -> "QueryEngine":
+        """The index at `folder` with the model it was built with (its weights, unless `weights`
+        names the same ones elsewhere, and its precision: `precision`, if given, must be it)."""
         index = visual_index.load(folder)
+        identity = index.manifest["identity"]
+        built = identity["precision"]
+        if precision is not None and check_precision(precision, MODEL_PRECISIONS) != built:
+            raise ArtifactError(
+                f"The index at {folder} holds {built} vectors; a query embedded in {precision} would not be "
+                f"comparable with them. Search it in {built} (leave out --precision), or rebuild it with "
+                f"`python -m embed build --precision {precision} --out {folder}`.")
         chosen = _index_weights(index, Path(folder), weights)
-        embedder = Embedder(chosen, index.manifest["identity"]["precision"])
+        if built == "int8":
+            from embed import int8
+
+            embedder = int8.Int8Embedder(chosen, int8.folder_for(chosen, identity["calibration"]))
+        else:
+            from embed.model import Embedder
+
+            embedder = Embedder(chosen, built)
         return cls(index, embedder, chosen)
 
     def embed(self, source: ImageSource) -> tuple[np.ndarray, str]:

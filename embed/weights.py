@@ -86,14 +86,15 @@ def _cached_sha256(path: str, size: int, mtime_ns: int) -> str:
 
 
 MODEL_NAME = "ResNet50 (ImageNet architecture, include_top=False) + GlobalMaxPooling2D, L2-normalised"
-PRECISIONS = {"fp32": "float32", "bf16": "mixed_bfloat16"}
+PRECISIONS = {"fp32": "float32", "bf16": "mixed_bfloat16"}  # Keras' dtype policies (embed.model)
+MODEL_PRECISIONS = (*PRECISIONS, "int8")  # int8: the OpenVINO model of embed.int8
 
 
-def check_precision(precision: str | None) -> str:
+def check_precision(precision: str | None, allowed=PRECISIONS) -> str:
     """The precision to run in (None means the configured default), or InputError."""
     precision = (precision or settings.PRECISION).lower()
-    if precision not in PRECISIONS:
-        raise InputError(f"precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
+    if precision not in allowed:
+        raise InputError(f"precision must be one of {', '.join(allowed)}, not {precision!r}")
     return precision
 
 
@@ -103,7 +104,7 @@ def model_identity(weights: Weights, precision: str) -> dict:
     return {
         "model": MODEL_NAME,
         "weights": weights.identity(),
-        "precision": check_precision(precision),
+        "precision": check_precision(precision, MODEL_PRECISIONS),
         "preprocessing": PREPROCESSING,
         "dims": settings.EMBEDDING_DIM,
     }

@@ -1,0 +1,118 @@
+"""The int8 model: the same frozen ResNet50 + global max pooling, converted once to OpenVINO and
+quantised after training with NNCF on a few hundred catalogue images, then cached as an artifact.
+
+Chosen by `bench/int8_candidates.py` (same images, one run, 2 cores, random weights): Keras fp32
+30 images/s (the model alone), OpenVINO fp32 46, OpenVINO int8 365 (12x; it uses AVX-512 VNNI /
+AMX where the CPU has them), ONNX Runtime fp32 37 and int8 104 (static QDQ, per channel, after
+tf2onnx); mean cosine to the fp32 vectors 0.9997 (OpenVINO) and 0.9996 (ONNX Runtime). The graph
+takes uint8 pixels and does ResNet50's preprocessing itself, as `embed.model.Embedder` does; the
+L2 normalisation stays outside it, in float32, so quantisation never touches the unit length.
+
+A model folder (`artifacts/models/resnet50-int8-<key>/`: model.xml + model.bin, ~24 MB, and
+manifest.json with the weights' identity, the calibration images' digest and the library
+versions) is keyed by weights and calibration; built on first use, then only loaded.
+"""
+from __future__ import annotations
+
+import hashlib
+import threading
+from pathlib import Path
+
+import numpy as np
+
+import settings
+from common.artifacts import library_versions, loading, write_artifact
+from common.errors import ArtifactError
+from embed.weights import Weights, model_identity
+
+KIND = "int8_model"
+FORMAT_VERSION = 1
+MODEL_FILE = "model.xml"  # and model.bin beside it
+REBUILD = "python -m embed build --precision int8 (the model is built again from the catalogue)"
+
+
+def calibration_digest(images: np.ndarray) -> str:
+    """One digest of the calibration pixels (n, 224, 224, 3) uint8, in order."""
+    h = hashlib.sha256(f"{images.shape}".encode())
+    h.update(np.ascontiguousarray(images, dtype=np.uint8).tobytes())
+    return h.hexdigest()
+
+
+def folder_for(weights: Weights, calibration: str, root: Path | None = None) -> Path:
+    key = hashlib.sha256(f"{weights.identity()}|{calibration}".encode()).hexdigest()[:16]
+    return Path(root or settings.ARTIFACTS_DIR / "models") / f"resnet50-int8-{key}"
+
+
+def build(weights: Weights, calibration: np.ndarray, root: Path | None = None) -> Path:
+    """Convert and quantise the model for `weights`, calibrated on `calibration` (uint8 pixels),
+    into its cached folder (returned; reused when it is already there and whole)."""
+    digest = calibration_digest(calibration)
+    folder = folder_for(weights, digest, root)
+    try:
+        with loading(folder, KIND, FORMAT_VERSION, REBUILD):
+            return folder  # built before with the same weights and calibration
+    except ArtifactError:
+        pass
+    import nncf
+    import openvino as ov
+    import tensorflow as tf
+    import keras
+
+    from embed.model import _resnet50
+
+    model = _resnet50(weights, "float32")
+    size = settings.IMAGE_SIZE
+
+    @tf.function(input_signature=[tf.TensorSpec([None, size, size, 3], tf.uint8)], autograph=False)
+    def pooled(images):
+        x = keras.applications.resnet50.preprocess_input(tf.cast(images, tf.float32))
+        return tf.cast(model(x, training=False), tf.float32)
+
+    converted = ov.convert_model(pooled)
+    batches = [calibration[i:i + 1] for i in range(len(calibration))]
+    quantized = nncf.quantize(converted, nncf.Dataset(batches), subset_size=len(batches))
+    manifest = {"weights": weights.identity(), "calibration_digest": digest, "calibration_images": len(calibration),
+                "identity": model_identity(weights, "int8"),
+                "library_versions": library_versions("openvino", "nncf", "tensorflow", "tensorflow-cpu", "keras")}
+    with write_artifact(folder, KIND, FORMAT_VERSION, manifest, REBUILD) as draft:
+        ov.save_model(quantized, str(draft.path / MODEL_FILE))
+    return folder
+
+
+class Int8Embedder:
+    """`embed.model.Embedder`'s interface on the int8 model of a folder `build` wrote."""
+
+    dims = settings.EMBEDDING_DIM
+    precision = "int8"
+
+    def __init__(self, weights: Weights, folder: Path, threads: int | None = None):
+        import openvino as ov
+
+        with loading(Path(folder), KIND, FORMAT_VERSION, REBUILD) as art:
+            self.manifest = art.manifest
+            model = ov.Core().read_model(str(art.path / MODEL_FILE))
+        if self.manifest.get("weights") != weights.identity():
+            raise ArtifactError(f"The int8 model at {folder} was built from other weights; "
+                                f"{REBUILD}.")
+        config = {"INFERENCE_NUM_THREADS": threads} if threads else {}
+        self._compiled = ov.Core().compile_model(model, "CPU", config)
+        self.weights, self.folder = weights, Path(folder)
+        self.calibration = self.manifest["calibration_digest"]
+        self._lock = threading.Lock()  # one inference request at a time, as the Keras embedder
+
+    def identity(self) -> dict:
+        return {**model_identity(self.weights, "int8"), "calibration": self.calibration}
+
+    def embed_batch(self, images: np.ndarray) -> np.ndarray:
+        """(n, 224, 224, 3) uint8 -> (n, dims) float32 unit rows."""
+        images = np.asarray(images, dtype=np.uint8)
+        if images.ndim != 4 or images.shape[1:] != (settings.IMAGE_SIZE, settings.IMAGE_SIZE, 3):
+            raise ValueError(f"expected (n, {settings.IMAGE_SIZE}, {settings.IMAGE_SIZE}, 3) images, got {images.shape}")
+        if len(images) == 0:
+            return np.zeros((0, self.dims), np.float32)
+        with self._lock:
+            pooled = np.asarray(self._compiled(images)[0], dtype=np.float32)
+        return pooled / np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
+
+    def warm_up(self) -> None:
+        self.embed_batch(np.zeros((1, settings.IMAGE_SIZE, settings.IMAGE_SIZE, 3), np.uint8))
