@@ -126,7 +126,7 @@ def _text(table: pd.DataFrame, column: str) -> list[str]:
 def _previous_index(out: Path, identity: dict, known: _Known) -> None:
     """Offer the vectors of a whole previous index at `out` built the same way; else nothing."""
     try:
-        previous = index.load(out)
+        previous = index.load(out, with_approximate=False)
     except ArtifactError:
         return  # none, older or damaged: everything is embedded again
     if previous.manifest.get("identity") != identity or "sha256" not in previous.items.columns:
@@ -284,7 +284,7 @@ def _int8_embedder(out: Path, weights: Weights, images_dir: Path, items: list[Ca
     from embed import int8
 
     try:
-        before = index.load(out).manifest.get("identity", {})
+        before = index.load(out, with_approximate=False).manifest.get("identity", {})
     except ArtifactError:
         before = {}
     if before.get("precision") == "int8" and before.get("weights") == weights.identity() and before.get("calibration"):
@@ -448,11 +448,11 @@ def _same_approximate(out: Path, identity: dict, kept: list[CatalogItem]) -> Pat
     """The previous index's approximate index when it was built over exactly these vectors (same
     model, products, pictures and order, same settings): copied rather than built again."""
     try:
-        previous = index.load(out)
+        previous = index.load(out, with_approximate=False)
     except ArtifactError:
         return None
     storage = previous.manifest.get("vector_storage", {}).get("approximate")
-    if (previous.approximate is None or previous.manifest.get("identity") != identity
+    if (not storage or previous.manifest.get("identity") != identity
             or "sha256" not in previous.items.columns or len(previous) != len(kept)):
         return None
     if {k: v for k, v in storage.items() if k != "build_seconds"} != {

@@ -176,9 +176,10 @@ def _read_items(real: Path, folder: Path) -> pd.DataFrame:
     return pa.Table.from_pandas(items, preserve_index=False).combine_chunks().to_pandas()
 
 
-def load(folder: Path | str) -> VectorIndex:
+def load(folder: Path | str, *, with_approximate: bool = True) -> VectorIndex:
     """Open a visual index folder, memory-mapping the vectors, after checking it is whole;
-    ArtifactError naming the rebuild command otherwise."""
+    ArtifactError naming the rebuild command otherwise. `with_approximate=False` leaves its
+    approximate index unread (a build only reuses vectors; search then is exact)."""
     folder = Path(folder)
     with loading(folder, KIND, FORMAT_VERSION, REBUILD) as art:
         real, manifest = art.path, art.manifest
@@ -197,7 +198,7 @@ def load(folder: Path | str) -> VectorIndex:
         raise _inconsistent(folder, f"{ITEMS_FILE} has {len(items)} rows, manifest says {count}")
     approximate = None
     storage = manifest.get("vector_storage") or {"index_type": "exact"}
-    if storage.get("index_type") == "approximate":
+    if storage.get("index_type") == "approximate" and with_approximate:
         try:
             approximate = ann.Approximate(real / ann.FILE, real / VECTORS_FILE, count, dims, storage["approximate"])
         except (OSError, RuntimeError, ValueError, KeyError) as exc:  # faiss raises RuntimeError on a bad file

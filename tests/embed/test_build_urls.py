@@ -158,6 +158,12 @@ def test_the_approximate_index_searches_a_url_catalogue_with_filters_and_more_li
         assert set(got["articleType"]) == {"Watches"}
         assert list(got["id"]) == list(want["id"])  # every candidate re-ranked exactly: a small catalogue
         np.testing.assert_allclose(got["score"], want["score"], atol=1e-5)
+    trained = (approx_dir / "approximate.faiss").read_bytes()
+    with fetcher() as f:  # nothing changed: the vectors are reused and the trained index copied
+        again = build_index(None, approx_dir, catalog=catalog, embedder=embedder, fetcher=f, progress=False,
+                            index_type="approximate")
+    assert again.embedded == 0 and (approx_dir / "approximate.faiss").read_bytes() == trained
+    assert "build_seconds" not in index.load(approx_dir).manifest["vector_storage"]["approximate"]
     whole = index.search(approx, approx.vector(approx.position("u2")), k=5, exclude_ids=["u2"])
     assert list(whole["id"]) == list(index.search(exact, exact.vectors[exact.position("u2")], k=5,
                                                   exclude_ids=["u2"])["id"])
