@@ -237,7 +237,8 @@ def build_index(
     items = with_digests(images_dir, items, workers, progress)
     if precision == "int8" and embedder is None:
         embedder = _int8_embedder(out, weights, images_dir, items, fetcher, progress)
-    identity = embedder.identity() if embedder is not None else model_identity(weights, precision)
+    # int8 vectors also depend on the pictures its model was calibrated on: its identity says which
+    identity = embedder.identity() if precision == "int8" else model_identity(weights, precision)
 
     state = {"identity": identity, "batch_size": batch_size, "checkpoint_every": checkpoint_every,
              "columns": CHUNK_COLUMNS}
