@@ -309,7 +309,7 @@ def _int8_embedder(out: Path, weights: Weights, images_dir: Path, items: list[Ca
     if not pixels:
         raise BuildError("None of the pictures chosen to calibrate the int8 model could be read; "
                          "see the skipped images of an fp32 build.")
-    return int8.Int8Embedder(weights, int8.build(weights, np.stack(pixels)))
+    return int8.Int8Embedder(weights, int8.build(weights, np.stack(pixels), progress=progress))
 
 
 def _check_out(out: Path) -> None:

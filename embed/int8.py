@@ -14,7 +14,9 @@ versions) is keyed by weights and calibration; built on first use, then only loa
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import io
 import threading
 from pathlib import Path
 
@@ -43,9 +45,10 @@ def folder_for(weights: Weights, calibration: str, root: Path | None = None) -> 
     return Path(root or settings.ARTIFACTS_DIR / "models") / f"resnet50-int8-{key}"
 
 
-def build(weights: Weights, calibration: np.ndarray, root: Path | None = None) -> Path:
+def build(weights: Weights, calibration: np.ndarray, root: Path | None = None, progress: bool = True) -> Path:
     """Convert and quantise the model for `weights`, calibrated on `calibration` (uint8 pixels),
-    into its cached folder (returned; reused when it is already there and whole)."""
+    into its cached folder (returned; reused when it is already there and whole). Without
+    `progress`, NNCF's own progress bar is kept off the console."""
     digest = calibration_digest(calibration)
     folder = folder_for(weights, digest, root)
     try:
@@ -53,12 +56,11 @@ def build(weights: Weights, calibration: np.ndarray, root: Path | None = None) -
             return folder  # built before with the same weights and calibration
     except ArtifactError:
         pass
+    from embed.model import _resnet50  # first: it imports TensorFlow with its start-up lines silenced
+    import keras
     import nncf
     import openvino as ov
     import tensorflow as tf
-    import keras
-
-    from embed.model import _resnet50
 
     model = _resnet50(weights, "float32")
     size = settings.IMAGE_SIZE
@@ -70,7 +72,8 @@ def build(weights: Weights, calibration: np.ndarray, root: Path | None = None) -
 
     converted = ov.convert_model(pooled)
     batches = [calibration[i:i + 1] for i in range(len(calibration))]
-    quantized = nncf.quantize(converted, nncf.Dataset(batches), subset_size=len(batches))
+    with contextlib.nullcontext() if progress else contextlib.redirect_stdout(io.StringIO()):
+        quantized = nncf.quantize(converted, nncf.Dataset(batches), subset_size=len(batches))
     manifest = {"weights": weights.identity(), "calibration_digest": digest, "calibration_images": len(calibration),
                 "identity": model_identity(weights, "int8"),
                 "library_versions": library_versions("openvino", "nncf", "tensorflow", "tensorflow-cpu", "keras")}
