@@ -29,7 +29,9 @@ EMBEDDING_DIM = 2048  # ResNet50 last block channels, after global max pooling
 # "imagenet" (Keras downloads and caches), a path to a local .h5 file, or "none"
 # (random weights: tests and benchmarks only).
 WEIGHTS = os.environ.get("VITRINE_WEIGHTS", "imagenet")
-PRECISION = os.environ.get("VITRINE_PRECISION", "fp32")  # fp32 | bf16 | int8
+# auto (the fastest precision this CPU runs well within the quality bar: embed/weights.py AUTO),
+# fp32, bf16 or int8.
+PRECISION = os.environ.get("VITRINE_PRECISION", "auto")
 BATCH_SIZE = 32
 # --precision int8 (embed/int8.py): catalogue pictures the quantisation is calibrated on.
 INT8_CALIBRATION_IMAGES = 300

@@ -69,9 +69,9 @@ def _model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--weights", default=None,
                    help="imagenet (default; Keras downloads and caches it), a local .h5 path, or none "
                         "(random weights: tests only). Env: VITRINE_WEIGHTS")
-    p.add_argument("--precision", choices=list(MODEL_PRECISIONS), default=None,
-                   help="fp32 (default), bf16 (faster on CPUs with bf16 support) or int8 (OpenVINO, quantised on "
-                        "catalogue pictures: ~12x the images/s here). Env: VITRINE_PRECISION")
+    p.add_argument("--precision", choices=["auto", *MODEL_PRECISIONS], default=None,
+                   help="auto (default: bf16 on CPUs with bf16 units, else fp32), fp32, bf16 or int8 (OpenVINO, "
+                        "quantised on catalogue pictures: ~9x the images/s here). Env: VITRINE_PRECISION")
 
 
 def _build(args) -> int:

@@ -62,7 +62,7 @@ def test_a_model_of_other_weights_and_a_missing_one_are_refused(model_folder, tm
 def test_the_keras_embedder_does_not_take_int8():
     from embed.model import Embedder
 
-    with pytest.raises(InputError, match="precision must be one of fp32, bf16"):
+    with pytest.raises(InputError, match="precision must be one of auto, fp32, bf16"):
         Embedder("none", "int8")
 
 

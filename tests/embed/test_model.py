@@ -46,7 +46,7 @@ def test_wrong_input_shape_is_rejected(embedder):
 def test_random_weights_are_reproducible(embedder):
     from embed.model import Embedder
 
-    again = Embedder("none")
+    again = Embedder("none", "fp32")  # the fixture's precision (the default, auto, may pick bf16)
     x = pixels(2)
     np.testing.assert_array_equal(embedder.embed_batch(x), again.embed_batch(x))
 
