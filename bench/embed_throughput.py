@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 import settings
+from common.cpu import cpu_flags
 from embed.build import build_index
 from embed.catalog import scan_images
 from embed.images import load_image
@@ -141,8 +142,7 @@ def main() -> None:
         workers = min(4, os.cpu_count() or 1)
         decode = decoding(files, workers)
         decode_big = decoding(files, workers, 1600, Path(tmp) / "big")
-        flags = describe()
-        fast = any(f in flags for f in ("avx512_vnni", "amx_int8", "avx_vnni"))
+        fast = bool(cpu_flags() & {"avx512_vnni", "amx_int8", "avx_vnni"})
         print(f"int8: first build {first:.1f} s (calibration on {min(n, settings.INT8_CALIBRATION_IMAGES)} pictures, "
               f"quantisation, then embedding); model alone {b8:.1f} images/s, end to end {c8:.1f} images/s; "
               f"decoding alone ({workers} threads) {decode:.1f} images/s, of the same pictures as 1600x1600 "

@@ -9,9 +9,9 @@ against the float32 vectors on disk. In memory: the codes, their ids and per-lis
 (about 0.35 GiB at a million products, against 8.2 GB for the float32 vectors); the candidates'
 rows are read with `os.pread`, so they never pile up in the process's resident memory as a memory
 map's pages would. At a million products it reached the same recall as PCA + HNSW over int8 codes
-(0.999 on vectors like the fashion catalogue's, 0.98 on generic clusters at 100,000) in a seventh
-of the build time (74 s against 518 s on 2 cores) and well under half the memory, at 1-2 ms a
-query instead of ~0.5; full-dimension HNSW was as accurate but needs 8 KB a product in memory;
+(0.999 on vectors like the fashion catalogue's; 0.98 on generic clusters at 100,000, against
+0.96-0.99) in a half to a quarter of the build time (133-144 s against 251-518 s on 2 cores) and
+about half the memory, at ~1.4 ms a raw query instead of ~1.0; full-dimension HNSW was as accurate but needs 8 KB a product in memory;
 no index alone, without the exact re-ranking, came near the recall target.
 
 Filters are applied before ranking, through faiss's ID selector: a filter passing a share s of

@@ -9,9 +9,9 @@ settings.APPROXIMATE_INDEX_FROM products. The manifest's `vector_storage` says w
 """
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
 import shutil
 import time
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path

@@ -56,21 +56,11 @@ def build(weights: Weights, calibration: np.ndarray, root: Path | None = None, p
             return folder  # built before with the same weights and calibration
     except ArtifactError:
         pass
-    from embed.model import _resnet50  # first: it imports TensorFlow with its start-up lines silenced
-    import keras
+    from embed.model import _resnet50, pooled_graph  # first: TensorFlow's start-up lines silenced
     import nncf
     import openvino as ov
-    import tensorflow as tf
 
-    model = _resnet50(weights, "float32")
-    size = settings.IMAGE_SIZE
-
-    @tf.function(input_signature=[tf.TensorSpec([None, size, size, 3], tf.uint8)], autograph=False)
-    def pooled(images):
-        x = keras.applications.resnet50.preprocess_input(tf.cast(images, tf.float32))
-        return tf.cast(model(x, training=False), tf.float32)
-
-    converted = ov.convert_model(pooled)
+    converted = ov.convert_model(pooled_graph(_resnet50(weights, "float32")))
     batches = [calibration[i:i + 1] for i in range(len(calibration))]
     with contextlib.nullcontext() if progress else contextlib.redirect_stdout(io.StringIO()):
         quantized = nncf.quantize(converted, nncf.Dataset(batches), subset_size=len(batches))

@@ -77,6 +77,20 @@ def _resnet50(weights: Weights, policy: str) -> keras.Model:
     return model
 
 
+def pooled_graph(model: keras.Model):
+    """uint8 pixels (n, 224, 224, 3) -> the model's pooled float32 features, as one `tf.function`
+    with ResNet50's preprocessing inside, so only uint8 pixels cross into TensorFlow (or into
+    OpenVINO's converter, embed.int8). Not normalised."""
+    size = settings.IMAGE_SIZE
+
+    @tf.function(input_signature=[tf.TensorSpec([None, size, size, 3], tf.uint8)], autograph=False)
+    def pooled(images):
+        x = keras.applications.resnet50.preprocess_input(tf.cast(images, tf.float32))
+        return tf.cast(model(x, training=False), tf.float32)
+
+    return pooled
+
+
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return text[0][:300] if text else type(exc).__name__
@@ -92,14 +106,11 @@ class Embedder:
         self.precision = check_precision(precision)
         self.model = _resnet50(self.weights, PRECISIONS[self.precision])
         self._lock = threading.Lock()
-        size = settings.IMAGE_SIZE
+        pooled = pooled_graph(self.model)
 
-        # Preprocessing sits inside the graph, so only uint8 pixels cross into TensorFlow.
-        @tf.function(input_signature=[tf.TensorSpec([None, size, size, 3], tf.uint8)], autograph=False)
+        @tf.function(input_signature=pooled.input_signature, autograph=False)
         def forward(images):
-            x = keras.applications.resnet50.preprocess_input(tf.cast(images, tf.float32))
-            pooled = tf.cast(self.model(x, training=False), tf.float32)
-            return tf.math.l2_normalize(pooled, axis=1)
+            return tf.math.l2_normalize(pooled(images), axis=1)
 
         self._forward = forward
 

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import settings
 from common.artifacts import file_sha256
+from common.cpu import cpu_flags
 from common.errors import InputError
 from embed.images import PREPROCESSING
 
@@ -100,18 +101,6 @@ AUTO = (
     ("int8", ("avx512_vnni", "amx_int8", "avx_vnni"), False),
     ("bf16", ("avx512_bf16", "amx_bf16"), True),
 )
-
-
-def cpu_flags() -> frozenset[str]:
-    """This CPU's feature flags (Linux /proc/cpuinfo; empty where there is none)."""
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            for line in f:
-                if line.startswith("flags") and ":" in line:
-                    return frozenset(line.split(":", 1)[1].split())
-    except OSError:
-        pass
-    return frozenset()
 
 
 def auto_precision(flags: frozenset[str] | None = None) -> str:
