@@ -7,6 +7,7 @@ from pathlib import Path
 
 from common.artifacts import file_sha256
 from common.errors import InputError
+from common.spark import add_engine_arguments, check_engine_arguments
 from recommend.cli import add_from, require_query
 from recommend.rules import defaults, model
 from recommend.core.order_columns import add_sql_arguments, resolve, source
@@ -16,8 +17,8 @@ from recommend.rules.baskets import FORMATS, guess_format, long_baskets, read_ba
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.description = ("Mine association rules from shopping baskets and write rules.csv, itemsets.csv, "
                      "lookup.json and manifest.json. max_length counts every item of a rule.")
-    p.add_argument("--orders", "--baskets", dest="baskets", metavar="FILE", type=Path, default=defaults.DEMO_BASKETS,
-                   help="orders or baskets CSV (.csv or .csv.gz); default: the demo Market Basket Optimisation file")
+    p.add_argument("--orders", "--baskets", dest="baskets", metavar="FILE", default=str(defaults.DEMO_BASKETS),
+                   help="orders or baskets CSV (.csv or .csv.gz; with --engine spark also Parquet, a folder of part files, or any URI Spark reads: s3a://, hdfs://...); default: the demo Market Basket Optimisation file")
     p.add_argument("--format", choices=FORMATS, default=None,
                    help="wide: one basket per line, no header; long: one row per order line "
                         "(default: long when a column is named or the file starts with a header, else wide)")
@@ -42,6 +43,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help=f"artifact folder to write (default {defaults.DEFAULT_OUT})")
     p.add_argument("--item", default=None, help="also print what to show next to this item")
     add_from(p, "--item")
+    add_engine_arguments(p)
 
 
 def run(args) -> int:
@@ -57,7 +59,61 @@ def run(args) -> int:
 
 
 def _build(args) -> model.BasketRules:
+    check_engine_arguments(args)
     src = source(args, args.baskets)
+    if args.engine == "spark":
+        result, inputs = _mine_on_spark(args, src)
+    else:
+        result, inputs = _mine_here(args, src)
+    model.write(result, args.out, inputs, rebuild=args.command_line)
+    m = result.manifest
+    print(f"{m['baskets']:,} baskets, {m['items']:,} items: {m['frequent_itemsets']:,} frequent itemsets, "
+          f"{m['rules']:,} rules over {m['itemsets_with_rules']:,} itemsets, {m['items_with_rules']:,} items "
+          f"with a rule of their own; wrote {args.out} in {m['seconds']['total']} s ({m['engine']} engine).")
+    print(f"Shown next to items without a rule: {', '.join(result.default_recommendation)}")
+    return result
+
+
+def _thresholds(args) -> dict:
+    return {"min_support": args.min_support, "min_confidence": args.min_confidence, "min_lift": args.min_lift,
+            "max_length": args.max_length, "show": args.show}
+
+
+def _mine_on_spark(args, src) -> tuple[model.BasketRules, dict]:
+    """The baskets read and mined by Spark (recommend/rules/spark.py): files or folders, not a database."""
+    from common.spark import is_remote, read_table, session, table_format
+    from recommend.rules import spark as engine
+
+    if src.is_sql:
+        raise InputError("--engine spark reads files and folders Spark can reach (CSV, Parquet); for a database "
+                         "use --engine local, or export the order lines to Parquet first.")
+    path = str(args.baskets)
+    local_file = not is_remote(path) and Path(path).is_file()
+    if not is_remote(path) and not Path(path).exists():
+        raise InputError(f"Basket file {path} not found.")
+    named = any(c is not None for c in (args.basket_col, args.item_col, args.quantity_col))
+    fmt = args.format or ("long" if named or table_format(path) == "parquet" else
+                          guess_format(path) if local_file else None)
+    if fmt is None:
+        raise InputError(f"Say how {path} is laid out: --format wide (one basket per line) or --format long "
+                         "(order lines with a header).")
+    spark = session(args.spark_master, args.spark_conf)
+    if fmt == "wide":
+        if named:
+            raise InputError("Column names only apply to long files; use --format long, or drop the column flags.")
+        frame, info = engine.wide_baskets(spark, path)
+        columns = {}
+    else:
+        table = read_table(spark, path, "Basket")
+        columns = _columns(args, table)
+        frame, info = engine.long_baskets(table, columns["order"], columns["item"], columns["quantity"])
+    result = engine.build(frame, info, **_thresholds(args))
+    inputs = {"baskets": path, **({"sha256": file_sha256(path)} if local_file else {}), "format": fmt,
+              "columns": columns, "engine": "spark", "spark_master": spark.sparkContext.master}
+    return result, inputs
+
+
+def _mine_here(args, src) -> tuple[model.BasketRules, dict]:
     if src.is_sql:
         if args.format == "wide":
             raise InputError("A database table is read as order lines: drop --format wide.")
@@ -71,16 +127,8 @@ def _build(args) -> model.BasketRules:
         fmt, columns = _format_and_columns(args, src)
         baskets = read_baskets(args.baskets, fmt, columns.get("order"), columns.get("item"), columns.get("quantity"))
         inputs = {"baskets": str(args.baskets), "sha256": file_sha256(args.baskets), "format": fmt, "columns": columns}
-    result = model.build(baskets, min_support=args.min_support, min_confidence=args.min_confidence,
-                         min_lift=args.min_lift, max_length=args.max_length, show=args.show,
-                         progress=sys.stderr.isatty())
-    model.write(result, args.out, inputs, rebuild=args.command_line)
-    m = result.manifest
-    print(f"{m['baskets']:,} baskets, {m['items']:,} items: {m['frequent_itemsets']:,} frequent itemsets, "
-          f"{m['rules']:,} rules over {m['itemsets_with_rules']:,} itemsets, {m['items_with_rules']:,} items "
-          f"with a rule of their own; wrote {args.out} in {m['seconds']['total']} s.")
-    print(f"Shown next to items without a rule: {', '.join(result.default_recommendation)}")
-    return result
+    result = model.build(baskets, **_thresholds(args), progress=sys.stderr.isatty())
+    return result, {**inputs, "engine": "local"}
 
 
 def _format_and_columns(args, src) -> tuple[str, dict]:

@@ -51,6 +51,7 @@ class FrequentItemsets:
     n_items: int
     min_count: int
     min_support: float
+    max_length: int
 
     @property
     def total(self) -> int:
@@ -90,6 +91,30 @@ def find_rows(levels: list[Level], n_items: int, queries: np.ndarray) -> np.ndar
         found = (rows >= 0) & (level.keys[pos] == keys)
         rows = np.where(found, pos, -1)
     return rows
+
+
+def levels_from_itemsets(itemsets: list[np.ndarray], counts: np.ndarray, n_items: int) -> list[Level]:
+    """Levels from itemsets found elsewhere (Spark's FPGrowth): each itemset an array of column
+    numbers, with its basket count. Every subset of a frequent itemset must be listed too (it is
+    frequent as well), as any complete miner gives them."""
+    counts = np.asarray(counts, dtype=np.int64)
+    lengths = np.fromiter(map(len, itemsets), dtype=np.int64, count=len(itemsets))
+    levels: list[Level] = []
+    for k in range(1, int(lengths.max(initial=0)) + 1):
+        chosen = np.flatnonzero(lengths == k)
+        items = (np.sort(np.array([itemsets[i] for i in chosen], dtype=np.int32).reshape(len(chosen), k), axis=1)
+                 if len(chosen) else np.empty((0, k), dtype=np.int32))
+        order = np.lexsort(items.T[::-1]) if len(chosen) else np.empty(0, dtype=np.int64)
+        items, level_counts = items[order], counts[chosen][order]
+        if k == 1:
+            keys = items[:, 0].astype(np.int64)
+        else:
+            prefix = find_rows(levels, n_items, items[:, :-1])
+            if (prefix < 0).any():
+                raise ValueError(f"an itemset of {k} items is listed without its first {k - 1} items")
+            keys = prefix * n_items + items[:, -1]
+        levels.append(Level(items, level_counts, keys))
+    return levels
 
 
 def _explosion(min_support: float, min_count: int, n_baskets: int, what: str) -> TooManyItemsets:
@@ -249,4 +274,4 @@ def frequent_itemsets(matrix: sp.csr_matrix, min_support: float, max_length: int
             bar.update(1)
     finally:
         bar.close()
-    return FrequentItemsets(levels, int(n_baskets), int(n_items), int(min_count), float(min_support))
+    return FrequentItemsets(levels, int(n_baskets), int(n_items), int(min_count), float(min_support), int(max_length))

@@ -21,7 +21,7 @@ from common.errors import InputError
 from common.topk import check_k
 from recommend.rules import defaults
 from recommend.rules.baskets import Baskets
-from recommend.rules.mining import check_thresholds, frequent_itemsets
+from recommend.rules.mining import FrequentItemsets, check_thresholds, frequent_itemsets
 from recommend.rules.rules import (
     ITEMSET_COLUMNS, LOOKUP_COLUMNS, LOOKUP_ORDER, RULE_COLUMNS, SEP, association_rules, best_sellers,
     check_rule_thresholds, itemset_table, level_names, rules_itemset_count, show_next_to,
@@ -56,34 +56,49 @@ def build(baskets: Baskets, *, min_support: float = defaults.MIN_SUPPORT,
     """Frequent itemsets, rules and the lookup for these baskets and thresholds."""
     check_thresholds(min_support, max_length)
     check_rule_thresholds(min_confidence, min_lift)
-    bad = [x for x in baskets.items if SEP in x]
-    if bad:
-        raise InputError(f"Item names must not contain {SEP!r} (it separates items in rules.csv): {bad[0]!r}.")
+    check_item_names(baskets.items)
     started = time.perf_counter()
     found = frequent_itemsets(baskets.matrix, min_support, max_length, max_itemsets=max_itemsets,
                               progress=progress)
-    mined = time.perf_counter()
-    names = level_names(found, baskets.items)
-    itemsets = itemset_table(found, baskets.items, names)
-    rules = association_rules(found, baskets.items, min_confidence, min_lift, max_rules=max_rules, names=names)
-    sellers = best_sellers(baskets)
+    return from_itemsets(found, baskets.items, baskets.item_counts(), baskets.info, min_confidence=min_confidence,
+                         min_lift=min_lift, show=show, max_rules=max_rules,
+                         mining_seconds=time.perf_counter() - started)
+
+
+def check_item_names(items) -> None:
+    bad = [x for x in items if SEP in x]
+    if bad:
+        raise InputError(f"Item names must not contain {SEP!r} (it separates items in rules.csv): {bad[0]!r}.")
+
+
+def from_itemsets(found: FrequentItemsets, items: np.ndarray, item_counts: np.ndarray, info: dict, *,
+                  min_confidence: float, min_lift: float, show: int, max_rules: int | None = None,
+                  mining_seconds: float, engine: str = "local") -> BasketRules:
+    """Rules, the lookup and the manifest from frequent itemsets however they were mined (this
+    process, or Spark's FPGrowth: recommend/rules/spark.py), so both engines write the same."""
+    started = time.perf_counter()
+    names = level_names(found, items)
+    itemsets = itemset_table(found, items, names)
+    rules = association_rules(found, items, min_confidence, min_lift, max_rules=max_rules, names=names)
+    sellers = best_sellers(items, item_counts)
     lookup, default = show_next_to(rules, sellers, show)
     by_length = {str(i + 1): int(len(level.counts)) for i, level in enumerate(found.levels)}
     manifest = {
         "kind": KIND, "format_version": FORMAT_VERSION,
-        "thresholds": {"min_support": min_support, "min_confidence": min_confidence, "min_lift": min_lift,
-                       "max_length": int(max_length)},
+        "thresholds": {"min_support": found.min_support, "min_confidence": min_confidence, "min_lift": min_lift,
+                       "max_length": int(found.max_length)},
         "max_length_counts": "all items of a rule (antecedent and consequent)",
         "min_count": found.min_count,
-        "baskets": baskets.n_baskets, "items": baskets.n_items,
+        "baskets": found.n_baskets, "items": int(len(items)),
         "frequent_itemsets": int(len(itemsets)), "frequent_itemsets_by_length": by_length,
         "rules": int(len(rules)),
         "itemsets_with_rules": int(rules_itemset_count(rules)),
         "items_with_rules": int(lookup.loc[lookup["source"] == "rule", "item"].nunique()),
         "show_next_to": int(show), "lookup_order": LOOKUP_ORDER,
         "default_recommendation": list(default),
-        "input": dict(baskets.info),
-        "seconds": {"mining": round(mined - started, 3), "total": round(time.perf_counter() - started, 3)},
+        "input": dict(info), "engine": engine,
+        "seconds": {"mining": round(mining_seconds, 3),
+                    "total": round(mining_seconds + time.perf_counter() - started, 3)},
         "library_versions": dict(_versions()), "created": utc_now(),
     }
     return BasketRules(itemsets, rules, lookup, list(default), manifest)

@@ -16,7 +16,6 @@ import pandas as pd
 from common.errors import InputError
 from common.topk import check_k
 from recommend.rules import defaults
-from recommend.rules.baskets import Baskets
 from recommend.rules.mining import FrequentItemsets, TooManyItemsets, find_rows
 
 SEP = defaults.ITEM_SEPARATOR
@@ -36,9 +35,9 @@ def check_rule_thresholds(min_confidence: float, min_lift: float) -> None:
         raise InputError(f"min_lift must be 0 or more, got {min_lift}.")
 
 
-def best_sellers(baskets: Baskets) -> pd.Series:
-    """Basket count per item, most first (ties by name)."""
-    counts = pd.Series(baskets.item_counts(), index=pd.Index(baskets.items, name="item"), name="baskets")
+def best_sellers(items: np.ndarray, counts: np.ndarray) -> pd.Series:
+    """Basket count per item (names sorted, counts in their order), most first (ties by name)."""
+    counts = pd.Series(np.asarray(counts, dtype=np.int64), index=pd.Index(items, name="item"), name="baskets")
     order = np.lexsort((np.arange(len(counts)), -counts.to_numpy()))  # names are sorted already
     return counts.iloc[order]
 

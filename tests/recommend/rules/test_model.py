@@ -205,8 +205,8 @@ def test_lookup_takes_the_items_own_rules_by_lift_then_confidence_then_best_sell
 
 def test_best_sellers_break_ties_by_name():
     baskets = baskets_from_lists([["b", "a"], ["c"], ["b"], ["a"], ["d"]])
-    assert list(best_sellers(baskets).index) == ["a", "b", "c", "d"]
-    assert list(best_sellers(baskets)) == [2, 2, 1, 1]
+    assert list(best_sellers(baskets.items, baskets.item_counts()).index) == ["a", "b", "c", "d"]
+    assert list(best_sellers(baskets.items, baskets.item_counts())) == [2, 2, 1, 1]
 
 
 def test_the_seed_lookup_covers_every_item(mbo, mbo_rules):
