@@ -172,6 +172,21 @@ def _java_charset(encoding: str) -> str:
     return {"utf-8-sig": "UTF-8", "cp1252": "windows-1252", "latin-1": "ISO-8859-1", "ascii": "US-ASCII"}.get(name, name)
 
 
+def stripped(column):
+    """A text column with leading and trailing whitespace removed as Python's str.strip() removes
+    it (Unicode spaces such as U+00A0 too; Spark's trim() only removes ASCII spaces)."""
+    from pyspark.sql import functions as F
+
+    return F.regexp_replace(column, r"(?U)^\s+|\s+$", "")
+
+
+def single_spaced(column):
+    """Stripped, inner runs of whitespace made one space: the local readers' `\s+` -> " "."""
+    from pyspark.sql import functions as F
+
+    return stripped(F.regexp_replace(column, r"(?U)\s+", " "))
+
+
 def to_pandas(frame):
     """A (small) Spark result as a pandas DataFrame, through Arrow."""
     return frame.toArrow().to_pandas()

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from common.errors import InputError
-from common.spark import SparkTable, is_remote, local_csv_options
+from common.spark import SparkTable, is_remote, local_csv_options, stripped
 from recommend.rules import defaults
 from recommend.rules.mining import (FrequentItemsets, TooManyItemsets, check_thresholds, levels_from_itemsets,
                                     min_count_for)
@@ -38,7 +38,7 @@ def wide_baskets(spark, path: str):
 
     sep = "," if is_remote(path) or Path(path).is_dir() else local_csv_options(Path(path))["sep"]
     lines = spark.read.text(path)
-    items = F.array_distinct(F.filter(F.transform(F.split("value", _regex_literal(sep)), lambda x: F.trim(x)), lambda x: x != ""))
+    items = F.array_distinct(F.filter(F.transform(F.split("value", _regex_literal(sep)), stripped), lambda x: x != ""))
     frame = lines.select(items.alias("items"))
     return frame, {"name": str(path), "format": "wide", "delimiter": sep, "engine": "spark"}
 
@@ -53,8 +53,8 @@ def long_baskets(table: SparkTable, basket_col: str, item_col: str, quantity_col
     if missing:
         raise InputError(f"{table.name} lacks column(s) {', '.join(map(repr, missing))}; found: "
                          f"{', '.join(table.columns()[:12])}.")
-    lines = table.frame.select(F.trim(F.col(basket_col).cast("string")).alias("basket"),
-                               F.trim(F.col(item_col).cast("string")).alias("item"),
+    lines = table.frame.select(stripped(F.col(basket_col).cast("string")).alias("basket"),
+                               stripped(F.col(item_col).cast("string")).alias("item"),
                                *([F.col(quantity_col).cast("double").alias("quantity")] if quantity_col else []))
     keep = (F.col("basket").isNotNull() & (F.col("basket") != "") & F.col("item").isNotNull() & (F.col("item") != ""))
     if quantity_col:

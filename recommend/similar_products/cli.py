@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 from common.errors import InputError
+from common.spark import add_engine_arguments, check_engine_arguments
 from recommend.cli import add_from, require_query
 from recommend.core.order_columns import add_sql_arguments, described, resolve, source
 from recommend.similar_products import model
@@ -16,7 +17,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.description = ("Item-item co-occurrence from order lines: the k most similar products of every product. "
                      "Writes similar_products.csv, similar_products.json, products.csv, validation.csv "
                      "(with --category-col) and manifest.json.")
-    p.add_argument("--orders", type=Path, help="CSV (or .csv.gz) with one row per order line (needed to build)")
+    p.add_argument("--orders", help="CSV (or .csv.gz) with one row per order line (needed to build); with "
+                                    "--engine spark also Parquet, a folder of part files, or a URI (s3a://, hdfs://...)")
     add_sql_arguments(p)
     p.add_argument("--order-col", help="column holding the order id (guessed from the header when left out)")
     p.add_argument("--item-col", help="column holding the product id (guessed when left out)")
@@ -31,12 +33,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("-k", type=int, default=DEFAULT_K, help="similar products per product")
     p.add_argument("--min-count", type=int, default=DEFAULT_MIN_COUNT,
                    help="ignore product pairs bought together fewer times than this")
+    p.add_argument("--max-order-items", type=int, default=None, metavar="N",
+                   help="count only the first N products (by id) of larger orders: their pairs grow with the "
+                        "square of their size (off by default; recorded in the manifest)")
     p.add_argument("--clean", choices=model.CLEANINGS, default="none",
                    help="online-retail: drop cancellations, returns, postage/fees/vouchers, zero prices "
                         "(needs the Quantity and UnitPrice columns of the UCI file)")
     p.add_argument("--out", type=Path, help="artifact folder to write, replaced whole (needed to build)")
     p.add_argument("--item", default=None, help="also print the products similar to this product id (or name)")
     add_from(p, "--item")
+    add_engine_arguments(p)
 
 
 def run(args) -> int:
@@ -51,8 +57,17 @@ def run(args) -> int:
                          "--from DIR --item ID).")
     if args.min_count < 1:
         raise InputError(f"--min-count must be at least 1, not {args.min_count}.")
+    check_engine_arguments(args)
     src = source(args, args.orders)
-    if not src.is_sql and not Path(args.orders).is_file():
+    if args.engine == "spark":
+        if src.is_sql:
+            raise InputError("--engine spark reads files and folders Spark can reach (CSV, Parquet); for a database "
+                             "use --engine local, or export the order lines to Parquet first.")
+        from common.spark import read_table, session
+
+        spark = session(args.spark_master, args.spark_conf)
+        src = read_table(spark, args.orders, "Orders")
+    elif not src.is_sql and not Path(args.orders).is_file():
         raise InputError(f"Orders file {args.orders} not found.")
     categories = args.category_col
     found = resolve(src, {"order": args.order_col, "item": args.item_col, "name": args.name_col,
@@ -61,14 +76,21 @@ def run(args) -> int:
         categories = [found["category"]] if found["category"] else []
     categories = [c for c in categories if c]
     columns = model.OrderColumns(found["order"], found["item"], found["name"], tuple(categories), None, args.clean)
-    if src.is_sql:
+    if args.engine == "spark":
+        from recommend.similar_products import spark as engine
+
+        result = engine.build(engine.order_lines(src, columns), columns, similarity=args.similarity, k=args.k,
+                              min_count=args.min_count, max_order_items=args.max_order_items)
+        inputs = {**src.describe(), "spark_master": spark.sparkContext.master}
+    elif src.is_sql:
         table = src.read(list(dict.fromkeys(columns.needed() + (["Quantity", "UnitPrice"] if args.clean != "none" else []))))
         table.attrs["name"] = src.name
         lines, inputs = model.read_order_lines(table, columns), src.describe(len(table))
     else:
         lines, inputs = model.read_order_lines(args.orders, columns), {"orders": str(args.orders)}
-    result = model.build(lines, columns, similarity=args.similarity, k=args.k, min_count=args.min_count,
-                         progress=sys.stderr.isatty())
+    if args.engine == "local":
+        result = model.build(lines, columns, similarity=args.similarity, k=args.k, min_count=args.min_count,
+                             max_order_items=args.max_order_items, progress=sys.stderr.isatty())
     model.write(result, args.out, {**inputs, "columns": {
         "order": columns.order, "item": columns.item, "name": columns.name, "categories": list(categories)}},
         rebuild=args.command_line)
@@ -76,7 +98,7 @@ def run(args) -> int:
     used = {"order": columns.order, "item": columns.item, "name": columns.name, "category": ", ".join(categories) or None}
     print(f"Wrote the {m['k']} most similar products of {m['products_with_similar']:,} of {m['products']:,} "
           f"products ({m['similarity']}, min count {m['min_count']}; {m['orders']:,} orders) to {args.out} "
-          f"in {m['seconds']} s; columns: {described(used)}.")
+          f"in {m['seconds']} s ({m['engine']} engine); columns: {described(used)}.")
     if not m["validation"]:
         print("  (no --category-col: no same-category validation, no validation.csv)")
     for row in m["validation"] or []:

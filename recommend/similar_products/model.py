@@ -20,7 +20,7 @@ from common.artifacts import library_versions, loading, utc_now, write_artifact
 from common.errors import InputError
 from common.tables import read_csv
 from common.text_match import Matcher
-from common.topk import check_k
+from common.topk import TopK, check_k
 from recommend.core.interactions import Interactions, interaction_matrix
 from recommend.datasets.online_retail import clean_online_retail, product_descriptions
 from recommend.similar_products.similarity import DEFAULT_K, DEFAULT_MIN_COUNT, DEFAULT_SIMILARITY, top_similar
@@ -135,23 +135,54 @@ def product_table(lines: pd.DataFrame, columns: OrderColumns, interactions: Inte
     return table
 
 
+def check_order_cap(cap) -> int:
+    if isinstance(cap, bool) or int(cap) != cap or cap < 2:
+        raise InputError(f"--max-order-items must be a whole number of at least 2, not {cap!r}.")
+    return int(cap)
+
+
+def cap_orders(lines: pd.DataFrame, columns: OrderColumns, cap: int) -> pd.DataFrame:
+    """The distinct (order, product) lines, only the first `cap` products (by id) of each order:
+    the optional guard on very large orders, whose pairs grow with the square of their size."""
+    cap = check_order_cap(cap)
+    held = lines[[columns.order, columns.item]].drop_duplicates().sort_values([columns.order, columns.item],
+                                                                             kind="stable")
+    return held[held.groupby(columns.order, sort=False).cumcount() < cap]
+
+
 def build(lines: pd.DataFrame, columns: OrderColumns, *, similarity: str = DEFAULT_SIMILARITY, k: int = DEFAULT_K,
-          min_count: int = DEFAULT_MIN_COUNT, progress: bool = False) -> SimilarProducts:
+          min_count: int = DEFAULT_MIN_COUNT, max_order_items: int | None = None,
+          progress: bool = False) -> SimilarProducts:
     """Top-k similar products for every product in the order lines, the product table and the
-    same-category validation (when category columns are given)."""
+    same-category validation (when category columns are given). `max_order_items` (off by
+    default) counts only the first that many products of a larger order (see cap_orders)."""
     started = time.perf_counter()
     missing = [c for c in columns.needed() if c not in lines.columns and c != columns.date]
     if missing:
         raise InputError(f"The order lines lack column(s) {', '.join(missing)}.")
-    inter = interaction_matrix(lines, columns.order, columns.item)
+    held = lines if max_order_items is None else cap_orders(lines, columns, max_order_items)
+    inter = interaction_matrix(held, columns.order, columns.item)
     if inter.shape[1] < 2:
         raise InputError("Need at least two different products to find similar ones.")
     ease_facts: dict = {}
     found, n_pairs = top_similar(inter.matrix, similarity=similarity, k=k, min_count=min_count, progress=progress,
                                  facts=ease_facts)
     products = product_table(lines, columns, inter)
+    sizes = np.diff(inter.matrix.indptr)
+    facts = {"order_lines": int(len(lines)), "orders": int(inter.shape[0]),
+             "orders_with_2_or_more_products": int((sizes >= 2).sum()), "pairs_bought_together": n_pairs}
+    return assemble(found, products, columns, similarity=similarity, k=k, min_count=min_count, ease_facts=ease_facts,
+                    facts=facts, read=dict(lines.attrs.get("read", {})), started=started,
+                    extra={"engine": "local", **({"max_order_items": int(max_order_items)} if max_order_items else {})})
+
+
+def assemble(found: TopK, products: pd.DataFrame, columns: OrderColumns, *, similarity: str, k: int, min_count: int,
+             ease_facts: dict, facts: dict, read: dict, started: float, extra: dict) -> SimilarProducts:
+    """The result from the k best per product (positions in `products`, sorted by id) however they
+    were found (this process, or Spark: recommend/similar_products/spark.py): the lists, the
+    same-category validation and the manifest, so both engines write the same artifact."""
     rows, ranks = found.entries()
-    items = np.asarray(inter.col_ids, dtype=object)
+    items = products["item"].to_numpy(dtype=object)
     neighbours = pd.DataFrame({
         "item": items[rows], "rank": ranks + 1, "similar_item": items[found.indices[rows, ranks]],
         "score": found.scores[rows, ranks].round(6), "co_count": found.counts[rows, ranks],
@@ -163,17 +194,18 @@ def build(lines: pd.DataFrame, columns: OrderColumns, *, similarity: str = DEFAU
             v = same_category_validation(found.indices, products[col].to_numpy(), products["orders"].to_numpy(), k)
             parts.append(v.assign(level=col)[["level", *v.columns]])
         validation = pd.concat(parts, ignore_index=True)
-    sizes = np.diff(inter.matrix.indptr)
     manifest = {
         "kind": KIND, "format_version": FORMAT_VERSION, "similarity": similarity, "k": int(k),
         "min_count": int(min_count), **({"ease": ease_facts} if ease_facts else {}),
         "columns": {"order": columns.order, "item": columns.item, "name": columns.name,
                     "categories": list(columns.categories)},
-        "cleaning": columns.clean, "read": dict(lines.attrs.get("read", {})), "order_lines": int(len(lines)), "orders": int(inter.shape[0]),
-        "orders_with_2_or_more_products": int((sizes >= 2).sum()), "products": int(inter.shape[1]),
-        "products_with_similar": int(found.found[:, 0].sum()), "pairs_bought_together": n_pairs,
+        "cleaning": columns.clean, "read": read, "order_lines": facts["order_lines"], "orders": facts["orders"],
+        "orders_with_2_or_more_products": facts["orders_with_2_or_more_products"], "products": int(len(products)),
+        "products_with_similar": int(found.found[:, 0].sum()) if len(products) else 0,
+        "pairs_bought_together": facts["pairs_bought_together"],
         "validation": (validation[validation["category"] == "(all)"].drop(columns="category")
                        .to_dict(orient="records") if validation is not None else None),
+        **extra,
         "seconds": round(time.perf_counter() - started, 2),
         "library_versions": library_versions("numpy", "scipy", "pandas", "scikit-learn", "numba"), "created": utc_now(),
     }

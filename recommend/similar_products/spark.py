@@ -1,0 +1,226 @@
+"""Similar products on Apache Spark (`python -m recommend similar-products --engine spark`): the
+same artifact as the local engine, from order lines that never sit on one machine.
+
+In Spark: the distinct (order, product) pairs, orders per product, the pair counts by a
+self-join of the order lines on the order id (optionally capped per order, see MAX_ORDER_ITEMS
+below), the similarity of every pair bought together, and the k best per product with a
+window, ties broken as the local engine breaks them (higher score, then the smaller product id).
+The original notebook's second-order similarity (cosine between rows of the co-occurrence)
+is one more join, on the product both are bought with. The driver receives the k best per
+product, the product table (one row per product) and, for EASE, the pair counts among the
+products it fits (at most ease.MAX_ITEMS, the most ordered: one dense inverse on the driver, as
+the local engine does); past that the products keep Jaccard's lists, as they do locally.
+The validation and the manifest are the local engine's own code (model.assemble).
+"""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pandas as pd
+
+from common.errors import InputError
+from common.spark import SparkTable, single_spaced, stripped
+from common.topk import TopK, check_k
+from recommend.similar_products import model
+from recommend.similar_products.similarity import DEFAULT_K, DEFAULT_MIN_COUNT, DEFAULT_SIMILARITY, EASE_LAMBDA, MODELS
+from recommend.core.sparse_topk import TIE_DECIMALS
+
+
+def order_lines(table: SparkTable, columns: model.OrderColumns):
+    """The needed columns of the order lines, ids stripped, rows without an order or a product
+    dropped: recommend.similar_products.model.read_order_lines in Spark."""
+    from pyspark.sql import functions as F
+
+    if columns.clean != "none":
+        raise InputError(f"--clean {columns.clean} is not yet done by --engine spark; clean the lines first or use "
+                         "--engine local.")
+    wanted = [c for c in columns.needed() if c != columns.date]
+    missing = [c for c in wanted if c not in table.columns()]
+    if missing:
+        raise InputError(f"{table.name} lacks column(s) {', '.join(map(repr, missing))}; found: "
+                         f"{', '.join(table.columns()[:12])}.")
+    frame = table.frame.select(*[F.col(c).cast("string").alias(c) for c in wanted])
+    for c in (columns.order, columns.item):
+        frame = frame.withColumn(c, stripped(F.col(c)))
+    return frame.where(F.col(columns.order).isNotNull() & (F.col(columns.order) != "")
+                       & F.col(columns.item).isNotNull() & (F.col(columns.item) != ""))
+
+
+def _most_frequent_text(lines, item: str, column: str, alias: str):
+    """Per product, its most frequent text in `column` (stripped, single spaces; ties:
+    alphabetically first): recommend.datasets.online_retail.product_descriptions in Spark."""
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    text = single_spaced(F.col(column))
+    counted = (lines.select(F.col(item).alias("item"), text.alias("text")).where(F.col("text").isNotNull()
+                                                                                & (F.col("text") != ""))
+               .groupBy("item", "text").count())
+    best = Window.partitionBy("item").orderBy(F.col("count").desc(), F.col("text").asc())
+    return (counted.withColumn("r", F.row_number().over(best)).where(F.col("r") == 1)
+            .select("item", F.col("text").alias(alias)))
+
+
+def build(lines, columns: model.OrderColumns, *, similarity: str = DEFAULT_SIMILARITY, k: int = DEFAULT_K,
+          min_count: int = DEFAULT_MIN_COUNT, ease_lambda: float = EASE_LAMBDA, read: dict | None = None,
+          max_order_items: int | None = None) -> model.SimilarProducts:
+    """The k most similar products of every product, as model.build gives for the same lines."""
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    if similarity not in MODELS:
+        raise InputError(f"--similarity must be one of {', '.join(MODELS)}, not {similarity!r}.")
+    k = check_k(k)
+    if isinstance(min_count, bool) or int(min_count) != min_count or min_count < 1:
+        raise InputError(f"The minimum co-occurrence count must be a whole number of at least 1, not {min_count!r}.")
+    started = time.perf_counter()
+    spark = lines.sparkSession
+    held = (lines.select(F.col(columns.order).alias("order"), F.col(columns.item).alias("item")).distinct())
+    if max_order_items is not None:
+        held = _cap_orders(held, model.check_order_cap(max_order_items))
+    held = held.cache()
+    try:
+        per_item = held.groupBy("item").agg(F.count("*").alias("n")).cache()
+        sizes = held.groupBy("order").count()
+        facts = sizes.agg(F.count("*").alias("orders"), F.sum(F.when(F.col("count") >= 2, 1).otherwise(0))
+                          .alias("multi")).first()
+        n_lines = lines.count()
+        all_pairs = (held.alias("x").join(held.alias("y"), "order").where(F.col("x.item") < F.col("y.item"))
+                     .groupBy(F.col("x.item").alias("a"), F.col("y.item").alias("b")).agg(F.count("*").alias("c")))
+        all_pairs = all_pairs.cache()
+        pairs = all_pairs.where(F.col("c") >= int(min_count))
+        n_pairs = pairs.count()
+        # Both directions, with each side's orders: what every similarity is made of.
+        both = pairs.union(pairs.select(F.col("b").alias("a"), F.col("a").alias("b"), "c"))
+        both = (both.join(per_item.select(F.col("item").alias("a"), F.col("n").alias("na")), "a")
+                .join(per_item.select(F.col("item").alias("b"), F.col("n").alias("nb")), "b"))
+        ease_facts: dict = {}
+        if similarity == "cooccurrence-cosine":
+            scored = _cooccurrence_cosine(both)
+        elif similarity == "ease":
+            scored = _ease_scores(spark, both, all_pairs, per_item, ease_lambda, ease_facts)
+        else:
+            scored = both.select("a", "b", _pair_similarity(similarity, facts["orders"]).alias("score"))
+        best = Window.partitionBy("a").orderBy(F.col("score").desc(), F.col("b").asc())
+        top = (scored.where(F.col("score") > 0).withColumn("rank", F.row_number().over(best))
+               .where(F.col("rank") <= k))
+        top = top.join(both.select("a", "b", "c"), ["a", "b"], "left")
+        found = top.select("a", "rank", "b", "score", F.coalesce("c", F.lit(0)).alias("c")).toArrow().to_pandas()
+        products = _products(lines, columns, per_item)
+    finally:
+        held.unpersist()
+    found_topk = _as_topk(found, products["item"].to_numpy(dtype=object), k)
+    facts_dict = {"order_lines": int(n_lines), "orders": int(facts["orders"]),
+                  "orders_with_2_or_more_products": int(facts["multi"] or 0), "pairs_bought_together": int(n_pairs)}
+    extra = {"engine": "spark", **({"max_order_items": int(max_order_items)} if max_order_items is not None else {})}
+    return model.assemble(found_topk, products, columns, similarity=similarity, k=k, min_count=min_count,
+                          ease_facts=ease_facts, facts=facts_dict, read=read or {}, started=started, extra=extra)
+
+
+def _cap_orders(held, cap: int):
+    """Only the first `cap` products (by id) of orders holding more: the quadratic blow-up of
+    very large orders guarded (off by default; the local engine applies the same cap)."""
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    first = Window.partitionBy("order").orderBy("item")
+    return held.withColumn("i", F.row_number().over(first)).where(F.col("i") <= cap).drop("i")
+
+
+def _pair_similarity(similarity: str, n_orders: int):
+    """jaccard, lift or cosine of a pair from its count c and each side's orders (as similarity.py)."""
+    from pyspark.sql import functions as F
+
+    c, na, nb = (F.col(x).cast("double") for x in ("c", "na", "nb"))
+    if similarity == "jaccard":
+        return c / (na + nb - c)
+    if similarity == "lift":
+        return c * F.lit(float(n_orders)) / (na * nb)
+    if similarity == "cosine":
+        return c / F.sqrt(na * nb)
+    raise InputError(f"Unknown pair similarity {similarity!r}.")
+
+
+def _cooccurrence_cosine(both):
+    """Cosine between rows of the pair counts (diagonal left out): the original notebook's,
+    rounded as the local engine rounds it so that equal values tie."""
+    from pyspark.sql import functions as F
+
+    norms = both.groupBy("a").agg(F.sqrt(F.sum(F.col("c").cast("double") ** 2)).alias("norm"))
+    unit = both.join(norms, "a").select("a", "b", (F.col("c") / F.col("norm")).alias("w"))
+    x, y = unit.alias("x"), unit.alias("y")
+    dots = (x.join(y, F.col("x.b") == F.col("y.b")).where(F.col("x.a") != F.col("y.a"))
+            .groupBy(F.col("x.a").alias("a"), F.col("y.a").alias("b"))
+            .agg(F.sum(F.col("x.w") * F.col("y.w")).alias("score")))
+    return dots.select("a", "b", F.round("score", TIE_DECIMALS).alias("score"))
+
+
+def _ease_scores(spark, both, all_pairs, per_item, lam: float, facts: dict):
+    """EASE's weights where both products are among those it fits (fitted on the driver from the
+    Spark-counted XᵀX), Jaccard's score elsewhere: similarity.ease_on_pairs in Spark."""
+    from pyspark.sql import functions as F
+    from recommend.core import ease
+
+    counts = per_item.toArrow()
+    items = np.asarray(counts.column("item").to_pylist(), dtype=object)
+    order = np.argsort(items, kind="stable")  # column positions, as the local matrix numbers them
+    items, n = items[order], np.asarray(counts.column("n"), dtype=np.int64)[order]
+    kept_items = items[ease.most_frequent(n, ease.MAX_ITEMS)]
+    keep = spark.createDataFrame(pd.DataFrame({"item": kept_items}))
+    inside = (all_pairs.join(F.broadcast(keep.select(F.col("item").alias("a"))), "a")
+              .join(F.broadcast(keep.select(F.col("item").alias("b"))), "b").select("a", "b", "c").toArrow())
+    where = {x: i for i, x in enumerate(kept_items)}
+    a = np.fromiter((where[x] for x in inside.column("a").to_pylist()), dtype=np.int64, count=inside.num_rows)
+    b = np.fromiter((where[x] for x in inside.column("b").to_pylist()), dtype=np.int64, count=inside.num_rows)
+    c = np.asarray(inside.column("c"), dtype=np.float32)
+    fitted = ease.fit_gram(a, b, c, n[np.searchsorted(items, kept_items)], lam, dropped=int(len(items) - len(kept_items)))
+    facts.update({"lambda": fitted.lam, "products_fitted": int(len(fitted.kept)),
+                  "products_past_the_guard": fitted.dropped, "fit_seconds": round(fitted.seconds, 2)})
+    jaccard = both.select("a", "b", _pair_similarity("jaccard", 0).alias("score"))
+    kept_names = spark.createDataFrame(pd.DataFrame({"item": kept_items, "pos": np.arange(len(kept_items))}))
+    pattern = (both.select("a", "b").join(F.broadcast(kept_names.select(F.col("item").alias("a"), F.col("pos").alias("pa"))), "a")
+               .join(F.broadcast(kept_names.select(F.col("item").alias("b"), F.col("pos").alias("pb"))), "b")
+               .toArrow())
+    pa, pb = np.asarray(pattern.column("pa"), dtype=np.int64), np.asarray(pattern.column("pb"), dtype=np.int64)
+    weights = pd.DataFrame({"a": pattern.column("a").to_pylist(), "b": pattern.column("b").to_pylist(),
+                            "weight": fitted.weights[pa, pb].astype(np.float64)})
+    learned = spark.createDataFrame(weights)
+    return (jaccard.join(learned, ["a", "b"], "left")
+            .select("a", "b", F.when(F.col("weight").isNull(), F.col("score"))
+                    .otherwise(F.greatest(F.col("weight"), F.lit(0.0))).alias("score")))
+
+
+def _products(lines, columns: model.OrderColumns, per_item) -> pd.DataFrame:
+    """One row per product, sorted by id: id, name (most frequent), categories, orders holding it."""
+    from pyspark.sql import functions as F
+
+    table = per_item.select("item", F.col("n").alias("orders"))
+    if columns.name:
+        table = table.join(_most_frequent_text(lines, columns.item, columns.name, "name"), "item", "left")
+    for i, col in enumerate(columns.categories):
+        table = table.join(_most_frequent_text(lines, columns.item, col, f"category_{i}"), "item", "left")
+    frame = table.toArrow().to_pandas()
+    frame = frame.sort_values("item", kind="stable", key=lambda s: s.astype(object)).reset_index(drop=True)
+    out = pd.DataFrame({"item": frame["item"].astype(object)})
+    out["name"] = (frame["name"] if columns.name else pd.Series(pd.NA, index=frame.index))
+    out["name"] = out["name"].astype(object).where(out["name"].notna(), out["item"]).astype(str)
+    for i, col in enumerate(columns.categories):
+        out[col] = frame[f"category_{i}"].astype(object).where(frame[f"category_{i}"].notna(), "(none)").astype(str)
+    out["orders"] = frame["orders"].astype(np.int64)
+    return out
+
+
+def _as_topk(found: pd.DataFrame, items: np.ndarray, k: int) -> TopK:
+    """The k best per product as TopK over the products' positions (sorted ids), -1 padding."""
+    position = pd.Index(items)
+    rows = position.get_indexer(found["a"].astype(object))
+    cols = position.get_indexer(found["b"].astype(object))
+    ranks = found["rank"].to_numpy(dtype=np.int64) - 1
+    indices = np.full((len(items), k), -1, dtype=np.int64)
+    scores = np.full((len(items), k), np.nan)
+    counts = np.zeros((len(items), k), dtype=np.int64)
+    indices[rows, ranks] = cols
+    scores[rows, ranks] = found["score"].to_numpy(dtype=np.float64)
+    counts[rows, ranks] = found["c"].to_numpy(dtype=np.int64)
+    return TopK(indices, scores, counts)
