@@ -22,6 +22,7 @@ DEFAULT_MASTER = "local[*]"
 INSTALL = ("pip install -r requirements-spark.txt, and Java 17 (Debian: apt-get install "
            "openjdk-17-jre-headless)")
 PARQUET_SUFFIXES = (".parquet", ".pq")
+LOG_CONFIG = Path(__file__).with_name("spark_log4j2.properties")  # errors only, not Spark's start-up chatter
 CSV_SUFFIXES = (".csv", ".csv.gz", ".tsv", ".txt", ".txt.gz", ".gz")
 
 
@@ -74,6 +75,7 @@ def session(master: str | None = None, conf: list[str] | dict[str, str] | None =
     if master:
         builder = builder.master(master)
     defaults = {"spark.ui.enabled": "false", "spark.ui.showConsoleProgress": "false",
+                "spark.driver.extraJavaOptions": f"-Dlog4j.configurationFile={LOG_CONFIG.as_uri()}",
                 "spark.sql.execution.arrow.pyspark.enabled": "true",
                 "spark.sql.session.timeZone": "UTC"}
     if master and master.startswith("local"):
@@ -181,7 +183,7 @@ def stripped(column):
 
 
 def single_spaced(column):
-    """Stripped, inner runs of whitespace made one space: the local readers' `\s+` -> " "."""
+    """Stripped, inner runs of whitespace made one space (what the local readers do with a regex)."""
     from pyspark.sql import functions as F
 
     return stripped(F.regexp_replace(column, r"(?U)\s+", " "))

@@ -95,3 +95,13 @@ def tiny_shop_workspace(tmp_path_factory):
     assert cli.main(["build", "--orders", str(orders), "--catalog", str(catalogue), "--weights", "none",
                      "--name", "tiny", "--artifacts", str(root / "artifacts")]) == 0
     return root / "artifacts", model.open_workspace("tiny", root / "artifacts")
+
+
+@pytest.fixture(scope="module")
+def spark():
+    """One local Spark session (2 threads) per test module that asks for it, stopped after the module."""
+    from common.spark import session
+
+    s = session("local[2]")
+    yield s
+    s.stop()

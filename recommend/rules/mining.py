@@ -161,7 +161,7 @@ def _pairs(matrix: sp.csr_matrix, frequent: np.ndarray, min_count: int):
     return np.column_stack([a[order], b[order]]).astype(np.int32), counts[order]
 
 
-def _candidates(levels: list[Level], n_items: int, limit: int, too_many) -> tuple[np.ndarray, np.ndarray]:
+def candidates(levels: list[Level], n_items: int, limit: int, too_many) -> tuple[np.ndarray, np.ndarray]:
     """Candidates of size k+1 from level k (k >= 2): join rows sharing their first k-1 items, keep
     those whose every k-subset is frequent. Returns (items (c, k+1), row of the first k items)."""
     level = levels[-1]
@@ -262,7 +262,7 @@ def frequent_itemsets(matrix: sp.csr_matrix, min_support: float, max_length: int
                 return explosion(f"{n:,} candidate itemsets of {k} items to count over {baskets:,} baskets "
                                  f"(over the work limit)")
 
-            cand, prefix_rows = _candidates(levels, n_items, max_itemsets - found, too_many)
+            cand, prefix_rows = candidates(levels, n_items, max_itemsets - found, too_many)
             if not len(cand):
                 break
             counts = _count(matrix, cand, max_word_ops, too_many)

@@ -21,12 +21,13 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from common.errors import InputError
 from common.spark import SparkTable, is_remote, local_csv_options, stripped
 from recommend.rules import defaults
-from recommend.rules.mining import (FrequentItemsets, TooManyItemsets, check_thresholds, levels_from_itemsets,
-                                    min_count_for)
+from recommend.rules.mining import (FrequentItemsets, Level, TooManyItemsets, candidates, check_thresholds,
+                                    levels_from_itemsets, min_count_for)
 from recommend.rules.model import BasketRules, check_item_names, from_itemsets
 from recommend.rules.rules import check_rule_thresholds
 
@@ -73,15 +74,16 @@ def build(baskets_frame, info: dict, *, min_support: float = defaults.MIN_SUPPOR
           min_confidence: float = defaults.MIN_CONFIDENCE, min_lift: float = defaults.MIN_LIFT,
           max_length: int = defaults.MAX_LENGTH, show: int = defaults.SHOW_NEXT_TO,
           max_itemsets: int | None = None, max_rules: int | None = None) -> BasketRules:
-    """Frequent itemsets by FPGrowth, then the rules and the lookup as the local engine makes them."""
-    from pyspark.ml.fpm import FPGrowth
+    """Frequent itemsets in Spark (FPGrowth where it is safe, else level by level), then the rules
+    and the lookup as the local engine makes them."""
     from pyspark.sql import functions as F
 
     check_thresholds(min_support, max_length)
     check_rule_thresholds(min_confidence, min_lift)
     max_itemsets = defaults.MAX_ITEMSETS if max_itemsets is None else max_itemsets
     started = time.perf_counter()
-    baskets = baskets_frame.where(F.size("items") > 0).cache()
+    # Numbered once and cached, so both sides of a self-join see the same basket ids.
+    baskets = baskets_frame.where(F.size("items") > 0).withColumn("basket", F.monotonically_increasing_id()).cache()
     try:
         counted = baskets.select(F.explode("items").alias("item")).groupBy("item").count().toArrow()
         items = np.asarray(counted.column("item").to_pylist(), dtype=object)
@@ -92,59 +94,127 @@ def build(baskets_frame, info: dict, *, min_support: float = defaults.MIN_SUPPOR
         check_item_names(items)
         n_baskets = int(baskets.count())
         min_count = min_count_for(min_support, n_baskets)
-        frequent = items[item_counts >= min_count]
-        _check_guard(baskets, frequent, n_baskets, min_support, min_count, max_length, max_itemsets)
-        # Spark keeps itemsets with freq >= ceil(minSupport * baskets): this minSupport gives min_count exactly.
-        model = FPGrowth(itemsCol="items", minSupport=(min_count - 0.5) / n_baskets).fit(baskets)
-        found = (model.freqItemsets.where((F.size("items") <= max_length) & (F.col("freq") >= min_count))
-                 .toArrow())
+        miner = _Miner(baskets, items, item_counts, n_baskets, min_support, min_count, max_length, max_itemsets)
+        levels, how = miner.levels()
     finally:
         baskets.unpersist()
-    position = {name: i for i, name in enumerate(items)}
-    itemsets = [np.fromiter((position[x] for x in row), dtype=np.int32) for row in found.column("items").to_pylist()]
-    if len(itemsets) > max_itemsets:
-        raise TooManyItemsets(f"min_support {min_support:g} gives {len(itemsets):,} frequent itemsets (the limit is "
+    found = FrequentItemsets(levels, n_baskets, len(items), int(min_count), float(min_support), int(max_length))
+    if found.total > max_itemsets:
+        raise TooManyItemsets(f"min_support {min_support:g} gives {found.total:,} frequent itemsets (the limit is "
                               f"{max_itemsets:,}); raise min_support (or lower max_length).")
-    levels = levels_from_itemsets(itemsets, np.asarray(found.column("freq"), dtype=np.int64), len(items))
-    frequent_sets = FrequentItemsets(levels, n_baskets, len(items), int(min_count), float(min_support), int(max_length))
-    info = {**info, "baskets": n_baskets, "items": int(len(items)), "item_occurrences": int(item_counts.sum())}
-    return from_itemsets(frequent_sets, items, item_counts, info, min_confidence=min_confidence, min_lift=min_lift,
+    info = {**info, "baskets": n_baskets, "items": int(len(items)), "item_occurrences": int(item_counts.sum()),
+            "miner": how}
+    return from_itemsets(found, items, item_counts, info, min_confidence=min_confidence, min_lift=min_lift,
                          show=show, max_rules=max_rules, mining_seconds=time.perf_counter() - started, engine="spark")
 
 
-def _check_guard(baskets, frequent: np.ndarray, n_baskets: int, min_support: float, min_count: int,
-                 max_length: int, max_itemsets: int) -> None:
-    """The local engine's limits on frequent items and on pairs inside baskets, and a bound on
-    every itemset FPGrowth could find (it has no length limit); TooManyItemsets past any of them."""
-    from pyspark.sql import functions as F
+class _Miner:
+    """Frequent itemsets of cached, numbered baskets, with the local engine's explosion guard.
 
-    def explosion(what: str) -> TooManyItemsets:
-        return TooManyItemsets(f"min_support {min_support:g} ({min_count:,} of {n_baskets:,} baskets) would give "
-                               f"{what}; raise min_support (or lower max_length).")
+    Single items and pairs are counted first (a group-by, and a self-join of the baskets' frequent
+    items), with the local limits on frequent items, pairs inside baskets and frequent pairs.
+    Then, FPGrowth (MLlib) when it is safe: it has no length limit, so it runs only when an upper
+    bound on every itemset it could find stays under the itemset limit (the smaller of: the
+    subsets of each basket's frequent items, sum 2^m over baskets / min_count, as each frequent
+    itemset lies in min_count baskets; and the cliques of the frequent-pair graph). Otherwise,
+    as for long invoices, level by level up to max_length like the local engine: candidates from
+    the level below on the driver (mining.candidates, the same guard), counted in Spark."""
 
-    if len(frequent) > max_itemsets:
-        raise explosion(f"{len(frequent):,} frequent items (the limit is {max_itemsets:,} itemsets)")
-    if len(frequent) < 2:
-        return
-    spark = baskets.sparkSession
-    keep = spark.createDataFrame([(str(x),) for x in frequent], "item string")
-    lines = (baskets.select(F.monotonically_increasing_id().alias("basket"), F.explode("items").alias("item"))
-             .join(F.broadcast(keep), "item"))
-    lengths = lines.groupBy("basket").count()
-    occurrences = lengths.select(F.sum(F.col("count") * (F.col("count") - 1) / 2)).first()[0] or 0
-    if occurrences > defaults.MAX_PAIR_OCCURRENCES:
-        raise explosion(f"{int(occurrences):,} pairs of frequent items inside baskets to count "
-                        f"(the limit is {defaults.MAX_PAIR_OCCURRENCES:,})")
-    pairs = (lines.alias("a").join(lines.alias("b"), "basket").where(F.col("a.item") < F.col("b.item"))
-             .groupBy(F.col("a.item").alias("a"), F.col("b.item").alias("b")).count()
-             .where(F.col("count") >= min_count).select("a", "b").toArrow())
-    if len(frequent) + pairs.num_rows > max_itemsets:
-        raise explosion(f"{pairs.num_rows:,} frequent pairs (the limit is {max_itemsets:,} itemsets)")
-    bound = itemset_bound(frequent, pairs.column("a").to_pylist(), pairs.column("b").to_pylist())
-    if bound > max_itemsets:
-        raise explosion(f"up to {bound:,} frequent itemsets for Spark's FPGrowth, which finds every length, not only "
-                        f"up to max_length {max_length} (the limit is {max_itemsets:,} itemsets; --engine local "
-                        "stops at max_length)")
+    def __init__(self, baskets, items, item_counts, n_baskets, min_support, min_count, max_length, max_itemsets):
+        self.baskets, self.items, self.item_counts = baskets, items, item_counts
+        self.n_baskets, self.min_support, self.min_count = n_baskets, min_support, min_count
+        self.max_length, self.max_itemsets = int(max_length), max_itemsets
+
+    def explosion(self, what: str, fix: str = "raise min_support (or lower max_length)") -> TooManyItemsets:
+        return TooManyItemsets(f"min_support {self.min_support:g} ({self.min_count:,} of {self.n_baskets:,} baskets) "
+                               f"would give {what}; {fix}.")
+
+    def levels(self) -> tuple[list[Level], str]:
+        from pyspark.sql import functions as F
+
+        frequent = np.flatnonzero(self.item_counts >= self.min_count).astype(np.int32)
+        if len(frequent) > self.max_itemsets:
+            raise self.explosion(f"{len(frequent):,} frequent items (the limit is {self.max_itemsets:,} itemsets)")
+        levels = [Level(frequent[:, None], self.item_counts[frequent], frequent.astype(np.int64))]
+        if self.max_length < 2 or len(frequent) < 2:
+            return levels, "counts"
+        spark = self.baskets.sparkSession
+        keep = spark.createDataFrame(pd.DataFrame({"item": self.items[frequent].astype(str),
+                                                   "pos": frequent.astype(np.int64)}))
+        # (basket, item position) of frequent items only, cached: every later count reads it.
+        self.lines = (self.baskets.select("basket", F.explode("items").alias("item"))
+                      .join(F.broadcast(keep), "item").select("basket", "pos").cache())
+        try:
+            sizes = self.lines.groupBy("basket").count()
+            stats = sizes.agg(F.sum(F.col("count") * (F.col("count") - 1) / 2).alias("pairs"),
+                              F.sum(F.pow(F.lit(2.0), F.col("count"))).alias("subsets")).first()
+            occurrences = int(stats["pairs"] or 0)
+            if occurrences > defaults.MAX_PAIR_OCCURRENCES:
+                raise self.explosion(f"{occurrences:,} pairs of frequent items inside baskets to count "
+                                     f"(the limit is {defaults.MAX_PAIR_OCCURRENCES:,})")
+            x, y = self.lines.alias("x"), self.lines.alias("y")
+            pairs = (x.join(y, "basket").where(F.col("x.pos") < F.col("y.pos"))
+                     .groupBy(F.col("x.pos").alias("a"), F.col("y.pos").alias("b")).count()
+                     .where(F.col("count") >= self.min_count).toArrow())
+            if len(frequent) + pairs.num_rows > self.max_itemsets:
+                raise self.explosion(f"{pairs.num_rows:,} frequent pairs (the limit is {self.max_itemsets:,} itemsets)")
+            a, b = np.asarray(pairs.column("a"), dtype=np.int32), np.asarray(pairs.column("b"), dtype=np.int32)
+            two = levels_from_itemsets([np.array([i]) for i in frequent] + list(np.column_stack([a, b])),
+                                       np.r_[self.item_counts[frequent], np.asarray(pairs.column("count"))],
+                                       len(self.items))
+            levels = two[:2] if len(two) > 1 else levels
+            if self.max_length == 2 or len(levels) < 2:
+                return levels, "counts"
+            bound = min(float(stats["subsets"] or 0) / self.min_count, float(itemset_bound(frequent, a, b)))
+            if bound <= self.max_itemsets:
+                return self.fpgrowth(), "fpgrowth"
+            return self.level_by_level(levels), "level-wise"
+        finally:
+            self.lines.unpersist()
+
+    def fpgrowth(self) -> list[Level]:
+        from pyspark.ml.fpm import FPGrowth
+        from pyspark.sql import functions as F
+
+        # Spark keeps itemsets with freq >= ceil(minSupport * baskets): this minSupport gives min_count exactly.
+        model = FPGrowth(itemsCol="items", minSupport=(self.min_count - 0.5) / self.n_baskets)
+        found = (model.fit(self.baskets.select("items")).freqItemsets
+                 .where((F.size("items") <= self.max_length) & (F.col("freq") >= self.min_count)).toArrow())
+        position = {name: i for i, name in enumerate(self.items)}
+        itemsets = [np.fromiter((position[x] for x in row), dtype=np.int32) for row in found.column("items").to_pylist()]
+        return levels_from_itemsets(itemsets, np.asarray(found.column("freq"), dtype=np.int64), len(self.items))
+
+    def level_by_level(self, levels: list[Level]) -> list[Level]:
+        from pyspark.sql import functions as F
+
+        spark, n_items = self.baskets.sparkSession, len(self.items)
+        for size in range(3, self.max_length + 1):
+            if len(levels[-1].counts) < 2:
+                break
+            found = sum(len(level.counts) for level in levels)
+
+            def too_many(n: int, k: int, baskets: int | None = None) -> TooManyItemsets:
+                return self.explosion(f"{n:,} candidate itemsets of {k} items on top of the {found:,} found "
+                                      f"(the limit is {self.max_itemsets:,} itemsets)")
+
+            cand, prefix_rows = candidates(levels, n_items, self.max_itemsets - found, too_many)
+            if not len(cand):
+                break
+            members = spark.createDataFrame(pd.DataFrame({
+                "cand": np.repeat(np.arange(len(cand), dtype=np.int64), size),
+                "pos": cand.ravel().astype(np.int64)}))
+            # A basket holds a candidate when all `size` of its items meet the basket's items.
+            held = (self.lines.join(F.broadcast(members) if len(cand) <= 1_000_000 else members, "pos")
+                    .groupBy("basket", "cand").count().where(F.col("count") == size)
+                    .groupBy("cand").count().where(F.col("count") >= self.min_count).toArrow())
+            rows = np.array(held.column("cand"), dtype=np.int64)
+            if not len(rows):
+                break
+            order = np.argsort(rows)  # candidates come in the level's order: keep it
+            rows, counts = rows[order], np.array(held.column("count"), dtype=np.int64)[order]
+            items = cand[rows]
+            levels.append(Level(items, counts, prefix_rows[rows].astype(np.int64) * n_items + items[:, -1]))
+        return levels
 
 
 def itemset_bound(items, a: list, b: list, cap: int = 1 << 62) -> int:

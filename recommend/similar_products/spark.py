@@ -166,7 +166,8 @@ def _ease_scores(spark, both, all_pairs, per_item, lam: float, facts: dict):
     items = np.asarray(counts.column("item").to_pylist(), dtype=object)
     order = np.argsort(items, kind="stable")  # column positions, as the local matrix numbers them
     items, n = items[order], np.asarray(counts.column("n"), dtype=np.int64)[order]
-    kept_items = items[ease.most_frequent(n, ease.MAX_ITEMS)]
+    kept_positions = ease.most_frequent(n, ease.MAX_ITEMS)
+    kept_items = items[kept_positions]
     keep = spark.createDataFrame(pd.DataFrame({"item": kept_items}))
     inside = (all_pairs.join(F.broadcast(keep.select(F.col("item").alias("a"))), "a")
               .join(F.broadcast(keep.select(F.col("item").alias("b"))), "b").select("a", "b", "c").toArrow())
@@ -174,7 +175,7 @@ def _ease_scores(spark, both, all_pairs, per_item, lam: float, facts: dict):
     a = np.fromiter((where[x] for x in inside.column("a").to_pylist()), dtype=np.int64, count=inside.num_rows)
     b = np.fromiter((where[x] for x in inside.column("b").to_pylist()), dtype=np.int64, count=inside.num_rows)
     c = np.asarray(inside.column("c"), dtype=np.float32)
-    fitted = ease.fit_gram(a, b, c, n[np.searchsorted(items, kept_items)], lam, dropped=int(len(items) - len(kept_items)))
+    fitted = ease.fit_gram(a, b, c, n[kept_positions], lam, dropped=int((n > 0).sum() - len(kept_items)))
     facts.update({"lambda": fitted.lam, "products_fitted": int(len(fitted.kept)),
                   "products_past_the_guard": fitted.dropped, "fit_seconds": round(fitted.seconds, 2)})
     jaccard = both.select("a", "b", _pair_similarity("jaccard", 0).alias("score"))
