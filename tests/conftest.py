@@ -102,6 +102,6 @@ def spark():
     """One local Spark session (2 threads) per test module that asks for it, stopped after the module."""
     from common.spark import session
 
-    s = session("local[2]")
+    s = session("local[2]", {"spark.sql.shuffle.partitions": "2"})  # test data is small: fewer, larger tasks
     yield s
     s.stop()
