@@ -14,6 +14,8 @@ from recommend.rules.mining import TooManyItemsets
 from recommend.rules.spark import itemset_bound
 from tests.helpers import ROOT
 
+pytestmark = pytest.mark.spark
+
 MBO = ROOT / "data" / "baskets" / "market_basket_optimisation.csv"
 RETAIL = ROOT / "data" / "online_retail" / "online_retail_sample.csv.gz"
 SEED = dict(min_support=0.0045, min_confidence=0.2, min_lift=2.0, max_length=5)

@@ -11,6 +11,8 @@ from recommend.similar_products import model
 from recommend.similar_products import spark as engine
 from recommend.similar_products.similarity import MODELS
 
+pytestmark = pytest.mark.spark
+
 SUPERSTORE = model.DEMO_SETS["superstore"]
 COLUMNS = model.OrderColumns("Order ID", "Product ID", "Product Name", ("Sub-Category", "Category"))
 
