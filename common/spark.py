@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import sys
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,12 +27,14 @@ LOG_CONFIG = Path(__file__).with_name("spark_log4j2.properties")  # errors only,
 CSV_SUFFIXES = (".csv", ".csv.gz", ".tsv", ".txt", ".txt.gz", ".gz")
 
 
-def add_engine_arguments(p: argparse.ArgumentParser) -> None:
+ENGINE_HELP = ("local: this process (the default, fastest up to tens of millions of order lines); "
+               "spark: Apache Spark, for data that does not fit one machine (same results)")
+
+
+def add_engine_arguments(p: argparse.ArgumentParser, engine_help: str = ENGINE_HELP) -> None:
     """--engine, --spark-master and --spark-conf, the same in every job that has a Spark engine."""
     g = p.add_argument_group("engine")
-    g.add_argument("--engine", choices=ENGINES, default="local",
-                   help="local: this process (the default, fastest up to tens of millions of order lines); "
-                        "spark: Apache Spark, for data that does not fit one machine (same results)")
+    g.add_argument("--engine", choices=ENGINES, default="local", help=engine_help)
     g.add_argument("--spark-master", default=None, metavar="URL",
                    help=f"with --engine spark: local[N], spark://host:7077, yarn, k8s://... (default "
                         f"{DEFAULT_MASTER}, or the master spark-submit was given)")
@@ -74,8 +77,15 @@ def session(master: str | None = None, conf: list[str] | dict[str, str] | None =
     master = master or (None if under_submit else DEFAULT_MASTER)
     if master:
         builder = builder.master(master)
+    if master and master.startswith("local") and not os.environ.get("PYSPARK_PYTHON"):
+        # Python workers run this interpreter (the one with Vitrine and its libraries), not the
+        # first `python3` on the PATH; on a cluster, PYSPARK_PYTHON or spark.pyspark.python says which.
+        os.environ["PYSPARK_PYTHON"] = sys.executable
     defaults = {"spark.ui.enabled": "false", "spark.ui.showConsoleProgress": "false",
-                "spark.driver.extraJavaOptions": f"-Dlog4j.configurationFile={LOG_CONFIG.as_uri()}",
+                # FPGrowth recurses down its tree once per item of a long basket (an invoice of 500 lines):
+                # the JVM's default 1 MB thread stack overflows on Online Retail; 64 MB does not.
+                "spark.driver.extraJavaOptions": f"-Dlog4j.configurationFile={LOG_CONFIG.as_uri()} -Xss64m",
+                "spark.executor.extraJavaOptions": "-Xss64m",
                 "spark.sql.execution.arrow.pyspark.enabled": "true",
                 "spark.sql.session.timeZone": "UTC"}
     if master and master.startswith("local"):

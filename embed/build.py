@@ -16,6 +16,9 @@ streamed, resumable and incremental.
 - Atomic: the final folder is written beside `out` and swapped in at the end.
 - Never dark: `on_progress` hears once at the start, after every batch, and about every second
   while a batch or a decode is slow, independent of the checkpoint interval.
+- Two engines, one index: `build_index` embeds in this process; `embed.spark` in Spark tasks, one
+  a shard written in this job's chunk format. Both plan (`plan_build`) and assemble
+  (`finish_build`) the same way.
 """
 from __future__ import annotations
 
@@ -120,7 +123,8 @@ class _Known:
 def _text(table: pd.DataFrame, column: str) -> list[str]:
     if column not in table.columns:
         return [""] * len(table)
-    return table[column].fillna("").astype(str).tolist()
+    values = table[column]  # an all-empty column is read as float NaN: "" here, not "nan"
+    return values.astype(object).where(values.notna(), "").astype(str).tolist()
 
 
 def _previous_index(out: Path, identity: dict, known: _Known) -> None:
@@ -141,6 +145,9 @@ def _previous_index(out: Path, identity: dict, known: _Known) -> None:
             known.prior[(pid, url)] = (sha, etag, modified)
 
 
+SHARDS_DIR = "spark"  # in the work folder: one folder of one chunk per shard the Spark engine wrote
+
+
 def _finished_chunks(work: Path, state: dict, known: _Known) -> None:
     state_file = work / "state.json"
     if work.exists() and (not state_file.is_file() or read_json(state_file) != state):
@@ -149,18 +156,27 @@ def _finished_chunks(work: Path, state: dict, known: _Known) -> None:
     if not state_file.is_file():
         write_json_atomic(state_file, state)
     for table in sorted(work.glob("chunk-*.csv")):  # the .csv is renamed in last: chunk complete
-        rows = pd.read_csv(table, dtype=str, keep_default_na=False)
-        vectors_file = str(table.with_suffix(".npy"))
-        ok = rows[rows["status"] == "ok"]
-        for row, key in enumerate(zip(ok["id"], ok["sha256"])):
-            known.where[key] = (vectors_file, row)
-        for pid, sha, status, reason, url, etag, modified in zip(*(rows[c] for c in CHUNK_COLUMNS)):
-            item = CatalogItem(pid, sha256=sha, url=url, etag=etag, last_modified=modified)
-            if status == "skipped":
-                known.skipped[item.key] = reason
-            elif url:
-                known.resolved[item.key] = item  # its vector: in this chunk, or reused from the last build
+        _add_chunk(table, known)
         known.chunks += 1
+    # Shards of `--engine spark` (embed.spark), each renamed into place whole; their vectors are
+    # equal to a local run's to float rounding, so either engine resumes from the other's work.
+    for table in sorted(work.glob(f"{SHARDS_DIR}/shard-*/chunk-*.csv")):
+        _add_chunk(table, known)
+
+
+def _add_chunk(table: Path, known: _Known) -> None:
+    """Offer one finished chunk's vectors, skipped pictures and fetched URLs."""
+    rows = pd.read_csv(table, dtype=str, keep_default_na=False)
+    vectors_file = str(table.with_suffix(".npy"))
+    ok = rows[rows["status"] == "ok"]
+    for row, key in enumerate(zip(ok["id"], ok["sha256"])):
+        known.where[key] = (vectors_file, row)
+    for pid, sha, status, reason, url, etag, modified in zip(*(rows[c] for c in CHUNK_COLUMNS)):
+        item = CatalogItem(pid, sha256=sha, url=url, etag=etag, last_modified=modified)
+        if status == "skipped":
+            known.skipped[item.key] = reason
+        elif url:
+            known.resolved[item.key] = item  # its vector: in this chunk, or reused from the last build
 
 
 CHUNK_COLUMNS = ["id", "sha256", "status", "reason", "url", "etag", "last_modified"]
@@ -180,29 +196,38 @@ def _save_chunk(work: Path, number: int, rows: list[tuple], vectors: list[np.nda
 
 # ---- the job ------------------------------------------------------------------------------
 
-def build_index(
-    images_dir: Path | None,
-    out: Path,
-    *,
-    catalog: Path | None = None,
-    weights: str | Weights | None = None,
-    precision: str | None = None,
-    batch_size: int = settings.BATCH_SIZE,
-    limit: int | None = None,
-    checkpoint_every: int = settings.CHECKPOINT_EVERY,
-    workers: int | None = None,
-    progress: bool = True,
-    on_progress: ProgressCallback | None = None,
-    embedder=None,
-    rebuild: str | None = None,
-    fetcher: Fetcher | None = None,
-    index_type: str = "auto",
-) -> BuildReport:
-    """Embed a catalogue into `out`: every image under `images_dir` (restricted to `catalog` ids
-    if given), or, when `catalog` has an `image` column, each row's file or http(s) URL (files
-    relative to `images_dir`, else to the catalogue's folder). `index_type` (auto, exact or
-    approximate, see `embed.ann`) says whether an approximate index is written beside the vectors;
-    `fetcher` fetches the URLs (default: settings' workers, timeout and retries)."""
+@dataclass
+class Plan:
+    """What a build is to do, the same for both engines (`build_index` here, `embed.spark`): the
+    catalogue's items (files hashed), the model's identity, the work folder and what is known
+    already (previous index, finished chunks or shards), and `todo`, the items still to embed."""
+    out: Path
+    images_dir: Path
+    catalog: Path | None
+    meta: pd.DataFrame | None
+    items: list[CatalogItem]
+    without_image: int | None
+    weights: Weights
+    precision: str
+    identity: dict
+    state: dict
+    work: Path
+    known: _Known
+    todo: list[CatalogItem]
+    embedder: object | None  # given by the caller, or the int8 model calibrated for this index
+    batch_size: int
+    checkpoint_every: int
+    workers: int
+    started: float
+
+
+def plan_build(images_dir: Path | None, out: Path, *, catalog: Path | None = None,
+               weights: str | Weights | None = None, precision: str | None = None,
+               batch_size: int = settings.BATCH_SIZE, limit: int | None = None,
+               checkpoint_every: int = settings.CHECKPOINT_EVERY, workers: int | None = None,
+               progress: bool = True, on_progress: ProgressCallback | None = None, embedder=None,
+               fetcher: Fetcher | None = None, index_type: str = "auto") -> Plan:
+    """Check the settings, read the catalogue, hash its files and find what is left to embed."""
     started = time.perf_counter()
     out = Path(out)
     if batch_size < 1 or checkpoint_every < 1:
@@ -242,39 +267,82 @@ def build_index(
 
     state = {"identity": identity, "batch_size": batch_size, "checkpoint_every": checkpoint_every,
              "columns": CHUNK_COLUMNS}
-    known = _Known()
-    _previous_index(out, identity, known)
     work = partial_dir(out)
-    _finished_chunks(work, state, known)
+    known = known_vectors(out, identity, work, state)
     todo = [it for it in items if it.key not in known.skipped
             and (it.key not in known.resolved if it.url else it.key not in known.where)]
+    return Plan(out, images_dir, catalog, meta, items, without_image, weights, precision, identity, state,
+                work, known, todo, embedder, batch_size, checkpoint_every, workers, started)
 
+
+def known_vectors(out: Path, identity: dict, work: Path, state: dict) -> _Known:
+    """What the previous index at `out` and the finished chunks (and shards) in `work` hold."""
+    known = _Known()
+    _previous_index(out, identity, known)
+    _finished_chunks(work, state, known)
+    return known
+
+
+def finish_build(plan: Plan, known: _Known, *, embedded: set, embed_seconds: float, rebuild: str | None,
+                 index_type: str, progress: bool, build_info: dict | None = None) -> BuildReport:
+    """Write the index folder from what `known` holds (the same for both engines), then drop the
+    work folder."""
+    items = [known.resolved.get(it.key, it) if it.url else it for it in plan.items]  # URLs: as fetched
+    report = _assemble(plan.out, plan.images_dir, plan.catalog, plan.meta, items, known, plan.identity,
+                       plan.weights, plan.started, embedded=embedded, without_image=plan.without_image,
+                       embed_seconds=embed_seconds, rebuild=rebuild, index_type=index_type,
+                       progress=progress, build_info=build_info)
+    shutil.rmtree(plan.work, ignore_errors=True)
+    return report
+
+
+def build_index(
+    images_dir: Path | None,
+    out: Path,
+    *,
+    catalog: Path | None = None,
+    weights: str | Weights | None = None,
+    precision: str | None = None,
+    batch_size: int = settings.BATCH_SIZE,
+    limit: int | None = None,
+    checkpoint_every: int = settings.CHECKPOINT_EVERY,
+    workers: int | None = None,
+    progress: bool = True,
+    on_progress: ProgressCallback | None = None,
+    embedder=None,
+    rebuild: str | None = None,
+    fetcher: Fetcher | None = None,
+    index_type: str = "auto",
+) -> BuildReport:
+    """Embed a catalogue into `out`: every image under `images_dir` (restricted to `catalog` ids
+    if given), or, when `catalog` has an `image` column, each row's file or http(s) URL (files
+    relative to `images_dir`, else to the catalogue's folder). `index_type` (auto, exact or
+    approximate, see `embed.ann`) says whether an approximate index is written beside the vectors;
+    `fetcher` fetches the URLs (default: settings' workers, timeout and retries)."""
+    plan = plan_build(images_dir, out, catalog=catalog, weights=weights, precision=precision,
+                      batch_size=batch_size, limit=limit, checkpoint_every=checkpoint_every, workers=workers,
+                      progress=progress, on_progress=on_progress, embedder=embedder, fetcher=fetcher,
+                      index_type=index_type)
+    known, todo, embedder = plan.known, plan.todo, plan.embedder
     embed_seconds, fresh = 0.0, set()
     if todo:
         if embedder is None:
             from embed.model import Embedder  # TensorFlow loads only when there is work
-            embedder = Embedder(weights, precision)
+            embedder = Embedder(plan.weights, plan.precision)
         own_fetcher = fetcher is None and any(it.url for it in todo)
         fetcher = Fetcher() if own_fetcher else fetcher
         try:
-            embed_seconds, fresh = _embed_todo(images_dir, todo, work, known, embedder, batch_size, checkpoint_every,
-                                        workers, progress, on_progress, len(items) - len(todo), len(items), fetcher)
+            embed_seconds, fresh = _embed_todo(plan.images_dir, todo, plan.work, known, embedder, plan.batch_size,
+                                               plan.checkpoint_every, plan.workers, progress, on_progress,
+                                               len(plan.items) - len(todo), len(plan.items), fetcher)
         finally:
             if own_fetcher:
                 fetcher.close()
-        known = _Known()
-        _previous_index(out, identity, known)
-        _finished_chunks(work, state, known)
+        known = known_vectors(plan.out, plan.identity, plan.work, plan.state)
     elif on_progress:
-        on_progress(len(items), len(items), 0.0)  # all reused: done at once
-    items = [known.resolved.get(it.key, it) if it.url else it for it in items]  # URLs: as fetched
-
-    report = _assemble(out, images_dir, catalog, meta, items, known, identity, weights, started,
-                       embedded=fresh, without_image=without_image,
-                       embed_seconds=embed_seconds, rebuild=rebuild, index_type=index_type,
-                       progress=progress)
-    shutil.rmtree(work, ignore_errors=True)
-    return report
+        on_progress(len(plan.items), len(plan.items), 0.0)  # all reused: done at once
+    return finish_build(plan, known, embedded=fresh, embed_seconds=embed_seconds, rebuild=rebuild,
+                        index_type=index_type, progress=progress, build_info={"engine": "local"})
 
 
 def _int8_embedder(out: Path, weights: Weights, images_dir: Path, items: list[CatalogItem],
@@ -396,7 +464,7 @@ def _embed_todo(images_dir, todo, work, known, embedder, batch_size, checkpoint_
 
 def _assemble(out, images_dir, catalog, meta, items, known, identity, weights, started, *,
               embedded, without_image, embed_seconds, rebuild=None, index_type="auto",
-              progress=False) -> BuildReport:
+              progress=False, build_info=None) -> BuildReport:
     kept = [it for it in items if it.sha256 and (it.id, it.sha256) in known.where]
     skipped = [{"id": it.id, ("url" if it.url else "file"): it.source,
                 "reason": known.skipped.get(it.key, "not embedded")}
@@ -441,6 +509,7 @@ def _assemble(out, images_dir, catalog, meta, items, known, identity, weights, s
             "embedded": n_embedded, "reused": reused, "seconds": round(time.perf_counter() - started, 2),
             "embedding_seconds": round(embed_seconds, 2),
             "images_per_second": round(n_embedded / embed_seconds, 2) if embed_seconds else None,
+            **(build_info or {}),
         }
     return BuildReport(out, len(kept), n_embedded, reused, skipped, time.perf_counter() - started, embed_seconds)
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import settings
 from common import verify_cli
 from common.cli import run
+from common.spark import add_engine_arguments, check_engine_arguments
 from embed.ann import INDEX_TYPES
 from embed.build import build_index
 from embed.fetch import Fetcher
@@ -38,8 +39,10 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--batch-size", type=int, default=settings.BATCH_SIZE)
     b.add_argument("--limit", type=int, default=None, help="embed only the first N images (by id)")
     b.add_argument("--checkpoint-every", type=int, default=settings.CHECKPOINT_EVERY,
-                   help="save progress every N images so a killed job resumes there")
-    b.add_argument("--workers", type=int, default=None, help="image decoding threads")
+                   help="save progress every N images so a killed job resumes there (with --engine spark: "
+                        "the images of one task, its shard)")
+    b.add_argument("--workers", type=int, default=None,
+                   help="image decoding threads (with --engine spark: in each task)")
     b.add_argument("--quiet", action="store_true", help="no progress bar")
     b.add_argument("--index-type", choices=INDEX_TYPES, default="auto",
                    help=f"exact search only, or also an approximate index (faster and smaller in memory for "
@@ -49,6 +52,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="image URLs fetched at once")
     b.add_argument("--fetch-timeout", type=float, default=settings.FETCH_TIMEOUT_S,
                    help="seconds one image URL may take (retried on timeouts, 429 and 5xx)")
+    add_engine_arguments(b, "local: this machine's cores (the default); spark: Apache Spark tasks, one a shard of "
+                            "--checkpoint-every images, for catalogues larger than one machine embeds in time "
+                            "(the same vectors)")
 
     s = sub.add_parser("search", help="the k nearest catalogue products to each image")
     s.add_argument("images", nargs="+", type=Path, metavar="IMAGE")
@@ -83,12 +89,24 @@ def _build(args) -> int:
         images = settings.DEMO_FASHION_IMAGES
     if catalog is None and images is not None and Path(images).resolve() == settings.DEMO_FASHION_IMAGES.resolve():
         catalog = settings.DEMO_FASHION_CATALOG
-    with Fetcher(workers=args.fetch_workers, timeout=args.fetch_timeout) as fetcher:
-        report = build_index(images, args.out, catalog=catalog, weights=weights,
-                             precision=args.precision, batch_size=args.batch_size, limit=args.limit,
-                             checkpoint_every=args.checkpoint_every, workers=args.workers,
-                             progress=not args.quiet, rebuild=args.command_line, fetcher=fetcher,
-                             index_type=args.index_type)
+    check_engine_arguments(args)
+    if args.engine == "spark":
+        from embed.spark import build_index_on_spark  # PySpark loads only for this engine
+
+        report = build_index_on_spark(images, args.out, catalog=catalog, weights=weights,
+                                      precision=args.precision, batch_size=args.batch_size, limit=args.limit,
+                                      checkpoint_every=args.checkpoint_every, workers=args.workers,
+                                      progress=not args.quiet, rebuild=args.command_line,
+                                      index_type=args.index_type, fetch_workers=args.fetch_workers,
+                                      fetch_timeout=args.fetch_timeout, master=args.spark_master,
+                                      conf=args.spark_conf)
+    else:
+        with Fetcher(workers=args.fetch_workers, timeout=args.fetch_timeout) as fetcher:
+            report = build_index(images, args.out, catalog=catalog, weights=weights,
+                                 precision=args.precision, batch_size=args.batch_size, limit=args.limit,
+                                 checkpoint_every=args.checkpoint_every, workers=args.workers,
+                                 progress=not args.quiet, rebuild=args.command_line, fetcher=fetcher,
+                                 index_type=args.index_type)
     print(f"Wrote {report.count} vectors to {report.out} ({report.embedded} embedded, "
           f"{report.reused} reused, {len(report.skipped)} skipped) in {report.seconds:.1f} s"
           + (f", {report.images_per_second:.1f} images/s" if report.embedded else "") + ".")
