@@ -184,19 +184,23 @@ def _java_charset(encoding: str) -> str:
     return {"utf-8-sig": "UTF-8", "cp1252": "windows-1252", "latin-1": "ISO-8859-1", "ascii": "US-ASCII"}.get(name, name)
 
 
+# Python's whitespace (str.isspace): Unicode White_Space, as Java's (?U)\s, plus the separators U+001C-U+001F.
+SPACE = r"[\s\x{1C}-\x{1F}]"
+
+
 def stripped(column):
     """A text column with leading and trailing whitespace removed as Python's str.strip() removes
     it (Unicode spaces such as U+00A0 too; Spark's trim() only removes ASCII spaces)."""
     from pyspark.sql import functions as F
 
-    return F.regexp_replace(column, r"(?U)^\s+|\s+$", "")
+    return F.regexp_replace(column, rf"(?U)^{SPACE}+|{SPACE}+$", "")
 
 
 def single_spaced(column):
     """Stripped, inner runs of whitespace made one space (what the local readers do with a regex)."""
     from pyspark.sql import functions as F
 
-    return stripped(F.regexp_replace(column, r"(?U)\s+", " "))
+    return stripped(F.regexp_replace(column, rf"(?U){SPACE}+", " "))
 
 
 def to_pandas(frame):

@@ -1,5 +1,7 @@
 """`python -m recommend similar-customers`: user-user cosine over purchases for the neighbours,
-EASE or the neighbours for the recommendations, for every customer, or one customer's answer."""
+EASE or the neighbours for the recommendations, for every customer, or one customer's answer;
+in this process, or on Apache Spark with --engine spark (recommend/similar_customers/spark.py,
+the same artifact)."""
 from __future__ import annotations
 
 import argparse
@@ -8,6 +10,7 @@ from pathlib import Path
 
 import settings
 from common.errors import InputError
+from common.spark import add_engine_arguments, check_engine_arguments
 from recommend.cli import add_from, require_query
 from recommend.core.order_columns import add_sql_arguments, resolve, source
 from recommend.similar_customers import model
@@ -15,8 +18,9 @@ from recommend.similar_customers import model
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.description = "User-user cosine on the customer x product purchase matrix."
-    p.add_argument("--orders", "--purchases", dest="purchases", metavar="FILE", type=Path, default=settings.DEMO_ONLINE_RETAIL,
-                   help="order lines CSV (default: the demo Online Retail sample)")
+    p.add_argument("--orders", "--purchases", dest="purchases", metavar="FILE", default=str(settings.DEMO_ONLINE_RETAIL),
+                   help="order lines CSV or .csv.gz (with --engine spark also Parquet, a folder of part files, or any "
+                        "URI Spark reads: s3a://, hdfs://...); default: the demo Online Retail sample")
     add_sql_arguments(p)
     for flag, example in (("--customer-col", "CustomerID"), ("--item-col", "StockCode"), ("--name-col", "Description"),
                           ("--quantity-col", "Quantity"), ("--order-col", "InvoiceNo"), ("--date-col", "InvoiceDate")):
@@ -34,6 +38,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", type=Path, default=None, help="artifact folder to write")
     p.add_argument("--customer", default=None, help="print this customer's neighbours and recommendations")
     add_from(p, "--customer")
+    add_engine_arguments(p)
+    p.add_argument("--skip-popular", type=float, default=None, metavar="SHARE",
+                   help="with --engine spark: products bought by more than this share of the customers (e.g. 0.2) "
+                        "do not make candidate pairs (pairs found otherwise keep their exact cosine); off by "
+                        "default, so the neighbours are exact and equal the local engine's")
 
 
 def run(args) -> int:
@@ -42,31 +51,74 @@ def run(args) -> int:
         return _print_answer(model.load(args.artifact), args.customer)
     if args.out is None and args.customer is None:
         raise InputError("Give --out DIR to write every customer's answer, --customer ID to see one, or both.")
+    check_engine_arguments(args)
+    if args.skip_popular is not None and args.engine != "spark":
+        raise InputError("--skip-popular only applies with --engine spark (the local engine compares every pair "
+                         "of customers sharing a product); add --engine spark, or drop it.")
     src = source(args, args.purchases)
-    if not src.is_sql and not Path(args.purchases).is_file():
-        raise InputError(f"Orders file {args.purchases} not found.")
-    found = resolve(src, {"customer": args.customer_col, "item": args.item_col, "name": args.name_col,
-                                     "quantity": args.quantity_col, "order": args.order_col, "date": args.date_col},
-                    needed=("customer", "item"))
-    cols = model.PurchaseColumns(found["customer"], found["item"], found["name"], found["quantity"], found["order"],
-                                 found["date"])
-    if src.is_sql:
-        table = src.read([c for c in dict.fromkeys(cols.__dict__.values()) if c])
-        table.attrs["name"] = src.name
-        purchases, inputs = model.read_purchases(table, cols, clean=not args.no_clean), src.describe(len(table))
+    if args.engine == "spark":
+        result, inputs, found = _build_on_spark(args, src)
     else:
-        purchases, inputs = model.read_purchases(args.purchases, cols, clean=not args.no_clean), {"purchases": str(args.purchases)}
-    result = model.build(purchases, cols, k=args.k, n=args.n, weighting=args.weighting,
-                         model=args.model, ease_lambda=args.ease_lambda, progress=sys.stderr.isatty())
+        result, inputs, found = _build_here(args, src)
     if args.out is not None:
         used = {k: found[k] for k in ("customer", "item", "name", "quantity", "order", "date")}
         model.write(result, args.out, {**inputs, "columns": used}, rebuild=args.command_line)
         m = result.manifest
         print(f"Wrote neighbours and recommendations of {m['customers']} customers ({m['products']} products, "
-              f"k={m['k']}, {m['weighting']}, recommendations by {m['model']}) to {args.out} in {m['seconds']} s.")
+              f"k={m['k']}, {m['weighting']}, recommendations by {m['model']}) to {args.out} in {m['seconds']} s "
+              f"({m['engine']} engine).")
     if args.customer is not None:
         return _print_answer(result, args.customer)
     return 0
+
+
+def _columns(args, src) -> tuple[dict, model.PurchaseColumns]:
+    """The columns of each field (those not named are guessed from the header)."""
+    found = resolve(src, {"customer": args.customer_col, "item": args.item_col, "name": args.name_col,
+                          "quantity": args.quantity_col, "order": args.order_col, "date": args.date_col},
+                    needed=("customer", "item"))
+    cols = model.PurchaseColumns(found["customer"], found["item"], found["name"], found["quantity"], found["order"],
+                                 found["date"])
+    return found, cols
+
+
+def _build_here(args, src) -> tuple[model.SimilarCustomers, dict, dict]:
+    if not src.is_sql and not Path(args.purchases).is_file():
+        raise InputError(f"Orders file {args.purchases} not found.")
+    found, cols = _columns(args, src)
+    if src.is_sql:
+        table = src.read([c for c in dict.fromkeys(cols.__dict__.values()) if c])
+        table.attrs["name"] = src.name
+        purchases, inputs = model.read_purchases(table, cols, clean=not args.no_clean), src.describe(len(table))
+    else:
+        purchases, inputs = model.read_purchases(Path(args.purchases), cols, clean=not args.no_clean), {"purchases": str(args.purchases)}
+    result = model.build(purchases, cols, k=args.k, n=args.n, weighting=args.weighting,
+                         model=args.model, ease_lambda=args.ease_lambda, progress=sys.stderr.isatty())
+    return result, inputs, found
+
+
+def _build_on_spark(args, src) -> tuple[model.SimilarCustomers, dict, dict]:
+    """The purchases read and worked on by Spark (recommend/similar_customers/spark.py): files or folders, not a database."""
+    from common.artifacts import file_sha256
+    from common.spark import is_remote, read_table, session
+    from recommend.similar_customers import spark as engine
+
+    if src.is_sql:
+        raise InputError("--engine spark reads files and folders Spark can reach (CSV, Parquet); for a database "
+                         "use --engine local, or export the order lines to Parquet first.")
+    path = str(args.purchases)
+    local_file = not is_remote(path) and Path(path).is_file()
+    if not is_remote(path) and not Path(path).exists():
+        raise InputError(f"Orders file {path} not found.")
+    spark = session(args.spark_master, args.spark_conf)
+    table = read_table(spark, path, "Orders")
+    found, cols = _columns(args, table)
+    result = engine.build(table, cols, k=args.k, n=args.n, weighting=args.weighting, model=args.model,
+                          ease_lambda=args.ease_lambda, clean=not args.no_clean, skip_popular=args.skip_popular,
+                          progress=sys.stderr.isatty())
+    inputs = {"purchases": path, **({"sha256": file_sha256(path)} if local_file else {}), "engine": "spark",
+              "spark_master": spark.sparkContext.master}
+    return result, inputs, found
 
 
 def _print_answer(result: model.SimilarCustomers, customer: str) -> int:

@@ -8,6 +8,8 @@ what the customer already has, come from one of MODELS:
   ease       the customer's products times EASE's item-item weights (recommend/core/ease.py),
              each explained by the customer's products that add most to it
   user-user  the sum over the k neighbours of similarity x bought (the original notebook's)
+The Spark engine (spark.py, `--engine spark`) finds the same answers at scale; both hand them to
+`assemble`, which makes the result and its manifest, so both write the same artifact.
 """
 from __future__ import annotations
 
@@ -143,14 +145,18 @@ class SimilarCustomers:
     manifest: dict
 
 
+def check_model(model: str) -> None:
+    if model not in MODELS:
+        raise InputError(f"model must be one of {', '.join(MODELS)}, not {model!r}.")
+
+
 def build(purchases: pd.DataFrame, cols: PurchaseColumns = PurchaseColumns(), *, k: int = DEFAULT_NEIGHBOURS,
           n: int = DEFAULT_RECOMMENDATIONS, weighting: str = DEFAULT_WEIGHTING,
           model: str = DEFAULT_MODEL, ease_lambda: float = EASE_LAMBDA,
           progress: bool = False) -> SimilarCustomers:
     """Each customer's k nearest customers and n recommended products (see MODELS)."""
     k, n = check_k(k), check_k(n)
-    if model not in MODELS:
-        raise InputError(f"model must be one of {', '.join(MODELS)}, not {model!r}.")
+    check_model(model)
     started = time.perf_counter()
     built = customer_matrix(purchases, cols, weighting)
     near = nearest_customers(built.matrix, k, progress=progress)
@@ -158,8 +164,7 @@ def build(purchases: pd.DataFrame, cols: PurchaseColumns = PurchaseColumns(), *,
     partners = near.indices[rows, ranks]
     customers = np.asarray(built.row_ids)
     neighbours = pd.DataFrame({"customer": customers[rows], "rank": ranks + 1, "neighbour": customers[partners],
-                               "similarity": near.scores[rows, ranks].round(6),
-                               "shared_items": near.counts[rows, ranks]})
+                               "similarity": near.scores[rows, ranks], "shared_items": near.counts[rows, ranks]})
     products = np.asarray(built.col_ids)
     because = np.full((built.shape[0], n, 0), -1)
     facts = {}
@@ -172,27 +177,64 @@ def build(purchases: pd.DataFrame, cols: PurchaseColumns = PurchaseColumns(), *,
             fallback = recommend_from_neighbours(built.matrix, near, n, rows=empty).padded(n)
             for name in ("indices", "scores", "counts"):
                 getattr(recommended, name)[empty] = getattr(fallback, name)
-        facts = {"ease": {"lambda": fitted.lam, "products_fitted": int(len(fitted.kept)),
-                          "products_past_guard": fitted.dropped, "max_items": ease.MAX_ITEMS,
-                          "fallback_customers": int(empty.size), "fit_seconds": round(fitted.seconds, 2)}}
+        facts = {"ease": ease_facts(fitted, int(empty.size))}
     else:
         recommended = recommend_from_neighbours(built.matrix, near, n, progress=progress)
     items_idx = recommended.indices
     r, c = recommended.entries()
-    names = (purchases.drop_duplicates(cols.item).set_index(cols.item)[cols.name]
-             if cols.name and cols.name in purchases.columns else pd.Series(dtype=object))
     recs = pd.DataFrame({"customer": customers[r], "rank": c + 1, "item": products[items_idx[r, c]],
-                         "score": recommended.scores[r, c].round(6),
-                         "support_count": recommended.counts[r, c],
-                         "because": [json.dumps([str(products[j]) for j in row if j >= 0]) for row in because[r, c]]})
+                         "score": recommended.scores[r, c], "support_count": recommended.counts[r, c],
+                         "because": [[str(products[j]) for j in row if j >= 0] for row in because[r, c]]})
+    return assemble(neighbours, recs, product_names(purchases, cols), cols, k=k, n=n, weighting=weighting,
+                    model=model, facts=facts, customers=int(built.shape[0]), products=int(built.shape[1]),
+                    purchase_lines=int(len(purchases)), read=dict(purchases.attrs.get("read", {})), started=started)
+
+
+def ease_facts(fitted: ease.Ease, fallback_customers: int) -> dict:
+    """What the manifest says of an EASE fit, the same from both engines."""
+    return {"lambda": fitted.lam, "products_fitted": int(len(fitted.kept)), "products_past_guard": fitted.dropped,
+            "max_items": ease.MAX_ITEMS, "fallback_customers": int(fallback_customers),
+            "fit_seconds": round(fitted.seconds, 2)}
+
+
+def product_names(purchases: pd.DataFrame, cols: PurchaseColumns) -> pd.Series:
+    """item -> name, in the order the products first appear (the first line's name)."""
+    if not cols.name or cols.name not in purchases.columns:
+        return pd.Series(dtype=object)
+    return purchases.drop_duplicates(cols.item).set_index(cols.item)[cols.name]
+
+
+def assemble(neighbours: pd.DataFrame, recommendations: pd.DataFrame, names: pd.Series, cols: PurchaseColumns, *,
+             k: int, n: int, weighting: str, model: str, facts: dict, customers: int, products: int,
+             purchase_lines: int, read: dict, started: float, engine: str = "local", extra: dict | None = None,
+             versions: tuple[str, ...] = ()) -> SimilarCustomers:
+    """The result and its manifest from the answers however they were found (this process, or
+    Spark: recommend/similar_customers/spark.py), so both engines write the same artifact.
+
+    `neighbours`: customer, rank, neighbour, similarity (as ranked), shared_items; `recommendations`:
+    customer, rank, item, score (float32 from EASE, as ranked), support_count, because (a list of
+    product ids per row); rows in any order (sorted here by customer, then rank)."""
+    neighbours = neighbours.sort_values(["customer", "rank"], kind="stable", ignore_index=True)
+    neighbours = pd.DataFrame({"customer": neighbours["customer"].to_numpy(),
+                               "rank": neighbours["rank"].to_numpy().astype(np.int64),
+                               "neighbour": neighbours["neighbour"].to_numpy(),
+                               "similarity": neighbours["similarity"].to_numpy().round(6),
+                               "shared_items": neighbours["shared_items"].to_numpy()})
+    recommendations = recommendations.sort_values(["customer", "rank"], kind="stable", ignore_index=True)
+    recs = pd.DataFrame({"customer": recommendations["customer"].to_numpy(),
+                         "rank": recommendations["rank"].to_numpy().astype(np.int64),
+                         "item": recommendations["item"].to_numpy(),
+                         "score": recommendations["score"].to_numpy().round(6),
+                         "support_count": recommendations["support_count"].to_numpy(),
+                         "because": [json.dumps([str(b) for b in row]) for row in recommendations["because"]]})
     recs.insert(3, "name", recs["item"].map(names))
     manifest = {
-        "kind": KIND, "format_version": FORMAT_VERSION, "k": k, "recommendations": n, "weighting": weighting,
-        "similarity": "cosine between customers' rows of the customer x product matrix",
-        "model": model, **facts,
-        "customers": int(built.shape[0]), "products": int(built.shape[1]), "purchase_lines": int(len(purchases)),
-        "columns": cols.__dict__, "read": dict(purchases.attrs.get("read", {})), "seconds": round(time.perf_counter() - started, 2),
-        "library_versions": library_versions("numpy", "scipy", "pandas", "numba"), "created": utc_now(),
+        "kind": KIND, "format_version": FORMAT_VERSION, "engine": engine, "k": k, "recommendations": n,
+        "weighting": weighting, "similarity": "cosine between customers' rows of the customer x product matrix",
+        "model": model, **facts, "customers": int(customers), "products": int(products),
+        "purchase_lines": int(purchase_lines), "columns": cols.__dict__, "read": read, **(extra or {}),
+        "seconds": round(time.perf_counter() - started, 2),
+        "library_versions": library_versions("numpy", "scipy", "pandas", "numba", *versions), "created": utc_now(),
     }
     return SimilarCustomers(neighbours, recs, names, manifest)
 

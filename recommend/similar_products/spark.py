@@ -80,6 +80,7 @@ def build(lines, columns: model.OrderColumns, *, similarity: str = DEFAULT_SIMIL
     if max_order_items is not None:
         held = _cap_orders(held, model.check_order_cap(max_order_items))
     held = held.cache()
+    per_item = all_pairs = both = None
     try:
         per_item = held.groupBy("item").agg(F.count("*").alias("n")).cache()
         sizes = held.groupBy("order").count()
@@ -94,22 +95,25 @@ def build(lines, columns: model.OrderColumns, *, similarity: str = DEFAULT_SIMIL
         # Both directions, with each side's orders: what every similarity is made of.
         both = pairs.union(pairs.select(F.col("b").alias("a"), F.col("a").alias("b"), "c"))
         both = (both.join(per_item.select(F.col("item").alias("a"), F.col("n").alias("na")), "a")
-                .join(per_item.select(F.col("item").alias("b"), F.col("n").alias("nb")), "b"))
+                .join(per_item.select(F.col("item").alias("b"), F.col("n").alias("nb")), "b")).cache()
         ease_facts: dict = {}
         if similarity == "cooccurrence-cosine":
             scored = _cooccurrence_cosine(both)
         elif similarity == "ease":
             scored = _ease_scores(spark, both, all_pairs, per_item, ease_lambda, ease_facts)
         else:
-            scored = both.select("a", "b", _pair_similarity(similarity, facts["orders"]).alias("score"))
+            scored = both.select("a", "b", "c", _pair_similarity(similarity, facts["orders"]).alias("score"))
         best = Window.partitionBy("a").orderBy(F.col("score").desc(), F.col("b").asc())
         top = (scored.where(F.col("score") > 0).withColumn("rank", F.row_number().over(best))
                .where(F.col("rank") <= k))
-        top = top.join(both.select("a", "b", "c"), ["a", "b"], "left")
+        if "c" not in scored.columns:  # second-order: a pair in the list may never have been bought together
+            top = top.join(both.select("a", "b", "c"), ["a", "b"], "left")
         found = top.select("a", "rank", "b", "score", F.coalesce("c", F.lit(0)).alias("c")).toArrow().to_pandas()
         products = _products(lines, columns, per_item)
     finally:
-        held.unpersist()
+        for frame in (held, per_item, all_pairs, both):
+            if frame is not None:
+                frame.unpersist()
     found_topk = _as_topk(found, products["item"].to_numpy(dtype=object), k)
     facts_dict = {"order_lines": int(n_lines), "orders": int(facts["orders"]),
                   "orders_with_2_or_more_products": int(facts["multi"] or 0), "pairs_bought_together": int(n_pairs)}
@@ -178,7 +182,7 @@ def _ease_scores(spark, both, all_pairs, per_item, lam: float, facts: dict):
     fitted = ease.fit_gram(a, b, c, n[kept_positions], lam, dropped=int((n > 0).sum() - len(kept_items)))
     facts.update({"lambda": fitted.lam, "products_fitted": int(len(fitted.kept)),
                   "products_past_the_guard": fitted.dropped, "fit_seconds": round(fitted.seconds, 2)})
-    jaccard = both.select("a", "b", _pair_similarity("jaccard", 0).alias("score"))
+    jaccard = both.select("a", "b", "c", _pair_similarity("jaccard", 0).alias("score"))
     kept_names = spark.createDataFrame(pd.DataFrame({"item": kept_items, "pos": np.arange(len(kept_items))}))
     pattern = (both.select("a", "b").join(F.broadcast(kept_names.select(F.col("item").alias("a"), F.col("pos").alias("pa"))), "a")
                .join(F.broadcast(kept_names.select(F.col("item").alias("b"), F.col("pos").alias("pb"))), "b")
@@ -188,7 +192,7 @@ def _ease_scores(spark, both, all_pairs, per_item, lam: float, facts: dict):
                             "weight": fitted.weights[pa, pb].astype(np.float64)})
     learned = spark.createDataFrame(weights)
     return (jaccard.join(learned, ["a", "b"], "left")
-            .select("a", "b", F.when(F.col("weight").isNull(), F.col("score"))
+            .select("a", "b", "c", F.when(F.col("weight").isNull(), F.col("score"))
                     .otherwise(F.greatest(F.col("weight"), F.lit(0.0))).alias("score")))
 
 
