@@ -87,7 +87,10 @@ def session(master: str | None = None, conf: list[str] | dict[str, str] | None =
                 "spark.driver.extraJavaOptions": f"-Dlog4j.configurationFile={LOG_CONFIG.as_uri()} -Xss64m",
                 "spark.executor.extraJavaOptions": "-Xss64m",
                 "spark.sql.execution.arrow.pyspark.enabled": "true",
-                "spark.sql.session.timeZone": "UTC"}
+                "spark.sql.session.timeZone": "UTC",
+                # Spark 4 reads CSV only in UTF-8/16/32, ASCII and Latin-1 unless told Java's charsets are
+                # fine: a shop's Excel export in Windows-1252 (Online Retail's own encoding) is read as it is.
+                "spark.sql.legacy.javaCharsets": "true"}
     if master and master.startswith("local"):
         # 200 shuffle partitions (Spark's default, sized for clusters) is mostly scheduling on one machine.
         defaults["spark.sql.shuffle.partitions"] = str(max(4, 2 * local_cores(master)))

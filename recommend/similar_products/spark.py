@@ -2,11 +2,13 @@
 same artifact as the local engine, from order lines that never sit on one machine.
 
 In Spark: the distinct (order, product) pairs, orders per product, the pair counts by a
-self-join of the order lines on the order id (optionally capped per order, see MAX_ORDER_ITEMS
-below), the similarity of every pair bought together, and the k best per product with a
-window, ties broken as the local engine breaks them (higher score, then the smaller product id).
-The original notebook's second-order similarity (cosine between rows of the co-occurrence)
-is one more join, on the product both are bought with. The driver receives the k best per
+self-join of the order lines on the order id (optionally capped per order: --max-order-items),
+the similarity of every pair bought together, and the k best per product with a window, ties
+broken as the local engine breaks them (higher score, then the smaller product id). The
+original notebook's second-order similarity (cosine between rows of the co-occurrence) takes
+the pair counts to the driver and runs the local code when they number at most DRIVER_PAIRS
+(they grow with products², not with the order lines), else one more join in Spark, on the
+product both are bought with. The driver receives the k best per
 product, the product table (one row per product) and, for EASE, the pair counts among the
 products it fits (at most ease.MAX_ITEMS, the most ordered: one dense inverse on the driver, as
 the local engine does); past that the products keep Jaccard's lists, as they do locally.
@@ -25,6 +27,10 @@ from common.topk import TopK, check_k
 from recommend.similar_products import model
 from recommend.similar_products.similarity import DEFAULT_K, DEFAULT_MIN_COUNT, DEFAULT_SIMILARITY, EASE_LAMBDA, MODELS
 from recommend.core.sparse_topk import TIE_DECIMALS
+
+# Pair counts (both directions) the second-order similarity brings to the driver rather than
+# join in Spark: 50M is about 1.2 GB there while it is computed.
+DRIVER_PAIRS = 50_000_000
 
 
 def order_lines(table: SparkTable, columns: model.OrderColumns):
@@ -97,29 +103,59 @@ def build(lines, columns: model.OrderColumns, *, similarity: str = DEFAULT_SIMIL
         both = (both.join(per_item.select(F.col("item").alias("a"), F.col("n").alias("na")), "a")
                 .join(per_item.select(F.col("item").alias("b"), F.col("n").alias("nb")), "b")).cache()
         ease_facts: dict = {}
-        if similarity == "cooccurrence-cosine":
-            scored = _cooccurrence_cosine(both)
-        elif similarity == "ease":
-            scored = _ease_scores(spark, both, all_pairs, per_item, ease_lambda, ease_facts)
-        else:
-            scored = both.select("a", "b", "c", _pair_similarity(similarity, facts["orders"]).alias("score"))
-        best = Window.partitionBy("a").orderBy(F.col("score").desc(), F.col("b").asc())
-        top = (scored.where(F.col("score") > 0).withColumn("rank", F.row_number().over(best))
-               .where(F.col("rank") <= k))
-        if "c" not in scored.columns:  # second-order: a pair in the list may never have been bought together
-            top = top.join(both.select("a", "b", "c"), ["a", "b"], "left")
-        found = top.select("a", "rank", "b", "score", F.coalesce("c", F.lit(0)).alias("c")).toArrow().to_pandas()
         products = _products(lines, columns, per_item)
+        items = products["item"].to_numpy(dtype=object)
+        if similarity == "cooccurrence-cosine" and 2 * all_pairs.count() <= DRIVER_PAIRS:
+            found_topk = _cooccurrence_cosine_on_driver(all_pairs, items, int(min_count), k)
+        else:
+            if similarity == "cooccurrence-cosine":
+                scored = _cooccurrence_cosine(both)
+            elif similarity == "ease":
+                scored = _ease_scores(spark, both, all_pairs, per_item, ease_lambda, ease_facts)
+            else:
+                scored = both.select("a", "b", "c", _pair_similarity(similarity, facts["orders"]).alias("score"))
+            best = Window.partitionBy("a").orderBy(F.col("score").desc(), F.col("b").asc())
+            top = (scored.where(F.col("score") > 0).withColumn("rank", F.row_number().over(best))
+                   .where(F.col("rank") <= k))
+            if "c" not in scored.columns:  # second-order: a listed pair may have been bought together less often
+                together = all_pairs.union(all_pairs.select(F.col("b").alias("a"), F.col("a").alias("b"), "c"))
+                top = top.join(together, ["a", "b"], "left")
+            found = top.select("a", "rank", "b", "score", F.coalesce("c", F.lit(0)).alias("c")).toArrow().to_pandas()
+            found_topk = _as_topk(found, items, k)
     finally:
         for frame in (held, per_item, all_pairs, both):
             if frame is not None:
                 frame.unpersist()
-    found_topk = _as_topk(found, products["item"].to_numpy(dtype=object), k)
     facts_dict = {"order_lines": int(n_lines), "orders": int(facts["orders"]),
                   "orders_with_2_or_more_products": int(facts["multi"] or 0), "pairs_bought_together": int(n_pairs)}
     extra = {"engine": "spark", **({"max_order_items": int(max_order_items)} if max_order_items is not None else {})}
     return model.assemble(found_topk, products, columns, similarity=similarity, k=k, min_count=min_count,
                           ease_facts=ease_facts, facts=facts_dict, read=read or {}, started=started, extra=extra)
+
+
+def _cooccurrence_cosine_on_driver(all_pairs, items: np.ndarray, min_count: int, k: int) -> TopK:
+    """The second-order similarity by the local engine's own code (similarity.py: the sparse
+    kernel, or dense tiles where the co-occurrence is nearly full), from the pair counts Spark
+    made. Its join in Spark costs the sum over products of their partners squared (1.8e10 rows
+    on full Online Retail, whose co-occurrence is a third full), where the driver needs only the
+    pairs (DRIVER_PAIRS at most: products², not the order lines, bound them)."""
+    import scipy.sparse as sp
+
+    from recommend.similar_products.similarity import cooccurrence_cosine_top_k, lookup, pair_counts
+
+    table = all_pairs.toArrow()
+    position = pd.Index(items)
+    a = position.get_indexer(table.column("a").to_pandas().astype(object))
+    b = position.get_indexer(table.column("b").to_pandas().astype(object))
+    c = np.asarray(table.column("c"), dtype=np.int64)
+    n = len(items)
+    counts = sp.csr_matrix((np.r_[c, c], (np.r_[a, b], np.r_[b, a])), shape=(n, n))
+    counts.sort_indices()
+    found = cooccurrence_cosine_top_k(pair_counts(counts, min_count), k)
+    rows, ranks = found.entries()
+    found.counts = np.zeros(found.indices.shape, dtype=np.int64)
+    found.counts[rows, ranks] = lookup(counts, rows, found.indices[rows, ranks])
+    return found
 
 
 def _cap_orders(held, cap: int):
