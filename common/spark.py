@@ -48,6 +48,13 @@ def check_engine_arguments(args) -> None:
         raise InputError("--spark-master and --spark-conf only apply with --engine spark; add it, or drop them.")
 
 
+def refuse_database(src) -> None:
+    """--engine spark reads files and folders, not a database (its JDBC drivers are the cluster's)."""
+    if getattr(src, "is_sql", False):
+        raise InputError("--engine spark reads files and folders Spark can reach (CSV, Parquet); for a database "
+                         "use --engine local, or export the order lines to Parquet first.")
+
+
 def _parse_conf(pairs: list[str]) -> dict[str, str]:
     conf = {}
     for pair in pairs:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from common.artifacts import file_sha256
 from common.errors import InputError
-from common.spark import add_engine_arguments, check_engine_arguments
+from common.spark import add_engine_arguments, check_engine_arguments, refuse_database
 from recommend.cli import add_from, require_query
 from recommend.rules import defaults, model
 from recommend.core.order_columns import add_sql_arguments, resolve, source
@@ -84,9 +84,7 @@ def _mine_on_spark(args, src) -> tuple[model.BasketRules, dict]:
     from common.spark import is_remote, read_table, session, table_format
     from recommend.rules import spark as engine
 
-    if src.is_sql:
-        raise InputError("--engine spark reads files and folders Spark can reach (CSV, Parquet); for a database "
-                         "use --engine local, or export the order lines to Parquet first.")
+    refuse_database(src)
     path = str(args.baskets)
     local_file = not is_remote(path) and Path(path).is_file()
     if not is_remote(path) and not Path(path).exists():

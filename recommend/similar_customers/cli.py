@@ -10,7 +10,7 @@ from pathlib import Path
 
 import settings
 from common.errors import InputError
-from common.spark import add_engine_arguments, check_engine_arguments
+from common.spark import add_engine_arguments, check_engine_arguments, refuse_database
 from recommend.cli import add_from, require_query
 from recommend.core.order_columns import add_sql_arguments, resolve, source
 from recommend.similar_customers import model
@@ -103,9 +103,7 @@ def _build_on_spark(args, src) -> tuple[model.SimilarCustomers, dict, dict]:
     from common.spark import is_remote, read_table, session
     from recommend.similar_customers import spark as engine
 
-    if src.is_sql:
-        raise InputError("--engine spark reads files and folders Spark can reach (CSV, Parquet); for a database "
-                         "use --engine local, or export the order lines to Parquet first.")
+    refuse_database(src)
     path = str(args.purchases)
     local_file = not is_remote(path) and Path(path).is_file()
     if not is_remote(path) and not Path(path).exists():

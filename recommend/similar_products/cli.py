@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 from common.errors import InputError
-from common.spark import add_engine_arguments, check_engine_arguments
+from common.spark import add_engine_arguments, check_engine_arguments, refuse_database
 from recommend.cli import add_from, require_query
 from recommend.core.order_columns import add_sql_arguments, described, resolve, source
 from recommend.similar_products import model
@@ -60,9 +60,7 @@ def run(args) -> int:
     check_engine_arguments(args)
     src = source(args, args.orders)
     if args.engine == "spark":
-        if src.is_sql:
-            raise InputError("--engine spark reads files and folders Spark can reach (CSV, Parquet); for a database "
-                             "use --engine local, or export the order lines to Parquet first.")
+        refuse_database(src)
         from common.spark import read_table, session
 
         spark = session(args.spark_master, args.spark_conf)

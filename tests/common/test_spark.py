@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import argparse
 
-import pandas as pd
 import pytest
 
 from common.errors import InputError
