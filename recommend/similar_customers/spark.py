@@ -44,14 +44,10 @@ from common.spark import SparkTable, single_spaced, stripped
 from common.topk import check_k
 from recommend.core import ease
 from recommend.core.sparse_topk import TIE_DECIMALS
-from recommend.datasets.online_retail import NON_PRODUCT_CODES, NON_PRODUCT_PREFIXES
+from recommend.datasets.online_retail_spark import as_pandas_reads, customer_id, number, product_sales
 from recommend.similar_customers import model as local
 from recommend.similar_customers.model import PurchaseColumns
 
-# What pandas.read_csv reads as missing (its default na_values): the local reader sees these
-# fields of a CSV as empty, so the Spark reader does too (not in Parquet, whose values are typed).
-PANDAS_NA = ("", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN", "<NA>",
-             "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null")
 PRICE_COL = "UnitPrice"  # checked by the cleaning when the file has it, as clean_online_retail does
 MAX_WEIGHT_VALUES = 1_000_000  # distinct quantity totals mapped on the driver (log-quantity)
 SCORE_BLOCK = 4 * ease.BLOCK_ROWS  # customers scored by EASE at once on the driver
@@ -74,25 +70,6 @@ def _col(name: str):
     return F.col("`" + name.replace("`", "``") + "`")
 
 
-def _number(column):
-    """Text as a number the way pandas.to_numeric(errors="coerce") reads it: missing when not one."""
-    return column.try_cast("double")
-
-
-def _positive(column):
-    """> 0 as pandas compares: NaN is not (Spark orders NaN above every number)."""
-    from pyspark.sql import functions as F
-
-    return column.isNotNull() & ~F.isnan(column) & (column > 0)
-
-
-def _customer_id(column):
-    """recommend.datasets.online_retail.customer_ids: stripped, "17850.0" is "17850"."""
-    from pyspark.sql import functions as F
-
-    return F.regexp_replace(stripped(column), r"\.0$", "")
-
-
 def read_purchases(table: SparkTable, cols: PurchaseColumns = PurchaseColumns(), clean: bool = True) -> Purchases:
     """model.read_purchases in Spark: the lines with the same columns, Online Retail's cleaning when
     `clean` (and the table has the invoice column), rows without a customer or product dropped."""
@@ -112,31 +89,24 @@ def read_purchases(table: SparkTable, cols: PurchaseColumns = PurchaseColumns(),
             raise InputError(f"Online Retail data lacks column(s) {', '.join(missing)} (found {', '.join(columns)}).")
 
     def text(name: str):
-        value = _col(name).cast("string")
-        return F.when(value.isin(*PANDAS_NA), F.lit(None)).otherwise(value) if table.format == "csv" else value
+        return as_pandas_reads(_col(name), table.format == "csv")
 
     raw = {"customer": cols.customer, "item": cols.item, "name": cols.name, "quantity": quantity_col,
            "invoice": cols.invoice if cleaning else None, "price": PRICE_COL if cleaning and PRICE_COL in columns else None}
     lines = table.frame.select(F.monotonically_increasing_id().alias("line"),
                                *[text(column).alias(role) for role, column in raw.items() if column])
     if cleaning:
-        invoice, item, customer = stripped(F.col("invoice")), stripped(F.col("item")), stripped(F.col("customer"))
-        quantity, code = _number(F.col("quantity")), F.upper(item)
-        product = ~code.isin(*NON_PRODUCT_CODES)
-        for prefix in NON_PRODUCT_PREFIXES:
-            product &= ~code.startswith(prefix)
-        keep = (invoice.isNotNull() & item.isNotNull() & (item != "") & ~F.upper(invoice).startswith("C")
-                & _positive(quantity) & product & customer.isNotNull() & (customer != ""))
-        if raw["price"]:
-            keep &= _positive(_number(F.col("price")))
+        item, quantity = stripped(F.col("item")), number(F.col("quantity"))
+        keep = product_sales(F.col("invoice"), F.col("item"), F.col("quantity"),
+                             F.col("price") if raw["price"] else None, F.col("customer"))
         # `name` stays the line's own text: product_names picks each code's most frequent one.
-        lines = lines.where(keep).select("line", _customer_id(F.col("customer")).alias("customer"), item.alias("item"),
+        lines = lines.where(keep).select("line", customer_id(F.col("customer")).alias("customer"), item.alias("item"),
                                          *(["name"] if cols.name else []),
                                          *([quantity.alias("quantity")] if cols.quantity else []))
     elif cols.quantity:
-        lines = lines.withColumn("quantity", _number(F.col("quantity")))
+        lines = lines.withColumn("quantity", number(F.col("quantity")))
     lines = (lines.where(F.col("customer").isNotNull() & F.col("item").isNotNull())
-             .withColumn("customer", _customer_id(F.col("customer"))))
+             .withColumn("customer", customer_id(F.col("customer"))))
     read = {"format": table.format, "engine": "spark"}
     if table.format == "csv":
         from pathlib import Path

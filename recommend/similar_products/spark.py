@@ -27,6 +27,7 @@ from common.topk import TopK, check_k
 from recommend.similar_products import model
 from recommend.similar_products.similarity import DEFAULT_K, DEFAULT_MIN_COUNT, DEFAULT_SIMILARITY, EASE_LAMBDA, MODELS
 from recommend.core.sparse_topk import TIE_DECIMALS
+from recommend.datasets.online_retail_spark import as_pandas_reads, product_sales
 
 # Pair counts (both directions) the second-order similarity brings to the driver rather than
 # join in Spark: 50M is about 1.2 GB there while it is computed.
@@ -34,19 +35,23 @@ DRIVER_PAIRS = 50_000_000
 
 
 def order_lines(table: SparkTable, columns: model.OrderColumns):
-    """The needed columns of the order lines, ids stripped, rows without an order or a product
+    """The needed columns of the order lines as text (a CSV's missing markers as pandas reads
+    them), cleaned as `columns.clean` says, ids stripped, rows without an order or a product
     dropped: recommend.similar_products.model.read_order_lines in Spark."""
     from pyspark.sql import functions as F
 
-    if columns.clean != "none":
-        raise InputError(f"--clean {columns.clean} is not yet done by --engine spark; clean the lines first or use "
-                         "--engine local.")
-    wanted = [c for c in columns.needed() if c != columns.date]
+    if columns.clean not in model.CLEANINGS:
+        raise InputError(f"--clean must be one of {', '.join(model.CLEANINGS)}, not {columns.clean!r}.")
+    extra = [c for c in ("Quantity", "UnitPrice") if columns.clean == "online-retail" and c not in columns.needed()]
+    wanted = [c for c in columns.needed() if c != columns.date] + extra
     missing = [c for c in wanted if c not in table.columns()]
     if missing:
         raise InputError(f"{table.name} lacks column(s) {', '.join(map(repr, missing))}; found: "
                          f"{', '.join(table.columns()[:12])}.")
-    frame = table.frame.select(*[F.col(c).cast("string").alias(c) for c in wanted])
+    frame = table.frame.select(*[as_pandas_reads(F.col(c), table.format == "csv").alias(c) for c in wanted])
+    if columns.clean == "online-retail":
+        frame = frame.where(product_sales(F.col(columns.order), F.col(columns.item), F.col("Quantity"),
+                                          F.col("UnitPrice"))).drop(*extra)
     for c in (columns.order, columns.item):
         frame = frame.withColumn(c, stripped(F.col(c)))
     return frame.where(F.col(columns.order).isNotNull() & (F.col(columns.order) != "")
