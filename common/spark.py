@@ -88,7 +88,8 @@ def session(master: str | None = None, conf: list[str] | dict[str, str] | None =
         # Python workers run this interpreter (the one with Vitrine and its libraries), not the
         # first `python3` on the PATH; on a cluster, PYSPARK_PYTHON or spark.pyspark.python says which.
         os.environ["PYSPARK_PYTHON"] = sys.executable
-    defaults = {"spark.ui.enabled": "false", "spark.ui.showConsoleProgress": "false",
+    # Long work shows progress: Spark's own stage bar on a terminal (stderr), nothing in logs or tests.
+    defaults = {"spark.ui.enabled": "false", "spark.ui.showConsoleProgress": str(sys.stderr.isatty()).lower(),
                 # FPGrowth recurses down its tree once per item of a long basket (an invoice of 500 lines):
                 # the JVM's default 1 MB thread stack overflows on Online Retail; 64 MB does not.
                 "spark.driver.extraJavaOptions": f"-Dlog4j.configurationFile={LOG_CONFIG.as_uri()} -Xss64m",
