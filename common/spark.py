@@ -215,5 +215,17 @@ def single_spaced(column):
 
 
 def to_pandas(frame):
-    """A (small) Spark result as a pandas DataFrame, through Arrow."""
-    return frame.toArrow().to_pandas()
+    """A (small) Spark result as a pandas DataFrame through Arrow, text as Python strings
+    (object), as the local engines hold ids."""
+    import numpy as np
+    import pandas as pd
+
+    table = frame.toArrow()
+    out = {}
+    for name in table.column_names:
+        column = table.column(name)
+        if str(column.type) in ("string", "large_string"):
+            out[name] = np.asarray(column.to_pylist(), dtype=object)
+        else:
+            out[name] = column.to_numpy()
+    return pd.DataFrame(out)

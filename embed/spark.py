@@ -69,7 +69,7 @@ _URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+:/")  # also what pathlib leaves of 
 
 @dataclass(frozen=True)
 class _Job:
-    """What every task needs besides its shard; pickled to the executors."""
+    """What every task needs besides its shard; Spark sends it to the executors with the task."""
     images_dir: str  # absolute
     shards_dir: str  # absolute
     weights: Weights

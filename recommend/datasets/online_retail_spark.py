@@ -3,7 +3,7 @@ products and similar customers: the same rules on the same text, so both engines
 lines (tested against the local cleaning on the demo data)."""
 from __future__ import annotations
 
-from common.spark import stripped
+from common.spark import single_spaced, stripped
 from recommend.datasets.online_retail import NON_PRODUCT_CODES, NON_PRODUCT_PREFIXES
 
 # What pandas.read_csv reads as missing (its default na_values): the local readers see these
@@ -58,3 +58,16 @@ def product_sales(invoice, item, quantity, price=None, customer=None):
         customer = stripped(customer)
         keep &= customer.isNotNull() & (customer != "")
     return keep
+
+
+def product_descriptions(lines, item: str, column: str, alias: str = "name"):
+    """Per product (`item`), its most frequent text in `column`, stripped and with single spaces
+    (ties: alphabetically first): online_retail.product_descriptions in Spark. Columns item, alias."""
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    counted = (lines.select(F.col(item).alias("item"), single_spaced(F.col(column)).alias("text"))
+               .where(F.col("text").isNotNull() & (F.col("text") != "")).groupBy("item", "text").count())
+    best = Window.partitionBy("item").orderBy(F.col("count").desc(), F.col("text").asc())
+    return (counted.withColumn("r", F.row_number().over(best)).where(F.col("r") == 1)
+            .select("item", F.col("text").alias(alias)))

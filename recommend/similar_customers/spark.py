@@ -40,11 +40,12 @@ import numpy as np
 import pandas as pd
 
 from common.errors import InputError
-from common.spark import SparkTable, single_spaced, stripped
+from common.spark import SparkTable, stripped, to_pandas
 from common.topk import check_k
 from recommend.core import ease
 from recommend.core.sparse_topk import TIE_DECIMALS
-from recommend.datasets.online_retail_spark import as_pandas_reads, customer_id, number, product_sales
+from recommend.datasets.online_retail_spark import (as_pandas_reads, customer_id, number, product_descriptions,
+                                                   product_sales)
 from recommend.similar_customers import model as local
 from recommend.similar_customers.model import PurchaseColumns
 
@@ -317,7 +318,7 @@ def recommend_from_ease(matrix: Matrix, near, n: int, lam: float, *, progress: b
     if empty:
         # Customers whose products are all past EASE's guard get their neighbours' recommendations.
         wanted = spark.createDataFrame(pd.DataFrame({"customer": np.asarray(empty, dtype=object)}), "customer string")
-        fallback = _to_pandas(recommend_from_neighbours(entries, near, n, customers=wanted))
+        fallback = to_pandas(recommend_from_neighbours(entries, near, n, customers=wanted))
         fallback["score"] = fallback["score"].astype(np.float32)  # as the local engine stores it among EASE's
         fallback["support_count"] = fallback["support_count"].astype(np.int32)
         fallback["because"] = [[] for _ in range(len(fallback))]
@@ -332,42 +333,23 @@ def _no_recommendations() -> pd.DataFrame:
                          "support_count": np.array([], dtype=np.int32), "because": []})
 
 
-def _to_pandas(frame) -> pd.DataFrame:
-    """A small Spark result as pandas through Arrow, text as Python strings (object), as the local engine holds ids."""
-    table = frame.toArrow()
-    out = {}
-    for name in table.column_names:
-        column = table.column(name)
-        if str(column.type) in ("string", "large_string"):
-            out[name] = np.asarray(column.to_pylist(), dtype=object)
-        else:
-            out[name] = column.to_numpy()
-    return pd.DataFrame(out)
-
-
 def product_names(purchases: Purchases, cols: PurchaseColumns) -> pd.Series:
     """model.product_names in Spark: item -> name, in the order the products first appear; the name
     on the first line, or once cleaned each code's most frequent description (stripped, single
     spaces; ties to the alphabetically first), as clean_online_retail names every line."""
     from pyspark.sql import functions as F
-    from pyspark.sql.window import Window
 
     if not cols.name:
         return pd.Series(dtype=object)
     lines = purchases.lines
     if purchases.cleaned:
-        text = lines.select("item", single_spaced(F.col("name")).alias("text")).where(
-            F.col("text").isNotNull() & (F.col("text") != ""))
-        order = Window.partitionBy("item").orderBy(F.desc("n"), F.asc("text"))
-        best = (text.groupBy("item", "text").agg(F.count(F.lit(1)).alias("n"))
-                .withColumn("pick", F.row_number().over(order)).where(F.col("pick") == 1)
-                .select("item", F.col("text").alias("name")))
+        best = product_descriptions(lines, "item", "name")
         first = lines.groupBy("item").agg(F.min("line").alias("first")).join(best, "item", "left")
     else:
         first = (lines.groupBy("item")
                  .agg(F.min("line").alias("first"), F.min_by(F.struct("name"), "line").alias("named"))
                  .select("item", "first", F.col("named.name").alias("name")))
-    found = _to_pandas(first).sort_values("first", kind="stable")
+    found = to_pandas(first).sort_values("first", kind="stable")
     return pd.Series(found["name"].to_numpy(), index=pd.Index(found["item"].to_numpy(), name=cols.item), name=cols.name)
 
 
@@ -394,12 +376,12 @@ def build(table: SparkTable, cols: PurchaseColumns = PurchaseColumns(), *, k: in
             cached.append(popular)
         near = near.cache()
         cached.append(near)
-        neighbours = _to_pandas(near)
+        neighbours = to_pandas(near)
         if model == "ease":
             recommendations, ease_facts = recommend_from_ease(matrix, near, n, ease_lambda, progress=progress)
             model_facts = {"ease": ease_facts}
         else:
-            recommendations = _to_pandas(recommend_from_neighbours(matrix.entries, near, n))
+            recommendations = to_pandas(recommend_from_neighbours(matrix.entries, near, n))
             recommendations["because"] = [[] for _ in range(len(recommendations))]
             model_facts = {}
         names = product_names(purchases, cols)

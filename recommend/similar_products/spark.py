@@ -22,12 +22,12 @@ import numpy as np
 import pandas as pd
 
 from common.errors import InputError
-from common.spark import SparkTable, single_spaced, stripped
+from common.spark import SparkTable, stripped, to_pandas
 from common.topk import TopK, check_k
 from recommend.similar_products import model
 from recommend.similar_products.similarity import DEFAULT_K, DEFAULT_MIN_COUNT, DEFAULT_SIMILARITY, EASE_LAMBDA, MODELS
 from recommend.core.sparse_topk import TIE_DECIMALS
-from recommend.datasets.online_retail_spark import as_pandas_reads, product_sales
+from recommend.datasets.online_retail_spark import as_pandas_reads, product_descriptions, product_sales
 
 # Pair counts (both directions) the second-order similarity brings to the driver rather than
 # join in Spark: 50M is about 1.2 GB there while it is computed.
@@ -56,21 +56,6 @@ def order_lines(table: SparkTable, columns: model.OrderColumns):
         frame = frame.withColumn(c, stripped(F.col(c)))
     return frame.where(F.col(columns.order).isNotNull() & (F.col(columns.order) != "")
                        & F.col(columns.item).isNotNull() & (F.col(columns.item) != ""))
-
-
-def _most_frequent_text(lines, item: str, column: str, alias: str):
-    """Per product, its most frequent text in `column` (stripped, single spaces; ties:
-    alphabetically first): recommend.datasets.online_retail.product_descriptions in Spark."""
-    from pyspark.sql import Window
-    from pyspark.sql import functions as F
-
-    text = single_spaced(F.col(column))
-    counted = (lines.select(F.col(item).alias("item"), text.alias("text")).where(F.col("text").isNotNull()
-                                                                                & (F.col("text") != ""))
-               .groupBy("item", "text").count())
-    best = Window.partitionBy("item").orderBy(F.col("count").desc(), F.col("text").asc())
-    return (counted.withColumn("r", F.row_number().over(best)).where(F.col("r") == 1)
-            .select("item", F.col("text").alias(alias)))
 
 
 def build(lines, columns: model.OrderColumns, *, similarity: str = DEFAULT_SIMILARITY, k: int = DEFAULT_K,
@@ -125,7 +110,7 @@ def build(lines, columns: model.OrderColumns, *, similarity: str = DEFAULT_SIMIL
             if "c" not in scored.columns:  # second-order: a listed pair may have been bought together less often
                 together = all_pairs.union(all_pairs.select(F.col("b").alias("a"), F.col("a").alias("b"), "c"))
                 top = top.join(together, ["a", "b"], "left")
-            found = top.select("a", "rank", "b", "score", F.coalesce("c", F.lit(0)).alias("c")).toArrow().to_pandas()
+            found = to_pandas(top.select("a", "rank", "b", "score", F.coalesce("c", F.lit(0)).alias("c")))
             found_topk = _as_topk(found, items, k)
     finally:
         for frame in (held, per_item, all_pairs, both):
@@ -243,10 +228,10 @@ def _products(lines, columns: model.OrderColumns, per_item) -> pd.DataFrame:
 
     table = per_item.select("item", F.col("n").alias("orders"))
     if columns.name:
-        table = table.join(_most_frequent_text(lines, columns.item, columns.name, "name"), "item", "left")
+        table = table.join(product_descriptions(lines, columns.item, columns.name), "item", "left")
     for i, col in enumerate(columns.categories):
-        table = table.join(_most_frequent_text(lines, columns.item, col, f"category_{i}"), "item", "left")
-    frame = table.toArrow().to_pandas()
+        table = table.join(product_descriptions(lines, columns.item, col, f"category_{i}"), "item", "left")
+    frame = to_pandas(table)
     frame = frame.sort_values("item", kind="stable", key=lambda s: s.astype(object)).reset_index(drop=True)
     out = pd.DataFrame({"item": frame["item"].astype(object)})
     out["name"] = (frame["name"] if columns.name else pd.Series(pd.NA, index=frame.index))

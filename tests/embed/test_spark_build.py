@@ -14,8 +14,7 @@ from embed.build import SHARDS_DIR, build_index, partial_dir
 from embed.fetch import Fetcher
 from tests.helpers import encode, http_server, product_picture, write_tiny_catalog
 
-pytest.importorskip("pyspark")
-pytestmark = pytest.mark.slow  # starts Spark and runs the model in its Python workers
+pytestmark = [pytest.mark.slow, pytest.mark.spark]  # starts Spark and runs the model in its Python workers
 
 VOLATILE = ("created", "build", "rebuild", "contents")  # run-time facts; contents: digests of rounded floats
 TOLERANCE = 1e-5

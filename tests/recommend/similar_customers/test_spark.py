@@ -8,7 +8,7 @@ import pytest
 
 import settings
 from common.errors import InputError
-from common.spark import read_table
+from common.spark import read_table, to_pandas
 from recommend.cli import main
 from recommend.similar_customers import model
 from recommend.similar_customers import spark as engine
@@ -114,12 +114,12 @@ def test_parquet_gives_what_the_csv_gives(spark, user_user, tmp_path):
     # The same lines and names reach the same code: the same neighbours (the rest follows from them).
     from_parquet, from_csv = (engine.read_purchases(t, COLS) for t in (table, read_table(spark, DEMO)))
     key = ["customer", "item", "quantity"]
-    lines = [engine._to_pandas(p.lines.select(*key)).sort_values(key, ignore_index=True) for p in (from_parquet, from_csv)]
+    lines = [to_pandas(p.lines.select(*key)).sort_values(key, ignore_index=True) for p in (from_parquet, from_csv)]
     pd.testing.assert_frame_equal(*lines)
     assert len(lines[0]) == user_user.manifest["purchase_lines"]
     pd.testing.assert_series_equal(engine.product_names(from_parquet, COLS), user_user.names)
     near, _, _ = engine.nearest_customers(engine.customer_matrix(from_parquet, COLS, "binary"), 30)
-    found = engine._to_pandas(near)
+    found = to_pandas(near)
     found["similarity"] = found["similarity"].round(6)
     assert_same_lists(user_user.neighbours, found[user_user.neighbours.columns], "neighbour", "similarity")
 
@@ -157,7 +157,7 @@ def test_the_lines_read_are_the_local_readers_whatever_the_mess(spark, tmp_path,
     want = model.read_purchases(path, COLS, clean=clean)
     assert len(want) == (9 if clean else 18)  # the edge rows do reach the cleaning
     got = engine.read_purchases(read_table(spark, path), COLS, clean=clean)
-    lines = engine._to_pandas(got.lines.select("customer", "item", "quantity")).astype(object)
+    lines = to_pandas(got.lines.select("customer", "item", "quantity")).astype(object)
     key = ["customer", "item", "quantity"]
     expected = want.rename(columns={"CustomerID": "customer", "StockCode": "item", "Quantity": "quantity"})[key]
     expected = expected.assign(quantity=pd.to_numeric(expected["quantity"], errors="coerce")).astype(object)
@@ -176,7 +176,7 @@ def test_weightings_give_the_local_engines_neighbours(spark, purchases, weightin
     lines = engine.read_purchases(read_table(spark, DEMO), COLS)
     matrix = engine.customer_matrix(lines, COLS, weighting)
     near, _, _ = engine.nearest_customers(matrix, 10)
-    found = engine._to_pandas(near)
+    found = to_pandas(near)
     found["similarity"] = found["similarity"].round(6)
     assert_same_lists(local.neighbours, found[local.neighbours.columns], "neighbour", "similarity")
     assert (matrix.customers, matrix.products) == (local.manifest["customers"], local.manifest["products"])
