@@ -146,8 +146,52 @@ def _checked(table: pd.DataFrame, schema: Schema, mapping: Mapping[str, str | No
              name: str) -> tuple[list[str], dict[str, pd.Series]]:
     """(problems, each mapped field's values: stripped text, or parsed numbers and dates with
     blanks missing): one pass that `problems` and `apply` share."""
+    found = mapping_problems(list(table.columns), schema, mapping, name)
+    if found:
+        return found, {}
+    if table.empty:
+        return [no_rows(name, schema)], {}
+    values: dict[str, pd.Series] = {}
+    for field in schema.fields:
+        column = mapping.get(field.role)
+        if column is None:
+            continue
+        text = table[column].astype(str).str.strip()
+        values[field.role] = text
+        blank = text.eq("") | text.str.lower().isin(BLANKS)
+        if field.kind == "id" and blank.all():
+            found.append(all_blank(column, field, len(table)))
+        elif field.kind in ("number", "date"):
+            parsed = _parse(text[~blank], field.kind)
+            values[field.role] = parsed.reindex(table.index)  # blanks stay missing (NaN, NaT)
+            bad = parsed.isna()
+            if bad.any():
+                first = bad.idxmax()
+                found.append(unparsed(column, field, int(bad.sum()), text[first], table.index.get_loc(first) + 1))
+    return found, values
+
+
+def no_rows(name: str, schema: Schema) -> str:
+    return f"{name} has a header but no rows; {schema.name} need at least one row."
+
+
+def unparsed(column: str, field: Field, count: int, example: str, row: int | None = None) -> str:
+    """The problem line for a number or date column with `count` values that are not one."""
+    what = "numbers" if field.kind == "number" else "dates"
+    where = f" in row {row:,}" if row is not None else ""
+    return f"Column {column!r} ({field.label}) has {count:,} value(s) that are not {what}, e.g. {example!r}{where}."
+
+
+def all_blank(column: str, field: Field, rows: int) -> str:
+    return f"Column {column!r} ({field.label}) is blank in all {rows:,} rows."
+
+
+def mapping_problems(columns: Sequence[str], schema: Schema, mapping: Mapping[str, str | None],
+                     name: str = "the file") -> list[str]:
+    """What is wrong with the mapping itself (a required field without a column, a column not
+    in the table, one column for two fields), before any value is looked at."""
     found = []
-    columns = list(table.columns)
+    columns = list(columns)
     for field in schema.fields:
         column = mapping.get(field.role)
         if column is None:
@@ -159,42 +203,33 @@ def _checked(table: pd.DataFrame, schema: Schema, mapping: Mapping[str, str | No
     if len(chosen) != len(set(chosen)):
         twice = next(c for c in chosen if chosen.count(c) > 1)
         found.append(f"Column {twice!r} is chosen for two fields; each field needs its own column.")
-    if found:
-        return found, {}
-    if table.empty:
-        return [f"{name} has a header but no rows; {schema.name} need at least one row."], {}
-    values: dict[str, pd.Series] = {}
-    for field in schema.fields:
-        column = mapping.get(field.role)
-        if column is None:
-            continue
-        text = table[column].astype(str).str.strip()
-        values[field.role] = text
-        blank = text.eq("") | text.str.lower().isin(["nan", "none", "null"])
-        if field.kind == "id" and blank.all():
-            found.append(f"Column {column!r} ({field.label}) is blank in all {len(table):,} rows.")
-        elif field.kind in ("number", "date"):
-            parsed = _parse(text[~blank], field.kind)
-            values[field.role] = parsed.reindex(table.index)  # blanks stay missing (NaN, NaT)
-            bad = parsed.isna()
-            if bad.any():
-                first = bad.idxmax()
-                what = "numbers" if field.kind == "number" else "dates"
-                found.append(f"Column {column!r} ({field.label}) has {int(bad.sum()):,} value(s) that are not "
-                             f"{what}, e.g. {text[first]!r} in row {table.index.get_loc(first) + 1:,}.")
-    return found, values
+    return found
+
+
+BLANKS = ("nan", "none", "null")  # besides "": what a cell holds when a value is missing (any case)
 
 
 def _parse(text: pd.Series, kind: str) -> pd.Series:
     if kind == "number":
-        numbers = pd.to_numeric(text, errors="coerce")
-        comma = numbers.isna() & text.str.fullmatch(r"-?\d+,\d+")  # a decimal comma: "2,5"
-        if comma.any():
-            numbers[comma] = pd.to_numeric(text[comma].str.replace(",", ".", regex=False))
-        return numbers
-    numeric = pd.to_numeric(text, errors="coerce")
-    if len(text) and numeric.notna().all():  # Unix seconds (MovieLens' timestamps)
-        return pd.to_datetime(numeric, unit="s", errors="coerce")
+        return parse_numbers(text)
+    return parse_dates(text, unix=bool(len(text)) and pd.to_numeric(text, errors="coerce").notna().all())
+
+
+def parse_numbers(text: pd.Series) -> pd.Series:
+    """Stripped, non-blank text as numbers (NaN where it is none); a decimal comma ("2,5") read too.
+    Value by value, so Spark applies it batch by batch (common/shop_tables_spark.py)."""
+    numbers = pd.to_numeric(text, errors="coerce")
+    comma = numbers.isna() & text.str.fullmatch(r"-?\d+,\d+")  # a decimal comma: "2,5"
+    if comma.any():
+        numbers[comma] = pd.to_numeric(text[comma].str.replace(",", ".", regex=False))
+    return numbers
+
+
+def parse_dates(text: pd.Series, unix: bool) -> pd.Series:
+    """Stripped, non-blank text as dates (NaT where it is none): Unix seconds when the whole column
+    is numbers (MovieLens' timestamps: `unix`, decided over the column), else any common format."""
+    if unix:
+        return pd.to_datetime(pd.to_numeric(text, errors="coerce"), unit="s", errors="coerce")
     return pd.to_datetime(text, errors="coerce", format="mixed", dayfirst=False)
 
 

@@ -12,6 +12,7 @@ import time
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -117,13 +118,20 @@ def starting_support(baskets: Baskets, *, min_confidence: float = defaults.MIN_C
     at these confidence and lift thresholds (rules of up to `max_length` items, which is quick
     to mine), else the lowest step that mines without hitting the explosion guard; with the rules
     counted there. The notebook's 0.0045 suits 7,501 baskets; a 200-basket upload needs 0.03."""
+    return choose_support(baskets.n_baskets, lambda support: build(
+        baskets, min_support=support, min_confidence=min_confidence, min_lift=min_lift,
+        max_length=max_length).manifest["rules"], wanted)
+
+
+def choose_support(n_baskets: int, rules_at: Callable[[float], int], wanted: int = WANTED_RULES) -> tuple[float, int]:
+    """starting_support's search over SUPPORT_STEPS, for any engine: `rules_at(support)` mines
+    (max length 3) and counts the rules, raising InputError at the explosion guard."""
     best: tuple[float, int] | None = None
     for support in SUPPORT_STEPS:
-        if support * baskets.n_baskets < 2:  # an itemset in one basket is no pattern
+        if support * n_baskets < 2:  # an itemset in one basket is no pattern
             break
         try:
-            rules = build(baskets, min_support=support, min_confidence=min_confidence, min_lift=min_lift,
-                          max_length=max_length).manifest["rules"]
+            rules = rules_at(support)
         except InputError:  # the explosion guard: lower steps only explode more
             break
         best = (support, rules)

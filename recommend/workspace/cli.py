@@ -11,6 +11,7 @@ import pandas as pd
 import settings
 from common.errors import InputError
 from common.shop_tables import guess, read_table
+from common.spark import add_engine_arguments, check_engine_arguments, refuse_database
 from recommend.core.order_columns import FLAGS, add_sql_arguments, described, resolve, source
 from recommend.core.sources import TableSource
 from recommend.workspace import model
@@ -20,8 +21,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.description = ("Build a shop's workspace: basket rules, similar products and (with a customer column) "
                      "similar customers from one orders table, into ARTIFACTS/NAME, replaced whole. "
                      "Every page of the app then offers it in its data-set picker.")
-    p.add_argument("--orders", type=Path, default=None, metavar="FILE",
-                   help="order lines: CSV (any delimiter and encoding), CSV.gz, .xlsx or Parquet")
+    p.add_argument("--orders", default=None, metavar="FILE",
+                   help="order lines: CSV (any delimiter and encoding), CSV.gz, .xlsx or Parquet; with --engine spark "
+                        "CSV or Parquet, a folder of part files, or any URI Spark reads (s3a://, hdfs://...)")
     add_sql_arguments(p)
     for role, flag in FLAGS.items():
         p.add_argument(flag, default=None, metavar="COL",
@@ -44,21 +46,28 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="basket rules' min support (default: the highest step that finds 20 rules, as the app does)")
     p.add_argument("--min-confidence", type=float, default=None, help="basket rules' min confidence (default 0.2)")
     p.add_argument("--min-lift", type=float, default=None, help="basket rules' min lift (default 2)")
+    add_engine_arguments(p, "local: this process (the default); spark: Apache Spark reads, maps and mines the orders "
+                            "(the ratings, the catalogue and its pictures stay local); the same workspace")
 
 
 def run(args) -> int:
     name = model.check_name(args.name)
+    check_engine_arguments(args)
     ratings, catalogue, sources = read_extra("ratings", args.ratings, args.ratings_map), \
         read_extra("catalogue", args.catalog, args.catalog_map), {}
     orders = source_description = None
     if args.orders is not None or args.orders_sql is not None or ratings is None:
-        src = source(args, args.orders)
         given = {role: getattr(args, flag[2:].replace("-", "_")) for role, flag in FLAGS.items()}
-        mapping = resolve(src, given, needed=("order", "item"))
-        print(f"Reading {src.name}: {described(mapping)}", file=sys.stderr)
-        table = src.read([c for c in dict.fromkeys(mapping.values()) if c])
-        orders = model.mapped_orders(table, mapping, src.name)
-        source_description = sources["orders"] = src.describe(len(table))
+        if args.engine == "spark":
+            orders, source_description = _orders_on_spark(args, given)
+        else:
+            src = source(args, Path(args.orders) if args.orders is not None else None)
+            mapping = resolve(src, given, needed=("order", "item"))
+            print(f"Reading {src.name}: {described(mapping)}", file=sys.stderr)
+            table = src.read([c for c in dict.fromkeys(mapping.values()) if c])
+            orders = model.mapped_orders(table, mapping, src.name)
+            source_description = src.describe(len(table))
+        sources["orders"] = source_description
     for table_name, (table, path) in (("ratings", ratings or (None, None)), ("catalogue", catalogue or (None, None))):
         if table is not None:
             sources[table_name] = TableSource(path=path).describe(len(table))
@@ -69,11 +78,15 @@ def run(args) -> int:
             done[0] = share
             print(f"[{share:4.0%}] {what}...", file=sys.stderr, flush=True)
 
-    workspace = model.build(orders, name, source=source_description or sources.get("ratings"), sources=sources,
-                            ratings=ratings[0] if ratings else None, catalogue=catalogue[0] if catalogue else None,
-                            artifacts=args.artifacts, weights=args.weights, min_support=args.min_support,
-                            min_confidence=args.min_confidence, min_lift=args.min_lift, progress=progress,
-                            rebuild=args.command_line)
+    try:
+        workspace = model.build(orders, name, source=source_description or sources.get("ratings"), sources=sources,
+                                ratings=ratings[0] if ratings else None, catalogue=catalogue[0] if catalogue else None,
+                                artifacts=args.artifacts, weights=args.weights, min_support=args.min_support,
+                                min_confidence=args.min_confidence, min_lift=args.min_lift, progress=progress,
+                                rebuild=args.command_line)
+    finally:
+        if args.engine == "spark" and orders is not None:
+            orders.release()
     m = workspace.manifest
     facts = []
     if m["orders"]:
@@ -87,6 +100,25 @@ def run(args) -> int:
     for part, why in m["parts_skipped"].items():
         print(f"  no {part.replace('_', ' ')}: {why}")
     return 0
+
+
+def _orders_on_spark(args, given: dict):
+    """The orders read, mapped and checked by Spark (recommend/workspace/spark.py): files or
+    folders, not a database; and what the manifest records of them."""
+    from common.artifacts import file_sha256
+    from common.spark import is_remote, read_table, session
+    from recommend.workspace import spark as engine
+
+    refuse_database(source(args, Path(args.orders) if args.orders is not None else None))
+    spark = session(args.spark_master, args.spark_conf)
+    table = read_table(spark, args.orders, "Orders")
+    mapping = resolve(table, given, needed=("order", "item"))
+    print(f"Reading {table.name} on Spark ({spark.sparkContext.master}): {described(mapping)}", file=sys.stderr)
+    orders = engine.mapped_orders(table, mapping, Path(table.name).name if not is_remote(table.name) else table.name)
+    local_file = not is_remote(table.name) and Path(table.name).is_file()
+    described_source = {"file": table.name, **({"sha256": file_sha256(table.name)} if local_file else {}),
+                        "format": table.format, "engine": "spark", "spark_master": spark.sparkContext.master}
+    return orders, described_source
 
 
 def read_extra(what: str, path: Path | None, overrides: list[str]) -> tuple[pd.DataFrame, Path] | None:

@@ -210,13 +210,14 @@ def _names_from(catalogue: pd.DataFrame | None, orders: pd.DataFrame) -> pd.Data
     return orders
 
 
-def build(orders: pd.DataFrame | None, name: str, *, source: dict, ratings: pd.DataFrame | None = None,
+def build(orders: "pd.DataFrame | LocalOrders | None", name: str, *, source: dict, ratings: pd.DataFrame | None = None,
           catalogue: pd.DataFrame | None = None, sources: dict | None = None, artifacts: Path | None = None,
           min_support: float | None = None, min_confidence: float | None = None, min_lift: float | None = None,
           k: int = products_model.DEFAULT_K, weights: str | None = None, progress: Progress | None = None,
           rebuild: str | None = None) -> Workspace:
     """Build every part the data allow into artifacts/<name> (replacing what was there): from
-    mapped `orders`, basket rules, similar products and (with customers) similar customers; from
+    mapped `orders` (a DataFrame from `mapped_orders`, built here, or recommend.workspace.spark's
+    SparkOrders, built on Spark), basket rules, similar products and (with customers) similar customers; from
     mapped `ratings`, similar items (the Similar movies page). A mapped `catalogue` gives products
     their names, categories and pictures, and its local pictures a visual index (with `weights`,
     default settings.WEIGHTS).
@@ -233,8 +234,9 @@ def build(orders: pd.DataFrame | None, name: str, *, source: dict, ratings: pd.D
     with write_artifact(folder, KIND, FORMAT_VERSION, rebuild=rebuild or REBUILD.replace("NAME", name)) as draft:
         progress("Saving the mapped tables", 0.02)
         if orders is not None:
-            orders = _names_from(catalogue, orders)
-        for file, table in ((ORDERS_FILE, orders), (RATINGS_FILE, ratings), (CATALOGUE_FILE, catalogue)):
+            orders = (LocalOrders(orders) if isinstance(orders, pd.DataFrame) else orders).with_names(catalogue)
+            orders.save(draft.path / ORDERS_FILE)
+        for file, table in ((RATINGS_FILE, ratings), (CATALOGUE_FILE, catalogue)):
             if table is not None:
                 saved = table.copy()
                 saved.attrs = {}  # how it was read is in the manifest, not in the data file
@@ -269,6 +271,7 @@ def build(orders: pd.DataFrame | None, name: str, *, source: dict, ratings: pd.D
             "mappings": {t: dict(x.attrs.get("mapping", {})) for t, x in
                          (("orders", orders), ("ratings", ratings), ("catalogue", catalogue)) if x is not None},
             "read": dict(orders.attrs.get("read", {})) if orders is not None else {},
+            "engine": orders.engine if orders is not None else "local",
             "order_lines": 0, "orders": 0, "products": 0, "customers": 0, **facts,
             "catalogue_products": int(len(catalogue)) if catalogue is not None else 0,
             "pictures": bool(catalogue is not None and "image" in catalogue and (catalogue["image"] != "").any()),
@@ -299,20 +302,64 @@ def customer_orders(orders: pd.DataFrame) -> pd.DataFrame:
     return orders[orders["customer"] != ""] if "customer" in orders.columns else orders.iloc[:0]
 
 
-def _order_parts(orders: pd.DataFrame, name: str, out: Path, parts: dict, skipped: dict, seconds: dict,
+class LocalOrders:
+    """Mapped order lines (mapped_orders) and the order parts built from them in this process.
+    recommend/workspace/spark.py's SparkOrders is the same shape, on Spark."""
+
+    engine = "local"
+
+    def __init__(self, lines: pd.DataFrame):
+        self.lines = lines
+
+    @property
+    def attrs(self) -> dict:
+        return self.lines.attrs
+
+    @property
+    def columns(self) -> list[str]:
+        return list(self.lines.columns)
+
+    def with_names(self, catalogue: pd.DataFrame | None) -> "LocalOrders":
+        return LocalOrders(_names_from(catalogue, self.lines))
+
+    def save(self, path: Path) -> None:
+        saved = self.lines.copy()
+        saved.attrs = {}  # how it was read is in the manifest, not in the data file
+        saved.to_parquet(path, index=False)
+
+    def all_named(self) -> bool:
+        return "name" in self.lines and bool((self.lines["name"] != "").all())
+
+    def rules(self, label: str, *, min_support: float | None, min_confidence: float, min_lift: float):
+        baskets = long_baskets(self.lines, "order", label, None, {"name": "the orders"})
+        if min_support is None:
+            min_support, _ = rules_model.starting_support(baskets, min_confidence=min_confidence, min_lift=min_lift)
+        return rules_model.build(baskets, min_support=min_support, min_confidence=min_confidence, min_lift=min_lift)
+
+    def similar_products(self, k: int):
+        return products_model.build(self.lines, product_columns(self.lines), k=k)
+
+    def similar_customers(self):
+        with_customer = customer_orders(self.lines)
+        return customers_model.build(with_customer, purchase_columns(self.lines)) if len(with_customer) else None
+
+    def facts(self) -> dict:
+        lines, with_customer = self.lines, customer_orders(self.lines)
+        return {"dropped": dict(lines.attrs.get("dropped", {})), "order_lines": int(len(lines)),
+                "orders": int(lines["order"].nunique()), "products": int(lines["item"].nunique()),
+                "customers": int(with_customer["customer"].nunique()) if len(with_customer) else 0}
+
+
+def _order_parts(orders: LocalOrders, name: str, out: Path, parts: dict, skipped: dict, seconds: dict,
                  progress: Progress, *, k: int, min_support, min_confidence, min_lift) -> dict:
-    """Basket rules, similar products and similar customers from the orders; the orders' facts."""
-    has = {role for role in (f.role for f in ORDERS.fields) if role in orders.columns}
+    """Basket rules, similar products and similar customers from the orders (on their engine);
+    the orders' facts."""
     t = time.perf_counter()
-    label = "name" if "name" in has and (orders["name"] != "").all() else "item"
+    label = "name" if orders.all_named() else "item"
     progress("Mining basket rules", 0.05)
-    baskets = long_baskets(orders, "order", label, None, {"name": "the orders"})
     confidence = rules_model.defaults.MIN_CONFIDENCE if min_confidence is None else min_confidence
     lift = rules_model.defaults.MIN_LIFT if min_lift is None else min_lift
-    support = min_support
-    if support is None:
-        support, _ = rules_model.starting_support(baskets, min_confidence=confidence, min_lift=lift)
-    rules = rules_model.build(baskets, min_support=support, min_confidence=confidence, min_lift=lift)
+    rules = orders.rules(label, min_support=min_support, min_confidence=confidence, min_lift=lift)
     rules_model.write(rules, out / "basket_rules", {"workspace": name, "item_field": label})
     parts["basket_rules"] = {"rules": rules.manifest["rules"], "item_field": label,
                              "thresholds": rules.manifest["thresholds"]}
@@ -320,25 +367,22 @@ def _order_parts(orders: pd.DataFrame, name: str, out: Path, parts: dict, skippe
 
     t = time.perf_counter()
     progress("Finding similar products", 0.4)
-    similar = products_model.build(orders, product_columns(orders), k=k)
+    similar = orders.similar_products(k)
     products_model.write(similar, out / "similar_products", {"workspace": name})
     parts["similar_products"] = {"k": similar.manifest["k"], "similarity": similar.manifest["similarity"],
                                  "products_with_similar": similar.manifest["products_with_similar"]}
     seconds["similar_products"] = round(time.perf_counter() - t, 2)
 
-    with_customer = customer_orders(orders)
-    if len(with_customer):
-        t = time.perf_counter()
-        progress("Finding similar customers", 0.65)
-        customers = customers_model.build(with_customer, purchase_columns(orders))
+    t = time.perf_counter()
+    progress("Finding similar customers", 0.65)
+    customers = orders.similar_customers()
+    if customers is not None:
         customers_model.write(customers, out / "similar_customers", {"workspace": name})
         parts["similar_customers"] = {"customers": customers.manifest["customers"], "k": customers.manifest["k"]}
         seconds["similar_customers"] = round(time.perf_counter() - t, 2)
     else:
         skipped["similar_customers"] = "map a customer id column to build it"
-    return {"dropped": dict(orders.attrs.get("dropped", {})), "order_lines": int(len(orders)),
-            "orders": int(orders["order"].nunique()), "products": int(orders["item"].nunique()),
-            "customers": int(with_customer["customer"].nunique()) if len(with_customer) else 0}
+    return orders.facts()
 
 
 def item_ids(ids: pd.Series) -> pd.Series:
