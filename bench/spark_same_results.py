@@ -1,12 +1,13 @@
 """Same answers from both engines on the full public files (../shared/datasets): every basket rule
 (support, confidence, lift to 1e-9), every itemset and the lookup for Market Basket, Groceries and
 Online Retail; every product's k best on full Online Retail for each similarity; every customer's neighbours and
-recommendations on full Online Retail. One Spark
+recommendations on full Online Retail; a whole workspace (python -m recommend build) of full
+Online Retail: the same mapped order lines and every part's files byte for byte. One Spark
 session (local[2]) for the run; time of each engine beside it (Spark's includes its planning on
 data this small: these files are what one machine does in seconds, see bench/spark_scaling.py).
 
 Usage:
-    python bench/spark_same_results.py [--master local[2]] [--skip-products]
+    python bench/spark_same_results.py [--master local[2]] [--parts rules products customers workspace]
 """
 from __future__ import annotations
 
@@ -31,6 +32,7 @@ SHARED = Path(__file__).resolve().parents[2] / "shared" / "datasets"
 SEED = {"min_support": 0.0045, "min_confidence": 0.2, "min_lift": 2.0, "max_length": 5}
 RETAIL = {"min_support": 0.01, "min_confidence": 0.2, "min_lift": 2.0, "max_length": 4}  # as bench/rules.py
 RETAIL_FILE = SHARED / "online_retail" / "online_retail.csv.gz"
+PARTS = ("rules", "products", "customers", "workspace")
 
 
 def compare_rules(local: rules_model.BasketRules, spark: rules_model.BasketRules) -> str:
@@ -61,7 +63,7 @@ def timed(fn):
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--master", default="local[2]")
-    p.add_argument("--skip-products", action="store_true", help="basket rules only")
+    p.add_argument("--parts", nargs="+", choices=PARTS, default=list(PARTS), help="what to compare (default: all)")
     args = p.parse_args()
     if not RETAIL_FILE.is_file():
         raise SystemExit(f"{RETAIL_FILE} not found: this benchmark needs ../shared/datasets (see its README).")
@@ -76,14 +78,25 @@ def main() -> int:
         ("Online Retail", RETAIL, lambda: read_long(RETAIL_FILE, "InvoiceNo", "Description", "Quantity"),
          lambda: rules_spark.long_baskets(read_table(spark, RETAIL_FILE), "InvoiceNo", "Description", "Quantity")),
     ]
-    print("Basket rules (local engine vs Spark):")
-    for name, thresholds, local_read, spark_read in cases:
+    if "rules" in args.parts:
+        print("Basket rules (local engine vs Spark):")
+    for name, thresholds, local_read, spark_read in cases if "rules" in args.parts else []:
         local, local_s = timed(lambda: rules_model.build(local_read(), **thresholds))
         remote, spark_s = timed(lambda: rules_spark.build(*spark_read(), **thresholds))
         print(f"  {name:<14} min_support {thresholds['min_support']:<6g} local {local_s:5.1f} s, spark {spark_s:5.1f} s "
               f"({remote.manifest['input']['miner']}): {compare_rules(local, remote)}", flush=True)
-    if args.skip_products:
-        return 0
+    if "products" in args.parts:
+        products(spark)
+    if "customers" in args.parts:
+        customers(spark)
+    if "workspace" in args.parts:
+        workspace(args.master)
+    spark.stop()
+    return 0
+
+
+def products(spark) -> None:
+    """Similar products on full Online Retail, every similarity."""
     columns = products_model.OrderColumns("InvoiceNo", "StockCode", "Description")
     lines = products_model.read_order_lines(RETAIL_FILE, columns)
     spark_lines = products_spark.order_lines(read_table(spark, RETAIL_FILE), columns)
@@ -98,9 +111,6 @@ def main() -> int:
         ties = "" if same_ids else _tie_note(a, b)
         print(f"  {similarity:<20} local {local_s:5.1f} s, spark {spark_s:6.1f} s: {len(a):,} entries, "
               f"{'same lists' if same_ids else 'lists differ'} (max score gap {gap:.1e}){ties}", flush=True)
-    customers(spark)
-    spark.stop()
-    return 0
 
 
 def customers(spark) -> None:
@@ -121,6 +131,36 @@ def customers(spark) -> None:
             gap = float(np.abs(a[score].to_numpy(float) - b[score].to_numpy(float)).max()) if len(a) == len(b) else np.nan
             parts.append(f"{name} {len(a):,} {'same' if same else 'DIFFER'} (max gap {gap:.1e})")
         print(f"  {which:<10} local {local_s:5.1f} s, spark {spark_s:6.1f} s: {'; '.join(parts)}", flush=True)
+
+
+def workspace(master: str) -> None:
+    """python -m recommend build on full Online Retail, both engines, compared file by file."""
+    import tempfile
+
+    from recommend import cli
+    from recommend.workspace import model as workspace_model
+
+    with tempfile.TemporaryDirectory(prefix="vitrine-bench-") as folder:
+        built = {}
+        for engine in ("local", "spark"):
+            args = ["build", "--orders", str(RETAIL_FILE), "--name", engine, "--artifacts", folder, "--engine", engine]
+            code, seconds = timed(lambda: cli.main(args + (["--spark-master", master] if engine == "spark" else [])))
+            if code != 0:
+                print(f"  {engine} build failed ({code})")
+                return
+            built[engine] = (workspace_model.open_workspace(engine, Path(folder)), seconds)
+        (local, local_s), (remote, spark_s) = built["local"], built["spark"]
+        same_orders = local.orders().equals(remote.orders().astype(local.orders().dtypes.to_dict()))
+        files = sorted(p.relative_to(local.folder) for p in local.folder.rglob("*.*")
+                       if p.is_file() and p.name not in ("manifest.json", "orders.parquet"))
+        differ = [str(f) for f in files if (local.folder / f).read_bytes() != (remote.folder / f).read_bytes()]
+        m = local.manifest
+        print(f"Workspace (python -m recommend build), full Online Retail: {m['order_lines']:,} mapped lines, "
+              f"{m['parts']['basket_rules']['rules']:,} rules at min support "
+              f"{m['parts']['basket_rules']['thresholds']['min_support']:g}:")
+        print(f"  local {local_s:5.1f} s, spark {spark_s:6.1f} s: order lines {'same' if same_orders else 'DIFFER'}; "
+              f"{len(files)} part files {'all byte-identical' if not differ else 'DIFFER: ' + ', '.join(differ)}",
+              flush=True)
 
 
 def _tie_note(a: pd.DataFrame, b: pd.DataFrame) -> str:
