@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 import pytest
 
@@ -66,3 +67,18 @@ def test_a_csv_reads_in_spark_as_the_local_reader_reads_it(tmp_path):
     assert got["Order"].tolist() == local["Order"].tolist()
     with pytest.raises(InputError, match="not found"):
         read_table(None, tmp_path / "missing.csv")
+
+
+@pytest.mark.spark
+def test_a_spark_job_starts_without_spark_chatter():
+    """Only the JVM's own line about its incubator module (Spark's launcher adds it) reaches stderr:
+    no log-level notice, no INFO or WARN lines."""
+    import subprocess
+    import sys
+
+    code = "from common.spark import session; s = session('local[1]'); print(s.range(5).count()); s.stop()"
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                         cwd=Path(__file__).resolve().parents[2])
+    assert run.returncode == 0 and run.stdout.strip() == "5", run.stderr
+    lines = [line for line in run.stderr.splitlines() if line.strip()]
+    assert [line for line in lines if "incubator modules" not in line] == [], run.stderr
