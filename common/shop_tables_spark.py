@@ -37,6 +37,8 @@ def _as_text(table: SparkTable, columns: list[str]):
     out = []
     for c in columns:
         value = F.col(_quoted(c))
+        if c in floats:  # NaN is missing, as pandas reads it
+            value = F.when(~F.isnan(value), value)
         value = value.cast("long") if whole.get(c) else value
         out.append(F.coalesce(value.cast("string"), F.lit("")).alias(c))
     return frame.select(*out)
