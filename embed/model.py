@@ -34,7 +34,9 @@ def _native_stderr_silenced():
         os.close(devnull)
 
 
-with _native_stderr_silenced():
+from common.imports import hidden  # noqa: E402
+
+with _native_stderr_silenced(), hidden("sklearn", "matplotlib"):  # Keras's optional helpers: 82 MB unused
     import numpy as np  # noqa: E402
     import tensorflow as tf  # noqa: E402
     import keras  # noqa: E402

@@ -112,8 +112,9 @@ def _keep_keras_session() -> None:
     page (`_clean_problem_modules` in streamlit/runtime/scriptrunner/script_runner.py): a full
     garbage collection and TensorFlow's kernel cache, measured here at 0.4-1 s of every click of
     every visitor, for a model that is built once, frozen and kept in st.cache_resource. The app
-    builds no Keras models per run, so in its process that hook does nothing."""
-    import keras
+    builds no Keras models per run, so in its process that hook does nothing. Keras comes from
+    embed.model, which imports it without the optional libraries it would load (common.imports)."""
+    from embed.model import keras
 
     keras.backend.clear_session = lambda *args, **kwargs: None
 

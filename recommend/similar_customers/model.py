@@ -25,6 +25,7 @@ import scipy.sparse as sp
 
 from common.artifacts import library_versions, loading, utc_now, write_tables
 from common.errors import InputError
+from common.imports import module
 from common.tables import read_csv
 from common.text_match import Matcher
 from common.topk import TopK, check_k
@@ -102,7 +103,8 @@ def customer_matrix(purchases: pd.DataFrame, cols: PurchaseColumns, weighting: s
         return built
     built = interaction_matrix(purchases, cols.customer, cols.item)
     if weighting == "tfidf":  # smooth idf, no row norm (rows are made unit length for the cosine anyway)
-        from sklearn.feature_extraction.text import TfidfTransformer  # only this weighting pays its import
+        # Only this weighting pays scikit-learn's import (common.imports: never hidden by a Keras import).
+        TfidfTransformer = module("sklearn.feature_extraction.text").TfidfTransformer
 
         weighted = TfidfTransformer(norm=None, smooth_idf=True).fit_transform(built.matrix)
         return replace(built, matrix=sp.csr_matrix(weighted, dtype=np.float32))
