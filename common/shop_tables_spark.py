@@ -70,7 +70,8 @@ def _dates_udf(unix: bool):
 
 def apply(table: SparkTable, schema: Schema, mapping: Mapping[str, str | None], name: str = "the file"):
     """(mapped, cached): a Spark DataFrame with one column per mapped field, named by its role (ids
-    and text as stripped strings, numbers as doubles, dates as timestamps without a time zone,
+    and text as stripped strings, numbers as doubles (as integers when every cell is a whole
+    number, as pandas.to_numeric makes them), dates as timestamps without a time zone,
     blanks of numbers and dates null), and the cached frame it reads (unpersist it when done);
     InputError with the first problem (all of them in `.problems`) when shop_tables.problems
     would find any."""
@@ -87,7 +88,9 @@ def apply(table: SparkTable, schema: Schema, mapping: Mapping[str, str | None], 
     counts = cells.agg(F.count("*").alias("rows"),
                        *[F.sum(F.when(~_blank(f.role), 1).otherwise(0)).alias(f"filled_{f.role}") for f in fields],
                        *[F.sum(F.when(~_blank(f.role) & numeric(F.col(f.role)).isNull(), 1).otherwise(0))
-                         .alias(f"not_numeric_{f.role}") for f in parsed if f.kind == "date"]).first()
+                         .alias(f"not_numeric_{f.role}") for f in parsed if f.kind == "date"],
+                       *[F.sum(F.when(_blank(f.role) | ~F.col(f.role).rlike(r"^[+-]?[0-9]{1,18}$"), 1).otherwise(0))
+                         .alias(f"not_integer_{f.role}") for f in parsed if f.kind == "number"]).first()
     rows = int(counts["rows"])
     if not rows:
         raise _error([no_rows(name, schema)])
@@ -96,6 +99,8 @@ def apply(table: SparkTable, schema: Schema, mapping: Mapping[str, str | None], 
     for f in parsed:
         if f.kind == "number":
             value = numeric(F.col(f.role))
+            if not counts[f"not_integer_{f.role}"]:  # whole numbers, none missing: integers, as pandas reads them
+                value = value.cast("long")
         else:
             value = _dates_udf(bool(counts[f"filled_{f.role}"]) and not counts[f"not_numeric_{f.role}"])(F.col(f.role))
         typed[f.role] = F.when(~_blank(f.role), value)

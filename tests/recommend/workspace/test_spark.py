@@ -25,7 +25,7 @@ def _build(tmp_path: Path, name: str, *args: str) -> model.Workspace:
 
 
 def assert_same_workspace(local: model.Workspace, spark: model.Workspace) -> None:
-    pd.testing.assert_frame_equal(local.orders(), spark.orders(), check_dtype=False)  # quantity: int64 or float64
+    pd.testing.assert_frame_equal(local.orders(), spark.orders())  # dtypes too: whole quantities stay integers
     assert local.parts == spark.parts
     left, right = _files(local.folder), _files(spark.folder)
     assert sorted(left) == sorted(right) and "similar_customers/recommendations.csv" in left
