@@ -94,7 +94,6 @@ def apply(table: SparkTable, schema: Schema, mapping: Mapping[str, str | None], 
     rows = int(counts["rows"])
     if not rows:
         raise _error([no_rows(name, schema)])
-    found = [all_blank(mapping[f.role], f, rows) for f in fields if f.kind == "id" and not counts[f"filled_{f.role}"]]
     typed = {}
     for f in parsed:
         if f.kind == "number":
@@ -107,26 +106,24 @@ def apply(table: SparkTable, schema: Schema, mapping: Mapping[str, str | None], 
     frame = cells.select(*[typed.get(f.role, F.col(f.role)).alias(f.role) for f in fields],
                          *[F.col(f.role).alias(f"text_{f.role}") for f in parsed]).cache()
     try:
+        checks = {}
         if parsed:
             bad = {f.role: ~_blank(f"text_{f.role}") & F.col(f.role).isNull() for f in parsed}
             checks = frame.agg(*[F.sum(F.when(bad[f.role], 1).otherwise(0)).alias(f"bad_{f.role}") for f in parsed],
                                *[F.first(F.when(bad[f.role], F.col(f"text_{f.role}")), ignorenulls=True)
-                                 .alias(f"example_{f.role}") for f in parsed]).first()
-            found += [unparsed(mapping[f.role], f, int(checks[f"bad_{f.role}"]), checks[f"example_{f.role}"])
-                      for f in parsed if checks[f"bad_{f.role}"]]
+                                 .alias(f"example_{f.role}") for f in parsed]).first().asDict()
+        found = []  # in the schema's field order, as the local check lists them
+        for f in fields:
+            if f.kind == "id" and not counts[f"filled_{f.role}"]:
+                found.append(all_blank(mapping[f.role], f, rows))
+            elif checks.get(f"bad_{f.role}"):
+                found.append(unparsed(mapping[f.role], f, int(checks[f"bad_{f.role}"]), checks[f"example_{f.role}"]))
         if found:
-            raise _error(_in_field_order(found, fields, mapping))
+            raise _error(found)
     except BaseException:
         frame.unpersist()
         raise
     return frame.drop(*[f"text_{f.role}" for f in parsed]), frame
-
-
-def _in_field_order(found: list[str], fields, mapping) -> list[str]:
-    """Problems in the order of the schema's fields, as the local check lists them."""
-    columns = [repr(mapping[f.role]) for f in fields]
-    return sorted(found, key=lambda line: next((i for i, c in enumerate(columns) if line.startswith(f"Column {c} ")),
-                                               len(columns)))
 
 
 def _blank(column: str):

@@ -58,10 +58,11 @@ def run(args) -> int:
     orders = source_description = None
     if args.orders is not None or args.orders_sql is not None or ratings is None:
         given = {role: getattr(args, flag[2:].replace("-", "_")) for role, flag in FLAGS.items()}
+        src = source(args, Path(args.orders) if args.orders is not None else None)
         if args.engine == "spark":
+            refuse_database(src)
             orders, source_description = _orders_on_spark(args, given)
         else:
-            src = source(args, Path(args.orders) if args.orders is not None else None)
             mapping = resolve(src, given, needed=("order", "item"))
             print(f"Reading {src.name}: {described(mapping)}", file=sys.stderr)
             table = src.read([c for c in dict.fromkeys(mapping.values()) if c])
@@ -109,7 +110,6 @@ def _orders_on_spark(args, given: dict):
     from common.spark import is_remote, read_table, session
     from recommend.workspace import spark as engine
 
-    refuse_database(source(args, Path(args.orders) if args.orders is not None else None))
     spark = session(args.spark_master, args.spark_conf)
     table = read_table(spark, args.orders, "Orders")
     mapping = resolve(table, given, needed=("order", "item"))

@@ -238,9 +238,7 @@ def build(orders: "pd.DataFrame | LocalOrders | None", name: str, *, source: dic
             orders.save(draft.path / ORDERS_FILE)
         for file, table in ((RATINGS_FILE, ratings), (CATALOGUE_FILE, catalogue)):
             if table is not None:
-                saved = table.copy()
-                saved.attrs = {}  # how it was read is in the manifest, not in the data file
-                saved.to_parquet(draft.path / file, index=False)
+                _save_table(table, draft.path / file)
         if orders is not None:
             facts.update(_order_parts(orders, name, draft.path, parts, skipped, seconds, progress, k=k,
                                       min_support=min_support, min_confidence=min_confidence, min_lift=min_lift))
@@ -302,6 +300,12 @@ def customer_orders(orders: pd.DataFrame) -> pd.DataFrame:
     return orders[orders["customer"] != ""] if "customer" in orders.columns else orders.iloc[:0]
 
 
+def _save_table(table: pd.DataFrame, path: Path) -> None:
+    saved = table.copy()
+    saved.attrs = {}  # how it was read is in the manifest, not in the data file
+    saved.to_parquet(path, index=False)
+
+
 class LocalOrders:
     """Mapped order lines (mapped_orders) and the order parts built from them in this process.
     recommend/workspace/spark.py's SparkOrders is the same shape, on Spark."""
@@ -323,9 +327,7 @@ class LocalOrders:
         return LocalOrders(_names_from(catalogue, self.lines))
 
     def save(self, path: Path) -> None:
-        saved = self.lines.copy()
-        saved.attrs = {}  # how it was read is in the manifest, not in the data file
-        saved.to_parquet(path, index=False)
+        _save_table(self.lines, path)
 
     def all_named(self) -> bool:
         return "name" in self.lines and bool((self.lines["name"] != "").all())

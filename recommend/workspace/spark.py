@@ -90,7 +90,6 @@ class SparkOrders:
         from recommend.rules import spark as rules_spark
 
         frame, info = rules_spark.long_baskets(SparkTable(self.lines, "the orders", "parquet"), "order", label, None)
-        info["name"] = "the orders"
         frame = frame.cache()
         try:
             if min_support is None:
