@@ -29,12 +29,20 @@ EMBEDDING_DIM = 2048  # ResNet50 last block channels, after global max pooling
 # "imagenet" (Keras downloads and caches), a path to a local .h5 file, or "none"
 # (random weights: tests and benchmarks only).
 WEIGHTS = os.environ.get("VITRINE_WEIGHTS", "imagenet")
-# auto (the fastest precision this CPU runs well within the quality bar: embed/weights.py AUTO),
-# fp32, bf16 or int8.
+# auto (embed/precision.py: int8 where the CPU has int8 units and it passes a check against fp32
+# on the catalogue's pictures, else bf16 where it has bf16 units, else fp32), fp32, bf16 or int8.
 PRECISION = os.environ.get("VITRINE_PRECISION", "auto")
 BATCH_SIZE = 32
 # --precision int8 (embed/int8.py): catalogue pictures the quantisation is calibrated on.
 INT8_CALIBRATION_IMAGES = 300
+# `auto` tries int8 on catalogues of at least INT8_AUTO_MIN_IMAGES pictures: calibrating and the
+# check (INT8_CHECK_IMAGES other pictures embedded in fp32 and int8) cost about a minute on 2
+# cores, a quarter of what fp32 takes for 5,000 pictures, so a failed check never costs much
+# more. It keeps int8 when the check meets the quality bar below (bench/embed_throughput.py's).
+INT8_AUTO_MIN_IMAGES = 5_000
+INT8_CHECK_IMAGES = 500
+INT8_MIN_COSINE = 0.99
+INT8_MIN_AGREEMENT = 0.95
 # Vectors are flushed to disk every CHECKPOINT_EVERY images so a killed job resumes there.
 CHECKPOINT_EVERY = 256
 # Uploads larger than this are refused before decoding (bytes), and images with more pixels

@@ -28,8 +28,9 @@ from embed.build import build_index
 from embed.catalog import scan_images
 from embed.images import load_image
 from embed.index import load
+from embed.precision import top_k_agreement as top5_agreement
 from embed.model import Embedder, keras
-from embed.weights import RANDOM_WEIGHTS_WARNING
+from embed.weights import INT8_UNITS, RANDOM_WEIGHTS_WARNING, int8_is_faster
 from machine import describe  # bench/machine.py, beside this script
 
 DEFAULT_IMAGES = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "fashion" / "images"
@@ -84,16 +85,6 @@ def decoding(files: list[Path], workers: int, side: int | None = None, folder: P
     return len(files) / (time.perf_counter() - start)
 
 
-def top5_agreement(a: np.ndarray, b: np.ndarray) -> float:
-    def top5(v):
-        s = v @ v.T
-        np.fill_diagonal(s, -np.inf)
-        return np.argsort(-s, axis=1)[:, :5]
-
-    ta, tb = top5(a), top5(b)
-    return float(np.mean([len(set(x) & set(y)) / 5 for x, y in zip(ta, tb)]))
-
-
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--images", type=Path, default=DEFAULT_IMAGES)
@@ -142,15 +133,35 @@ def main() -> None:
         workers = min(4, os.cpu_count() or 1)
         decode = decoding(files, workers)
         decode_big = decoding(files, workers, 1600, Path(tmp) / "big")
-        fast = bool(cpu_flags() & {"avx512_vnni", "amx_int8", "avx_vnni"})
+        fast = bool(cpu_flags() & set(INT8_UNITS))
         print(f"int8: first build {first:.1f} s (calibration on {min(n, settings.INT8_CALIBRATION_IMAGES)} pictures, "
               f"quantisation, then embedding); model alone {b8:.1f} images/s, end to end {c8:.1f} images/s; "
               f"decoding alone ({workers} threads) {decode:.1f} images/s, of the same pictures as 1600x1600 "
               f"JPEGs {decode_big:.1f} images/s")
         print(f"int8/fp32 speed = {c8 / c:.2f} end to end (target >= {2.5 if fast else 1.8} on this CPU, "
               f"{'VNNI/AMX' if fast else 'AVX2 only'}), {b8 / b:.2f} model alone; mean cosine fp32-int8 = "
-              f"{float(np.mean(np.sum(v32 * v8, axis=1))):.4f} (target >= 0.99); top-5 agreement = "
-              f"{top5_agreement(v32, v8):.3f} (target >= 0.95)")
+              f"{float(np.mean(np.sum(v32 * v8, axis=1))):.4f} (target >= {settings.INT8_MIN_COSINE}); top-5 agreement = "
+              f"{top5_agreement(v32, v8):.3f} (target >= {settings.INT8_MIN_AGREEMENT})")
+        cosine, agreement = float(np.mean(np.sum(v32 * v8, axis=1))), top5_agreement(v32, v8)
+        kept = cosine >= settings.INT8_MIN_COSINE and agreement >= settings.INT8_MIN_AGREEMENT
+        print(f"auto with these weights: int8 {'kept' if kept else 'not kept'} by its check "
+              f"(embed/precision.py; tried on catalogues of {settings.INT8_AUTO_MIN_IMAGES:,}+ pictures"
+              f"{'' if int8_is_faster() else '; not on this CPU'})")
+        print(crowding(v32, v8))
+
+
+def crowding(v32: np.ndarray, v8: np.ndarray) -> str:
+    """How close each picture's 5th and 6th nearest neighbours are, against how far int8 moves its
+    vector: top-5 agreement can only be high where the first is well above the second."""
+    s = v32 @ v32.T
+    np.fill_diagonal(s, -np.inf)
+    nearest = -np.sort(-s, axis=1)[:, :6]
+    gap = float(np.median(nearest[:, 4] - nearest[:, 5]))
+    moved = float(np.median(1 - np.sum(v32 * v8, axis=1)))
+    spread = float(np.median(1 - s[np.isfinite(s)]))
+    return (f"neighbourhoods: median cosine gap between the 5th and 6th nearest neighbour {gap:.2e}; "
+            f"int8 moves a vector by a median 1-cosine of {moved:.2e} ({moved / gap:.1f}x that gap); "
+            f"median 1-cosine between two pictures {spread:.2e}")
 
 
 if __name__ == "__main__":

@@ -25,19 +25,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import numpy as np  # noqa: E402
 
 from embed.images import load_image  # noqa: E402
+from embed.precision import top_k_agreement as agreement  # noqa: E402
 from machine import describe  # noqa: E402
 
 
 def unit(v):
     return v / np.linalg.norm(v, axis=1, keepdims=True)
-
-
-def agreement(a, b, k=5) -> float:
-    sa, sb = a @ a.T, b @ b.T
-    np.fill_diagonal(sa, -9)
-    np.fill_diagonal(sb, -9)
-    ta, tb = np.argsort(-sa, 1)[:, :k], np.argsort(-sb, 1)[:, :k]
-    return float(np.mean([len(set(x) & set(y)) / k for x, y in zip(ta, tb)]))
 
 
 def main() -> None:

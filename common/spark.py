@@ -109,6 +109,12 @@ def session(master: str | None = None, conf: list[str] | dict[str, str] | None =
     return spark
 
 
+def runs_here(master: str | None) -> bool:
+    """Whether a job with this master runs on this machine alone: a local[N] master, or none given
+    outside spark-submit (then DEFAULT_MASTER)."""
+    return master.startswith("local") if master else "PYSPARK_GATEWAY_PORT" not in os.environ
+
+
 def local_cores(master: str) -> int:
     """The threads of a local[N] / local[*] master."""
     inside = master[master.find("[") + 1:master.find("]")] if "[" in master else "1"

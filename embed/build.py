@@ -25,7 +25,6 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
-import sys
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -45,6 +44,7 @@ from embed.catalog import (IMAGE_COLUMN, CatalogError, CatalogItem, from_image_c
                            read_catalog, scan_images, with_digests)
 from embed.fetch import Fetcher
 from embed.images import ImageError, load_image
+from embed.precision import Choice, choose as choose_precision
 from embed.weights import MODEL_PRECISIONS, Weights, check_precision, model_identity, parse_weights
 
 ProgressCallback = Callable[[int, int, float], None]  # (done, total, images per second)
@@ -219,6 +219,7 @@ class Plan:
     checkpoint_every: int
     workers: int
     started: float
+    precision_choice: dict | None  # what `auto` chose and why (embed.precision), for the manifest
 
 
 def plan_build(images_dir: Path | None, out: Path, *, catalog: Path | None = None,
@@ -226,8 +227,9 @@ def plan_build(images_dir: Path | None, out: Path, *, catalog: Path | None = Non
                batch_size: int = settings.BATCH_SIZE, limit: int | None = None,
                checkpoint_every: int = settings.CHECKPOINT_EVERY, workers: int | None = None,
                progress: bool = True, on_progress: ProgressCallback | None = None, embedder=None,
-               fetcher: Fetcher | None = None, index_type: str = "auto") -> Plan:
-    """Check the settings, read the catalogue, hash its files and find what is left to embed."""
+               fetcher: Fetcher | None = None, index_type: str = "auto", int8_allowed: bool = True) -> Plan:
+    """Check the settings, read the catalogue, hash its files, choose the precision (embed.precision;
+    `int8_allowed` False keeps `auto` off int8) and find what is left to embed."""
     started = time.perf_counter()
     out = Path(out)
     if batch_size < 1 or checkpoint_every < 1:
@@ -238,7 +240,8 @@ def plan_build(images_dir: Path | None, out: Path, *, catalog: Path | None = Non
     workers = workers or min(4, os.cpu_count() or 1)
     weights = embedder.weights if embedder is not None else (
         weights if isinstance(weights, Weights) else parse_weights(weights))
-    precision = embedder.precision if embedder is not None else check_precision(precision, MODEL_PRECISIONS)
+    asked = embedder.precision if embedder is not None else precision
+    check_precision(asked, MODEL_PRECISIONS)  # a bad setting is refused before any work
     _check_out(out)
 
     meta = read_catalog(catalog) if catalog else None
@@ -260,8 +263,9 @@ def plan_build(images_dir: Path | None, out: Path, *, catalog: Path | None = Non
     if on_progress:
         on_progress(0, len(items), 0.0)  # a page can say "starting" while files are hashed and the model loads
     items = with_digests(images_dir, items, workers, progress)
-    if precision == "int8" and embedder is None:
-        embedder = _int8_embedder(out, weights, images_dir, items, fetcher, progress)
+    choice = choose_precision(asked, out, weights, items, lambda chosen: _pixels(images_dir, chosen, fetcher, workers),
+                              int8_allowed=int8_allowed, progress=progress) if embedder is None else Choice(asked, embedder)
+    precision, embedder = choice.precision, choice.embedder
     # int8 vectors also depend on the pictures its model was calibrated on: its identity says which
     identity = embedder.identity() if precision == "int8" else model_identity(weights, precision)
 
@@ -272,7 +276,7 @@ def plan_build(images_dir: Path | None, out: Path, *, catalog: Path | None = Non
     todo = [it for it in items if it.key not in known.skipped
             and (it.key not in known.resolved if it.url else it.key not in known.where)]
     return Plan(out, images_dir, catalog, meta, items, without_image, weights, precision, identity, state,
-                work, known, todo, embedder, batch_size, checkpoint_every, workers, started)
+                work, known, todo, embedder, batch_size, checkpoint_every, workers, started, choice.record)
 
 
 def known_vectors(out: Path, identity: dict, work: Path, state: dict) -> _Known:
@@ -291,7 +295,8 @@ def finish_build(plan: Plan, known: _Known, *, embedded: set, embed_seconds: flo
     report = _assemble(plan.out, plan.images_dir, plan.catalog, plan.meta, items, known, plan.identity,
                        plan.weights, plan.started, embedded=embedded, without_image=plan.without_image,
                        embed_seconds=embed_seconds, rebuild=rebuild, index_type=index_type,
-                       progress=progress, build_info=build_info)
+                       progress=progress, build_info={**(build_info or {}), **(
+                           {"precision_choice": plan.precision_choice} if plan.precision_choice else {})})
     shutil.rmtree(plan.work, ignore_errors=True)
     return report
 
@@ -345,39 +350,17 @@ def build_index(
                         index_type=index_type, progress=progress, build_info={"engine": "local"})
 
 
-def _int8_embedder(out: Path, weights: Weights, images_dir: Path, items: list[CatalogItem],
-                   fetcher: Fetcher | None, progress: bool):
-    """The int8 model for this index: the previous index's own (so its vectors stay comparable and
-    are reused), else one calibrated on up to settings.INT8_CALIBRATION_IMAGES of these pictures,
-    spread evenly over the catalogue (built once, then cached; see embed.int8)."""
-    from embed import int8
-
-    try:
-        before = index.load(out, with_approximate=False).manifest.get("identity", {})
-    except ArtifactError:
-        before = {}
-    if before.get("precision") == "int8" and before.get("weights") == weights.identity() and before.get("calibration"):
-        try:
-            return int8.Int8Embedder(weights, int8.folder_for(weights, before["calibration"]))
-        except ArtifactError:
-            pass  # its model is gone: calibrate again (the vectors are then embedded again)
-    step = max(1, len(items) // settings.INT8_CALIBRATION_IMAGES)
-    chosen = items[::step][:settings.INT8_CALIBRATION_IMAGES]
-    if progress:
-        print(f"Calibrating the int8 model on {len(chosen)} catalogue pictures (once; then cached)...",
-              file=sys.stderr, flush=True)
-    own = fetcher is None and any(it.url for it in chosen)
+def _pixels(images_dir: Path, items: list[CatalogItem], fetcher: Fetcher | None, workers: int) -> list[np.ndarray]:
+    """The model inputs of those of `items` that can be read (files, or URLs fetched in parallel)."""
+    own = fetcher is None and any(it.url for it in items)
     fetcher = Fetcher() if own else fetcher
     try:
-        pixels = [got.pixels for got in (_read(images_dir, it, fetcher, {}, frozenset()) for it in chosen)
-                  if got.pixels is not None]
+        with ThreadPoolExecutor(workers) as pool:
+            return [got.pixels for got in pool.map(lambda it: _read(images_dir, it, fetcher, {}, frozenset()), items)
+                    if got.pixels is not None]
     finally:
         if own:
             fetcher.close()
-    if not pixels:
-        raise BuildError("None of the pictures chosen to calibrate the int8 model could be read; "
-                         "see the skipped images of an fp32 build.")
-    return int8.Int8Embedder(weights, int8.build(weights, np.stack(pixels), progress=progress))
 
 
 def _check_out(out: Path) -> None:

@@ -76,8 +76,11 @@ def _model_args(p: argparse.ArgumentParser) -> None:
                    help="imagenet (default; Keras downloads and caches it), a local .h5 path, or none "
                         "(random weights: tests only). Env: VITRINE_WEIGHTS")
     p.add_argument("--precision", choices=["auto", *MODEL_PRECISIONS], default=None,
-                   help="auto (default: bf16 on CPUs with bf16 units, else fp32), fp32, bf16 or int8 (OpenVINO, "
-                        "quantised on catalogue pictures: ~9x the images/s here). Env: VITRINE_PRECISION")
+                   help="auto (default: the index's own when it is updated; else, on catalogues of "
+                        f"{settings.INT8_AUTO_MIN_IMAGES:,}+ pictures, int8 if it passes a check against fp32 on "
+                        f"{settings.INT8_CHECK_IMAGES} of them; else bf16 on CPUs with bf16 units, else fp32), fp32, "
+                        "bf16 or int8 (OpenVINO, quantised on catalogue pictures: ~9x the images/s here). "
+                        "Env: VITRINE_PRECISION")
 
 
 def _build(args) -> int:

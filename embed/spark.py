@@ -52,7 +52,7 @@ from tqdm import tqdm
 
 import settings
 from common.errors import InputError
-from common.spark import is_remote, local_cores, session
+from common.spark import is_remote, local_cores, runs_here, session
 from embed.build import (HEARTBEAT_SECONDS, SHARDS_DIR, BuildReport, Plan, ProgressCallback, _embed_todo, _Known,
                          _Progress, finish_build, known_vectors, plan_build)
 from embed.catalog import CatalogItem
@@ -106,12 +106,13 @@ def build_index_on_spark(
     """`embed.build.build_index`'s index, embedded by Spark tasks (one a shard of `checkpoint_every`
     images); `master` / `conf` as `common.spark.session`. Spark starts only when there is work."""
     _refuse_uris(images_dir, out, catalog)
-    if check_precision(precision, MODEL_PRECISIONS) == "int8" and master and not master.startswith("local"):
+    if check_precision(precision, MODEL_PRECISIONS) == "int8" and not runs_here(master):
         raise InputError(_INT8_ON_A_CLUSTER)
     with Fetcher(workers=fetch_workers, timeout=fetch_timeout) as fetcher:  # checks the settings; int8 calibration
         plan = plan_build(images_dir, out, catalog=catalog, weights=weights, precision=precision,
                           batch_size=batch_size, limit=limit, checkpoint_every=checkpoint_every, workers=workers,
-                          progress=progress, on_progress=on_progress, fetcher=fetcher, index_type=index_type)
+                          progress=progress, on_progress=on_progress, fetcher=fetcher, index_type=index_type,
+                          int8_allowed=runs_here(master))
     known, fresh, embed_seconds, info = plan.known, set(), 0.0, {"engine": "spark"}
     if plan.todo:
         spark = session(master, conf)  # its Python workers run this interpreter on a local master

@@ -91,26 +91,29 @@ PRECISIONS = {"fp32": "float32", "bf16": "mixed_bfloat16"}  # Keras' dtype polic
 MODEL_PRECISIONS = (*PRECISIONS, "int8")  # int8: the OpenVINO model of embed.int8
 
 
-# `auto`, fastest first: a precision, the CPU flags that make it fast (any of), and whether
-# bench/embed_throughput.py found it within the quality bar (mean cosine >= 0.99 and top-5
-# neighbour agreement >= 0.95 against fp32). Measured on 2 cores with AVX-512 VNNI, AMX and bf16
-# (random weights, 600 demo images, two runs): int8 8.7-9.1x fp32 end to end, cosine 0.9998 but
-# agreement 0.910, so not yet chosen; bf16 1.24-1.43x, cosine 1.0000, agreement 0.970-0.973.
-# Without those flags: fp32.
-AUTO = (
-    ("int8", ("avx512_vnni", "amx_int8", "avx_vnni"), False),
-    ("bf16", ("avx512_bf16", "amx_bf16"), True),
-)
+# `auto` (embed.precision): int8 where it is faster than fp32, if it passes a check against fp32
+# on the catalogue's own pictures; else bf16 where the CPU has bf16 units (bench/embed_throughput.py,
+# 2 cores with AVX-512 VNNI, AMX and bf16, random weights, 600 demo images, two runs: 1.24-1.43x
+# fp32, mean cosine 1.0000, top-5 agreement 0.970-0.973); else fp32. int8 end to end against Keras
+# fp32, same bench: 8.7-9.1x with int8 dot-product units (INT8_UNITS), 2.25x with AVX2 alone
+# (kernels capped by ONEDNN_MAX_CPU_ISA=AVX2).
+INT8_UNITS = ("avx512_vnni", "amx_int8", "avx_vnni")
+BF16_UNITS = ("avx512_bf16", "amx_bf16")
+
+
+def int8_is_faster(flags: frozenset[str] | None = None) -> bool:
+    """Whether OpenVINO's int8 outruns Keras fp32 on this CPU: int8 dot-product units, or AVX2."""
+    return bool((cpu_flags() if flags is None else flags) & {*INT8_UNITS, "avx2"})
 
 
 def auto_precision(flags: frozenset[str] | None = None) -> str:
-    """The fastest precision this CPU runs well that met the quality bar (see AUTO); else fp32."""
-    flags = cpu_flags() if flags is None else flags
-    return next((precision for precision, needs, good in AUTO if good and flags & set(needs)), "fp32")
+    """What `auto` runs in when int8 is not tried or not kept: bf16 on CPUs with bf16 units, else fp32."""
+    return "bf16" if (cpu_flags() if flags is None else flags) & set(BF16_UNITS) else "fp32"
 
 
 def check_precision(precision: str | None, allowed=PRECISIONS) -> str:
-    """The precision to run in (None means the configured default; auto: `auto_precision`), or InputError."""
+    """The precision to run in (None means the configured default; auto: `auto_precision`, which a
+    build may replace by a checked int8, embed.precision), or InputError."""
     precision = (precision or settings.PRECISION).lower()
     if precision == "auto":
         precision = auto_precision()

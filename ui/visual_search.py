@@ -189,6 +189,22 @@ def _filters(engine):
     return visual_index.filter_mask(items, **active) if active else None
 
 
+def index_caption(built) -> str:
+    """What an analyst should know about the index: its size, the model's arithmetic (and, for
+    int8 chosen by `auto`, its check against fp32), and the approximate index's recall."""
+    precision = built.manifest.get("model_precision", "fp32")
+    parts = [f"{len(built):,} products", f"{precision} model"]
+    measured = built.manifest.get("build", {}).get("precision_choice", {}).get("int8_check")
+    if precision == "int8" and measured:
+        parts[-1] += (f", checked against fp32 on {measured['images']} of the catalogue's pictures (mean cosine "
+                      f"{measured['mean_cosine']:.4f}, {measured['top5_agreement']:.0%} of the top five the same)")
+    if built.approximate is not None:
+        params = built.approximate.params
+        parts.append(f"approximate index ({params['factory']}, the top {params['rerank']} re-scored exactly): "
+                     "in the benchmark it returns 98-99.9% of the exact top five")
+    return " · ".join(parts) + "."
+
+
 def _query_input():
     """The current query: ('upload', QueryPhoto-to-be: the bytes) or ('product', id), kept across
     reruns; a linked `?product=` opens on "More like this" for it."""
@@ -275,11 +291,7 @@ def render() -> None:
         return
     if engine.weights.kind == "none":
         st.warning("This index uses random weights (tests only): results do not reflect what the images show.")
-    if engine.index.approximate is not None:
-        params = engine.index.approximate.params
-        st.caption(f"{len(engine.index):,} products · approximate index ({params['factory']}, the top "
-                   f"{params['rerank']} re-scored exactly): in the benchmark it returns 98-99.9% of the exact "
-                   "top five.")
+    st.caption(index_caption(engine.index))
 
     query = _query_input()
     mask = _filters(engine)

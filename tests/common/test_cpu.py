@@ -36,6 +36,6 @@ def test_no_cap_or_an_unknown_one_keeps_every_flag(machine, value):
 
 
 def test_auto_chooses_as_on_the_capped_cpu(machine):
-    assert auto_precision() == "bf16"  # AMX and AVX-512 bf16: bf16 (int8 is not chosen yet, see embed/weights.py)
+    assert auto_precision() == "bf16"  # AMX and AVX-512 bf16: bf16 (int8 only after a check, embed/precision.py)
     machine.setenv("ONEDNN_MAX_CPU_ISA", "AVX2")
     assert auto_precision() == "fp32"

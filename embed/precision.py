@@ -1,0 +1,159 @@
+"""Which precision a build's model runs in (`embed.build.plan_build`, both engines).
+
+`--precision fp32|bf16|int8` is taken as asked. `auto` (the default) chooses:
+1. the precision of the index already at `--out`, when it was built from the same weights, so its
+   vectors are reused rather than embedded again (`--precision X` re-embeds in X);
+2. else int8 where the CPU has int8 units (AVX-512 VNNI, AVX-VNNI, AMX) and the catalogue has at
+   least settings.INT8_AUTO_MIN_IMAGES pictures: the model is calibrated on
+   settings.INT8_CALIBRATION_IMAGES of them (embed.int8), then checked against the fp32 model on
+   settings.INT8_CHECK_IMAGES others, and kept only when it meets the quality bar (mean cosine
+   >= settings.INT8_MIN_COSINE, top-5 neighbour agreement >= settings.INT8_MIN_AGREEMENT). So the
+   bar is checked on the shop's own weights and pictures, not assumed from a benchmark;
+3. else `embed.weights.auto_precision()`: bf16 on CPUs with bf16 units, else fp32.
+What auto chose, and the check's figures, go into the index's manifest (build.precision_choice).
+"""
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+
+import settings
+from common.errors import ArtifactError, InputError
+from embed import index
+from embed.weights import (MODEL_PRECISIONS, Weights, auto_precision, check_precision, int8_is_faster,
+                           model_identity)
+
+ReadPixels = Callable[[Sequence], list]  # catalogue items -> the model inputs of those that could be read
+
+
+@dataclass
+class Choice:
+    precision: str
+    embedder: object | None = None  # the model already loaded for it (int8; fp32 after a failed check)
+    record: dict | None = None  # what auto chose and why, for the manifest
+
+
+def choose(requested: str | None, out: Path, weights: Weights, items: Sequence, read_pixels: ReadPixels, *,
+           int8_allowed: bool = True, progress: bool = True) -> Choice:
+    """The precision for a build of `items` into `out` (see the module's docstring)."""
+    if (requested or settings.PRECISION).lower() != "auto":
+        precision = check_precision(requested, MODEL_PRECISIONS)
+        embedder = int8_embedder(out, weights, items, read_pixels, progress) if precision == "int8" else None
+        return Choice(precision, embedder)
+    kept = _previous(out, weights, int8_allowed)
+    if kept is not None:
+        return Choice(kept.precision, kept.embedder, {"auto": kept.precision, "why": "the previous index's"})
+    fallback = auto_precision()
+    if not int8_allowed or not int8_is_faster() or len(items) < settings.INT8_AUTO_MIN_IMAGES:
+        return Choice(fallback, None, {"auto": fallback, "why": "by the CPU's instruction sets"})
+    started = time.perf_counter()
+    quantized = int8_embedder(out, weights, items, read_pixels, progress)
+    from embed.model import Embedder
+
+    calibration = _spread(len(items), settings.INT8_CALIBRATION_IMAGES)  # as int8_embedder chose them
+    others = _spread(len(items), settings.INT8_CHECK_IMAGES, taken=set(calibration))
+    if progress:
+        print(f"auto precision: checking int8 against fp32 on {len(others)} other pictures...",
+              file=sys.stderr, flush=True)
+    reference = Embedder(weights, "fp32")
+    measured = check(quantized, reference, read_pixels([items[i] for i in others]))
+    measured["seconds"] = round(time.perf_counter() - started, 1)  # calibration included
+    chosen = "int8" if measured["passed"] else fallback
+    if progress:
+        verdict = "int8 kept" if measured["passed"] else f"int8 below the bar, so {fallback}"
+        print(f"auto precision: {verdict} (mean cosine {measured['mean_cosine']:.4f}, bar "
+              f"{settings.INT8_MIN_COSINE}; top-5 agreement {measured['top5_agreement']:.3f}, bar "
+              f"{settings.INT8_MIN_AGREEMENT}; on {measured['images']} pictures, {measured['seconds']:.0f} s).",
+              file=sys.stderr, flush=True)
+    embedder = quantized if chosen == "int8" else reference if chosen == "fp32" else None
+    return Choice(chosen, embedder, {"auto": chosen, "why": "int8 checked against fp32", "int8_check": measured})
+
+
+def _previous(out: Path, weights: Weights, int8_allowed: bool) -> Choice | None:
+    """The precision of the index at `out`, when its vectors can be reused with these weights."""
+    try:
+        before = index.load(out, with_approximate=False).manifest.get("identity", {})
+    except ArtifactError:
+        return None
+    precision = before.get("precision")
+    if precision not in MODEL_PRECISIONS or (precision == "int8" and not int8_allowed):
+        return None
+    same = {k: v for k, v in before.items() if k != "calibration"} == model_identity(weights, precision)
+    if not same:
+        return None
+    if precision != "int8":
+        return Choice(precision)
+    embedder = _cached_int8(weights, before)
+    return Choice(precision, embedder) if embedder is not None else None
+
+
+def _cached_int8(weights: Weights, identity: dict):
+    """The int8 model an index was built with, if it is still cached; else None."""
+    from embed import int8
+
+    if identity.get("precision") != "int8" or identity.get("weights") != weights.identity() \
+            or not identity.get("calibration"):
+        return None
+    try:
+        return int8.Int8Embedder(weights, int8.folder_for(weights, identity["calibration"]))
+    except ArtifactError:
+        return None
+
+
+def _spread(count: int, n: int, taken: set[int] = frozenset()) -> list[int]:
+    """Up to `n` positions spread evenly over range(count), leaving out those `taken`."""
+    free = [i for i in range(count) if i not in taken]
+    return free[::max(1, len(free) // n)][:n]
+
+
+def int8_embedder(out: Path, weights: Weights, items: Sequence, read_pixels: ReadPixels, progress: bool):
+    """The int8 model for this index: the previous index's own (so its vectors stay comparable and
+    are reused), else one calibrated on up to settings.INT8_CALIBRATION_IMAGES of these pictures,
+    spread evenly over the catalogue (built once, then cached; see embed.int8)."""
+    from embed import int8
+
+    try:
+        before = index.load(out, with_approximate=False).manifest.get("identity", {})
+    except ArtifactError:
+        before = {}
+    cached = _cached_int8(weights, before)
+    if cached is not None:
+        return cached  # else its model is gone: calibrate again (the vectors are then embedded again)
+    chosen = [items[i] for i in _spread(len(items), settings.INT8_CALIBRATION_IMAGES)]
+    if progress:
+        print(f"Calibrating the int8 model on {len(chosen)} catalogue pictures (once; then cached)...",
+              file=sys.stderr, flush=True)
+    pixels = read_pixels(chosen)
+    if not pixels:
+        raise InputError("None of the pictures chosen to calibrate the int8 model could be read; "
+                         "see the skipped images of an fp32 build.")
+    return int8.Int8Embedder(weights, int8.build(weights, np.stack(pixels), progress=progress))
+
+
+def check(quantized, reference, pixels: list, batch_size: int = settings.BATCH_SIZE) -> dict:
+    """int8 against fp32 on the same pictures: mean cosine of each picture's two vectors, and how
+    many of each picture's 5 nearest others (among these pictures) both agree on."""
+    images = np.stack(pixels) if pixels else np.zeros((0, settings.IMAGE_SIZE, settings.IMAGE_SIZE, 3), np.uint8)
+    a = np.concatenate([reference.embed_batch(images[i:i + batch_size]) for i in range(0, len(images), batch_size)]
+                       or [np.zeros((0, reference.dims), np.float32)])
+    b = np.concatenate([quantized.embed_batch(images[i:i + batch_size]) for i in range(0, len(images), batch_size)]
+                       or [np.zeros((0, quantized.dims), np.float32)])
+    cosine = float(np.mean(np.sum(a * b, axis=1))) if len(images) else 0.0
+    agreement = top_k_agreement(a, b) if len(images) > 5 else 0.0  # too few pictures to judge: not kept
+    return {"images": len(images), "mean_cosine": round(cosine, 5), "top5_agreement": round(agreement, 4),
+            "passed": cosine >= settings.INT8_MIN_COSINE and agreement >= settings.INT8_MIN_AGREEMENT}
+
+
+def top_k_agreement(a: np.ndarray, b: np.ndarray, k: int = 5) -> float:
+    """The mean share of each row's k nearest other rows (by dot product) that `a` and `b` agree on."""
+    def nearest(v):
+        s = v @ v.T
+        np.fill_diagonal(s, -np.inf)
+        return np.argsort(-s, axis=1, kind="stable")[:, :k]
+
+    return float(np.mean([len(set(x) & set(y)) / k for x, y in zip(nearest(a), nearest(b))]))
