@@ -7,10 +7,17 @@ from pathlib import Path
 import pytest
 
 from common.errors import InputError
-from common.spark import (add_engine_arguments, check_engine_arguments, local_cores, read_table, session, stripped,
-                          to_pandas,
-                          table_format)
+from common.spark import (add_engine_arguments, check_engine_arguments, local_cores, read_table, runs_here, session,
+                          stripped, table_format, to_pandas)
 from common.tables import read_csv
+
+
+def test_a_job_runs_here_on_a_local_master_or_none_outside_spark_submit(monkeypatch):
+    monkeypatch.delenv("PYSPARK_GATEWAY_PORT", raising=False)
+    assert runs_here("local[2]") and runs_here("local[*]") and runs_here(None)
+    assert not runs_here("spark://head:7077") and not runs_here("yarn")
+    monkeypatch.setenv("PYSPARK_GATEWAY_PORT", "40000")  # spark-submit chose the master
+    assert not runs_here(None) and runs_here("local[1]")
 
 
 def parsed(*argv: str):
