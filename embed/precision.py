@@ -2,11 +2,13 @@
 
 `--precision fp32|bf16|int8` is taken as asked. `auto` (the default) chooses:
 1. the precision of the index already at `--out`, when it was built from the same weights, so its
-   vectors are reused rather than embedded again (`--precision X` re-embeds in X);
-2. else int8 where the CPU has int8 units (AVX-512 VNNI, AVX-VNNI, AMX) and the catalogue has at
-   least settings.INT8_AUTO_MIN_IMAGES pictures: the model is calibrated on
-   settings.INT8_CALIBRATION_IMAGES of them (embed.int8), then checked against the fp32 model on
-   settings.INT8_CHECK_IMAGES others, and kept only when it meets the quality bar (mean cosine
+   vectors are reused rather than embedded again (`--precision X` re-embeds in X); unless int8
+   is now to be tried (2.) and has not been for that index: it is then, once, and when it falls
+   short the index keeps its precision;
+2. else int8 where it is faster than fp32 (AVX-512 VNNI, AVX-VNNI, AMX; AVX2: see embed.weights)
+   and the catalogue has at least settings.INT8_AUTO_MIN_IMAGES pictures: the model is calibrated
+   on settings.INT8_CALIBRATION_IMAGES of them (embed.int8), then checked against the fp32 model
+   on settings.INT8_CHECK_IMAGES others, and kept only when it meets the quality bar (mean cosine
    >= settings.INT8_MIN_COSINE, top-5 neighbour agreement >= settings.INT8_MIN_AGREEMENT). So the
    bar is checked on the shop's own weights and pictures, not assumed from a benchmark;
 3. else `embed.weights.auto_precision()`: bf16 on CPUs with bf16 units, else fp32.
@@ -45,11 +47,12 @@ def choose(requested: str | None, out: Path, weights: Weights, items: Sequence, 
         precision = check_precision(requested, MODEL_PRECISIONS)
         embedder = int8_embedder(out, weights, items, read_pixels, progress) if precision == "int8" else None
         return Choice(precision, embedder)
-    kept = _previous(out, weights, int8_allowed)
-    if kept is not None:
-        return Choice(kept.precision, kept.embedder, {"auto": kept.precision, "why": "the previous index's"})
-    fallback = auto_precision()
-    if not int8_allowed or not int8_is_faster() or len(items) < settings.INT8_AUTO_MIN_IMAGES:
+    previous = _previous(out, weights, int8_allowed)
+    tries_int8 = int8_allowed and int8_is_faster() and len(items) >= settings.INT8_AUTO_MIN_IMAGES
+    if previous is not None and (previous.precision == "int8" or not tries_int8 or "int8_check" in previous.record):
+        return previous  # an index that grows past INT8_AUTO_MIN_IMAGES has int8 checked once
+    fallback = previous.precision if previous is not None else auto_precision()
+    if not tries_int8:
         return Choice(fallback, None, {"auto": fallback, "why": "by the CPU's instruction sets"})
     started = time.perf_counter()
     quantized = int8_embedder(out, weights, items, read_pixels, progress)
@@ -75,21 +78,24 @@ def choose(requested: str | None, out: Path, weights: Weights, items: Sequence, 
 
 
 def _previous(out: Path, weights: Weights, int8_allowed: bool) -> Choice | None:
-    """The precision of the index at `out`, when its vectors can be reused with these weights."""
+    """The precision of the index at `out`, when its vectors can be reused with these weights; its
+    record keeps the int8 check that index was built after, if any."""
     try:
-        before = index.load(out, with_approximate=False).manifest.get("identity", {})
+        manifest = index.load(out, with_approximate=False).manifest
     except ArtifactError:
         return None
+    before = manifest.get("identity", {})
     precision = before.get("precision")
     if precision not in MODEL_PRECISIONS or (precision == "int8" and not int8_allowed):
         return None
-    same = {k: v for k, v in before.items() if k != "calibration"} == model_identity(weights, precision)
-    if not same:
+    if {k: v for k, v in before.items() if k != "calibration"} != model_identity(weights, precision):
         return None
-    if precision != "int8":
-        return Choice(precision)
-    embedder = _cached_int8(weights, before)
-    return Choice(precision, embedder) if embedder is not None else None
+    embedder = _cached_int8(weights, before) if precision == "int8" else None
+    if precision == "int8" and embedder is None:
+        return None  # its model is gone: chosen afresh (the vectors are then embedded again)
+    checked = manifest.get("build", {}).get("precision_choice", {}).get("int8_check")
+    return Choice(precision, embedder, {"auto": precision, "why": "the previous index's",
+                                        **({"int8_check": checked} if checked else {})})
 
 
 def _cached_int8(weights: Weights, identity: dict):

@@ -80,11 +80,28 @@ def test_int8_is_not_tried_on_a_small_catalogue_or_for_a_cluster(shop, tmp_path,
 def test_auto_keeps_the_precision_of_the_index_it_updates(shop, tmp_path, monkeypatch, embedder):
     build_index(shop, tmp_path / "index", embedder=embedder, progress=False)  # fp32
     monkeypatch.setattr(weights, "cpu_flags", lambda: frozenset({"avx2", "amx_bf16", "avx512_vnni"}))
+    monkeypatch.setattr(settings, "INT8_AUTO_MIN_IMAGES", 21)  # int8 not to be tried (see the next test)
     plan = plan_build(shop, tmp_path / "index", weights="none", progress=False)
     assert plan.precision == "fp32" and not plan.todo  # not bf16 nor int8: every vector is reused
     assert not (tmp_path / "artifacts" / "models").exists()
     asked = plan_build(shop, tmp_path / "index", weights="none", precision="bf16", progress=False)
     assert asked.precision == "bf16" and len(asked.todo) == 20  # asking for another precision re-embeds
+
+
+def test_an_index_that_grows_large_enough_has_int8_checked_once(shop, tmp_path, monkeypatch, capsys, embedder):
+    monkeypatch.setattr(settings, "INT8_AUTO_MIN_IMAGES", 21)
+    monkeypatch.setattr(settings, "INT8_MIN_COSINE", 1.0)  # int8 falls short
+    build_index(shop, tmp_path / "index", weights="none", progress=False)  # 20 pictures: fp32, int8 not tried
+    write_catalog(shop, [21, 22])
+    grown = build_index(shop, tmp_path / "index", weights="none")
+    assert "checking int8 against fp32" in capsys.readouterr().err
+    built = index.load(tmp_path / "index")
+    assert built.manifest["model_precision"] == "fp32" and grown.embedded == 2  # kept: only the new ones
+    assert built.manifest["build"]["precision_choice"]["int8_check"]["passed"] is False
+    write_catalog(shop, [23])
+    again = build_index(shop, tmp_path / "index", weights="none")
+    assert "checking int8" not in capsys.readouterr().err and again.embedded == 1  # checked once, not again
+    assert index.load(tmp_path / "index").manifest["build"]["precision_choice"]["int8_check"]["passed"] is False
 
 
 def test_the_check_compares_the_two_models_on_the_same_pictures(embedder, tmp_path):
