@@ -152,7 +152,8 @@ def check(quantized, reference, pixels: list, batch_size: int = settings.BATCH_S
     cosine = float(np.mean(np.sum(a * b, axis=1))) if len(images) else 0.0
     agreement = top_k_agreement(a, b) if len(images) > 5 else 0.0  # too few pictures to judge: not kept
     return {"images": len(images), "mean_cosine": round(cosine, 5), "top5_agreement": round(agreement, 4),
-            "passed": cosine >= settings.INT8_MIN_COSINE and agreement >= settings.INT8_MIN_AGREEMENT}
+            "passed": cosine >= settings.INT8_MIN_COSINE and agreement >= settings.INT8_MIN_AGREEMENT,
+            "bar": {"mean_cosine": settings.INT8_MIN_COSINE, "top5_agreement": settings.INT8_MIN_AGREEMENT}}
 
 
 def top_k_agreement(a: np.ndarray, b: np.ndarray, k: int = 5) -> float:

@@ -59,6 +59,7 @@ def test_int8_below_the_bar_falls_back_to_fp32_with_the_figures(shop, tmp_path, 
     assert built.manifest["model_precision"] == "fp32"
     measured = built.manifest["build"]["precision_choice"]["int8_check"]
     assert measured["passed"] is False and measured["mean_cosine"] < 1.0
+    assert measured["bar"] == {"mean_cosine": 1.0, "top5_agreement": settings.INT8_MIN_AGREEMENT}
     assert "auto precision: int8 below the bar, so fp32" in capsys.readouterr().err
     from ui.visual_search import index_caption
 
