@@ -185,18 +185,28 @@ def _link_or_copy(src: str, dst: str) -> None:
         shutil.copy2(src, dst)
 
 
+# What the embed job says on stderr, as the page's progress: its "Embedding" bar's count (tqdm's
+# "N/M"; other bars, such as hashing or NNCF's calibration, are not the pictures embedded), and
+# the int8 calibration and check of `--precision auto` (embed/precision.py), which take a minute.
+_EMBEDDED = re.compile(r"Embedding:[^\r\n]*?(\d+)/(\d+)")
+_STAGES = {"Calibrating the int8 model": "Calibrating the int8 model on some of the pictures",
+           "auto precision: checking int8": "Checking the int8 model against fp32 on some of the pictures"}
+
+
 def _follow(process: subprocess.Popen, total: int, progress: Progress) -> str:
-    """Pass the embedding's own count (tqdm's "N/M" on stderr) on as progress; the last output."""
+    """Pass the embedding's progress on stderr on to `progress`; return the last output."""
     tail = ""
     while True:
         chunk = process.stderr.read1(4096) if hasattr(process.stderr, "read1") else process.stderr.read(4096)
         if not chunk:
             return tail
         tail = (tail + chunk.decode("utf-8", "replace"))[-4000:]
-        counts = re.findall(r"(\d+)/(\d+)", tail)
-        if counts:
-            done = int(counts[-1][0])
-            progress(f"Embedding product pictures: {done:,} / {total:,}", 0.88 + 0.08 * done / max(total, 1))
+        said = [(m.start(), f"Embedding product pictures: {int(m[1]):,} / {total:,}", int(m[1]))
+                for m in _EMBEDDED.finditer(tail)]
+        said += [(tail.rfind(key), what, 0) for key, what in _STAGES.items() if key in tail]
+        if said:
+            _, what, done = max(said)
+            progress(what, 0.88 + 0.08 * done / max(total, 1))
 
 
 def _names_from(catalogue: pd.DataFrame | None, orders: pd.DataFrame) -> pd.DataFrame:
