@@ -263,20 +263,34 @@ def plan_build(images_dir: Path | None, out: Path, *, catalog: Path | None = Non
     if on_progress:
         on_progress(0, len(items), 0.0)  # a page can say "starting" while files are hashed and the model loads
     items = with_digests(images_dir, items, workers, progress)
+    work = partial_dir(out)
     choice = choose_precision(asked, out, weights, items, lambda chosen: _pixels(images_dir, chosen, fetcher, workers),
-                              int8_allowed=int8_allowed, progress=progress) if embedder is None else Choice(asked, embedder)
+                              int8_allowed=int8_allowed, progress=progress, interrupted=_choice_of(work)
+                              ) if embedder is None else Choice(asked, embedder)
     precision, embedder = choice.precision, choice.embedder
     # int8 vectors also depend on the pictures its model was calibrated on: its identity says which
     identity = embedder.identity() if precision == "int8" else model_identity(weights, precision)
 
     state = {"identity": identity, "batch_size": batch_size, "checkpoint_every": checkpoint_every,
              "columns": CHUNK_COLUMNS}
-    work = partial_dir(out)
     known = known_vectors(out, identity, work, state)
+    if choice.record:  # a killed build, started again, resumes with the same choice (no second check)
+        write_json_atomic(work / CHOICE_FILE, {"identity": identity, "record": choice.record})
     todo = [it for it in items if it.key not in known.skipped
             and (it.key not in known.resolved if it.url else it.key not in known.where)]
     return Plan(out, images_dir, catalog, meta, items, without_image, weights, precision, identity, state,
                 work, known, todo, embedder, batch_size, checkpoint_every, workers, started, choice.record)
+
+
+CHOICE_FILE = "precision_choice.json"  # in the work folder: what `auto` chose for the build under way
+
+
+def _choice_of(work: Path) -> dict | None:
+    """What `auto` chose for the interrupted build whose work folder this is, if any."""
+    try:
+        return read_json(work / CHOICE_FILE) if (work / "state.json").is_file() else None
+    except (OSError, ValueError):
+        return None
 
 
 def known_vectors(out: Path, identity: dict, work: Path, state: dict) -> _Known:

@@ -12,7 +12,8 @@
    >= settings.INT8_MIN_COSINE, top-5 neighbour agreement >= settings.INT8_MIN_AGREEMENT). So the
    bar is checked on the shop's own weights and pictures, not assumed from a benchmark;
 3. else `embed.weights.auto_precision()`: bf16 on CPUs with bf16 units, else fp32.
-What auto chose, and the check's figures, go into the index's manifest (build.precision_choice).
+What auto chose, and the check's figures, go into the index's manifest (build.precision_choice)
+and, while the build is under way, its work folder, so a killed build goes on with the same choice.
 """
 from __future__ import annotations
 
@@ -41,12 +42,17 @@ class Choice:
 
 
 def choose(requested: str | None, out: Path, weights: Weights, items: Sequence, read_pixels: ReadPixels, *,
-           int8_allowed: bool = True, progress: bool = True) -> Choice:
-    """The precision for a build of `items` into `out` (see the module's docstring)."""
+           int8_allowed: bool = True, progress: bool = True, interrupted: dict | None = None) -> Choice:
+    """The precision for a build of `items` into `out` (see the module's docstring). `interrupted`:
+    the identity and record of what auto chose for a build of `out` that was killed, taken again
+    (its finished chunks are then reused) when its model is still at hand."""
     if (requested or settings.PRECISION).lower() != "auto":
         precision = check_precision(requested, MODEL_PRECISIONS)
         embedder = int8_embedder(out, weights, items, read_pixels, progress) if precision == "int8" else None
         return Choice(precision, embedder)
+    resumed = _resumed(interrupted, weights, int8_allowed)
+    if resumed is not None:
+        return resumed
     previous = _previous(out, weights, int8_allowed)
     tries_int8 = int8_allowed and int8_is_faster() and len(items) >= settings.INT8_AUTO_MIN_IMAGES
     if previous is not None and (previous.precision == "int8" or not tries_int8 or "int8_check" in previous.record):
@@ -84,18 +90,33 @@ def _previous(out: Path, weights: Weights, int8_allowed: bool) -> Choice | None:
         manifest = index.load(out, with_approximate=False).manifest
     except ArtifactError:
         return None
-    before = manifest.get("identity", {})
-    precision = before.get("precision")
+    kept = _going_on(manifest.get("identity", {}), weights, int8_allowed)
+    if kept is not None:
+        checked = manifest.get("build", {}).get("precision_choice", {}).get("int8_check")
+        kept.record = {"auto": kept.precision, "why": "the previous index's",
+                       **({"int8_check": checked} if checked else {})}
+    return kept
+
+
+def _resumed(interrupted: dict | None, weights: Weights, int8_allowed: bool) -> Choice | None:
+    """The interrupted build's choice, when it can go on with these weights."""
+    record = (interrupted or {}).get("record")
+    kept = _going_on((interrupted or {}).get("identity", {}), weights, int8_allowed) if record else None
+    if kept is not None:
+        kept.record = record
+    return kept
+
+
+def _going_on(identity: dict, weights: Weights, int8_allowed: bool) -> Choice | None:
+    """The precision vectors of `identity` were embedded in, when these weights can go on in it
+    (for int8: its model is still cached); else None (its model gone: chosen afresh)."""
+    precision = identity.get("precision")
     if precision not in MODEL_PRECISIONS or (precision == "int8" and not int8_allowed):
         return None
-    if {k: v for k, v in before.items() if k != "calibration"} != model_identity(weights, precision):
+    if {k: v for k, v in identity.items() if k != "calibration"} != model_identity(weights, precision):
         return None
-    embedder = _cached_int8(weights, before) if precision == "int8" else None
-    if precision == "int8" and embedder is None:
-        return None  # its model is gone: chosen afresh (the vectors are then embedded again)
-    checked = manifest.get("build", {}).get("precision_choice", {}).get("int8_check")
-    return Choice(precision, embedder, {"auto": precision, "why": "the previous index's",
-                                        **({"int8_check": checked} if checked else {})})
+    embedder = _cached_int8(weights, identity) if precision == "int8" else None
+    return None if precision == "int8" and embedder is None else Choice(precision, embedder)
 
 
 def _cached_int8(weights: Weights, identity: dict):

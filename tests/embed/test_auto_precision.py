@@ -52,6 +52,31 @@ def test_int8_that_meets_the_bar_is_kept_and_the_check_is_recorded(shop, tmp_pat
     assert index.load(tmp_path / "index").manifest["build"]["precision_choice"]["why"] == "the previous index's"
 
 
+def test_a_killed_build_resumes_with_its_choice_and_no_second_check(shop, tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(settings, "INT8_MIN_AGREEMENT", 0.0)
+    real, calls = int8.Int8Embedder.embed_batch, []
+
+    def killed_at_the_fourth_batch(self, images):  # the check's batch, two of the build's, then killed
+        calls.append(len(images))
+        if len(calls) == 4:
+            raise KeyboardInterrupt
+        return real(self, images)
+
+    monkeypatch.setattr(int8.Int8Embedder, "embed_batch", killed_at_the_fourth_batch)
+    with pytest.raises(KeyboardInterrupt):
+        build_index(shop, tmp_path / "index", weights="none", batch_size=4, checkpoint_every=4)
+    assert calls[0] == 10 and "checking int8" in capsys.readouterr().err  # the check ran, on 10 pictures
+    monkeypatch.setattr(int8.Int8Embedder, "embed_batch", lambda self, images: calls.append(len(images))
+                        or real(self, images))
+    calls.clear()
+    report = build_index(shop, tmp_path / "index", weights="none", batch_size=4, checkpoint_every=4)
+    assert "checking int8" not in capsys.readouterr().err
+    assert calls == [4, 4, 4] and report.reused == 8 and report.embedded == 12  # only the pictures left
+    choice = index.load(tmp_path / "index").manifest["build"]["precision_choice"]
+    assert choice["auto"] == "int8" and choice["why"] == "int8 checked against fp32"
+    assert choice["int8_check"]["images"] == 10 and choice["int8_check"]["passed"] is True
+
+
 def test_int8_below_the_bar_falls_back_to_fp32_with_the_figures(shop, tmp_path, monkeypatch, capsys, embedder):
     monkeypatch.setattr(settings, "INT8_MIN_COSINE", 1.0)  # int8 never reproduces fp32 exactly
     build_index(shop, tmp_path / "index", weights="none")

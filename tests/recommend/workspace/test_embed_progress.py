@@ -9,8 +9,10 @@ from recommend.workspace.model import _follow
 
 JOB = r"""
 import sys, time
-for text in ["Hashing:  25%|##  | 10/40 [00:00<00:00]\r", "Calibrating the int8 model on 8 catalogue pictures (once; then cached)...\n",
-             "Statistics collection ━━━━ 300/300 • 0:00:01\n", "auto precision: checking int8 against fp32 on 10 other pictures...\n",
+for text in ["Hashing:  25%|##  | 10/40 [00:00<00:00]\r",
+             "Calibrating the int8 model on 8 catalogue pictures (once; then cached)...\n",
+             "Statistics collection ━━━━ 300/300 • 0:00:01\n",
+             "auto precision: checking int8 against fp32 on 10 other pictures...\n",
              "Embedding:  50%|#####  | 20/40 [00:01<00:01, 20.0img/s]\r"]:
     sys.stderr.write(text)
     sys.stderr.flush()
