@@ -201,12 +201,18 @@ def _follow(process: subprocess.Popen, total: int, progress: Progress) -> str:
         if not chunk:
             return tail
         tail = (tail + chunk.decode("utf-8", "replace"))[-4000:]
-        said = [(m.start(), f"Embedding product pictures: {int(m[1]):,} / {total:,}", int(m[1]))
+        said = [(m.start(), _embedding(int(m[1]), int(m[2]), total), int(m[1]) / max(int(m[2]), 1))
                 for m in _EMBEDDED.finditer(tail)]
-        said += [(tail.rfind(key), what, 0) for key, what in _STAGES.items() if key in tail]
+        said += [(tail.rfind(key), what, 0.0) for key, what in _STAGES.items() if key in tail]
         if said:
-            _, what, done = max(said)
-            progress(what, 0.88 + 0.08 * done / max(total, 1))
+            _, what, share = max(said)
+            progress(what, 0.88 + 0.08 * share)
+
+
+def _embedding(done: int, todo: int, total: int) -> str:
+    """The page's line for the Embedding bar: `todo` of the `total` pictures are new or changed."""
+    reused = f" (the other {total - todo:,} are reused)" if 0 < todo < total else ""
+    return f"Embedding product pictures: {done:,} / {todo:,}{reused}"
 
 
 def _names_from(catalogue: pd.DataFrame | None, orders: pd.DataFrame) -> pd.DataFrame:

@@ -30,3 +30,11 @@ def test_the_stages_and_the_embedded_count_are_passed_on_in_order():
                     "Checking the int8 model against fp32 on some of the pictures",
                     "Embedding product pictures: 20 / 40"]
     assert heard[-1][1] == 0.88 + 0.08 * 20 / 40 and all(share <= 0.96 for _, share in heard)
+
+
+def test_an_update_says_how_many_pictures_are_new_and_its_share_follows_them():
+    process = subprocess.Popen([sys.executable, "-c", JOB], stderr=subprocess.PIPE)
+    heard: list[tuple[str, float]] = []
+    _follow(process, 100, lambda what, share: heard.append((what, share)))  # 60 of 100 reused
+    assert process.wait() == 0
+    assert heard[-1] == ("Embedding product pictures: 20 / 40 (the other 60 are reused)", 0.88 + 0.08 * 20 / 40)
