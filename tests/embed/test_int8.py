@@ -44,10 +44,32 @@ def test_the_model_is_built_once_and_says_what_made_it(model_folder, tmp_path):
     quantized = int8.Int8Embedder(Weights("none"), model_folder)
     assert quantized.manifest["calibration_images"] == 16
     assert quantized.manifest["calibration_digest"] == int8.calibration_digest(pictures(range(16)))
-    assert quantized.manifest["library_versions"]["openvino"]
+    assert quantized.manifest["library_versions"]["openvino"] and quantized.manifest["recipe"] == int8.RECIPE
     assert quantized.identity() == {**model_identity(Weights("none"), "int8"),
                                     "calibration": quantized.manifest["calibration_digest"]}
     assert int8.folder_for(Weights("none"), "other") != model_folder  # other calibration, other model
+
+
+def test_the_model_gives_the_same_vectors_without_int8_dot_product_units(model_folder, tmp_path):
+    """An index built on a CPU with VNNI or AMX is searched on one with AVX2 alone and the other way
+    round: the same model must compute the same vectors on both (int8.RECIPE). The second run caps
+    OpenVINO's kernels at AVX2 (ONEDNN_MAX_CPU_ISA, oneDNN's own setting); with NNCF's default
+    overflow fix (first layer only) the two differ by a median 1-cosine of about 5e-4."""
+    import os
+    import subprocess
+    import sys
+
+    images = pictures(range(200, 208))
+    here = int8.Int8Embedder(Weights("none"), model_folder).embed_batch(images)
+    np.save(tmp_path / "images.npy", images)
+    script = ("import sys, numpy as np; from embed import int8; from embed.weights import Weights; "
+              "np.save(sys.argv[2], int8.Int8Embedder(Weights('none'), sys.argv[1])"
+              ".embed_batch(np.load(sys.argv[3])))")
+    subprocess.run([sys.executable, "-c", script, str(model_folder), str(tmp_path / "avx2.npy"),
+                    str(tmp_path / "images.npy")], check=True, env={**os.environ, "ONEDNN_MAX_CPU_ISA": "AVX2"})
+    avx2 = np.load(tmp_path / "avx2.npy")
+    assert avx2.shape == here.shape
+    assert float(np.max(1 - np.sum(here * avx2, axis=1))) < 1e-5
 
 
 def test_a_model_of_other_weights_and_a_missing_one_are_refused(model_folder, tmp_path):
