@@ -95,8 +95,8 @@ MODEL_PRECISIONS = (*PRECISIONS, "int8")  # int8: the OpenVINO model of embed.in
 # on the catalogue's own pictures; else bf16 where the CPU has bf16 units (bench/embed_throughput.py,
 # 2 cores, random weights, 600 demo images: 1.24-1.43x fp32 on a Xeon with AMX, 1.40x on an AMD
 # EPYC (Zen 4) with AVX-512 BF16 alone; mean cosine 1.0000, top-5 agreement 0.970-0.975); else
-# fp32. int8 end to end against Keras fp32, same bench: 8.1-9.1x with AMX, 3.88x with AVX-512 VNNI
-# alone (the EPYC), 2.25-2.43x with AVX2 alone (kernels capped by ONEDNN_MAX_CPU_ISA=AVX2).
+# fp32. int8 end to end against Keras fp32, same bench: 8.1-9.1x with AMX, 3.88-4.14x with AVX-512 VNNI
+# alone (the EPYC), 2.25-2.47x with AVX2 alone (kernels capped by ONEDNN_MAX_CPU_ISA=AVX2).
 INT8_UNITS = ("avx512_vnni", "amx_int8", "avx_vnni")
 BF16_UNITS = ("avx512_bf16", "amx_bf16")
 
