@@ -72,6 +72,16 @@ def test_the_model_gives_the_same_vectors_without_int8_dot_product_units(model_f
     assert float(np.max(1 - np.sum(here * avx2, axis=1))) < 1e-5
 
 
+def test_a_model_made_another_way_is_another_model(monkeypatch):
+    """The recipe is part of the model's digest, so a change of recipe builds a new model folder
+    and an index built before keeps finding its own (its vectors stay comparable with its queries)."""
+    images = pictures(range(2))
+    before = int8.calibration_digest(images)
+    monkeypatch.setattr(int8, "RECIPE", int8.RECIPE + ", another way")
+    assert int8.calibration_digest(images) != before
+    assert int8.folder_for(Weights("none"), int8.calibration_digest(images)) != int8.folder_for(Weights("none"), before)
+
+
 def test_a_model_of_other_weights_and_a_missing_one_are_refused(model_folder, tmp_path):
     weights_file = tmp_path / "w.h5"
     weights_file.write_bytes(b"not really weights")
