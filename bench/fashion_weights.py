@@ -25,8 +25,6 @@ import settings
 from embed.images import load_image
 from machine import describe  # bench/machine.py, beside this script
 
-ROOT = Path(__file__).resolve().parents[1]
-
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -55,6 +53,7 @@ def main() -> None:
           f"read in {time.perf_counter() - start:.0f} s", flush=True)
     order = np.random.default_rng(0).permutation(len(pixels))
     test, train = order[: len(order) // 10], order[len(order) // 10:]
+    commonest = float(np.mean(labels[test] == np.bincount(labels[train]).argmax()))  # what guessing gets
 
     import keras
 
@@ -73,8 +72,7 @@ def main() -> None:
         model.fit(pixels[train], labels[train], batch_size=args.batch_size, epochs=1, verbose=0, shuffle=True)
         _, accuracy = model.evaluate(pixels[test], labels[test], batch_size=128, verbose=0)
         print(f"epoch {epoch}: {time.perf_counter() - start:.0f} s, held-out accuracy {accuracy:.3f} "
-              f"(the commonest type alone {np.mean(labels[test] == np.bincount(labels[train]).argmax()):.3f})",
-              flush=True)
+              f"(the commonest type alone {commonest:.3f})", flush=True)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     base.save_weights(args.out)
     print(f"wrote {args.out}: pass it as --weights {args.out}")
