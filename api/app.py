@@ -2,28 +2,41 @@
 
     create_app(store, keys, origins) -> a FastAPI app; `python -m api` serves it with uvicorn.
 
-Every /v1 route needs `Authorization: Bearer <key>` when keys are configured (401 without a
-valid one, 403 without the scope, 429 past the key's rate). Answers are JSON only: nothing a
-caller sent is put into HTML. Unknown ids and data sets are 404, bad input 422, each with the
-app's one-line message in `detail`.
+It starts closed: every /v1 route needs `Authorization: Bearer <key>` (401 without a valid one,
+also when no key exists yet; 403 without the scope or for a data set the key is not given; 429
+past the key's rate), checked by `Guard` before any body is read, and bodies past their limit are
+refused (413) from Content-Length or while they stream. `no_auth` (python -m api --no-auth, on
+loopback only) lets this machine in without a key, never a request that came through a proxy.
+Answers are JSON only: nothing a caller sent is put into HTML. Unknown ids and data sets are 404,
+bad input 422, each with the app's one-line message in `detail`. CPU work (decoding a photo, the
+model, loading an artifact) runs in worker threads, never on the event loop.
 """
 from __future__ import annotations
 
+import json
+import logging
+import os
 import threading
 import weakref
 from typing import Any
 
-from fastapi import Depends, FastAPI, File, Form, HTTPException, Query, Request, UploadFile
+from fastapi import FastAPI, File, Form, HTTPException, Query, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 
 import settings
 from api.keys import Key, Keys
-from api.store import Store
+from api.store import DEFAULTS, Store
 from common.errors import ArtifactError, InputError
 
 MAX_K = 100
+MAX_BODY = 64 * 1024  # bytes of any request but a photo upload
+MAX_UPLOAD_BODY = settings.MAX_IMAGE_BYTES + 256 * 1024  # the photo and its form fields
+UPLOADS = ("/v1/visual-search",)
+FORWARDED = (b"forwarded", b"x-forwarded-for", b"x-real-ip")
+SERVE_ENV = "VITRINE_API_SERVE"  # python -m api --workers N: the settings each worker builds its app from
+log = logging.getLogger("vitrine.api")
 VISUAL_FILTERS = ("gender", "masterCategory", "articleType", "category")
 
 
@@ -75,13 +88,129 @@ def _plain(value):
     return None if isinstance(value, float) and value != value else value
 
 
-def create_app(store: Store, keys: Keys, origins: list[str] | None = None, *, warm: tuple[str, ...] = ()) -> FastAPI:
-    """The API over `store`; `warm` kinds are loaded in the background at start (readyz waits for them)."""
+def forwarded(headers) -> bool:
+    """The request came through a proxy (it says whom for): it is not this machine's own."""
+    return any(name.lower() in FORWARDED for name, _ in headers)
+
+
+class Guard:
+    """ASGI middleware in front of every route: who calls /v1 (key, scope, rate) is decided from
+    the headers, before the body is read; then the body is held to its limit (Content-Length, and
+    counted while it streams). The key found is left in `scope["state"]["key"]` for the routes."""
+
+    def __init__(self, app, keys: Keys, no_auth: bool = False):
+        self.app, self.keys, self.no_auth = app, keys, no_auth
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        path = scope["path"]
+        if path.startswith("/v1/") or path == "/v1":
+            refused = self._caller(scope)
+            if refused is not None:
+                return await refused(scope, receive, send)
+        limit = MAX_UPLOAD_BODY if path in UPLOADS else MAX_BODY
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > limit):
+            return await _too_large(limit)(scope, receive, send)
+        seen, over = 0, False
+
+        async def counted():
+            nonlocal seen, over
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > limit:
+                    over = True
+                    raise _BodyTooLarge()
+            return message
+
+        started = False
+
+        async def guarded_send(message):
+            nonlocal started
+            if over and not started:  # whatever the route made of a cut body, the answer is 413
+                started = True
+                response = _too_large(limit)
+                return await response(scope, _no_body, send)
+            if over:
+                return None
+            if message["type"] == "http.response.start":
+                started = True
+            return await send(message)
+
+        try:
+            await self.app(scope, counted, guarded_send)
+        except _BodyTooLarge:
+            if not started:
+                await _too_large(limit)(scope, _no_body, send)
+
+    def _caller(self, scope):
+        """None when the request may go on (its key in scope["state"]), else the refusal."""
+        headers = scope["headers"]
+        if self.no_auth:
+            if forwarded(headers):
+                return _refuse(403, "This API was started with --no-auth, which serves only this machine; "
+                                    "this request came through a proxy. Serve it with keys (python -m api add-key).")
+            scope.setdefault("state", {})["key"] = None
+            return None
+        header = dict(headers).get(b"authorization", b"").decode("latin-1")
+        token = header[7:].strip() if header[:7].lower() == "bearer " else None
+        key = self.keys.check(token)
+        if key is None:
+            return _refuse(401, "A valid API key is needed: Authorization: Bearer <key> "
+                                "(make one with python -m api add-key).", {"WWW-Authenticate": "Bearer"})
+        scope_needed = "admin" if scope["path"].startswith("/v1/admin/") else "read"
+        if not key.allows(scope_needed):
+            return _refuse(403, f"Key {key.name!r} has scope {key.scope!r}; this needs {scope_needed!r}.")
+        wait = self.keys.take(key)
+        if wait > 0:
+            return _refuse(429, f"Key {key.name!r} is past its rate of {key.rate:g} requests per second.",
+                           {"Retry-After": str(max(1, round(wait)))})
+        scope.setdefault("state", {})["key"] = key
+        return None
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+async def _no_body():
+    return {"type": "http.disconnect"}
+
+
+def _refuse(status: int, detail: str, headers: dict | None = None) -> JSONResponse:
+    return JSONResponse({"detail": detail}, status_code=status, headers=headers)
+
+
+def _too_large(limit: int) -> JSONResponse:
+    return _refuse(413, f"The request body is larger than {limit / 1024 ** 2:.2f} MB, this route's limit.",
+                   {"Connection": "close"})
+
+
+def _key(request: Request) -> Key | None:
+    return request.scope.get("state", {}).get("key")
+
+
+def _may_read(request: Request, kind: str, dataset: str | None) -> None:
+    """403 unless the caller's key may read this data set (a key without `datasets` reads all)."""
+    key = _key(request)
+    name = dataset or DEFAULTS[kind]
+    if key is not None and not key.reads(name):
+        raise HTTPException(403, f"Key {key.name!r} may not read data set {name!r}.")
+
+
+def create_app(store: Store, keys: Keys, origins: list[str] | None = None, *, warm: tuple[str, ...] = (),
+               no_auth: bool = False, docs: bool = False) -> FastAPI:
+    """The API over `store`; `warm` kinds are loaded in the background at start (readyz waits for
+    them); `docs`: /docs and /openapi.json (off by default: a map of the API for anyone)."""
     app = FastAPI(title="Vitrine API", version="1",
-                  description="Recommendations and visual search for a shop's pages, from Vitrine's artifacts.")
+                  description="Recommendations and visual search for a shop's pages, from Vitrine's artifacts.",
+                  docs_url="/docs" if docs else None, redoc_url=None, openapi_url="/openapi.json" if docs else None)
     if origins:
         app.add_middleware(CORSMiddleware, allow_origins=list(origins), allow_methods=["GET", "POST"],
                            allow_headers=["Authorization", "Content-Type"])
+    app.add_middleware(Guard, keys=keys, no_auth=no_auth)  # added last: runs first, before CORS and routing
     state: dict[str, Any] = {"ready": not warm, "error": None}
 
     def warm_up() -> None:
@@ -89,32 +218,12 @@ def create_app(store: Store, keys: Keys, origins: list[str] | None = None, *, wa
             for kind in warm:
                 store.get(kind)
             state["ready"] = True
-        except Exception as exc:  # noqa: BLE001 - readyz reports it
+        except Exception as exc:  # noqa: BLE001 - the log and /v1/admin/status report it
             state["error"] = f"{type(exc).__name__}: {exc}".splitlines()[0]
+            log.error("Loading at start failed: %s", state["error"])
 
     if warm:
         threading.Thread(target=warm_up, name="vitrine-api-warm", daemon=True).start()
-
-    def caller(scope: str):
-        def check(request: Request) -> Key | None:
-            if not keys.required:
-                return None
-            header = request.headers.get("authorization", "")
-            token = header[7:].strip() if header.lower().startswith("bearer ") else None
-            key = keys.check(token)
-            if key is None:
-                raise HTTPException(401, "A valid API key is needed: Authorization: Bearer <key> "
-                                         "(make one with python -m api add-key).", {"WWW-Authenticate": "Bearer"})
-            if not key.allows(scope):
-                raise HTTPException(403, f"Key {key.name!r} has scope {key.scope!r}; this needs {scope!r}.")
-            wait = keys.take(key)
-            if wait > 0:
-                raise HTTPException(429, f"Key {key.name!r} is past its rate of {key.rate:g} requests per second.",
-                                    {"Retry-After": str(max(1, round(wait)))})
-            return key
-        return check
-
-    read, admin = Depends(caller("read")), Depends(caller("admin"))
 
     def get(kind: str, dataset: str | None):
         try:
@@ -122,7 +231,9 @@ def create_app(store: Store, keys: Keys, origins: list[str] | None = None, *, wa
         except LookupError as exc:
             raise HTTPException(404, str(exc).strip("'\"")) from None
         except ArtifactError as exc:
-            raise HTTPException(503, str(exc).splitlines()[0]) from None
+            log.error("%s of %s cannot be served: %s", kind, dataset or DEFAULTS[kind], exc)
+            raise HTTPException(503, f"The {kind} of data set {dataset or DEFAULTS[kind]!r} cannot be served now; "
+                                     "an admin key sees why at /v1/admin/status.") from None
 
     async def quick(kind: str, dataset: str | None):
         """For the lookups that are served from the event loop: the loaded result straight away,
@@ -141,17 +252,17 @@ def create_app(store: Store, keys: Keys, origins: list[str] | None = None, *, wa
 
     @app.get("/readyz", tags=["ops"])
     def readyz():
-        """The artifacts are loaded and the image model is warm (503 until then)."""
-        body = {"ready": state["ready"], "loaded": store.loaded()}
-        if state["error"]:
-            body["error"] = state["error"]
-        return JSONResponse(body, status_code=200 if state["ready"] else 503)
+        """The artifacts are loaded and the image model is warm (503 until then). What is loaded,
+        and why something failed, is for admin keys: /v1/admin/status."""
+        return JSONResponse({"ready": state["ready"]}, status_code=200 if state["ready"] else 503)
 
     @app.get("/v1/next-to", tags=["basket rules"])
-    async def next_to(item: str = Query(..., description="the item, as the lookup is keyed (names may hold '/')"),
-                      dataset: str | None = None, _: Key | None = read):
+    async def next_to(request: Request,
+                      item: str = Query(..., description="the item, as the lookup is keyed (names may hold '/')"),
+                      dataset: str | None = None):
         """The items to show next to `item`: its own rules, topped up with best sellers; an item
         the baskets never held gets the default list (`default: true`), as the lookup table does."""
+        _may_read(request, "rules", dataset)
         rules = await quick("rules", dataset)
         shown = _served(rules, _next_to_table).get(item)
         if shown:
@@ -159,33 +270,36 @@ def create_app(store: Store, keys: Keys, origins: list[str] | None = None, *, wa
         return {"item": item, "recommendations": list(rules.default_recommendation), "default": True}
 
     @app.get("/v1/similar-products", tags=["similar products"])
-    async def similar_products(id: str, k: int = Query(5, ge=1, le=MAX_K), dataset: str | None = None,
-                               _: Key | None = read):
+    async def similar_products(request: Request, id: str, k: int = Query(5, ge=1, le=MAX_K),
+                               dataset: str | None = None):
         """The k products bought with product `id`, best first (EASE's lists by default, or the
         similarity the data set was built with)."""
+        _may_read(request, "products", dataset)
         names, lists = _served(await quick("products", dataset), _similar_table)
         if id not in names:
             raise HTTPException(404, f"unknown product id {id!r}")
         return {"id": id, "name": names[id], "similar": lists.get(id, [])[:k]}
 
     @app.get("/v1/customers/similar", tags=["similar customers"])
-    def customers_similar(id: str, k: int = Query(10, ge=1, le=MAX_K), dataset: str | None = None,
-                          _: Key | None = read):
+    def customers_similar(request: Request, id: str, k: int = Query(10, ge=1, le=MAX_K),
+                          dataset: str | None = None):
         """The k customers who buy most like customer `id` (cosine), with the products they share."""
         from recommend.similar_customers.model import answer
 
+        _may_read(request, "customers", dataset)
         near, _recs = answer(get("customers", dataset).result, id, k)
         return {"id": id, "similar": [{"id": r.neighbour, "similarity": _number(r.similarity),
                                        "shared_items": int(r.shared_items)} for r in near.itertuples()]}
 
     @app.get("/v1/customers/recommendations", tags=["similar customers"])
-    def customers_recommendations(id: str, k: int = Query(10, ge=1, le=MAX_K), dataset: str | None = None,
-                                  _: Key | None = read):
+    def customers_recommendations(request: Request, id: str, k: int = Query(10, ge=1, le=MAX_K),
+                                  dataset: str | None = None):
         """What to recommend to customer `id`, best first; `reason` is the app's sentence and
         `because` what it comes from (`because_of`): the customer's own products that add most to
         it (EASE, the default), or the nearest customers who bought it (user-user)."""
         from recommend.similar_customers.model import answer
 
+        _may_read(request, "customers", dataset)
         customers = get("customers", dataset)
         near, recs = answer(customers.result, id)
         neighbours = near["neighbour"].tolist()
@@ -200,16 +314,17 @@ def create_app(store: Store, keys: Keys, origins: list[str] | None = None, *, wa
         return {"id": id, "recommendations": out}
 
     @app.get("/v1/similar-items", tags=["similar items"])
-    def similar_items(id: str, k: int = Query(10, ge=1, le=MAX_K), dataset: str | None = None,
-                      _: Key | None = read):
+    def similar_items(request: Request, id: str, k: int = Query(10, ge=1, le=MAX_K), dataset: str | None = None):
         """The k items (movies, or any rated items) rated most alike item `id`."""
         from recommend.similar_movies.model import answer
 
+        _may_read(request, "items", dataset)
         result = get("items", dataset)
         ids = result.movies["movieId"]
         item: Any = id
         if ids.dtype.kind in "iu":
-            if not id.isdigit():
+            # ASCII digits only ("²".isdigit() is True, int("²") fails), and few enough for int64
+            if not (id.isascii() and id.isdigit() and len(id) <= 18):
                 raise HTTPException(404, f"unknown item id {id!r}")
             item = int(id)
         rows = answer(result, item, k)
@@ -218,23 +333,20 @@ def create_app(store: Store, keys: Keys, origins: list[str] | None = None, *, wa
              "ratings": int(r.n_ratings), "mean_rating": _number(r.mean_rating)} for r in rows.itertuples()]}
 
     @app.post("/v1/visual-search", tags=["visual search"])
-    async def visual_search(image: UploadFile = File(..., description="a photo: JPEG, PNG, WebP, HEIC, AVIF..."),
+    async def visual_search(request: Request,
+                            image: UploadFile = File(..., description="a photo: JPEG, PNG, WebP, HEIC, AVIF..."),
                             k: int = Form(settings.TOP_K, ge=1, le=MAX_K), dataset: str | None = Form(None),
                             gender: list[str] | None = Form(None), masterCategory: list[str] | None = Form(None),
-                            articleType: list[str] | None = Form(None), category: list[str] | None = Form(None),
-                            _: Key | None = read):
+                            articleType: list[str] | None = Form(None), category: list[str] | None = Form(None)):
         """The k catalogue products most like the photo, with their scores; the app's image checks
         (a file that is not a usable picture is 422 with the app's message)."""
-        from embed import index as visual_index
-
-        engine = get("visual", dataset)
+        _may_read(request, "visual", dataset)
+        engine = await run_in_threadpool(get, "visual", dataset)
         data = await image.read(settings.MAX_IMAGE_BYTES + 1)
         filters = {"gender": gender, "masterCategory": masterCategory, "articleType": articleType,
                    "category": category}
-        active = {name: values for name, values in filters.items() if values and name in engine.index.items}
-        mask = visual_index.filter_mask(engine.index.items, **active) if active else None
         try:
-            hits = engine.search(data, k, mask=mask)
+            hits = await run_in_threadpool(_visual_hits, engine, data, k, filters)
         except InputError as exc:
             raise HTTPException(422, str(exc).splitlines()[0]) from None
         columns = [c for c in hits.columns if c not in ("rank", "id", "score", "file", "sha256", "etag", "last_modified")]
@@ -242,8 +354,36 @@ def create_app(store: Store, keys: Keys, origins: list[str] | None = None, *, wa
                              **{c: _plain(row[c]) for c in columns}} for _, row in hits.iterrows()]}
 
     @app.post("/v1/admin/reload", tags=["ops"])
-    def reload(_: Key | None = admin):
-        """Load every artifact again (a rebuild is also picked up by itself within the poll interval)."""
-        return {"reloaded": store.reload()}
+    def reload():
+        """Load every artifact again (a rebuild is also picked up by itself within the poll
+        interval); per artifact, what was reloaded and what failed (the old version serves on)."""
+        return store.reload()
+
+    @app.get("/v1/admin/status", tags=["ops"])
+    def status():
+        """What is loaded (with each artifact's version) and what failed, with why."""
+        return {"ready": state["ready"], "start_error": state["error"], **store.status()}
 
     return app
+
+
+def _visual_hits(engine, data: bytes, k: int, filters: dict):
+    """Decode, embed and search (in a worker thread: seconds of CPU for a large photo)."""
+    from embed import index as visual_index
+
+    active = {name: values for name, values in filters.items() if values and name in engine.index.items}
+    mask = visual_index.filter_mask(engine.index.items, **active) if active else None
+    return engine.search(data, k, mask=mask)
+
+
+def from_environment() -> FastAPI:
+    """The app of one uvicorn worker (python -m api --workers N), from the settings the command
+    put in $VITRINE_API_SERVE (paths and flags, never a key)."""
+    from pathlib import Path
+
+    from api.keys import KeyFile
+
+    config = json.loads(os.environ[SERVE_ENV])
+    store = Store(Path(config["artifacts"]), poll_seconds=config["poll_seconds"])
+    return create_app(store, KeyFile(Path(config["keys_file"])), config["origins"], warm=tuple(config["warm"]),
+                      no_auth=config["no_auth"], docs=config["docs"])

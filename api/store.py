@@ -3,10 +3,14 @@ workspace, loaded once and swapped for a rebuilt one without a restart.
 
 Each (kind, data set) is loaded on first use. A manifest poll (at most every `poll_seconds`, on
 the next request) or `reload()` loads a rebuilt artifact beside the old one and swaps it in with
-one assignment: a request in flight keeps the object it started with.
+one assignment: a request in flight keeps the object it started with. A rebuilt artifact that
+fails to load leaves the previous one serving, and is not tried again before the next poll; the
+failure is kept for /v1/admin/status. Only data sets that exist get a lock or an entry, so a
+caller naming data sets cannot grow the store.
 """
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from dataclasses import dataclass, field
@@ -15,6 +19,8 @@ from typing import Any, Callable
 
 import settings
 from common.errors import ArtifactError
+
+log = logging.getLogger("vitrine.api")
 
 KINDS = ("rules", "products", "customers", "items", "visual")
 # The demo set each endpoint uses by default: the one its app page opens with.
@@ -30,6 +36,13 @@ class Entry:
     stamp: tuple
     checked: float
     extra: dict = field(default_factory=dict)
+
+
+@dataclass
+class Failure:
+    stamp: tuple  # the version that failed to load
+    checked: float
+    reason: str
 
 
 @dataclass
@@ -54,6 +67,7 @@ class Store:
         self.poll_seconds, self.clock, self.weights = poll_seconds, clock, weights or settings.WEIGHTS
         self._entries: dict[tuple[str, str], Entry] = {}
         self._locks: dict[tuple[str, str], threading.Lock] = {}
+        self._failed: dict[tuple[str, str], Failure] = {}
         self._guard = threading.Lock()
 
     # --- where each thing is -------------------------------------------------------------------
@@ -158,38 +172,75 @@ class Store:
         return None
 
     def get(self, kind: str, dataset: str | None = None) -> Any:
-        """The loaded thing for this kind and data set (LookupError: no such data set or part)."""
+        """The loaded thing for this kind and data set (LookupError: no such data set or part;
+        ArtifactError: it cannot be loaded and no earlier version is loaded)."""
         dataset = dataset or DEFAULTS[kind]
         key = (kind, dataset)
         entry = self._entries.get(key)
         now = self.clock()
         if entry is not None and now - entry.checked < self.poll_seconds:
             return entry.value
+        folder, stamp = self._source(kind, dataset)  # LookupError first: no lock for what does not exist
         with self._guard:
             lock = self._locks.setdefault(key, threading.Lock())
         with lock:
             entry = self._entries.get(key)
-            folder, stamp = self._source(kind, dataset)
             if entry is not None and entry.stamp == stamp:
                 entry.checked = now
                 return entry.value
-            value = self._load(kind, dataset, folder)
-            self._entries[key] = Entry(value, stamp, now)  # one assignment: in-flight requests keep theirs
-            return value
+            failed = self._failed.get(key)
+            if failed is not None and failed.stamp == stamp and now - failed.checked < self.poll_seconds:
+                if entry is not None:
+                    return entry.value
+                raise ArtifactError(failed.reason)
+            return self._swap(key, folder, stamp, now, entry)
 
-    def reload(self) -> list[str]:
-        """Load again everything loaded so far (rebuilt or not), swapping each in; what was reloaded."""
-        done = []
+    def _swap(self, key, folder, stamp, now, entry: Entry | None) -> Any:
+        """Load `key`'s version `stamp` and swap it in; when it fails, the previous entry serves on."""
+        kind, dataset = key
+        try:
+            value = self._load(kind, dataset, folder)
+        except Exception as exc:  # noqa: BLE001 - kept, reported, and the old version serves
+            reason = f"{type(exc).__name__}: {exc}".splitlines()[0] if not isinstance(exc, ArtifactError) \
+                else str(exc).splitlines()[0]
+            self._failed[key] = Failure(stamp, now, reason)
+            log.error("Loading %s:%s failed (%s): %s", kind, dataset,
+                      "the previous version serves on" if entry is not None else "nothing to serve", reason)
+            if entry is not None:
+                entry.checked = now
+                return entry.value
+            if isinstance(exc, (ArtifactError, LookupError)):
+                raise
+            raise ArtifactError(reason) from exc
+        self._entries[key] = Entry(value, stamp, now)  # one assignment: in-flight requests keep theirs
+        self._failed.pop(key, None)
+        return value
+
+    def reload(self) -> dict:
+        """Load again everything loaded so far (rebuilt or not), swapping each in: what was
+        reloaded, what failed and why (those keep serving their previous version)."""
+        done, failed = [], {}
         for kind, dataset in list(self._entries):
+            name = f"{kind}:{dataset}"
             try:
                 folder, stamp = self._source(kind, dataset)
             except LookupError:  # the rebuilt workspace has no such part any more
                 self._entries.pop((kind, dataset), None)
+                failed[name] = "no longer built; dropped"
                 continue
-            value = self._load(kind, dataset, folder)
-            self._entries[(kind, dataset)] = Entry(value, stamp, self.clock())
-            done.append(f"{kind}:{dataset}")
-        return done
+            with self._locks.setdefault((kind, dataset), threading.Lock()):
+                entry = self._entries.get((kind, dataset))
+                self._swap((kind, dataset), folder, stamp, self.clock(), entry)
+            if (kind, dataset) in self._failed:
+                failed[name] = self._failed[(kind, dataset)].reason
+            else:
+                done.append(name)
+        return {"reloaded": done, "failed": failed}
+
+    def status(self) -> dict:
+        """What is loaded, each with the version it serves, and what failed to load, with why."""
+        return {"loaded": {f"{k}:{d}": {"version": list(e.stamp)} for (k, d), e in self._entries.items()},
+                "failed": {f"{k}:{d}": f.reason for (k, d), f in self._failed.items()}}
 
     def loaded(self) -> list[str]:
         return [f"{kind}:{dataset}" for kind, dataset in self._entries]

@@ -58,7 +58,7 @@ def api(tmp_path_factory, tiny_visual_index, tiny_shop_workspace):
         _use_tiny_index(mp, tiny_visual_index)
         mp.setattr(settings, "ARTIFACTS_DIR", artifacts)
         store = Store(artifacts, poll_seconds=30, clock=clock)
-        app = create_app(store, Keys(read_keys(keys_file), clock=clock), ["https://shop.example.com"])
+        app = create_app(store, Keys(read_keys(keys_file), clock=clock), ["https://shop.example.com"], docs=True)
         port = free_port()
         server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
         thread = threading.Thread(target=server.run, daemon=True)
