@@ -94,18 +94,20 @@ def forwarded(headers) -> bool:
 
 
 class Guard:
-    """ASGI middleware in front of every route: who calls /v1 (key, scope, rate) is decided from
-    the headers, before the body is read; then the body is held to its limit (Content-Length, and
-    counted while it streams). The key found is left in `scope["state"]["key"]` for the routes."""
+    """ASGI middleware in front of every route: who calls (key, scope, rate) is decided from the
+    headers, before the body is read, for every path but the `public` ones (health, readiness,
+    docs when on), so a route added later is closed too; then the body is held to its limit
+    (Content-Length, and counted while it streams). The key found is left in
+    `scope["state"]["key"]` for the routes."""
 
-    def __init__(self, app, keys: Keys, no_auth: bool = False):
-        self.app, self.keys, self.no_auth = app, keys, no_auth
+    def __init__(self, app, keys: Keys, no_auth: bool = False, public: frozenset[str] = frozenset()):
+        self.app, self.keys, self.no_auth, self.public = app, keys, no_auth, public
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         path = scope["path"]
-        if path.startswith("/v1/") or path == "/v1":
+        if path not in self.public:  # every other path, known or not, needs a key first
             refused = self._caller(scope)
             if refused is not None:
                 return await refused(scope, receive, send)
@@ -160,7 +162,8 @@ class Guard:
         if key is None:
             return _refuse(401, "A valid API key is needed: Authorization: Bearer <key> "
                                 "(make one with python -m api add-key).", {"WWW-Authenticate": "Bearer"})
-        scope_needed = "admin" if scope["path"].startswith("/v1/admin/") else "read"
+        scope_needed = "read" if scope["path"].startswith("/v1/") and not scope["path"].startswith("/v1/admin/") \
+            else "admin"
         if not key.allows(scope_needed):
             return _refuse(403, f"Key {key.name!r} has scope {key.scope!r}; this needs {scope_needed!r}.")
         wait = self.keys.take(key)
@@ -207,10 +210,11 @@ def create_app(store: Store, keys: Keys, origins: list[str] | None = None, *, wa
     app = FastAPI(title="Vitrine API", version="1",
                   description="Recommendations and visual search for a shop's pages, from Vitrine's artifacts.",
                   docs_url="/docs" if docs else None, redoc_url=None, openapi_url="/openapi.json" if docs else None)
-    if origins:
+    public = {"/healthz", "/readyz"} | ({"/docs", "/openapi.json"} if docs else set())
+    app.add_middleware(Guard, keys=keys, no_auth=no_auth, public=frozenset(public))
+    if origins:  # outside the guard: it answers a browser's preflight, and a 401 carries its headers
         app.add_middleware(CORSMiddleware, allow_origins=list(origins), allow_methods=["GET", "POST"],
                            allow_headers=["Authorization", "Content-Type"])
-    app.add_middleware(Guard, keys=keys, no_auth=no_auth)  # added last: runs first, before CORS and routing
     state: dict[str, Any] = {"ready": not warm, "error": None}
 
     def warm_up() -> None:

@@ -101,7 +101,27 @@ def test_health_and_readiness_say_only_up_and_ready_and_there_are_no_docs(closed
     assert httpx.get(closed_api + "/healthz").json() == {"status": "ok"}
     assert set(httpx.get(closed_api + "/readyz").json()) == {"ready"}
     for path in ("/docs", "/openapi.json", "/redoc"):
-        assert httpx.get(closed_api + path).status_code == 404, path
+        assert httpx.get(closed_api + path).status_code in (401, 404), path  # closed like any other path
+
+
+def test_paths_outside_the_routes_need_a_key_too_and_a_browser_preflight_passes(tmp_path):
+    from api.app import create_app
+    from api.keys import Keys, add_key, read_keys
+    from api.store import Store
+
+    token = add_key(tmp_path / "keys.toml", "reader", "read", 0)
+    app = create_app(Store(tmp_path / "artifacts"), Keys(read_keys(tmp_path / "keys.toml")), ["https://shop.example.com"])
+    with serving(app) as url:
+        for path, with_key in (("/v1/nothing-here", 404), ("/admin", 403), ("/v1/admin/status", 403)):
+            assert httpx.get(url + path).status_code == 401, path
+            assert httpx.get(url + path, headers=bearer(token)).status_code == with_key, path  # read scope only
+        origin = {"Origin": "https://shop.example.com"}
+        preflight = httpx.options(url + "/v1/next-to", headers={**origin, "Access-Control-Request-Method": "GET",
+                                                                 "Access-Control-Request-Headers": "authorization"})
+        assert preflight.status_code == 200
+        assert preflight.headers["access-control-allow-origin"] == "https://shop.example.com"
+        refused = httpx.get(url + "/v1/next-to", params={"item": "pasta"}, headers=origin)
+        assert refused.status_code == 401 and refused.headers["access-control-allow-origin"] == "https://shop.example.com"
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess:
