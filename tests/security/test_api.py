@@ -310,11 +310,13 @@ def test_a_key_reads_only_its_data_sets(shop_api):
 @pytest.mark.slow
 def test_a_limited_key_over_http(tmp_path, tiny_shop_workspace):
     from api.app import create_app
-    from api.keys import Keys, add_key, read_keys
+    from api.keys import Keys, read_keys
     from api.store import Store
 
     keys_file = tmp_path / "keys.toml"
-    token = add_key(keys_file, "only-tiny", "read", 0, datasets="tiny")
+    made = _cli("add-key", "--name", "only-tiny", "--rate", "0", "--datasets", "tiny", "--keys-file", str(keys_file))
+    assert made.returncode == 0, made.stderr
+    token = made.stdout.strip()
     with serving(create_app(Store(tiny_shop_workspace[0]), Keys(read_keys(keys_file)))) as url:
         ok = httpx.get(url + "/v1/similar-products", params={"id": "4", "dataset": "tiny"}, headers=bearer(token))
         assert ok.status_code == 200
