@@ -49,6 +49,9 @@ CHECKPOINT_EVERY = 256
 # than this are refused as possible decompression bombs.
 MAX_IMAGE_BYTES = 20 * 1024 * 1024
 MAX_IMAGE_PIXELS = 40_000_000
+# A table (orders, ratings, catalogue; a file or an upload) is refused past this many bytes once
+# gzip or a workbook's zip is undone, counted while inflating (pandas needs about ten times it).
+MAX_TABLE_BYTES = int(os.environ.get("VITRINE_MAX_TABLE_BYTES", 1 << 30))
 # Catalogue images by URL (embed/fetch.py): requests in flight at once, seconds a whole fetch
 # may take (connect, wait and read together), retries of a timeout, 429 or 5xx (with back-off).
 FETCH_WORKERS = 8

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from common.errors import ArtifactError
+from common.redact import redact_tree
 
 try:
     import fcntl
@@ -198,7 +199,8 @@ def write_artifact(final: Path, kind: str, format_version: int, manifest: dict |
                    rebuild: str | None = None) -> Iterator[Draft]:
     """Write an artifact folder atomically: yields a Draft; at the end its manifest gets the kind,
     the format version, the command that rebuilds it (`rebuild`, which may hold `{folder}`) and
-    each file's size, digest and rows, and the folder is swapped in."""
+    each file's size, digest and rows, and the folder is swapped in. Every string of the manifest
+    is redacted first (common/redact.py), whoever put it there."""
     with atomic_dir(Path(final)) as tmp:
         draft = Draft(tmp, {"kind": kind, "format_version": format_version, **(manifest or {})})
         yield draft
@@ -207,6 +209,9 @@ def write_artifact(final: Path, kind: str, format_version: int, manifest: dict |
             draft.manifest["rebuild"] = rebuild.replace("{folder}", str(final))
         draft.manifest.setdefault("created", utc_now())
         draft.manifest["contents"] = _contents(tmp)
+        redacted = redact_tree(draft.manifest)  # defence in depth: no secret is ever written
+        draft.manifest.clear()
+        draft.manifest.update(redacted)
         write_json_atomic(tmp / MANIFEST, draft.manifest)
 
 

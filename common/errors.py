@@ -4,13 +4,23 @@ CLIs and pages catch exactly these two and show their message as one line.
 """
 from __future__ import annotations
 
+from common.redact import redact
 
-class InputError(ValueError):
+
+class _Redacted:
+    """Messages are redacted where the error is made (common/redact.py): a password in a URL never
+    reaches a terminal, a log, a page or an API answer, wherever the error is raised."""
+
+    def __init__(self, *args):
+        super().__init__(*(redact(a) for a in args))
+
+
+class InputError(_Redacted, ValueError):
     """The user's input (a file, a column, an id, a threshold, k) cannot be used; the message
     says what is wrong and how to fix it."""
 
 
-class ArtifactError(RuntimeError):
+class ArtifactError(_Redacted, RuntimeError):
     """A built folder is missing, from an older format, or damaged; the message names the
     command that rebuilds it."""
 

@@ -2,7 +2,9 @@
 a catalogue (one row per product) and ratings (user, item, rating).
 
 Reading: CSV (any common delimiter and encoding, plain or gzip: common.tables), Excel (.xlsx)
-and Parquet, told apart by their first bytes, never by the name a user gave. Every column is
+and Parquet, told apart by their first bytes, never by the name a user gave. Each is refused
+before it is parsed when it would inflate past settings.MAX_TABLE_BYTES (a workbook's zip members
+as declared, a Parquet file's uncompressed size from its metadata) or is a zip bomb. Every column is
 read as text, so ids keep their leading zeros; `apply` converts what should be numbers or dates.
 
 Column mapping: `guess` picks a column for each field from its name (the hints below, exact
@@ -20,7 +22,7 @@ from typing import Mapping, Sequence
 import pandas as pd
 
 from common.errors import InputError
-from common.tables import Source, read_bytes, read_csv, source_name
+from common.tables import Source, read_bytes, read_csv, shown_size, source_name, table_limit, too_large
 
 
 @dataclass(frozen=True)
@@ -74,17 +76,24 @@ RATINGS = Schema("ratings", (
 ))
 
 ZIP_MAGIC, PARQUET_MAGIC = b"PK\x03\x04", b"PAR1"  # an .xlsx (a zip) and a Parquet file start so
+# A workbook part inflating more than this many times its compressed size is a zip bomb (Apache
+# POI's rule: a ratio of 100, for parts past 100 KB; real sheets' XML compresses 5 to 30 times).
+MAX_ZIP_RATIO = 100
+ZIP_RATIO_FROM_BYTES = 100_000
 
 
 def read_table(source: Source, *, name: str | None = None, what: str = "Orders") -> pd.DataFrame:
     """A user's table (CSV, CSV.gz, .xlsx or Parquet) with every column as text (blank = "")."""
     name = source_name(source, name)
-    data = read_bytes(source, name, what)
+    limit = table_limit()
+    data = read_bytes(source, name, what, limit)
     try:
         if data.startswith(ZIP_MAGIC):
+            check_workbook(data, name, limit)
             table = pd.read_excel(io.BytesIO(data), dtype=str, keep_default_na=False, engine="openpyxl")
             table.attrs["read"] = {"format": "xlsx", "sheet": "the first"}
         elif data.startswith(PARQUET_MAGIC):
+            check_parquet(data, name, limit)
             table = pd.read_parquet(io.BytesIO(data))
             table = table.apply(as_text)
             table.attrs["read"] = {"format": "parquet"}
@@ -98,6 +107,40 @@ def read_table(source: Source, *, name: str | None = None, what: str = "Orders")
                          ) from exc
     table.columns = [str(c).strip() for c in table.columns]
     return table
+
+
+def check_workbook(data: bytes, name: str, limit: int) -> None:
+    """InputError, before openpyxl inflates anything, for a workbook whose parts declare more than
+    `limit` bytes in all or one part inflating past MAX_ZIP_RATIO. The declared sizes bound what
+    is inflated: Python's zipfile (openpyxl's) stops a part at its declared size, and a part that
+    lies about it fails its CRC check."""
+    import zipfile
+
+    try:
+        parts = zipfile.ZipFile(io.BytesIO(data)).infolist()
+    except zipfile.BadZipFile:
+        return  # not a zip after all: openpyxl says what is wrong with it
+    declared = 0
+    for part in parts:
+        declared += part.file_size
+        ratio = part.file_size / max(part.compress_size, 1)
+        if part.file_size > ZIP_RATIO_FROM_BYTES and ratio > MAX_ZIP_RATIO:
+            raise InputError(f"{name} is refused as a zip bomb: its part {part.filename} inflates {ratio:,.0f} times "
+                             f"(to {shown_size(part.file_size)}), past the {MAX_ZIP_RATIO} times a workbook's parts "
+                             "compress; save the sheet again from Excel, or export it as CSV.")
+        if declared > limit:
+            raise too_large(name, "inflates past", limit)
+
+
+def check_parquet(data: bytes, name: str, limit: int) -> None:
+    """InputError, before any column is read, for a Parquet file whose row groups hold more than
+    `limit` bytes uncompressed (as its metadata says)."""
+    import pyarrow.parquet as pq
+
+    metadata = pq.ParquetFile(io.BytesIO(data)).metadata
+    uncompressed = sum(metadata.row_group(i).total_byte_size for i in range(metadata.num_row_groups))
+    if uncompressed > limit:
+        raise too_large(name, "inflates past", limit)
 
 
 def as_text(column: pd.Series) -> pd.Series:

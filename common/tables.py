@@ -1,6 +1,7 @@
 """Reading a table a user gives (orders, baskets, ratings, titles, catalogues): one way for all.
 
-A path or the bytes of an upload, plain or gzip. The encoding: UTF-8 (with or without a BOM) when
+A path or the bytes of an upload, plain or gzip; gzip is inflated chunk by chunk and refused past
+settings.MAX_TABLE_BYTES (a small file that inflates to gigabytes never fills memory). The encoding: UTF-8 (with or without a BOM) when
 the bytes are UTF-8, UTF-16 when they start with its BOM, else what charset-normalizer finds, else Windows-1252 (the widely shared
 Online Retail CSV), else Latin-1 (which never fails). The delimiter: comma, semicolon, tab or bar,
 sniffed from the first lines. What was chosen is kept in `table.attrs["read"]` for manifests. A
@@ -11,6 +12,7 @@ from __future__ import annotations
 import csv
 import gzip
 import io
+import zlib
 from pathlib import Path
 from typing import Iterable, Union
 
@@ -23,6 +25,9 @@ FALLBACK_ENCODINGS = ("cp1252", "latin-1")
 SNIFF_BYTES = 65536  # a NUL byte in the first 64 KiB means binary, not text; delimiters are sniffed here
 DETECT_BYTES = 1 << 20  # charset-normalizer looks at the first MiB (it is slow on whole files)
 DELIMITERS = ",;\t|"
+GZIP_MAGIC = b"\x1f\x8b"
+INFLATE_CHUNK = 1 << 20  # gzip is inflated this many bytes at a time, each counted against the limit
+LIMIT_ENV = "VITRINE_MAX_TABLE_BYTES"
 
 
 def source_name(source: Source, name: str | None = None) -> str:
@@ -31,22 +36,68 @@ def source_name(source: Source, name: str | None = None) -> str:
     return str(source) if isinstance(source, (str, Path)) else "the upload"
 
 
-def read_bytes(source: Source, name: str | None = None, what: str = "Input") -> bytes:
-    """The file's bytes, gzip undone; InputError for a missing file or a damaged gzip."""
+def table_limit() -> int:
+    """The most bytes a table may hold once inflated: settings.MAX_TABLE_BYTES ($VITRINE_MAX_TABLE_BYTES)."""
+    import settings  # read when used, so a test or a caller may lower it
+
+    return int(settings.MAX_TABLE_BYTES)
+
+
+def shown_size(n: int) -> str:
+    """Bytes for people: 2.0 GB, 10 MB, 512 KB."""
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("KB", 1e3)):
+        if n >= scale:
+            return f"{n / scale:.1f} {unit}" if unit == "GB" else f"{n / scale:.0f} {unit}"
+    return f"{n} bytes"
+
+
+def too_large(name: str, how: str, limit: int) -> InputError:
+    """The one-line error for a table past the limit; `how` is e.g. "inflates past" or "is 3.1 GB, past"."""
+    return InputError(f"{name} {how} {shown_size(limit)} (the limit, {LIMIT_ENV}); give a smaller file (fewer rows, "
+                      f"e.g. one period's orders) or raise {LIMIT_ENV} where the machine has the memory "
+                      "(reading takes about ten times the table's size).")
+
+
+def read_bytes(source: Source, name: str | None = None, what: str = "Input", limit: int | None = None) -> bytes:
+    """The file's bytes, gzip undone; InputError for a missing file, a damaged gzip, or more than
+    `limit` bytes (default table_limit()) once inflated: gzip is inflated and counted chunk by
+    chunk, so a gzip bomb stops at the limit instead of filling memory."""
     name = source_name(source, name)
+    limit = table_limit() if limit is None else int(limit)
     if isinstance(source, (bytes, bytearray)):
-        data = bytes(source)
-    else:
-        path = Path(source)
-        if not path.is_file():
-            raise InputError(f"{what} file {path} not found.")
-        data = path.read_bytes()
-    if data[:2] == b"\x1f\x8b":
-        try:
-            data = gzip.decompress(data)
-        except (OSError, EOFError) as exc:
-            raise InputError(f"{name} is a damaged gzip file: {exc}") from exc
-    return data
+        if bytes(source[:2]) == GZIP_MAGIC:
+            return _gunzip(io.BytesIO(source), name, limit)
+        if len(source) > limit:
+            raise too_large(name, f"is {shown_size(len(source))}, past", limit)
+        return bytes(source)
+    path = Path(source)
+    if not path.is_file():
+        raise InputError(f"{what} file {path} not found.")
+    with open(path, "rb") as f:
+        if f.read(2) == GZIP_MAGIC:
+            f.seek(0)
+            return _gunzip(f, name, limit)
+        size = path.stat().st_size
+        if size > limit:
+            raise too_large(name, f"is {shown_size(size)}, past", limit)
+        f.seek(0)
+        return f.read()
+
+
+def _gunzip(raw, name: str, limit: int) -> bytes:
+    """Inflate a gzip stream (every member) INFLATE_CHUNK bytes at a time; InputError past `limit`."""
+    out = io.BytesIO()
+    inflated = 0
+    try:
+        with gzip.GzipFile(fileobj=raw, mode="rb") as stream:
+            while chunk := stream.read(INFLATE_CHUNK):
+                inflated += len(chunk)
+                if inflated > limit:
+                    raise too_large(name, "inflates past", limit)
+                out.write(chunk)
+    except (OSError, EOFError, zlib.error) as exc:
+        raise InputError(f"{name} is a damaged gzip file: {exc}") from exc
+    return out.getvalue()
 
 
 def text_encoding(data: bytes, name: str = "the file") -> str:

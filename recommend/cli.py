@@ -15,6 +15,7 @@ from pathlib import Path
 
 from common.cli import run
 from common.errors import InputError
+from common.redact import redact_command
 
 # name: (module, one-line help). Adding a recommender adds a line here.
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -62,5 +63,6 @@ def parser(argv: list[str]) -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     args = parser(argv).parse_args(argv)
-    args.command_line = shlex.join(["python", "-m", "recommend", *argv])  # recorded as the rebuild command
+    # recorded as the rebuild command, so without secrets (a password in --orders-sql's URL)
+    args.command_line = shlex.join(redact_command(["python", "-m", "recommend", *argv]))
     return run(lambda: args.func(args))

@@ -22,6 +22,7 @@ import pandas as pd
 
 import settings
 from common.errors import InputError
+from common.redact import is_secret_name, redact
 from recommend.core.sources import SQL_PASSWORD_ENV, engine_for, reason
 from recommend.rules import model as rules_model
 from recommend.similar_customers import model as customers_model
@@ -90,6 +91,7 @@ def export_files(workspace: Workspace, url: str, *, prefix: str = "vitrine_", fm
         raise InputError(f"--format must be one of {', '.join(FILE_FORMATS)}, not {fmt!r}.")
     if not PREFIX.fullmatch(prefix):
         raise InputError(f"--table-prefix {prefix!r} is not allowed: lower-case letters, digits and _.")
+    refuse_query_secrets(url)
     try:
         fs, root = fsspec.core.url_to_fs(url)
     except (ImportError, ValueError) as exc:
@@ -104,6 +106,21 @@ def export_files(workspace: Workspace, url: str, *, prefix: str = "vitrine_", fm
         fs.mv(partial, final)
         written.append(fs.unstrip_protocol(final))
     return written
+
+
+def refuse_query_secrets(url: str) -> None:
+    """InputError for a secret in an --export-url's query (`?token=`, `?key=`, `?sig=`...): fsspec
+    does not read credentials from a URL's query but keeps it in the path, so the secret would
+    become part of the files' names and of every message naming them."""
+    from urllib.parse import parse_qsl, urlsplit
+
+    for part in url.split("::"):  # fsspec chains URLs: simplecache::s3://...
+        named = [name for name, _ in parse_qsl(urlsplit(part).query, keep_blank_values=True) if is_secret_name(name)]
+        if named:
+            raise InputError(f"--export-url {redact(url)} carries {', '.join(named)} in its query, which fsspec would "
+                             "write into the files' names; give credentials as the storage's own settings instead "
+                             "(e.g. AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, GOOGLE_APPLICATION_CREDENTIALS, or "
+                             "fsspec's config file) and the URL without them.")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -132,5 +149,5 @@ def run(args) -> int:
         print(f"Exported workspace {workspace.name} in {time.perf_counter() - started:.1f} s: {done}.")
     if args.export_url:
         files = export_files(workspace, args.export_url, prefix=args.table_prefix, fmt=args.format)
-        print(f"Wrote {len(files)} files of workspace {workspace.name}: {', '.join(files)}.")
+        print(redact(f"Wrote {len(files)} files of workspace {workspace.name}: {', '.join(files)}."))
     return 0
