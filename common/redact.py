@@ -45,6 +45,8 @@ def is_secret_name(name: str) -> bool:
 # scheme://user:password@ — the password runs to the last "@" before the path's query or the text's end
 # (SQLAlchemy allows "/" in it); a user part without a password is left alone.
 _USERINFO = re.compile(r"(?P<head>\b[A-Za-z][A-Za-z0-9+.\-]*://[^\s:/?#@'\"<>`]*:)(?P<password>[^\s?#'\"<>`]*)@")
+# user:password@host without a scheme (SQLAlchemy quotes what it cannot parse), after a start, a space or a quote.
+_BARE_USERINFO = re.compile(r"(?P<head>(?:^|(?<=[\s'\"(\[]))[\w.+%\-]+:)(?P<password>[^\s@/'\"<>`]+)@(?=[\w\[])")
 # name=value after a start, a space, "?", "&", ";", ",", "(" or a quote: a query parameter, a libpq
 # DSN ("host=h password=pw"), an Azure connection string ("AccountKey=..."), a logged option.
 _PAIR = re.compile(r"(?P<head>(?:^|(?<=[\s?&;,(\[{'\"]))(?P<name>[A-Za-z][\w.\-]*)\s?=\s?)"
@@ -67,6 +69,7 @@ def redact(text: Any) -> Any:
     if not isinstance(text, str) or not text:
         return text
     text = _USERINFO.sub(lambda m: f"{m['head']}{MASK}@" if m["password"] else m[0], text)
+    text = _BARE_USERINFO.sub(lambda m: f"{m['head']}{MASK}@", text)
     text = _PAIR.sub(_pair, text)
     return _BEARER.sub(lambda m: f"{m['head']}{MASK}", text)
 

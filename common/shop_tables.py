@@ -132,14 +132,18 @@ def check_workbook(data: bytes, name: str, limit: int) -> None:
             raise too_large(name, "inflates past", limit)
 
 
+PARQUET_CELL_BYTES = 8  # what a cell costs at least once read as text (as a CSV cell and its delimiter would)
+
+
 def check_parquet(data: bytes, name: str, limit: int) -> None:
-    """InputError, before any column is read, for a Parquet file whose row groups hold more than
-    `limit` bytes uncompressed (as its metadata says)."""
+    """InputError, before any column is read, for a Parquet file that holds more than `limit`
+    bytes uncompressed (as its metadata says) or more cells than `limit` / PARQUET_CELL_BYTES
+    (a dictionary-encoded column of one repeated value is tiny on disk, not once read)."""
     import pyarrow.parquet as pq
 
     metadata = pq.ParquetFile(io.BytesIO(data)).metadata
     uncompressed = sum(metadata.row_group(i).total_byte_size for i in range(metadata.num_row_groups))
-    if uncompressed > limit:
+    if max(uncompressed, metadata.num_rows * metadata.num_columns * PARQUET_CELL_BYTES) > limit:
         raise too_large(name, "inflates past", limit)
 
 
