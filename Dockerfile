@@ -1,7 +1,8 @@
 # Vitrine: the app and the API, two commands of one image.
 #   docker build -t vitrine .
 #   docker run -p 8501:8501 -v vitrine-data:/data -v vitrine-cache:/cache vitrine                # the app
-#   docker run -p 8000:8000 -v vitrine-data:/data vitrine python -m api --host 0.0.0.0 --port 8000  # the API
+#   docker run -p 127.0.0.1:8000:8000 -v vitrine-data:/data vitrine python -m api --host 0.0.0.0 --port 8000  # the API
+# (the API refuses to start without a key: see compose.yaml, and docs/deploying.md for TLS in front)
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -13,9 +14,12 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     VITRINE_ARTIFACTS=/data/artifacts \
     VITRINE_API_KEYS=/data/api_keys.toml
 
+# /run/vitrine-secrets: the API's keys and the first key's token file (compose.yaml's api-secrets
+# volume takes this folder's owner and mode 0700 when it is first made).
 RUN useradd --create-home --uid 10001 vitrine \
-    && mkdir -p /data/artifacts /cache/keras /cache/numba \
-    && chown -R vitrine:vitrine /data /cache
+    && mkdir -p /data/artifacts /cache/keras /cache/numba /run/vitrine-secrets \
+    && chown -R vitrine:vitrine /data /cache /run/vitrine-secrets \
+    && chmod 0700 /run/vitrine-secrets
 
 WORKDIR /app
 COPY requirements.txt .
