@@ -391,6 +391,8 @@ def test_the_proxy_serves_the_api_over_tls_with_its_key_only(proxied):
     with socket.create_connection(("127.0.0.1", p["nginx"].https), timeout=10) as raw:  # another name: no handshake
         with pytest.raises(ssl.SSLError):
             p["tls"].wrap_socket(raw, server_hostname="other.example.com")
+    with pytest.raises(httpx.RemoteProtocolError):  # nor an answer for another Host over this name's handshake
+        httpx.get(p["nginx"].url + "/", headers={"Host": "other.example.com"}, verify=p["tls"], timeout=10)
 
 
 @pytest.mark.slow
