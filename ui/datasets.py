@@ -1,6 +1,7 @@
 """The data-set picker every page shares: the page's demo sets, then every workspace built from a
 shop's own data (python -m recommend build, or the "Your data" page) that has the page's part.
-The choice is in the link (`?dataset=<demo set or workspace name>`)."""
+The choice is in the link (`?dataset=<demo set or workspace name>`). Workspaces hold a shop's
+customers and orders: listed, and reachable by link, only for those ui/access.py lets see them."""
 from __future__ import annotations
 
 import os
@@ -10,7 +11,8 @@ import streamlit as st
 
 import settings
 from recommend.workspace.model import Workspace, list_workspaces
-from ui.links import pick, share
+from ui import access
+from ui.links import linked, pick, share
 
 KEY = "dataset"
 
@@ -29,7 +31,10 @@ def _listed(root: str, stamp: float) -> list[Workspace]:
 
 
 def workspaces(part: str | None = None) -> list[Workspace]:
-    """The workspaces under settings.ARTIFACTS_DIR (newest first), those with `part` when given."""
+    """The workspaces under settings.ARTIFACTS_DIR (newest first), those with `part` when given;
+    none for a visitor who may not see the shop's data."""
+    if not access.current().workspaces:
+        return []
     root = Path(settings.ARTIFACTS_DIR)
     found = _listed(str(root), _stamp(root))
     return [w for w in found if part is None or part in w.parts]
@@ -41,6 +46,11 @@ def choose(part: str, demos: dict[str, str], container=st, label: str = "Data se
     spaces = {w.name: w for w in workspaces(part)}
     options = list(demos) + list(spaces)
     labels = {**demos, **{name: w.label_for(part) for name, w in spaces.items()}}
+    wanted = linked(KEY)
+    if wanted is not None and wanted not in options:  # the same line whether or not it exists: no probing
+        container.error(f"No data set {wanted!r} is open to you here"
+                        + ("." if access.current().workspaces else ": a shop's workspaces need sign-in as its analyst.")
+                        + " Showing the demo data.")
     choice = container.selectbox(label, options, format_func=labels.get, **pick(KEY, options),
                                  help="The demo data, or a shop's own: build a workspace on the Your data page "
                                       "(or with python -m recommend build) and it is listed here.")

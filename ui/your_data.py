@@ -9,6 +9,7 @@ progress. The build is recommend.workspace's, the same as `python -m recommend b
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from common.errors import USER_ERRORS, InputError
 from common.shop_tables import CATALOGUE, ORDERS, RATINGS, Schema, guess, problems, read_table
 from recommend.core.sources import TableSource
 from recommend.workspace import model
+from ui import access
 from ui.datasets import workspaces
 from ui.memory import release
 from ui.pages import PAGES
@@ -51,6 +53,8 @@ def _read_database(query: str | None, table: str | None) -> pd.DataFrame:
 
     rows = TableSource(engine=_engine(), query=query, table=table).read(progress=report)
     slot.empty()
+    if query is not None:
+        access.audit("free-text SQL run", query=query[:2000], rows=len(rows))
     st.session_state["yd_db_read"] = (key, rows)
     return rows
 
@@ -60,6 +64,13 @@ def _engine():
     (the section is passed on as keyword arguments too, so secrets given another way also count)."""
     section = st.secrets["connections"]["sql"]
     return st.connection("sql", type="sql", **{k: section[k] for k in section}).engine
+
+
+def _readable(schemas: tuple[str, ...] | None) -> list[str]:
+    """The tables the database role can SELECT in `schemas` (recommend.core.sources.readable_tables)."""
+    from recommend.core import sources
+
+    return sources.readable_tables(_engine(), schemas=list(schemas) if schemas else None)
 
 
 def _database_configured() -> bool:
@@ -89,8 +100,17 @@ def _from_database() -> tuple[pd.DataFrame, dict, str] | None:
                 "```toml\n[connections.sql]\nurl = \"postgresql://user:password@host:5432/shop\"\n```\n\n"
                 "then reload this page. Vitrine only reads from it.")
         return None
-    how = st.radio("Read", ["a table", "a query"], horizontal=True, key="yd_sql_how")
-    if how == "a table":
+    who = access.current()
+    how = (st.radio("Read", ["a table", "a query"], horizontal=True, key="yd_sql_how") if who.sql_free_text
+           else "a table")
+    if not who.sql_free_text:  # no typed SQL, no typed names: only the tables this role can read
+        tables = _readable(who.sql_schemas)
+        if not tables:
+            st.info("The database role can SELECT no table in the configured schemas "
+                    "([vitrine.access] sql_schemas); grant it SELECT on the shop's order lines.")
+            return None
+        table_name, query = st.selectbox("Table", tables, key="yd_sql_pick"), None
+    elif how == "a table":
         table_name = st.text_input("Table (schema.table allowed)", key="yd_sql_table", placeholder="order_lines")
         query = None
     else:
@@ -190,6 +210,9 @@ def _built() -> None:
 
 def render() -> None:
     st.subheader("Your data")
+    if not access.current().admin:  # the menu hides it; a direct script run must not get past either
+        st.error("Your data is for the shop's admins: sign in with an address listed in [vitrine.access] admins.")
+        return
     st.caption("Bring your shop's order lines (order, product, and if you have them customer, quantity, price, "
                "date, name, category): Vitrine builds basket rules, similar products and similar customers "
                "from them, and every page offers the result in its data-set picker. Ratings (user, item, rating) "
@@ -241,9 +264,13 @@ def render() -> None:
             except InputError as exc:
                 st.error(str(exc))
             else:
+                replaced = any(w.name == name for w in workspaces())
                 workspace = _build(tables, name)
                 if workspace is not None:
                     st.session_state["yd_built"] = workspace.name
+                    source = tables.get("orders", tables.get("ratings"))[2]
+                    access.audit("workspace replaced" if replaced else "workspace created", dataset=name,
+                                 source=json.dumps(source, default=str))
         built = st.session_state.get("yd_built")
         ws = next((w for w in workspaces() if w.name == built), None)
         if ws is not None:

@@ -19,8 +19,13 @@ class PageSpec:
         return str(HERE / f"{self.name}.py")
 
     @property
+    def slug(self) -> str:
+        """The page's URL path (`visual-search`), also its name in `[vitrine.access] public_pages`."""
+        return self.name.replace("_", "-")
+
+    @property
     def url_path(self) -> str | None:
-        return None if self.default else self.name.replace("_", "-")
+        return None if self.default else self.slug
 
     @property
     def default(self) -> bool:
@@ -35,3 +40,6 @@ PAGES = (
     PageSpec("Similar movies", ":material/movie:", "similar_movies"),
     PageSpec("Your data", ":material/upload_file:", "your_data"),
 )
+
+# Pages only admins open (ui/access.py): Your data reads databases and builds workspaces.
+ADMIN_PAGES = frozenset({"your-data"})
