@@ -397,9 +397,9 @@ def test_the_proxy_serves_the_api_over_tls_with_its_key_only(proxied):
 
 @pytest.mark.slow
 def test_the_proxy_refuses_a_body_over_the_limit_before_the_api_reads_it(proxied):
+    p = _need(proxied)
     from api.app import MAX_BODY, MAX_UPLOAD_BODY
 
-    p = _need(proxied)
     port, key = p["nginx"].https, p["token"]
 
     def post(path: str, length: int) -> str:
