@@ -68,13 +68,15 @@ def postgres():
 @pytest.fixture(scope="session")
 def shop_db(postgres):
     """The demo orders (tests/postgres.py typed_sample) in table `order_lines` of the PostgreSQL
-    fixture, its URL without the password, which is in $VITRINE_SQL_PASSWORD for the session."""
+    fixture, loaded by the superuser; the URL of the read-only role vitrine_reader (postgresql://,
+    psycopg 3) without the password, which is in $VITRINE_SQL_PASSWORD for the session (the same
+    test password for every role)."""
     import sqlalchemy as sa
 
     from recommend.core.sources import SQL_PASSWORD_ENV
     from tests import postgres as pg
 
-    engine = sa.create_engine(postgres.url(with_password=True))
+    engine = sa.create_engine(postgres.url(pg.SUPERUSER, with_password=True))
     pg.typed_sample().to_sql("order_lines", engine, index=False, if_exists="replace", chunksize=5000)
     engine.dispose()
     with pytest.MonkeyPatch.context() as mp:

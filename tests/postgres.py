@@ -1,6 +1,10 @@
 """A real PostgreSQL server for the tests: Debian's binaries, a fresh cluster in a temporary folder,
 password authentication, a free port on 127.0.0.1; stopped and removed at the end.
 
+Its roles are those a shop is told to make: the bootstrap superuser `postgres` (which loads the
+test data and nothing else), and deploy/postgres/roles.sql's `vitrine_reader` (SELECT on the shop's
+tables) and `vitrine_export` (its own schema for the exported lists), which the tests connect as.
+
 `initdb` refuses to run as root (CI runs as root), so there the cluster belongs to the
 `postgres` user Debian's package creates, and the server runs as that user.
 """
@@ -22,7 +26,10 @@ import pandas as pd
 import settings
 
 SAMPLE = settings.DATA_DIR / "online_retail" / "online_retail_sample.csv.gz"
-USER, PASSWORD, DATABASE = "vitrine", "s3cret-test-password", "shop"
+ROLES_SQL = settings.ROOT / "deploy" / "postgres" / "roles.sql"
+SUPERUSER, READER, EXPORTER = "postgres", "vitrine_reader", "vitrine_export"
+PASSWORD, DATABASE = "s3cret-test-password", "shop"  # one test password for every role
+USER = SUPERUSER  # the bootstrap role's name, as before
 
 
 def bindir() -> Path:
@@ -42,9 +49,31 @@ class Server:
     port: int
     data: Path
 
-    def url(self, with_password: bool = False) -> str:
+    def url(self, role: str = READER, *, with_password: bool = False, driver: str | None = None) -> str:
+        """The shop database's URL for `role` (the reader unless told); `driver` "psycopg2" gives a
+        postgresql+psycopg2:// URL, else the plain postgresql:// of the README (psycopg 3)."""
         secret = f":{PASSWORD}" if with_password else ""
-        return f"postgresql+psycopg2://{USER}{secret}@127.0.0.1:{self.port}/{DATABASE}"
+        scheme = f"postgresql+{driver}" if driver else "postgresql"
+        return f"{scheme}://{role}{secret}@127.0.0.1:{self.port}/{DATABASE}"
+
+    def psql(self, sql: str, role: str = SUPERUSER) -> str:
+        """Run SQL with psql as `role` (the superuser unless told), for what a test checks as the admin."""
+        done = subprocess.run([str(bindir() / "psql"), "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1",
+                               "-h", "127.0.0.1", "-p", str(self.port), "-U", role, "-d", DATABASE, "-c", sql],
+                              env={**os.environ, "PGPASSWORD": PASSWORD}, capture_output=True, text=True)
+        if done.returncode != 0:
+            raise RuntimeError(f"psql failed: {done.stderr.strip()}")
+        return done.stdout.strip()
+
+
+def create_roles(server: Server, **variables: str) -> subprocess.CompletedProcess:
+    """Run deploy/postgres/roles.sql as the superuser, the passwords given as compose.yaml gives them
+    (VITRINE_READER_PASSWORD, VITRINE_EXPORT_PASSWORD in the environment); `variables` are psql -v ones."""
+    env = {**os.environ, "PGPASSWORD": PASSWORD, "VITRINE_READER_PASSWORD": PASSWORD,
+           "VITRINE_EXPORT_PASSWORD": PASSWORD}
+    flags = [f"--variable={name}={value}" for name, value in variables.items()]
+    return subprocess.run([str(bindir() / "psql"), "-X", "-h", "127.0.0.1", "-p", str(server.port), "-U", SUPERUSER,
+                           "-d", DATABASE, *flags, "-f", str(ROLES_SQL)], env=env, capture_output=True, text=True)
 
 
 def _as_owner(command: list[str], owner: str | None) -> list[str]:
@@ -85,6 +114,10 @@ def start() -> tuple[Server, callable]:
         made = subprocess.run([str(bin_ / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", USER, DATABASE],
                               env=env, capture_output=True, text=True)
         if made.returncode == 0:
+            roles = create_roles(server)
+            if roles.returncode != 0:
+                stop()
+                raise RuntimeError(f"deploy/postgres/roles.sql failed: {roles.stderr}")
             return server, stop
         if time.time() > deadline:
             stop()

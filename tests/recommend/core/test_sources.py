@@ -44,6 +44,12 @@ def test_postgres_builds_the_same_artifact_as_the_csv(shop_db, command, flags, t
 
 
 @pytest.fixture
+def shop_db_psycopg2(shop_db):
+    """The same database through psycopg2 (postgresql+psycopg2://), which keeps working."""
+    return shop_db.replace("postgresql://", "postgresql+psycopg2://", 1)
+
+
+@pytest.fixture
 def sqlite_db(tmp_path):
     url = f"sqlite:///{tmp_path / 'shop.db'}"
     engine = sa.create_engine(url)
@@ -52,12 +58,14 @@ def sqlite_db(tmp_path):
     return url
 
 
-@pytest.mark.parametrize("database", ["shop_db", "sqlite_db"])  # PostgreSQL's COPY; rows through a cursor
+# PostgreSQL's COPY through psycopg 3 and psycopg2; rows through a cursor
+@pytest.mark.parametrize("database", ["shop_db", "shop_db_psycopg2", "sqlite_db"])
 def test_a_query_reads_what_it_selects_as_text_with_progress(database, request, monkeypatch):
     url = request.getfixturevalue(database)
     monkeypatch.setattr(sources, "CHUNK_ROWS", 777)
     seen = []
-    query = 'SELECT "InvoiceNo", "StockCode", "Quantity", "CustomerID" FROM order_lines WHERE "Country" = \'France\';'
+    query = ('SELECT "InvoiceNo", "StockCode", "Quantity", "CustomerID" FROM order_lines -- the French ones\n'
+             'WHERE "Country" = \'France\' AND "Description" NOT LIKE \'%:x %%\';')  # a comment, % and : stay SQL
     table = TableSource(url=url, query=query).read(progress=lambda rows, total: seen.append((rows, total)))
     expected = _typed_sample().query("Country == 'France'")
     assert list(table.columns) == ["InvoiceNo", "StockCode", "Quantity", "CustomerID"]
@@ -76,7 +84,7 @@ def test_columns_come_without_reading_rows_and_missing_ones_are_named(shop_db):
 
 
 def test_vitrine_cannot_write_to_the_shop_database(shop_db, postgres):
-    engine = sa.create_engine(postgres.url(with_password=True))
+    engine = sa.create_engine(postgres.url(pg.SUPERUSER, with_password=True))
     with engine.begin() as conn:  # a query can write through a function: the server must refuse it
         conn.exec_driver_sql("CREATE OR REPLACE FUNCTION wipe() RETURNS int AS "
                              "$$ DELETE FROM order_lines; SELECT 1 $$ LANGUAGE sql")
@@ -128,5 +136,61 @@ def test_sqlite_builds_the_same_artifact_as_the_csv(tmp_path):
     assert cli.main(["similar-products", "--orders-sql", f"sqlite:///{db}", "--orders-query",
                      "SELECT * FROM lines", *flags, "--out", str(tmp_path / "sql")]) == 0
     assert _data_files(tmp_path / "sql") == _data_files(tmp_path / "csv")
-    with pytest.raises(InputError, match="readonly|read-only|query_only|attempt to write"):
+    with pytest.raises(InputError, match="is a DELETE statement, not a SELECT"):
         TableSource(url=f"sqlite:///{db}", query="DELETE FROM lines RETURNING *").read(progress=False)
+    # and with the parser bypassed, the session is read-only (PRAGMA query_only)
+    with pytest.raises(InputError, match="readonly|read-only|query_only|attempt to write"):
+        with sources._reading(TableSource(url=f"sqlite:///{db}", table="lines")) as reading:
+            sources._run(reading.conn, "DELETE FROM lines")
+
+
+@pytest.mark.parametrize("database", ["shop_db", "shop_db_psycopg2"])
+def test_a_quoted_schema_and_table_are_read_by_copy_and_by_rows(database, request, postgres):
+    url = request.getfixturevalue(database)
+    engine = sa.create_engine(postgres.url(pg.SUPERUSER, with_password=True))
+    with engine.begin() as conn:
+        conn.exec_driver_sql('CREATE SCHEMA IF NOT EXISTS "Shop Two"')
+        conn.exec_driver_sql('CREATE TABLE IF NOT EXISTS "Shop Two"."Order Lines" AS '
+                             'SELECT "InvoiceNo" AS "Order", "StockCode" AS "select" FROM order_lines LIMIT 100')
+        conn.exec_driver_sql(f'GRANT USAGE ON SCHEMA "Shop Two" TO {pg.READER}')
+        conn.exec_driver_sql(f'GRANT SELECT ON "Shop Two"."Order Lines" TO {pg.READER}')
+    engine.dispose()
+    source = TableSource(url=url, table="Shop Two.Order Lines")
+    assert source.columns() == ["Order", "select"]
+    assert len(source.read(["select"], progress=lambda rows, total: None)) == 100  # counted, then COPY
+    assert len(TableSource(url=url, query='SELECT "select" FROM "Shop Two"."Order Lines"').read(progress=False)) == 100
+    assert "Shop Two.Order Lines" not in sources.readable_tables(url)  # not on the search_path
+    assert {"Shop Two.Order Lines", "order_lines"} <= set(sources.readable_tables(url, schemas=["Shop Two", "public"]))
+
+
+def test_readable_tables_lists_what_the_role_may_select_and_never_the_catalog(shop_db, postgres, tmp_path):
+    reader = sources.readable_tables(shop_db)
+    assert "order_lines" in reader and not [t for t in reader if t.startswith(("pg_", "information_schema"))]
+    assert sources.readable_tables(shop_db, schemas=["pg_catalog", "information_schema"]) == []
+    engine = sa.create_engine(postgres.url(pg.SUPERUSER, with_password=True))
+    with engine.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE IF NOT EXISTS private_notes (a int)")
+        conn.exec_driver_sql(f"REVOKE ALL ON private_notes FROM {pg.READER}")
+    engine.dispose()
+    assert "private_notes" not in sources.readable_tables(shop_db)
+    assert "private_notes" in sources.readable_tables(postgres.url(pg.SUPERUSER))
+    assert sources.readable_tables(postgres.url(pg.EXPORTER)) == []  # it reads none of the shop's tables
+    db = tmp_path / "shop.db"
+    lite = sa.create_engine(f"sqlite:///{db}")
+    _typed_sample().head(3).to_sql("lines", lite, index=False)
+    assert sources.readable_tables(lite) == ["lines"]
+    lite.dispose()
+
+
+def test_statements_are_rendered_from_the_parsed_tree_in_the_dialect():
+    pg_dialect = sa.create_engine("postgresql://u@h/db").dialect
+    query = TableSource(url="postgresql://u@h/db", query="select a, b from t -- why\n where c like 'x%'")
+    assert sources._statement(query, pg_dialect, ["b"]) == \
+        "SELECT b FROM (SELECT a, b FROM t WHERE c LIKE 'x%') AS vitrine_source"
+    assert sources._statement(query, pg_dialect, None, count=True) == \
+        "SELECT COUNT(*) FROM (SELECT a, b FROM t WHERE c LIKE 'x%') AS vitrine_source"
+    table = TableSource(url="postgresql://u@h/db", table='shop.Orders; DROP TABLE x')
+    assert sources._copy_statement(table, pg_dialect, ["Qty"]) == \
+        'COPY (SELECT "Qty" FROM shop."Orders; DROP TABLE x") TO STDOUT WITH (FORMAT csv, HEADER TRUE, ENCODING \'UTF8\')'
+    lite = sa.create_engine("sqlite://").dialect
+    assert sources._statement(TableSource(url="sqlite://", table="lines"), lite, ["Order"]) == 'SELECT "Order" FROM lines'

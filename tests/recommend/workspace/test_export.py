@@ -27,11 +27,15 @@ def _read(engine, table: str) -> pd.DataFrame:
 
 
 def test_export_writes_every_list_and_a_failure_keeps_the_old_tables(workspace, shop_db, postgres, capsys):
-    args = ["export", "--name", "myshop", "--artifacts", str(workspace.folder.parent), "--export-sql", shop_db,
-            "--table-prefix", "shop_"]
+    from tests import postgres as pg
+
+    # as the export role of deploy/postgres/roles.sql: its tables land in its own schema
+    args = ["export", "--name", "myshop", "--artifacts", str(workspace.folder.parent), "--export-sql",
+            postgres.url(pg.EXPORTER), "--table-prefix", "shop_"]
     assert cli.main(args) == 0
     assert "shop_similar_products" in capsys.readouterr().out
-    engine = sa.create_engine(postgres.url(with_password=True))
+    assert postgres.psql("SELECT to_regclass('vitrine_export.shop_similar_products') IS NOT NULL") == "t"
+    engine = sa.create_engine(postgres.url(pg.EXPORTER, with_password=True))
     similar = _read(engine, "shop_similar_products")
     built = products_model.load(workspace.part("similar_products")).neighbours
     assert similar.sort_values(["item", "rank"]).reset_index(drop=True)[["item", "rank", "similar_item"]].equals(
