@@ -220,6 +220,16 @@ def test_compose_writes_the_first_key_to_a_0600_file_the_api_then_accepts(tmp_pa
         out, err = proc.communicate(timeout=30)
     assert token not in out + err
 
+    # The key removed but its file left: the step refuses (exit 2, naming the file) rather than store a
+    # key nobody holds, so compose does not start the API; the old file is left as it was.
+    keys_file = add[add.index("--keys-file") + 1]
+    removed = subprocess.run([sys.executable, "-m", "api", "remove-key", "--name", add[add.index("--name") + 1],
+                              "--keys-file", keys_file], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert removed.returncode == 0, removed.stderr
+    refused = subprocess.run(add, cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert refused.returncode == 2 and str(token_file) in refused.stderr and len(refused.stderr.splitlines()) == 1
+    assert token_file.read_text().strip() == token and "sha256" not in Path(keys_file).read_text()
+
 
 # --- (3) nginx in front of the API --------------------------------------------------------------
 
