@@ -349,7 +349,7 @@ def proxied(tmp_path_factory):
         _Nginx(root / "open", certs, app_port, open_port)
     tls = ssl.create_default_context(cafile=str(certs / "fullchain.pem"))
     try:
-        yield {"nginx": keyed, "open": in_front_of_open, "open_api": f"http://127.0.0.1:{open_port}",
+        yield {"nginx": keyed, "open": in_front_of_open, "open_api": f"http://127.0.0.1:{open_port}", "certs": certs,
                "token": token_file.read_text().strip(), "tls": tls}
     finally:
         for proxy in (keyed, in_front_of_open):
@@ -448,3 +448,55 @@ def test_the_proxy_carries_streamlits_websocket(proxied):
         assert upstream["upgrade"].lower() == "websocket" and upstream["x-forwarded-proto"] == "https"
         ws.send("rerun")
         assert ws.recv(timeout=20) == "rerun"
+
+
+@pytest.fixture(scope="module")
+def streamlit_behind_proxy(proxied, tmp_path_factory):
+    """Real Streamlit, with compose's app flags (its own address and port, a one-line page instead
+    of the whole app), behind deploy/nginx on a port that is not 443 (as in a trial)."""
+    if proxied is None:
+        yield None
+        return
+    root = tmp_path_factory.mktemp("streamlit")
+    os.chmod(root, 0o755)
+    page = root / "page.py"
+    page.write_text("import streamlit as st\nst.write('behind the proxy')\n")
+    command = _services()["app"]["command"]
+    port = free_port()
+    command = _set_flag(_set_flag(command, "--server.address", "127.0.0.1"), "--server.port", str(port))
+    command = [sys.executable, "-m", "streamlit", "run", str(page), *command[3:], "--server.headless", "true"]
+    proc = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    (root / "proxy").mkdir()
+    nginx = None
+    try:
+        deadline = time.time() + 120
+        while True:
+            assert proc.poll() is None, proc.stderr.read()
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/_stcore/health", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.time() < deadline, "Streamlit did not come up"
+            time.sleep(0.2)
+        nginx = _Nginx(root / "proxy", proxied["certs"], port, free_port())
+        yield nginx, proxied["tls"]
+    finally:
+        if nginx is not None:
+            nginx.stop()
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+@pytest.mark.slow
+def test_streamlit_accepts_its_websocket_through_the_proxy(streamlit_behind_proxy):
+    from websockets.sync.client import connect
+
+    assert streamlit_behind_proxy is not None, f"no nginx config for the proxy ({NGINX_CONF.relative_to(ROOT)})"
+    nginx, tls = streamlit_behind_proxy
+    health = httpx.get(nginx.url + "/_stcore/health", verify=tls, timeout=30)
+    assert health.status_code == 200 and health.headers["server"] == "nginx"
+    # What a browser on https://localhost:PORT/ sends: its page's origin, Streamlit's subprotocol.
+    with connect(nginx.url.replace("https://", "wss://") + "/_stcore/stream", ssl=tls, open_timeout=30,
+                 origin=nginx.url, subprotocols=["streamlit"]) as ws:
+        assert ws.subprotocol == "streamlit"  # accepted: same origin as far as Streamlit can tell
