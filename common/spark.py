@@ -38,7 +38,7 @@ def add_engine_arguments(p: argparse.ArgumentParser, engine_help: str = ENGINE_H
     g.add_argument("--spark-master", default=None, metavar="URL",
                    help=f"with --engine spark: local[N], spark://host:7077, yarn, k8s://... (default "
                         f"{DEFAULT_MASTER}, or the master spark-submit was given)")
-    g.add_argument("--spark-conf", action="append", default=[], metavar="KEY=VALUE",
+    g.add_argument("--spark-conf", action="append", default=[], metavar="NAME=VALUE",
                    help="with --engine spark: a Spark setting, e.g. spark.driver.memory=8g (repeatable)")
 
 
@@ -60,7 +60,7 @@ def _parse_conf(pairs: list[str]) -> dict[str, str]:
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key.strip():
-            raise InputError(f"--spark-conf takes KEY=VALUE (e.g. spark.driver.memory=8g), not {pair!r}.")
+            raise InputError(f"--spark-conf takes NAME=VALUE (e.g. spark.driver.memory=8g), not {pair!r}.")
         conf[key.strip()] = value.strip()
     return conf
 

@@ -12,7 +12,7 @@ import streamlit as st
 import settings
 from recommend.workspace.model import Workspace, list_workspaces
 from ui import access
-from ui.links import linked, pick, share
+from ui.links import asked, pick, share
 
 KEY = "dataset"
 
@@ -46,7 +46,7 @@ def choose(part: str, demos: dict[str, str], container=st, label: str = "Data se
     spaces = {w.name: w for w in workspaces(part)}
     options = list(demos) + list(spaces)
     labels = {**demos, **{name: w.label_for(part) for name, w in spaces.items()}}
-    wanted = linked(KEY)
+    wanted = asked(KEY)  # a link's, not this session's own choice on another page
     if wanted is not None and wanted not in options:  # the same line whether or not it exists: no probing
         container.error(f"No data set {wanted!r} is open to you here"
                         + ("." if access.current().workspaces else ": a shop's workspaces need sign-in as its analyst.")

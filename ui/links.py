@@ -25,6 +25,14 @@ def linked(key: str, parse: Callable[[str], Any] = str) -> Any | None:
         return None
 
 
+def asked(key: str, parse: Callable[[str], Any] = str) -> Any | None:
+    """The value a link asks for: `linked(key)` when the address holds a value `share` did not
+    write (a link opened, an address typed), else None (what this session itself wrote, perhaps on
+    another page)."""
+    wanted = linked(key, parse)
+    return None if wanted is None or str(wanted) == st.session_state.get(_SHARED + key) else wanted
+
+
 def pick(key: str, options: Sequence, default_index: int = 0, parse: Callable[[str], Any] = str) -> dict:
     """Keyword arguments for a picker (`st.selectbox(label, options, **pick(...))`) that opens on
     the linked value when it is one of the options, else on what this session chose last (when
@@ -33,8 +41,8 @@ def pick(key: str, options: Sequence, default_index: int = 0, parse: Callable[[s
     A new link wins over the session: the address holds what `share` last wrote, so a value
     there that `share` did not write comes from a link (a page link with query parameters, an
     address typed) asking for another view, and that is the view to show."""
-    wanted = linked(key, parse)
-    if wanted is not None and wanted in options and str(wanted) != st.session_state.get(_SHARED + key):
+    wanted = asked(key, parse)
+    if wanted is not None and wanted in options:
         st.session_state[key] = wanted
         st.session_state[_SHARED + key] = str(wanted)
         return {"key": key}

@@ -34,7 +34,7 @@ def test_spark_flags_need_the_spark_engine():
 
 
 def test_a_spark_setting_must_be_key_equals_value():
-    with pytest.raises(InputError, match="KEY=VALUE"):
+    with pytest.raises(InputError, match="NAME=VALUE"):
         session("local[1]", ["spark.driver.memory"])
 
 
