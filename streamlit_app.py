@@ -14,11 +14,12 @@ import traceback
 import streamlit as st
 
 from common.errors import InputError
-from common.redact import redact
+from common.redact import redact, redacted_logging
 from ui import access
 from ui.pages import PAGES
 
 log = logging.getLogger("vitrine.app")
+redacted_logging("streamlit")  # no secret in a log line, tracebacks included
 
 st.set_page_config(page_title="Vitrine", page_icon="🛍️", layout="wide")
 try:
@@ -34,10 +35,16 @@ def _sign_in_page() -> None:
 
 
 open_pages = [p for p in PAGES if who.may_open(p.slug)]
-shown = [st.Page(p.script, title=p.title, icon=p.icon, url_path=p.url_path or p.slug, default=p is open_pages[0])
+shown = [st.Page(p.script, title=p.title, icon=p.icon, url_path=p.url_path or p.slug, default=p.default)
          for p in open_pages]
 if not shown:  # nothing is public: a page that only offers the sign-in
     shown = [st.Page(_sign_in_page, title="Sign in", icon=":material/login:", url_path="sign-in", default=True)]
+elif not any(p.default for p in open_pages):
+    # The root URL is Visual search's for everyone; for a visitor who may not open it, the root leads
+    # to the first page they may, so every page keeps one URL (/similar-products) whoever follows a link.
+    first = shown[0]
+    shown.append(st.Page(lambda: st.switch_page(first), title="Vitrine", url_path="start", default=True,
+                         visibility="hidden"))
 page = st.navigation(shown, position="top")
 
 head, account = st.columns([5, 2], vertical_alignment="bottom")

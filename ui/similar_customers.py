@@ -2,7 +2,7 @@
 what those bought that this one has not, with the reason. `?customer=<id>` links to one."""
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -13,7 +13,7 @@ from common.errors import InputError
 from common.text_match import Matcher
 from recommend.similar_customers import PurchaseColumns, answer, build, find_customers, load, read_purchases
 from recommend.similar_customers.model import MODELS
-from recommend.workspace.model import Workspace, open_workspace
+from recommend.workspace.model import Workspace, customer_orders, open_workspace, purchase_columns
 from ui import quality
 from ui.datasets import choose
 from ui.links import pick, share
@@ -23,7 +23,6 @@ from ui.memory import release
 COLS = PurchaseColumns()
 SHOWN_NEIGHBOURS = 10
 DEMO = {"online_retail": "Online Retail (UCI, 400 customers, cleaned)"}
-WORKSPACE_COLS = PurchaseColumns("customer", "item", "name", "quantity", "order", "date")
 MODEL_LABELS = {"ease": "EASE: learned from what is bought together",
                 "user-user": "what the nearest customers bought"}
 
@@ -53,9 +52,8 @@ def _result():
 def _workspace(folder: str, stamp: str) -> Data:
     """A workspace's similar customers and the order lines behind them (loaded, never rebuilt)."""
     ws = open_workspace(Path(folder).name, Path(folder).parent)
-    orders = ws.orders()
-    orders = orders[orders["customer"] != ""]
-    cols = WORKSPACE_COLS if "quantity" in orders else replace(WORKSPACE_COLS, quantity=None)
+    orders = customer_orders(ws.orders())
+    cols = purchase_columns(orders)  # the fields these orders have: a shop may have no date or name
     return Data(f"ws:{folder}:{stamp}", orders, cols, "price" if "price" in orders else None,
                 load(ws.part("similar_customers")))
 
