@@ -29,6 +29,7 @@ import settings
 from api.keys import Key, Keys
 from api.store import DEFAULTS, Store
 from common.errors import ArtifactError, InputError
+from common.redact import redacted_logging
 
 MAX_K = 100
 MAX_BODY = 64 * 1024  # bytes of any request but a photo upload
@@ -207,6 +208,7 @@ def create_app(store: Store, keys: Keys, origins: list[str] | None = None, *, wa
                no_auth: bool = False, docs: bool = False) -> FastAPI:
     """The API over `store`; `warm` kinds are loaded in the background at start (readyz waits for
     them); `docs`: /docs and /openapi.json (off by default: a map of the API for anyone)."""
+    redacted_logging("uvicorn", "uvicorn.error", "uvicorn.access")  # here, so each --workers process has it
     app = FastAPI(title="Vitrine API", version="1",
                   description="Recommendations and visual search for a shop's pages, from Vitrine's artifacts.",
                   docs_url="/docs" if docs else None, redoc_url=None, openapi_url="/openapi.json" if docs else None)

@@ -1,15 +1,19 @@
 """A shop's workspace, built as an analyst builds it: time and memory.
 
-    python bench/workspace_build.py [--part app|postgres|both] [--orders FILE] [--lines N]
+    python bench/workspace_build.py [--part app|postgres|both] [--orders FILE] [--lines N] [--repeat R]
 
 app: the full UCI Online Retail file (541,909 order lines, ../shared/datasets) uploaded on the app's
      Your data page in headless Chromium and built there (clicked until "is ready"), beside
      `python -m recommend build` on the same file and, as the baseline, the three sub-commands
      (rules, similar-products, similar-customers) that built the same parts one by one before.
 postgres: N (default 5,000,000) synthetic order lines (N/5 orders, 100,000 customers, 50,000
-     products) generated inside a PostgreSQL server started for the run; read by the workspace's
-     chunked reader and, as the baseline, by one unchunked pandas.read_sql_table; peak memory of
-     each read, and of the whole `python -m recommend build --orders-sql` beside it.
+     products) generated inside a PostgreSQL server started for the run; read as the read-only role
+     vitrine_reader by the workspace's reader (the statement parsed and re-rendered by sqlglot, a
+     READ ONLY transaction, COPY through psycopg 3, and through psycopg2) against, as the baseline,
+     the reader before issue #31 (the table's statement pasted into COPY, psycopg2's copy_expert),
+     best of --repeat runs each, interleaved, with the ratio; and by one unchunked
+     pandas.read_sql_table; peak memory of each read, and of the whole `python -m recommend build
+     --orders-sql` beside it.
 
 Each measurement runs in its own process, so its peak resident memory is its own.
 """
@@ -96,6 +100,22 @@ rows = TableSource(url=sys.argv[1], table="order_lines").read(["order_id", "cust
                                                                "ordered_at"], progress=False)
 print(json.dumps({"rows": len(rows), "seconds": time.perf_counter() - t}))
 """
+_PASTED = """
+import json, sys, tempfile, time
+import pandas as pd, sqlalchemy as sa
+from recommend.core.sources import engine_for
+t = time.perf_counter()
+engine = engine_for(sys.argv[1])  # the reader before issue #31: the statement pasted, psycopg2's copy_expert
+with engine.connect() as conn, tempfile.TemporaryFile() as spool:
+    conn.exec_driver_sql("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
+    conn.commit()
+    sql = 'SELECT order_id, customer_id, product_id, quantity, ordered_at FROM order_lines'
+    with conn.connection.dbapi_connection.cursor() as cursor:
+        cursor.copy_expert(f"COPY ({sql}) TO STDOUT WITH (FORMAT csv, HEADER true, ENCODING 'UTF8')", spool)
+    spool.seek(0)
+    rows = pd.read_csv(spool, dtype=str, keep_default_na=False, na_filter=False, encoding="utf-8")
+print(json.dumps({"rows": len(rows), "seconds": time.perf_counter() - t}))
+"""
 _NAIVE = """
 import json, sys, time
 import pandas as pd, sqlalchemy as sa
@@ -105,7 +125,7 @@ print(json.dumps({"rows": len(rows), "seconds": time.perf_counter() - t}))
 """
 
 
-def bench_postgres(lines: int) -> None:
+def bench_postgres(lines: int, repeat: int = 3) -> None:
     import sqlalchemy as sa
 
     from recommend.core.sources import SQL_PASSWORD_ENV
@@ -114,7 +134,7 @@ def bench_postgres(lines: int) -> None:
     server, stop = pg.start()
     try:
         started = time.perf_counter()
-        engine = sa.create_engine(server.url(with_password=True))
+        engine = sa.create_engine(server.url(pg.SUPERUSER, with_password=True))
         with engine.begin() as conn:
             conn.exec_driver_sql(
                 "CREATE TABLE order_lines AS SELECT 'O' || (i / 5) AS order_id, 'C' || ((i / 5) %% 100000) AS customer_id,"
@@ -124,13 +144,23 @@ def bench_postgres(lines: int) -> None:
         engine.dispose()
         print(f"PostgreSQL {lines:,} order lines generated in {time.perf_counter() - started:.0f} s")
         env = {SQL_PASSWORD_ENV: pg.PASSWORD}
-        url = server.url()
-        read_s, read_mb, out = _measured([sys.executable, "-c", _READ, url], env)
-        assert json.loads(out)["rows"] == lines
+        url, url2 = server.url(), server.url(driver="psycopg2")  # the read-only role; psycopg 3, psycopg2
+        runs: dict[str, list[tuple[float, float]]] = {"before": [], "psycopg": [], "psycopg2": []}
+        for _ in range(repeat):  # interleaved, so a busy moment of the machine falls on each alike
+            for name, script, target in (("before", _PASTED, url2), ("psycopg", _READ, url), ("psycopg2", _READ, url2)):
+                seconds, mb, out = _measured([sys.executable, "-c", script, target], env)
+                assert json.loads(out)["rows"] == lines
+                runs[name].append((seconds, mb))
+        best = {name: min(r) for name, r in runs.items()}
+        (before_s, before_mb), (new_s, new_mb), (new2_s, new2_mb) = best["before"], best["psycopg"], best["psycopg2"]
+        print(f"  read by COPY to a spool file, best of {repeat}: the workspace reader (parsed, re-rendered, read-only "
+              f"transaction) through psycopg 3 {new_s:.2f} s, peak {new_mb:.0f} MB; through psycopg2 {new2_s:.2f} s, "
+              f"peak {new2_mb:.0f} MB; baseline, the reader before issue #31 (pasted statement, psycopg2) "
+              f"{before_s:.2f} s, peak {before_mb:.0f} MB; time ratio psycopg 3 / before {new_s / before_s:.2f}x, "
+              f"psycopg2 / before {new2_s / before_s:.2f}x")
         naive_s, naive_mb, _ = _measured([sys.executable, "-c", _NAIVE, server.url(with_password=True)])
-        print(f"  read by COPY streamed to a spool file (the workspace reader): {read_s:.1f} s, peak {read_mb:.0f} MB; baseline "
-              f"pandas.read_sql_table unchunked: {naive_s:.1f} s, peak {naive_mb:.0f} MB; memory ratio "
-              f"{read_mb / naive_mb:.2f}x")
+        print(f"  pandas.read_sql_table unchunked: {naive_s:.1f} s, peak {naive_mb:.0f} MB; memory ratio workspace "
+              f"reader / it {new_mb / naive_mb:.2f}x")
         work = Path(tempfile.mkdtemp(prefix="bench_ws_pg_"))
         build_s, build_mb, out = _measured(_recommend(
             "build", "--orders-sql", url, "--orders-table", "order_lines", "--name", "big", "--artifacts", str(work),
@@ -146,12 +176,13 @@ def main() -> None:
     p.add_argument("--part", choices=("app", "postgres", "both"), default="both")
     p.add_argument("--orders", type=Path, default=SHARED, help="the orders file for the app part")
     p.add_argument("--lines", type=int, default=5_000_000, help="order lines for the PostgreSQL part")
+    p.add_argument("--repeat", type=int, default=3, help="runs of each PostgreSQL reader (the best counts)")
     args = p.parse_args()
     print(describe())
     if args.part in ("app", "both"):
         bench_app(args.orders)
     if args.part in ("postgres", "both"):
-        bench_postgres(args.lines)
+        bench_postgres(args.lines, args.repeat)
 
 
 if __name__ == "__main__":

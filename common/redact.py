@@ -146,3 +146,20 @@ def install_logging_redaction(logger: logging.Logger | None = None) -> Redacting
         if not any(isinstance(f, RedactingFilter) for f in handler.filters):
             handler.addFilter(redacting)
     return redacting
+
+
+def redacted_logging(*names: str) -> None:
+    """Every log line of this process redacted: a stderr handler on the root logger when it has
+    none (else Python's last-resort handler would print records unfiltered), and a RedactingFilter
+    on the handlers of the root and of each named logger (those that do not propagate, such as
+    uvicorn's and Streamlit's own). Idempotent: the app calls it on every rerun."""
+    root = logging.getLogger()
+    if not root.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        root.addHandler(handler)
+        if root.level == logging.WARNING:  # Python's default: keep the app's info lines (audit) too
+            root.setLevel(logging.INFO)
+    install_logging_redaction(root)
+    for name in names:
+        install_logging_redaction(logging.getLogger(name))

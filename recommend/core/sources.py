@@ -37,6 +37,7 @@ import pandas as pd
 
 from common.artifacts import file_sha256
 from common.errors import InputError
+from common.redact import redact_url
 from common.shop_tables import PARQUET_MAGIC, ZIP_MAGIC, as_text, read_table
 from common.tables import csv_columns, read_bytes
 
@@ -128,7 +129,7 @@ class TableSource:
         if not self.is_sql:
             path = Path(self.path)
             return {"file": str(path), "sha256": file_sha256(path)}
-        shown = _engine(self).url.render_as_string(hide_password=True)
+        shown = redact_url(_engine(self).url.render_as_string(hide_password=True))  # ?password= too
         out = {"sql": shown, ("query" if self.query else "table"): self.query or self.table}
         if rows is not None:
             out["rows"] = int(rows)
@@ -468,9 +469,15 @@ def render(tree, dialect) -> str:
     """The tree as SQL of the database's dialect, without comments; checked to parse back as one
     statement (a rendering that did not would be a bug here, never the user's doing)."""
     import sqlglot
+    from sqlglot.errors import ErrorLevel, UnsupportedError
 
     name = sqlglot_dialect(dialect.name)
-    sql = tree.sql(dialect=name, comments=False)
+    try:  # a part the dialect cannot say is refused, never silently dropped
+        sql = tree.sql(dialect=name, comments=False, unsupported_level=ErrorLevel.RAISE)
+    except UnsupportedError as exc:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise InputError(f"Vitrine cannot render this query for {dialect.name} as written ({first}); "
+                         "write it more plainly, as one SELECT.") from None
     if len([s for s in sqlglot.parse(sql, read=name) if s is not None]) != 1:
         raise RuntimeError(f"the statement rendered for {dialect.name} is not one statement: {sql[:200]}")
     return sql

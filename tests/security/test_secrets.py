@@ -221,3 +221,32 @@ def test_the_logging_filter_redacts_messages_arguments_and_tracebacks():
         logger.removeHandler(handler)
     assert len(records) == 2 and "postgresql://u:***@db/s" in records[0] and "RuntimeError" in records[1]
     assert not any("hunter22" in r for r in records), records
+
+
+_LOGS_OF_THE_API = """
+import logging, sys
+from api.app import create_app
+from api.keys import Keys
+from api.store import Store
+create_app(Store(sys.argv[1]), Keys([]))
+for name in ("vitrine.api", "uvicorn.error", "vitrine.some.module"):
+    try:
+        raise RuntimeError("could not reach postgresql://u:hunter22@db/s?sslpassword=hunter22")
+    except RuntimeError:
+        logging.getLogger(name).exception("loading failed")
+"""
+
+
+def test_the_api_process_writes_no_secret_in_its_log_lines_or_tracebacks(tmp_path):
+    """The log lines of a running API (its own, uvicorn's, any module's), tracebacks included."""
+    import subprocess
+    import sys
+
+    from tests.helpers import ROOT
+
+    done = subprocess.run([sys.executable, "-c", _LOGS_OF_THE_API, str(tmp_path)], cwd=ROOT, text=True,
+                          capture_output=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.count("loading failed") == 3 and done.stderr.count("RuntimeError") >= 3, done.stderr
+    assert "hunter22" not in done.stderr + done.stdout
+    assert "postgresql://u:***@db/s" in done.stderr
