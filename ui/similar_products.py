@@ -40,12 +40,12 @@ def _stamp(folder: Path) -> float:
     return manifest.stat().st_mtime if manifest.is_file() else 0.0
 
 
-@st.cache_resource(show_spinner=False)
+@st.cache_resource(show_spinner=False, max_entries=8)  # bounded: a rebuild makes a new stamp
 def _load(folder: str, stamp: float) -> SimilarProducts:
     return load(folder)
 
 
-@st.cache_resource(show_spinner=False)
+@st.cache_resource(show_spinner=False, max_entries=4)
 def _built_in_memory(name: str, folder: str) -> SimilarProducts:
     """Fallback when the artifact folder cannot be written (read-only checkout): build, keep in memory."""
     return build_demo(name, save=False)
@@ -79,7 +79,7 @@ def _matcher(folder: str, stamp: float, _products: pd.DataFrame) -> Matcher:
     return product_matcher(_products)
 
 
-@st.cache_data(show_spinner=False)
+@st.cache_data(show_spinner=False, max_entries=8)
 def _json_bytes(path: str, stamp: float) -> bytes:
     return Path(path).read_bytes()
 

@@ -4,66 +4,20 @@ tests/security/oidc/provider.mjs) on 127.0.0.1, the app under `streamlit run` wi
 provider's login form. The shop's workspace "tiny" lies in the app's artifacts folder throughout."""
 from __future__ import annotations
 
-import json
 import os
 import secrets
-import shutil
-import subprocess
-import sys
-import time
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import sync_playwright
 
-from tests.helpers import CHROMIUM_ARGS, ROOT, chromium, free_port, wait_healthy
+from tests.helpers import CHROMIUM_ARGS, chromium, free_port
+from tests.security.signin_servers import app, oidc_provider, secrets_toml, sign_in
 
 pytestmark = pytest.mark.browser
-OIDC = Path(__file__).parent / "oidc"
 WIDE = {"width": 1500, "height": 1000}
 ERRORS = "[data-testid='stAlertContentError']"
 SHOTS = os.environ.get("VITRINE_SIGNIN_SHOTS")  # a folder: the pages are saved there, to look at
-
-
-@contextmanager
-def oidc_provider(redirect_uri: str, client_id: str, client_secret: str):
-    """node provider.mjs on a free port of 127.0.0.1: yields its issuer URL."""
-    node = shutil.which("node")
-    if node is None or not (OIDC / "node_modules" / "oidc-provider").is_dir():
-        pytest.fail("The sign-in test needs Node.js and the provider's packages: "
-                    "`cd tests/security/oidc && npm ci` (.ci/run does it).", pytrace=False)
-    port = free_port()
-    proc = subprocess.Popen([node, "provider.mjs", str(port), redirect_uri, client_id, client_secret], cwd=OIDC,
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    try:
-        line = proc.stdout.readline()
-        assert line.startswith("ready "), f"the OpenID provider did not start: {line!r}"
-        yield line.split()[1]
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
-
-
-@contextmanager
-def app(artifacts: Path, port: int, secrets_file: Path | None, audit: Path):
-    """`streamlit run streamlit_app.py` on 127.0.0.1:port, reading secrets only from `secrets_file`
-    (none at all when None), the shop's workspaces in `artifacts`."""
-    env = {**os.environ, "VITRINE_ARTIFACTS": str(artifacts), "VITRINE_AUDIT_LOG": str(audit),
-           "VITRINE_WEIGHTS": "none"}
-    env.pop("VITRINE_INSECURE_OPEN_PAGES", None)
-    where = secrets_file if secrets_file is not None else audit.parent / "no-secrets.toml"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.port", str(port),
-         "--server.headless", "true", "--server.address", "127.0.0.1", "--server.fileWatcherType", "none",
-         "--secrets.files", str(where)],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        wait_healthy(f"http://127.0.0.1:{port}", proc)
-        yield f"http://localhost:{port}"  # the origin of redirect_uri: Streamlit checks it against the cookie
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
 
 
 @pytest.fixture(scope="module")
@@ -76,20 +30,11 @@ def signed_app(tiny_shop_workspace, tmp_path_factory):
     client_id, client_secret = "vitrine-app", secrets.token_urlsafe(24)
     with oidc_provider(redirect, client_id, client_secret) as issuer:
         secrets_file = folder / "secrets.toml"
-        secrets_file.write_text(f"""
-[auth]
-redirect_uri = "{redirect}"
-cookie_secret = "{secrets.token_hex(32)}"
-client_id = "{client_id}"
-client_secret = "{client_secret}"
-server_metadata_url = "{issuer}/.well-known/openid-configuration"
-client_kwargs = {{ prompt = "login" }}
-
-[vitrine.access]
+        secrets_file.write_text(secrets_toml(redirect, secrets.token_hex(32), client_id, client_secret, issuer, access="""
 public_pages = ["similar-products", "similar-customers"]
 analysts = ["@shop.com"]
 admins = ["boss@shop.com"]
-""")
+"""))
         with app(artifacts, port, secrets_file, folder / "audit.log") as url:
             yield url
 
@@ -111,17 +56,6 @@ def _dataset_options(page) -> list[str]:
     return labels
 
 
-def _sign_in(page, url: str, email: str) -> None:
-    page.goto(url + "/similar-products", wait_until="domcontentloaded")
-    page.get_by_role("button", name="Sign in").click()
-    page.locator("input[name='login']").wait_for(timeout=60_000)  # the provider's own login form
-    assert page.url.startswith("http://127.0.0.1:"), page.url
-    page.fill("input[name='login']", email)
-    page.fill("input[name='password']", "any password")
-    page.get_by_role("button", name="Sign-in").click()
-    page.wait_for_url(url + "/**", timeout=60_000)
-
-
 def _shot(page, name: str) -> None:
     if SHOTS:
         Path(SHOTS).mkdir(parents=True, exist_ok=True)
@@ -138,7 +72,7 @@ def browser():
 
 def test_an_analyst_signs_in_and_sees_the_workspace_s_similar_customers(signed_app, browser):
     page = browser.new_context(viewport=WIDE).new_page()
-    _sign_in(page, signed_app, "ana@shop.com")
+    sign_in(page, signed_app, "ana@shop.com")
     page.get_by_text("Signed in as ana@shop.com (analyst)").wait_for(timeout=120_000)
     page.goto(signed_app + "/similar-customers?dataset=tiny", wait_until="domcontentloaded")
     page.get_by_text("(12 customers,").wait_for(timeout=120_000)  # the workspace's 12 customers, not the demo's
@@ -151,7 +85,7 @@ def test_an_analyst_signs_in_and_sees_the_workspace_s_similar_customers(signed_a
 
 def test_an_unlisted_address_signs_in_and_sees_no_workspace(signed_app, browser):
     page = browser.new_context(viewport=WIDE).new_page()
-    _sign_in(page, signed_app, "eve@evilshop.com")
+    sign_in(page, signed_app, "eve@evilshop.com")
     page.get_by_text("eve@evilshop.com is not on this shop's list").wait_for(timeout=120_000)
     assert _nav(page) == ["Similar customers", "Similar products"]
     page.goto(signed_app + "/similar-customers?dataset=tiny", wait_until="domcontentloaded")
@@ -165,7 +99,7 @@ def test_an_unlisted_address_signs_in_and_sees_no_workspace(signed_app, browser)
 
 def test_an_unverified_address_of_the_shop_s_domain_is_only_a_visitor(signed_app, browser):
     page = browser.new_context(viewport=WIDE).new_page()
-    _sign_in(page, signed_app, "una@shop.com")
+    sign_in(page, signed_app, "una@shop.com")
     page.get_by_text("una@shop.com is not a verified address").wait_for(timeout=120_000)
     assert _nav(page) == ["Similar customers", "Similar products"]
 
