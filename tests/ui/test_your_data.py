@@ -102,3 +102,19 @@ def test_ratings_and_a_catalogue_uploaded_give_the_similar_movies_page_a_workspa
     assert at.selectbox(key="dataset").value == "ratings"
     shown = at.dataframe[0].value
     assert len(shown) == 10 and set(shown["title"]) <= set(movies["title"].map(lambda t: t))
+
+
+def test_a_build_and_a_rebuild_are_in_the_audit_log(artifacts, tmp_path, monkeypatch):
+    import json
+
+    audit = tmp_path / "audit" / "audit.log"
+    monkeypatch.setenv("VITRINE_AUDIT_LOG", str(audit))
+    for _ in range(2):
+        at = _upload(open_page("your_data"), SHOP.to_csv(index=False).encode())
+        _fine(at.button(key="yd_build").click().run())
+        assert at.success
+    lines = [json.loads(line) for line in audit.read_text().splitlines()]
+    assert [(r["what"], r["dataset"], r["who"], r["role"]) for r in lines] == [
+        ("workspace created", "shop-export", "local user", "admin"), ("workspace replaced", "shop-export", "local user", "admin")]
+    assert all(r["when"].endswith("+00:00") for r in lines)
+    assert audit.stat().st_mode & 0o077 == 0  # the file is the owner's alone
