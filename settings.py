@@ -57,6 +57,9 @@ MAX_TABLE_BYTES = int(os.environ.get("VITRINE_MAX_TABLE_BYTES", 1 << 30))
 FETCH_WORKERS = 8
 FETCH_TIMEOUT_S = 15.0
 FETCH_RETRIES = 2
+# Hosts (name, *.domain), addresses or CIDR ranges a picture URL may reach although not public
+# (a shop's own picture server on its network); everything else must resolve to public addresses.
+FETCH_ALLOW = [part.strip() for part in os.environ.get("VITRINE_FETCH_ALLOW", "").split(",") if part.strip()]
 
 # Nearest products.
 TOP_K = 5

@@ -14,6 +14,8 @@ from pathlib import Path
 import settings
 from common import verify_cli
 from common.cli import run
+from common.errors import InputError
+from common.netguard import Allow
 from common.spark import add_engine_arguments, check_engine_arguments
 from embed.ann import INDEX_TYPES
 from embed.build import build_index
@@ -52,6 +54,10 @@ def _parser() -> argparse.ArgumentParser:
                    help="image URLs fetched at once")
     b.add_argument("--fetch-timeout", type=float, default=settings.FETCH_TIMEOUT_S,
                    help="seconds one image URL may take (retried on timeouts, 429 and 5xx)")
+    b.add_argument("--allow-fetch-host", action="append", default=[], metavar="HOST|CIDR",
+                   help="a host (pictures.shop.lan, *.shop.lan), address or range (10.1.0.0/16) image URLs may "
+                        "reach although not public; repeatable. Everything else must resolve to public "
+                        "addresses. Env: VITRINE_FETCH_ALLOW (comma-separated)")
     add_engine_arguments(b, "local: this machine's cores (the default); spark: Apache Spark tasks, one a shard of "
                             "--checkpoint-every images, for catalogues larger than one machine embeds in time "
                             "(the same vectors)")
@@ -93,6 +99,10 @@ def _build(args) -> int:
     if catalog is None and images is not None and Path(images).resolve() == settings.DEMO_FASHION_IMAGES.resolve():
         catalog = settings.DEMO_FASHION_CATALOG
     check_engine_arguments(args)
+    allow = Allow.parse([*settings.FETCH_ALLOW, *args.allow_fetch_host])
+    if args.engine == "spark" and args.allow_fetch_host:
+        raise InputError("--allow-fetch-host does not reach Spark executors yet; set VITRINE_FETCH_ALLOW in "
+                         "their environment (spark.executorEnv.VITRINE_FETCH_ALLOW) instead.")
     if args.engine == "spark":
         from embed.spark import build_index_on_spark  # PySpark loads only for this engine
 
@@ -104,7 +114,7 @@ def _build(args) -> int:
                                       fetch_timeout=args.fetch_timeout, master=args.spark_master,
                                       conf=args.spark_conf)
     else:
-        with Fetcher(workers=args.fetch_workers, timeout=args.fetch_timeout) as fetcher:
+        with Fetcher(workers=args.fetch_workers, timeout=args.fetch_timeout, allow=allow) as fetcher:
             report = build_index(images, args.out, catalog=catalog, weights=weights,
                                  precision=args.precision, batch_size=args.batch_size, limit=args.limit,
                                  checkpoint_every=args.checkpoint_every, workers=args.workers,

@@ -5,6 +5,11 @@ header), and only over http or https: a redirect is followed only to http(s), at
 MAX_REDIRECTS times. A failed image is an answer with its reason, never an exception, so one
 bad URL cannot stop a catalogue's build.
 
+Only public addresses are reached (`common.netguard`): every connection, each redirect's
+included, resolves once and connects to the address it checked; a host or range the operator
+allowed (`allow`: --allow-fetch-host, VITRINE_FETCH_ALLOW) may be private. No proxy variables
+or .netrc are read. A refused address is a failed picture, with its one-line reason.
+
 A request can be conditional (the ETag / Last-Modified a previous build stored): a 304 says the
 picture did not change, so its vector is reused without reading the picture again.
 """
@@ -20,6 +25,8 @@ import httpx
 
 import settings
 from common.errors import InputError
+from common.netguard import Allow, AddressRefused, Resolver, guarded_client
+from common.redact import redact_url
 from common.pool import ordered_map
 
 MAX_REDIRECTS = 5
@@ -63,13 +70,19 @@ class Fetcher:
 
     def __init__(self, *, workers: int = settings.FETCH_WORKERS, timeout: float = settings.FETCH_TIMEOUT_S,
                  retries: int = settings.FETCH_RETRIES, backoff: float = 0.5,
-                 max_bytes: int = settings.MAX_IMAGE_BYTES, sleep: Callable[[float], None] = time.sleep):
+                 max_bytes: int = settings.MAX_IMAGE_BYTES, sleep: Callable[[float], None] = time.sleep,
+                 allow: Allow | Iterable[str] | str | None = None, resolver: Resolver | None = None):
+        """`allow`: hosts or ranges reachable although not public (default settings.FETCH_ALLOW);
+        `resolver`: host name -> addresses (default the system's; tests inject one)."""
         if workers < 1 or retries < 0 or timeout <= 0:
             raise InputError("Fetching needs at least 1 worker, a positive timeout and 0 or more retries.")
         self.workers, self.timeout, self.retries, self.backoff = workers, timeout, retries, backoff
         self.max_bytes, self._sleep = max_bytes, sleep
-        self._client = httpx.Client(
-            timeout=httpx.Timeout(timeout), follow_redirects=False, headers={"User-Agent": USER_AGENT},
+        self.allow = allow if isinstance(allow, Allow) else Allow.parse(
+            settings.FETCH_ALLOW if allow is None else allow)
+        self._client = guarded_client(
+            self.allow, resolver, timeout=httpx.Timeout(timeout), follow_redirects=False,
+            headers={"User-Agent": USER_AGENT},
             limits=httpx.Limits(max_connections=workers, max_keepalive_connections=workers))
 
     def close(self) -> None:
@@ -117,6 +130,9 @@ class Fetcher:
                         continue
                     return self._read(url, response, deadline)
             return Fetched(url, None, f"more than {MAX_REDIRECTS} redirects"), None
+        except AddressRefused as exc:  # not public and not allowed: no retry, nothing was sent
+            hop = "" if current == url else f" (redirected to {redact_url(current)})"
+            return Fetched(url, None, f"{exc}{hop}"), None
         except (httpx.TimeoutException, TimeoutError):
             return Fetched(url, None, f"no answer within {self.timeout:g} s"), 0.0
         except httpx.TransportError as exc:

@@ -88,7 +88,8 @@ def write_catalogue(folder, base) -> tuple:
 
 
 def fetcher() -> Fetcher:
-    return Fetcher(workers=4, timeout=1.0, retries=1, max_bytes=200_000, sleep=lambda s: None)
+    return Fetcher(workers=4, timeout=1.0, retries=1, max_bytes=200_000, sleep=lambda s: None,
+                   allow="127.0.0.1")  # the test server is on loopback: allowed explicitly
 
 
 def test_a_url_catalogue_embeds_what_it_can_and_lists_the_rest(tmp_path, cdn, embedder):

@@ -146,7 +146,7 @@ def test_a_catalogue_with_an_image_column_builds_an_approximate_index_from_the_c
         pd.DataFrame(rows, columns=["id", "image", "articleType"]).to_csv(catalog, index=False)
         out = tmp_path / "index"
         built = run("build", "--catalog", catalog, "--out", out, "--weights", "none", "--quiet",
-                    "--index-type", "approximate", "--fetch-timeout", "5")
+                    "--index-type", "approximate", "--fetch-timeout", "5", "--allow-fetch-host", "127.0.0.1")
     assert built.returncode == 0, built.stderr
     assert "Wrote 8 vectors" in built.stdout and "1 skipped" in built.stdout
     assert f"skipped {base}/9.jpg: HTTP 404 Not Found" in built.stderr

@@ -96,7 +96,8 @@ def shop():
 
 
 def fetcher(**kw) -> Fetcher:
-    return Fetcher(**{"timeout": 1.0, "retries": 2, "max_bytes": 1_000_000, "sleep": lambda s: None, **kw})
+    return Fetcher(**{"timeout": 1.0, "retries": 2, "max_bytes": 1_000_000, "sleep": lambda s: None,
+                      "allow": "127.0.0.1", **kw})  # the test server is on loopback: allowed explicitly
 
 
 def test_a_picture_comes_back_with_its_validators_and_decodes(shop):
