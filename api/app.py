@@ -13,6 +13,7 @@ model, loading an artifact) runs in worker threads, never on the event loop.
 """
 from __future__ import annotations
 
+import ipaddress
 import json
 import logging
 import os
@@ -105,6 +106,8 @@ class Guard:
         self.app, self.keys, self.no_auth, self.public = app, keys, no_auth, public
 
     async def __call__(self, scope, receive, send):
+        if scope["type"] == "websocket" and scope["path"] not in self.public:  # no route takes one: closed
+            return await send({"type": "websocket.close", "code": 1008})
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         path = scope["path"]
@@ -155,6 +158,10 @@ class Guard:
             if forwarded(headers):
                 return _refuse(403, "This API was started with --no-auth, which serves only this machine; "
                                     "this request came through a proxy. Serve it with keys (python -m api add-key).")
+            if not _loopback_host(dict(headers).get(b"host", b"").decode("latin-1")):  # DNS rebinding: a page
+                # of another site, its name now pointing at 127.0.0.1, would read the data from a browser here
+                return _refuse(403, "This API was started with --no-auth, which answers only requests addressed "
+                                    "to localhost or 127.0.0.1. Serve it with keys (python -m api add-key).")
             scope.setdefault("state", {})["key"] = None
             return None
         header = dict(headers).get(b"authorization", b"").decode("latin-1")
@@ -163,8 +170,8 @@ class Guard:
         if key is None:
             return _refuse(401, "A valid API key is needed: Authorization: Bearer <key> "
                                 "(make one with python -m api add-key).", {"WWW-Authenticate": "Bearer"})
-        scope_needed = "read" if scope["path"].startswith("/v1/") and not scope["path"].startswith("/v1/admin/") \
-            else "admin"
+        path = scope["path"]  # /v1/admin, /v1/admin/..., /v1/admin-x and anything outside /v1/ are the admin's
+        scope_needed = "read" if path.startswith("/v1/") and not path.startswith("/v1/admin") else "admin"
         if not key.allows(scope_needed):
             return _refuse(403, f"Key {key.name!r} has scope {key.scope!r}; this needs {scope_needed!r}.")
         wait = self.keys.take(key)
@@ -202,6 +209,18 @@ def _may_read(request: Request, kind: str, dataset: str | None) -> None:
     name = dataset or DEFAULTS[kind]
     if key is not None and not key.reads(name):
         raise HTTPException(403, f"Key {key.name!r} may not read data set {name!r}.")
+
+
+def _loopback_host(host: str) -> bool:
+    """Whether a Host header names this machine (localhost, 127.0.0.0/8, ::1), port aside."""
+    name = host.strip().lower()
+    name = name[1:name.find("]")] if name.startswith("[") else name.rsplit(":", 1)[0] if name.count(":") == 1 else name
+    if name == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
 
 
 def create_app(store: Store, keys: Keys, origins: list[str] | None = None, *, warm: tuple[str, ...] = (),

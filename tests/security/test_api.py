@@ -76,6 +76,11 @@ def test_no_auth_refuses_a_request_that_came_through_a_proxy(tmp_path):
         assert proxied.status_code == 403 and "--no-auth" in proxied.json()["detail"]
         forwarded = httpx.get(url + "/v1/next-to", params={"item": "pasta"}, headers={"Forwarded": "for=203.0.113.9"})
         assert forwarded.status_code == 403
+        for host in ("evil.example:8000", "203.0.113.9", "shop.localhost.evil.example"):  # DNS rebinding's Host
+            rebound = httpx.get(url + "/v1/next-to", params={"item": "pasta"}, headers={"Host": host})
+            assert rebound.status_code == 403 and "localhost" in rebound.json()["detail"], host
+        for host in ("localhost", "127.0.0.1:1", "[::1]:8000"):
+            assert httpx.get(url + "/v1/next-to", params={"item": "pasta"}, headers={"Host": host}).status_code == 200
 
 
 @pytest.fixture(scope="module")
@@ -112,7 +117,8 @@ def test_paths_outside_the_routes_need_a_key_too_and_a_browser_preflight_passes(
     token = add_key(tmp_path / "keys.toml", "reader", "read", 0)
     app = create_app(Store(tmp_path / "artifacts"), Keys(read_keys(tmp_path / "keys.toml")), ["https://shop.example.com"])
     with serving(app) as url:
-        for path, with_key in (("/v1/nothing-here", 404), ("/admin", 403), ("/v1/admin/status", 403)):
+        for path, with_key in (("/v1/nothing-here", 404), ("/admin", 403), ("/v1/admin/status", 403),
+                               ("/v1/admin", 403), ("/v1/admin-x", 403)):
             assert httpx.get(url + path).status_code == 401, path
             assert httpx.get(url + path, headers=bearer(token)).status_code == with_key, path  # read scope only
         origin = {"Origin": "https://shop.example.com"}
@@ -385,3 +391,29 @@ def test_workers_are_real_processes(tmp_path):
         for _ in range(4):
             answer = httpx.get(url + "/v1/next-to", params={"item": "pasta"}, headers=bearer(token), timeout=120)
             assert answer.status_code == 200
+
+
+def test_a_websocket_is_closed_before_any_route(tmp_path):
+    """No route takes a websocket; one added later must not bypass the key check either."""
+    import asyncio
+
+    from api.app import Guard
+    from api.keys import Keys
+
+    reached, sent = [], []
+
+    async def app(scope, receive, send):
+        reached.append(scope["type"])
+
+    async def receive():
+        return {"type": "websocket.connect"}
+
+    async def send(message):
+        sent.append(message)
+
+    guard = Guard(app, Keys([]))
+    asyncio.run(guard({"type": "websocket", "path": "/v1/next-to", "headers": []}, receive, send))
+    assert reached == [] and sent == [{"type": "websocket.close", "code": 1008}]
+    asyncio.run(guard({"type": "lifespan"}, receive, send))
+    assert reached == ["lifespan"]
+
