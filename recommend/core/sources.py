@@ -351,7 +351,10 @@ _SYSTEM_PREFIXES = {"postgres": ("pg_",), "redshift": ("pg_", "stl_", "stv_", "s
 # other servers or the server's files, change settings, or are the catalog's own (pg_*: sleep,
 # signal other sessions, read files, take advisory locks ...).
 _REFUSED_FUNCTION = re.compile(r"(pg_|lo_|dblink|set_config$|query_to_xml|cursor_to_xml|table_to_xml|"
-                               r"schema_to_xml|database_to_xml|load_extension$|sys_exec|sys_eval)", re.IGNORECASE)
+                               r"schema_to_xml|database_to_xml|load_extension$|sys_exec|sys_eval|"
+                               # the server's settings, addresses and catalogue, probed by name; sequences moved
+                               r"current_setting$|version$|inet_client_|inet_server_|has_\w+_privilege$|to_reg|"
+                               r"txid_|nextval$|setval$)", re.IGNORECASE)
 
 
 def sqlglot_dialect(dialect_name: str) -> str | None:

@@ -105,6 +105,11 @@ ATTACKS = {
                     "the database's own catalog"),
     "the catalog unqualified": ("SELECT * FROM pg_settings", "the database's own catalog"),
     "information_schema": ("SELECT * FROM information_schema.tables", "the database's own catalog"),
+    "the server's settings": ("SELECT current_setting('data_directory') AS \"InvoiceNo\", version() AS x",
+                              "calls current_setting()"),
+    "the catalogue probed by name": ("SELECT to_regclass('pg_authid') AS x, has_table_privilege('orders', 'update') AS y",
+                                     "calls to_regclass()"),
+    "the server's address": ("SELECT inet_server_addr() AS x", "calls inet_server_addr()"),
     "SQL run from a string": ("SELECT query_to_xml('DELETE FROM orders RETURNING 1', true, true, '')",
                               "calls query_to_xml()"),
 }
