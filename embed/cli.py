@@ -100,9 +100,6 @@ def _build(args) -> int:
         catalog = settings.DEMO_FASHION_CATALOG
     check_engine_arguments(args)
     allow = Allow.parse([*settings.FETCH_ALLOW, *args.allow_fetch_host])
-    if args.engine == "spark" and args.allow_fetch_host:
-        raise InputError("--allow-fetch-host does not reach Spark executors yet; set VITRINE_FETCH_ALLOW in "
-                         "their environment (spark.executorEnv.VITRINE_FETCH_ALLOW) instead.")
     if args.engine == "spark":
         from embed.spark import build_index_on_spark  # PySpark loads only for this engine
 
@@ -112,7 +109,7 @@ def _build(args) -> int:
                                       progress=not args.quiet, rebuild=args.command_line,
                                       index_type=args.index_type, fetch_workers=args.fetch_workers,
                                       fetch_timeout=args.fetch_timeout, master=args.spark_master,
-                                      conf=args.spark_conf)
+                                      conf=args.spark_conf, fetch_allow=allow)
     else:
         with Fetcher(workers=args.fetch_workers, timeout=args.fetch_timeout, allow=allow) as fetcher:
             report = build_index(images, args.out, catalog=catalog, weights=weights,

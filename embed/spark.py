@@ -56,6 +56,7 @@ from common.spark import is_remote, local_cores, runs_here, session
 from embed.build import (HEARTBEAT_SECONDS, SHARDS_DIR, BuildReport, Plan, ProgressCallback, _embed_todo, _Known,
                          _Progress, finish_build, known_vectors, plan_build)
 from embed.catalog import CatalogItem
+from common.netguard import Allow
 from embed.fetch import Fetcher
 from embed.weights import MODEL_PRECISIONS, WEIGHTS_FILE, Weights, check_precision, keras_models_dir
 
@@ -81,6 +82,7 @@ class _Job:
     workers: int  # decoding threads in each task
     fetch_workers: int
     fetch_timeout: float
+    fetch_allow: Allow  # the driver's allow-list: executors check addresses as the driver would
 
 
 def build_index_on_spark(
@@ -102,13 +104,14 @@ def build_index_on_spark(
     fetch_timeout: float = settings.FETCH_TIMEOUT_S,
     master: str | None = None,
     conf: list[str] | dict[str, str] | None = None,
+    fetch_allow: Allow | None = None,
 ) -> BuildReport:
     """`embed.build.build_index`'s index, embedded by Spark tasks (one a shard of `checkpoint_every`
     images); `master` / `conf` as `common.spark.session`. Spark starts only when there is work."""
     _refuse_uris(images_dir, out, catalog)
     if check_precision(precision, MODEL_PRECISIONS) == "int8" and not runs_here(master):
         raise InputError(_INT8_ON_A_CLUSTER)
-    with Fetcher(workers=fetch_workers, timeout=fetch_timeout) as fetcher:  # checks the settings; int8 calibration
+    with Fetcher(workers=fetch_workers, timeout=fetch_timeout, allow=fetch_allow) as fetcher:  # checks the settings
         plan = plan_build(images_dir, out, catalog=catalog, weights=weights, precision=precision,
                           batch_size=batch_size, limit=limit, checkpoint_every=checkpoint_every, workers=workers,
                           progress=progress, on_progress=on_progress, fetcher=fetcher, index_type=index_type,
@@ -117,7 +120,7 @@ def build_index_on_spark(
     if plan.todo:
         spark = session(master, conf)  # its Python workers run this interpreter on a local master
         specs = _shard_specs(plan, _shard_size(plan, _slots(spark.sparkContext)))
-        job = _job(spark, plan, len(specs), workers, fetch_workers, fetch_timeout)
+        job = _job(spark, plan, len(specs), workers, fetch_workers, fetch_timeout, fetcher.allow)
         if progress:
             print(f"Spark ({spark.sparkContext.master}): {len(plan.todo):,} images in {len(specs)} shards, "
                   f"{job.threads} model threads a task.", file=sys.stderr, flush=True)
@@ -192,7 +195,8 @@ def _shard_specs(plan: Plan, size: int) -> list[dict]:
     return specs
 
 
-def _job(spark, plan: Plan, shards: int, workers: int | None, fetch_workers: int, fetch_timeout: float) -> _Job:
+def _job(spark, plan: Plan, shards: int, workers: int | None, fetch_workers: int, fetch_timeout: float,
+         fetch_allow: Allow) -> _Job:
     sc = spark.sparkContext
     local = sc.master.startswith("local")
     task_cpus = max(1, int(sc.getConf().get("spark.task.cpus", "1")))
@@ -211,7 +215,7 @@ def _job(spark, plan: Plan, shards: int, workers: int | None, fetch_workers: int
                 weights=plan.weights, shipped_weights=shipped, precision=plan.precision,
                 int8_folder=str(plan.embedder.folder) if plan.precision == "int8" else None,
                 batch_size=plan.batch_size, threads=threads, workers=workers or max(2, threads),
-                fetch_workers=fetch_workers, fetch_timeout=fetch_timeout)
+                fetch_workers=fetch_workers, fetch_timeout=fetch_timeout, fetch_allow=fetch_allow)
 
 
 def _ship_code(sc) -> None:
@@ -324,7 +328,7 @@ def _embed_shard(job: _Job, spec: dict) -> tuple:
             cached = _model_key(job) in _MODELS
             embedder = _model(job)
             loading = 0.0 if cached else time.perf_counter() - t0
-            fetcher = Fetcher(workers=job.fetch_workers, timeout=job.fetch_timeout) if any(
+            fetcher = Fetcher(workers=job.fetch_workers, timeout=job.fetch_timeout, allow=job.fetch_allow) if any(
                 it.url for it in items) else None
             try:
                 _embed_todo(Path(job.images_dir), items, tmp, known, embedder, job.batch_size, len(items),

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+import settings as settings_module
 from embed import index
 from embed.build import SHARDS_DIR, build_index, partial_dir
 from embed.fetch import Fetcher
@@ -94,8 +95,11 @@ class Pictures(BaseHTTPRequestHandler):
         self.wfile.write(body)
 
 
-def test_a_url_catalogue_on_spark_fetches_on_the_executors_as_the_local_job_does(tmp_path, spark, embedder):
+def test_a_url_catalogue_on_spark_fetches_on_the_executors_as_the_local_job_does(tmp_path, spark, embedder,
+                                                                                monkeypatch):
     from embed.spark import build_index_on_spark
+
+    monkeypatch.setattr(settings_module, "FETCH_ALLOW", ["127.0.0.1"])  # the driver's list reaches the executors
 
     Pictures.downloads = {}
     with http_server(Pictures) as base:

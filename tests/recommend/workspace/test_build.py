@@ -203,8 +203,10 @@ def _url_catalogue(base: str, names, tmp_path):
 
 
 @pytest.mark.slow
-def test_pictures_by_url_are_embedded_and_a_rebuild_reuses_them(tmp_path):
+def test_pictures_by_url_are_embedded_and_a_rebuild_reuses_them(tmp_path, monkeypatch):
     from embed.index import load as load_index
+
+    monkeypatch.setenv("VITRINE_FETCH_ALLOW", "127.0.0.1")  # the test's picture server (python -m embed reads it)
 
     lines = model.mapped_orders(SHOP, {"order": "Receipt", "item": "SKU"})
     _Pictures.asked = []
