@@ -6,7 +6,7 @@ same figures for the libraries alone, imported one by one in a fresh interpreter
     python bench/app_memory.py [--queries 20]
 
 Talks to 127.0.0.1 only, over Streamlit's websocket protocol (bench/soak.py's Session), so no
-browser's memory is mixed in. The README's figure comes from here.
+browser's memory is mixed in. The figure in docs/benchmarks.md comes from here.
 """
 from __future__ import annotations
 

@@ -2,7 +2,7 @@
 include_top=False, global max pooling) trained from scratch, for a few epochs, to tell the fashion
 dataset's article types apart, the demo catalogue's pictures held out. Saved as a weights file for
 `--weights PATH` (bench/embed_throughput.py, python -m embed build), to measure int8's top-5
-agreement on vectors that a training has spread apart, which random weights' are not (README,
+agreement on vectors that a training has spread apart, which random weights' are not (docs/embed.md,
 "int8"). They are not ImageNet's and no shop should use them: a figure measured with them says so.
 
 Trained at --size (112 by default: a quarter of the arithmetic of 224) on pictures the job's own

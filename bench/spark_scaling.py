@@ -11,7 +11,7 @@ with wall time (process start, reading and writing included: what a user waits f
 resident memory of the whole process tree, sampled every 0.1 s; then the Spark lists are checked
 against the local ones (every product's k best, scores to 1e-9). Jaccard, not the default EASE,
 so that the figures are the counting that grows with the data (EASE adds one dense inverse on
-the driver, the same for both engines). 50M lines would fill this machine's memory (README).
+the driver, the same for both engines). 50M lines would fill this machine's memory (docs/spark.md).
 
 Usage:
     python bench/spark_scaling.py [--sizes 1000000 5000000 20000000] [--driver-memory 12g]

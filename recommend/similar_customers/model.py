@@ -37,7 +37,7 @@ from recommend.datasets.online_retail import clean_online_retail, customer_ids
 KIND = "similar_customers"
 FORMAT_VERSION = 2  # 2: recommendations say `because` (EASE), products.csv names every product
 REBUILD = "python -m recommend similar-customers --purchases PURCHASES --out {folder}"
-# Both chosen by bench/evaluate_similar_customers.py (table in the README): binary purchases
+# Both chosen by bench/evaluate_similar_customers.py (table in docs/recommenders.md): binary purchases
 # (the original notebook's) beat log-quantity and TF-IDF weights, and 30 neighbours beat 10 (NDCG@10 0.110
 # against 0.091) while 50 adds little and narrows coverage.
 DEFAULT_NEIGHBOURS = 30
@@ -45,7 +45,7 @@ DEFAULT_RECOMMENDATIONS = 10
 DEFAULT_WEIGHTING = "binary"
 WEIGHTINGS = ("binary", "log-quantity", "tfidf")
 MODELS = ("ease", "user-user")
-# Both chosen by bench/evaluate_similar_customers.py (table in the README): EASE's NDCG@10 beats
+# Both chosen by bench/evaluate_similar_customers.py (table in docs/recommenders.md): EASE's NDCG@10 beats
 # the 30 nearest customers' by more than 10%, with λ chosen on a validation cut of the training months.
 DEFAULT_MODEL = "ease"
 EASE_LAMBDA = 1000.0

@@ -26,7 +26,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="subtract each user's mean rating first (user) or not (none)")
     p.add_argument("--model", choices=model.MODELS, default=model.DEFAULT_MODEL,
                    help="ease (learned item-item weights from who liked what, the default: 1.27x item k-NN's "
-                        "NDCG@10 in the README's evaluation; fitted on the 10,000 most liked items, the rest keep cosine "
+                        "NDCG@10 in the evaluation of docs/recommenders.md; fitted on the 10,000 most liked items, the rest keep cosine "
                         "lists) or item-knn (cosine, the original notebook's)")
     p.add_argument("--ease-lambda", type=float, default=model.EASE_LAMBDA, help="EASE's regularisation")
     p.add_argument("--out", type=Path, default=None, help="artifact folder to write")

@@ -31,13 +31,13 @@ KIND = "similar_movies"
 FORMAT_VERSION = 1
 REBUILD = "python -m recommend similar-movies --ratings RATINGS --movies MOVIES --out {folder}"
 DEFAULT_K = 10
-# Chosen by bench/evaluate_similar_movies.py (see the README): fewer ratings than this and a
+# Chosen by bench/evaluate_similar_movies.py (see docs/recommenders.md): fewer ratings than this and a
 # movie's neighbours are noise from a handful of people.
 DEFAULT_MIN_RATINGS = 10
 DEFAULT_CENTRE = "none"  # "none" (raw ratings, as the original notebook) or "user" (minus each user's mean)
 CENTRES = ("none", "user")
 MODELS = ("ease", "item-knn")
-# Chosen by bench/evaluate_similar_movies.py (README): EASE on liked ratings ranks each user's next
+# Chosen by bench/evaluate_similar_movies.py (docs/recommenders.md): EASE on liked ratings ranks each user's next
 # liked movies better than the item k-NN (NDCG@10), λ chosen on a validation split of the training ratings.
 DEFAULT_MODEL = "ease"
 EASE_LAMBDA = 100.0

@@ -28,7 +28,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "guessed when left out, '' for none)")
     p.add_argument("--similarity", choices=MODELS, default=DEFAULT_SIMILARITY,
                    help=f"how to score two products (default {DEFAULT_SIMILARITY}: learned weights on the pairs bought "
-                        "together, 1.43x jaccard's HitRate@10 in the README's evaluation, fitted on the 10,000 most "
+                        "together, 1.43x jaccard's HitRate@10 in the evaluation of docs/recommenders.md, fitted on the 10,000 most "
                         "ordered products, the rest keep jaccard; cooccurrence-cosine is the original notebook's)")
     p.add_argument("-k", type=int, default=DEFAULT_K, help="similar products per product")
     p.add_argument("--min-count", type=int, default=DEFAULT_MIN_COUNT,

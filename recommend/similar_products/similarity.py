@@ -29,12 +29,12 @@ from recommend.core.sparse_topk import (TIE_DECIMALS, cosine_top_k, keep_entries
 
 SIMILARITIES = ("cooccurrence-cosine", "jaccard", "lift", "cosine")  # sparse: never products x products
 # EASE (recommend/core/ease.py): learned item-item weights, dense over the fitted products. Its
-# λ was chosen on a validation split of the full Online Retail training orders (README).
+# λ was chosen on a validation split of the full Online Retail training orders (docs/recommenders.md).
 MODELS = (*SIMILARITIES, "ease")
 EASE_LAMBDA = 25.0
 DEFAULT_K = 5
 # Chosen by bench/evaluate_similar_products.py (time-split leave-one-out on the full Online
-# Retail data; see the README): EASE's lists find the hidden product 1.43x as often as Jaccard's
+# Retail data; see docs/recommenders.md): EASE's lists find the hidden product 1.43x as often as Jaccard's
 # (HitRate@10), Jaccard being the best of the four co-occurrence similarities.
 DEFAULT_SIMILARITY = "ease"
 DEFAULT_MIN_COUNT = 1  # min_count 2 or 3 scored no better and leaves more products without a list
