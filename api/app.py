@@ -13,7 +13,6 @@ model, loading an artifact) runs in worker threads, never on the event loop.
 """
 from __future__ import annotations
 
-import ipaddress
 import json
 import logging
 import os
@@ -30,6 +29,7 @@ import settings
 from api.keys import Key, Keys
 from api.store import DEFAULTS, Store
 from common.errors import ArtifactError, InputError
+from common.netguard import is_loopback
 from common.redact import redacted_logging
 
 MAX_K = 100
@@ -158,7 +158,7 @@ class Guard:
             if forwarded(headers):
                 return _refuse(403, "This API was started with --no-auth, which serves only this machine; "
                                     "this request came through a proxy. Serve it with keys (python -m api add-key).")
-            if not _loopback_host(dict(headers).get(b"host", b"").decode("latin-1")):  # DNS rebinding: a page
+            if not is_loopback(dict(headers).get(b"host", b"").decode("latin-1")):  # DNS rebinding: a page
                 # of another site, its name now pointing at 127.0.0.1, would read the data from a browser here
                 return _refuse(403, "This API was started with --no-auth, which answers only requests addressed "
                                     "to localhost or 127.0.0.1. Serve it with keys (python -m api add-key).")
@@ -209,18 +209,6 @@ def _may_read(request: Request, kind: str, dataset: str | None) -> None:
     name = dataset or DEFAULTS[kind]
     if key is not None and not key.reads(name):
         raise HTTPException(403, f"Key {key.name!r} may not read data set {name!r}.")
-
-
-def _loopback_host(host: str) -> bool:
-    """Whether a Host header names this machine (localhost, 127.0.0.0/8, ::1), port aside."""
-    name = host.strip().lower()
-    name = name[1:name.find("]")] if name.startswith("[") else name.rsplit(":", 1)[0] if name.count(":") == 1 else name
-    if name == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(name).is_loopback
-    except ValueError:
-        return False
 
 
 def create_app(store: Store, keys: Keys, origins: list[str] | None = None, *, warm: tuple[str, ...] = (),

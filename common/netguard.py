@@ -68,6 +68,29 @@ def literal(host: str) -> Address | None:
         raise InputError(f"{host!r} is neither a host name nor a valid IPv4 address.") from None
 
 
+def host_name(host: str) -> str:
+    """The host a Host header or a bind address names, less its port, lower case
+    ("[::1]:8000" -> "[::1]", "Shop.com:443" -> "shop.com", "::1" stays)."""
+    host = host.strip().lower()
+    if host.startswith("["):
+        return host[:host.find("]") + 1]
+    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+
+
+def is_loopback(host: str) -> bool:
+    """Whether a host name, an address or a Host header names this machine: localhost, 127.0.0.0/8,
+    ::1 or an IPv4-mapped loopback address; a port is ignored."""
+    name = host_name(host)
+    if name == "localhost":
+        return True
+    try:
+        ip = ipaddress.ip_address(name.strip("[]"))
+    except ValueError:
+        return False
+    mapped = getattr(ip, "ipv4_mapped", None)
+    return ip.is_loopback or bool(mapped and mapped.is_loopback)
+
+
 def embedded_ipv4(address: Address) -> list[tuple[str, ipaddress.IPv4Address]]:
     """The IPv4 addresses an IPv6 address carries, each with the form's name."""
     if address.version != 6:

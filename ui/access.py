@@ -26,7 +26,6 @@ Admin actions go to the audit log (`audit`): a JSON-lines file (VITRINE_AUDIT_LO
 """
 from __future__ import annotations
 
-import ipaddress
 import json
 import logging
 import os
@@ -37,6 +36,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from common.errors import InputError
+from common.netguard import host_name, is_loopback
 from common.redact import redact
 from ui.pages import ADMIN_PAGES, PAGES
 
@@ -46,7 +46,6 @@ INSECURE_VALUE = "i-understand"
 AUDIT_ENV = "VITRINE_AUDIT_LOG"
 # A request that carries any of these came through a proxy: someone else may be on the other side.
 PROXY_HEADERS = ("forwarded", "x-forwarded-for", "x-forwarded-host", "x-forwarded-proto", "x-real-ip", "via")
-LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1", "[::1]"})
 WELL_KNOWN = "/.well-known/openid-configuration"
 
 log = logging.getLogger("vitrine.access")
@@ -210,22 +209,6 @@ def role_of(user: Mapping, policy: Policy) -> tuple[str, str | None]:
     return VISITOR, f"{email} is not on this shop's list of analysts"
 
 
-def _loopback_ip(text: str) -> bool:
-    try:
-        ip = ipaddress.ip_address(text.strip("[]"))
-    except ValueError:
-        return False
-    mapped = getattr(ip, "ipv4_mapped", None)
-    return ip.is_loopback or bool(mapped and mapped.is_loopback)
-
-
-def _host_name(host: str) -> str:
-    host = host.strip().lower()
-    if host.startswith("["):
-        return host[:host.find("]") + 1]
-    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
-
-
 def exposure(headers: Mapping[str, str], remote_ip: str | None, server_address: str | None) -> str | None:
     """Why this request may come from someone other than this computer's user, or None when it is
     local: from loopback (`remote_ip` None or loopback), naming a loopback host, with no proxy
@@ -235,13 +218,13 @@ def exposure(headers: Mapping[str, str], remote_ip: str | None, server_address: 
         if name in lower:
             return f"the request came through a proxy ({name.title()} header)"
     address = (server_address or "").strip()
-    if address and not (address.lower() in LOOPBACK_NAMES or _loopback_ip(address)):
+    if address and not is_loopback(address):
         return f"the server is bound to {address}"
-    if remote_ip and not _loopback_ip(remote_ip):
+    if remote_ip and not is_loopback(remote_ip):
         return f"the request came from {remote_ip}"
     host = lower.get("host")
-    if host and not (_host_name(host) in LOOPBACK_NAMES or _loopback_ip(_host_name(host))):
-        return f"the request was addressed to {_host_name(host)}"
+    if host and not is_loopback(host):
+        return f"the request was addressed to {host_name(host)}"
     return None
 
 

@@ -5,7 +5,6 @@ refused address and proxy variables are all refused, and no request reaches the 
 an explicit allow-list lets a shop's own server through. Real HTTP servers on 127.0.0.1."""
 from __future__ import annotations
 
-import io
 import threading
 from http.server import BaseHTTPRequestHandler
 
@@ -13,16 +12,10 @@ import pytest
 from PIL import Image
 
 from embed.fetch import Fetcher
-from tests.helpers import http_server
+from tests.helpers import encode, http_server
 
 
-def _jpeg() -> bytes:
-    out = io.BytesIO()
-    Image.new("RGB", (20, 20), (10, 120, 200)).save(out, "JPEG")
-    return out.getvalue()
-
-
-PICTURE = _jpeg()
+PICTURE = encode(Image.new("RGB", (20, 20), (10, 120, 200)))
 
 
 class Pictures(BaseHTTPRequestHandler):
