@@ -60,6 +60,10 @@ FETCH_RETRIES = 2
 # Hosts (name, *.domain), addresses or CIDR ranges a picture URL may reach although not public
 # (a shop's own picture server on its network); everything else must resolve to public addresses.
 FETCH_ALLOW = [part.strip() for part in os.environ.get("VITRINE_FETCH_ALLOW", "").split(",") if part.strip()]
+# The folder whose picture files a catalogue uploaded in the app may name (relative paths start
+# there; symlinks out of it are refused). Unset: such a catalogue's pictures must be http(s) URLs.
+# A catalogue given on the command line may name files under its own folder (or --images-root).
+IMAGES_ROOT = os.environ.get("VITRINE_IMAGES_ROOT") or None
 
 # Nearest products.
 TOP_K = 5

@@ -40,7 +40,7 @@ from common.artifacts import library_versions, read_json, write_json_atomic
 from common.errors import ArtifactError, InputError
 from common.pool import ordered_map
 from embed import ann, index
-from embed.catalog import (IMAGE_COLUMN, CatalogError, CatalogItem, from_image_column, input_digest,
+from embed.catalog import (IMAGE_COLUMN, CatalogError, CatalogItem, from_image_column, input_digest, outside,
                            read_catalog, scan_images, with_digests)
 from embed.fetch import Fetcher
 from embed.images import ImageError, load_image
@@ -220,6 +220,8 @@ class Plan:
     workers: int
     started: float
     precision_choice: dict | None  # what `auto` chose and why (embed.precision), for the manifest
+    images_root: Path  # picture files must lie under it (embed.catalog.outside)
+    refused: dict[tuple[str, str], str]  # CatalogItem.key -> why the file is never read
 
 
 def plan_build(images_dir: Path | None, out: Path, *, catalog: Path | None = None,
@@ -227,9 +229,11 @@ def plan_build(images_dir: Path | None, out: Path, *, catalog: Path | None = Non
                batch_size: int = settings.BATCH_SIZE, limit: int | None = None,
                checkpoint_every: int = settings.CHECKPOINT_EVERY, workers: int | None = None,
                progress: bool = True, on_progress: ProgressCallback | None = None, embedder=None,
-               fetcher: Fetcher | None = None, index_type: str = "auto", int8_allowed: bool = True) -> Plan:
+               fetcher: Fetcher | None = None, index_type: str = "auto", int8_allowed: bool = True,
+               images_root: Path | None = None) -> Plan:
     """Check the settings, read the catalogue, hash its files, choose the precision (embed.precision;
-    `int8_allowed` False keeps `auto` off int8) and find what is left to embed."""
+    `int8_allowed` False keeps `auto` off int8) and find what is left to embed. Picture files must
+    lie under `images_root` (default: the images folder); the others are skipped unread."""
     started = time.perf_counter()
     out = Path(out)
     if batch_size < 1 or checkpoint_every < 1:
@@ -260,9 +264,15 @@ def plan_build(images_dir: Path | None, out: Path, *, catalog: Path | None = Non
     if not items:
         where = f" with a row in {catalog}" if catalog else ""
         raise CatalogError(f"No images ({', '.join(['jpg', 'png', 'webp'])}...){where} found in {images_dir}.")
+    root = Path(images_root) if images_root is not None else images_dir
+    out_of_root = outside(images_dir, root, items)
+    if len(out_of_root) == len(items):
+        raise CatalogError(f"All {len(items)} pictures are outside the images folder {root.resolve()}, e.g. "
+                           f"{items[0].file}; give --images-root DIR to allow pictures under a wider folder.")
     if on_progress:
         on_progress(0, len(items), 0.0)  # a page can say "starting" while files are hashed and the model loads
-    items = with_digests(images_dir, items, workers, progress)
+    items = with_digests(images_dir, items, workers, progress, skip=frozenset(out_of_root))
+    refused = {(pid, ""): why for pid, why in out_of_root.items()}
     work = partial_dir(out)
     choice = choose_precision(asked, out, weights, items, lambda chosen: _pixels(images_dir, chosen, fetcher, workers),
                               int8_allowed=int8_allowed, progress=progress, interrupted=_choice_of(work)
@@ -276,10 +286,11 @@ def plan_build(images_dir: Path | None, out: Path, *, catalog: Path | None = Non
     known = known_vectors(out, identity, work, state)
     if choice.record:  # a killed build, started again, resumes with the same choice (no second check)
         write_json_atomic(work / CHOICE_FILE, {"identity": identity, "record": choice.record})
-    todo = [it for it in items if it.key not in known.skipped
+    todo = [it for it in items if it.key not in known.skipped and it.key not in refused
             and (it.key not in known.resolved if it.url else it.key not in known.where)]
     return Plan(out, images_dir, catalog, meta, items, without_image, weights, precision, identity, state,
-                work, known, todo, embedder, batch_size, checkpoint_every, workers, started, choice.record)
+                work, known, todo, embedder, batch_size, checkpoint_every, workers, started, choice.record,
+                root, refused)
 
 
 CHOICE_FILE = "precision_choice.json"  # in the work folder: what `auto` chose for the build under way
@@ -306,7 +317,8 @@ def finish_build(plan: Plan, known: _Known, *, embedded: set, embed_seconds: flo
     """Write the index folder from what `known` holds (the same for both engines), then drop the
     work folder."""
     items = [known.resolved.get(it.key, it) if it.url else it for it in plan.items]  # URLs: as fetched
-    report = _assemble(plan.out, plan.images_dir, plan.catalog, plan.meta, items, known, plan.identity,
+    known.skipped.update(plan.refused)
+    report = _assemble(plan.out, plan.images_dir, plan.images_root, plan.catalog, plan.meta, items, known, plan.identity,
                        plan.weights, plan.started, embedded=embedded, without_image=plan.without_image,
                        embed_seconds=embed_seconds, rebuild=rebuild, index_type=index_type,
                        progress=progress, build_info={**(build_info or {}), **(
@@ -332,16 +344,18 @@ def build_index(
     rebuild: str | None = None,
     fetcher: Fetcher | None = None,
     index_type: str = "auto",
+    images_root: Path | None = None,
 ) -> BuildReport:
     """Embed a catalogue into `out`: every image under `images_dir` (restricted to `catalog` ids
     if given), or, when `catalog` has an `image` column, each row's file or http(s) URL (files
     relative to `images_dir`, else to the catalogue's folder). `index_type` (auto, exact or
     approximate, see `embed.ann`) says whether an approximate index is written beside the vectors;
-    `fetcher` fetches the URLs (default: settings' workers, timeout and retries)."""
+    `fetcher` fetches the URLs (default: settings' workers, timeout and retries). Picture files
+    outside `images_root` (default: the images folder) are skipped unread."""
     plan = plan_build(images_dir, out, catalog=catalog, weights=weights, precision=precision,
                       batch_size=batch_size, limit=limit, checkpoint_every=checkpoint_every, workers=workers,
                       progress=progress, on_progress=on_progress, embedder=embedder, fetcher=fetcher,
-                      index_type=index_type)
+                      index_type=index_type, images_root=images_root)
     known, todo, embedder = plan.known, plan.todo, plan.embedder
     embed_seconds, fresh = 0.0, set()
     if todo:
@@ -459,7 +473,7 @@ def _embed_todo(images_dir, todo, work, known, embedder, batch_size, checkpoint_
     return time.perf_counter() - t0, fresh
 
 
-def _assemble(out, images_dir, catalog, meta, items, known, identity, weights, started, *,
+def _assemble(out, images_dir, images_root, catalog, meta, items, known, identity, weights, started, *,
               embedded, without_image, embed_seconds, rebuild=None, index_type="auto",
               progress=False, build_info=None) -> BuildReport:
     kept = [it for it in items if it.sha256 and (it.id, it.sha256) in known.where]
@@ -484,6 +498,7 @@ def _assemble(out, images_dir, catalog, meta, items, known, identity, weights, s
         "preprocessing": identity["preprocessing"],
         "skipped": skipped,
         "images_dir": str(images_dir.resolve()),
+        "images_root": str(Path(images_root).resolve()),  # the app shows only picture files under it
         "catalog": str(Path(catalog).resolve()) if catalog else None,
         "catalog_rows_without_image": without_image,
         "input_digest": input_digest(items),

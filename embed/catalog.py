@@ -1,7 +1,8 @@
 """The catalogue to embed: image files under a folder (file name = product id), optionally
 restricted to and described by a metadata CSV with an `id` column (e.g. styles.csv); or a CSV
 whose `image` column gives each product's picture as a file path (relative to the images folder,
-else to the CSV's own folder) or an http(s) URL (fetched by `embed.fetch`)."""
+else to the CSV's own folder, and inside it or `--images-root`) or an http(s) URL (fetched by
+`embed.fetch`)."""
 from __future__ import annotations
 
 import hashlib
@@ -13,6 +14,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from common.errors import InputError
+from common.pathguard import inside
 from common.tables import read_csv
 from embed.fetch import is_url
 
@@ -90,6 +92,15 @@ def from_image_column(meta: pd.DataFrame) -> list[CatalogItem]:
     return sorted(items, key=lambda it: _sort_key(it.id))
 
 
+def outside(images_dir: Path, root: Path, items: list[CatalogItem]) -> dict[str, str]:
+    """The picture files (symlinks followed, `..` removed) that are not under `root`, by product id,
+    with the reason: a catalogue names data, and its paths must not reach the rest of the disk."""
+    images_dir, root = Path(images_dir), Path(root)
+    return {it.id: f"{it.file} is outside the images folder {root.resolve()}: give --images-root DIR to "
+                   "allow pictures under a wider folder" for it in items
+            if not it.url and not inside(images_dir / it.file, root)}
+
+
 def _sha256(path: Path) -> str:
     """The file's digest; "" when it cannot be read (its decode then says why)."""
     try:
@@ -99,16 +110,16 @@ def _sha256(path: Path) -> str:
 
 
 def with_digests(images_dir: Path, items: list[CatalogItem], workers: int = 4,
-                 progress: bool = True) -> list[CatalogItem]:
+                 progress: bool = True, skip: frozenset[str] = frozenset()) -> list[CatalogItem]:
     """Attach each file's sha256, so a changed picture under the same id is embedded again (URLs
-    are hashed when fetched)."""
+    are hashed when fetched; the ids in `skip`, files never to be read, keep "")."""
     images_dir = Path(images_dir)
-    files = [it for it in items if not it.url]
+    files = [it for it in items if not it.url and it.id not in skip]
     with ThreadPoolExecutor(workers) as pool:
         digests = iter(list(tqdm(pool.map(lambda it: _sha256(images_dir / it.file), files),
                                  total=len(files), desc="Hashing", unit="img", disable=not progress,
                                  leave=False)))
-    return [it if it.url else replace(it, sha256=next(digests)) for it in items]
+    return [it if it.url or it.id in skip else replace(it, sha256=next(digests)) for it in items]
 
 
 def input_digest(items: list[CatalogItem]) -> str:

@@ -58,6 +58,10 @@ def _parser() -> argparse.ArgumentParser:
                    help="a host (pictures.shop.lan, *.shop.lan), address or range (10.1.0.0/16) image URLs may "
                         "reach although not public; repeatable. Everything else must resolve to public "
                         "addresses. Env: VITRINE_FETCH_ALLOW (comma-separated)")
+    b.add_argument("--images-root", type=Path, default=None, metavar="DIR",
+                   help="the folder picture files must lie in, symlinks followed (default: the images folder, "
+                        "which is the catalogue's own folder when it has an 'image' column); a file outside "
+                        "is skipped unread")
     add_engine_arguments(b, "local: this machine's cores (the default); spark: Apache Spark tasks, one a shard of "
                             "--checkpoint-every images, for catalogues larger than one machine embeds in time "
                             "(the same vectors)")
@@ -109,14 +113,14 @@ def _build(args) -> int:
                                       progress=not args.quiet, rebuild=args.command_line,
                                       index_type=args.index_type, fetch_workers=args.fetch_workers,
                                       fetch_timeout=args.fetch_timeout, master=args.spark_master,
-                                      conf=args.spark_conf, fetch_allow=allow)
+                                      conf=args.spark_conf, fetch_allow=allow, images_root=args.images_root)
     else:
         with Fetcher(workers=args.fetch_workers, timeout=args.fetch_timeout, allow=allow) as fetcher:
             report = build_index(images, args.out, catalog=catalog, weights=weights,
                                  precision=args.precision, batch_size=args.batch_size, limit=args.limit,
                                  checkpoint_every=args.checkpoint_every, workers=args.workers,
                                  progress=not args.quiet, rebuild=args.command_line, fetcher=fetcher,
-                                 index_type=args.index_type)
+                                 index_type=args.index_type, images_root=args.images_root)
     print(f"Wrote {report.count} vectors to {report.out} ({report.embedded} embedded, "
           f"{report.reused} reused, {len(report.skipped)} skipped) in {report.seconds:.1f} s"
           + (f", {report.images_per_second:.1f} images/s" if report.embedded else "") + ".")

@@ -105,6 +105,7 @@ def build_index_on_spark(
     master: str | None = None,
     conf: list[str] | dict[str, str] | None = None,
     fetch_allow: Allow | None = None,
+    images_root: Path | None = None,
 ) -> BuildReport:
     """`embed.build.build_index`'s index, embedded by Spark tasks (one a shard of `checkpoint_every`
     images); `master` / `conf` as `common.spark.session`. Spark starts only when there is work."""
@@ -115,7 +116,7 @@ def build_index_on_spark(
         plan = plan_build(images_dir, out, catalog=catalog, weights=weights, precision=precision,
                           batch_size=batch_size, limit=limit, checkpoint_every=checkpoint_every, workers=workers,
                           progress=progress, on_progress=on_progress, fetcher=fetcher, index_type=index_type,
-                          int8_allowed=runs_here(master))
+                          int8_allowed=runs_here(master), images_root=images_root)
     known, fresh, embed_seconds, info = plan.known, set(), 0.0, {"engine": "spark"}
     if plan.todo:
         spark = session(master, conf)  # its Python workers run this interpreter on a local master

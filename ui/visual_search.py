@@ -17,6 +17,7 @@ import streamlit as st
 import settings
 from common.artifacts import build_lock
 from common.errors import USER_ERRORS, InputError
+from common.pathguard import inside
 from embed import index as visual_index
 from recommend.workspace.model import Workspace
 from ui import pictures
@@ -165,8 +166,10 @@ def _image_path(engine, product_id: str, shop: Shop | None = None) -> str | None
     url = row.get("url")
     if isinstance(url, str) and url:  # the visitor's browser loads it; the app never fetches it
         return url
-    path = Path(engine.index.manifest.get("images_dir", "")) / str(row["file"])
-    return str(path) if path.is_file() else None
+    manifest = engine.index.manifest
+    path = Path(manifest.get("images_dir", "")) / str(row["file"])
+    root = manifest.get("images_root") or manifest.get("images_dir")  # older indexes: their folder
+    return str(path) if root and inside(path, root) and path.is_file() else None
 
 
 def _name(row, product_id) -> str:

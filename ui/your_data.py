@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from functools import partial
 from pathlib import Path
 
 import pandas as pd
@@ -163,8 +164,8 @@ def _build(tables: dict, name: str) -> model.Workspace | None:
     """Build from {"orders"|"ratings"|"catalogue": (table, mapping, source)} with a progress bar."""
     with st.status(f"Building workspace {name}...", expanded=True) as status:
         bar = st.progress(0.0, text="Checking the tables")
-        mappers = {"orders": model.mapped_orders, "ratings": model.mapped_ratings,
-                   "catalogue": model.mapped_catalogue}
+        mappers = {"orders": model.mapped_orders, "ratings": model.mapped_ratings,  # picture files: settings
+                   "catalogue": partial(model.mapped_catalogue, image_base=settings.IMAGES_ROOT)}
         try:
             mapped = {what: mappers[what](table, mapping, source.get("upload") or f"the {what}")
                       for what, (table, mapping, source) in tables.items()}

@@ -30,6 +30,7 @@ import pandas as pd
 import settings
 from common.artifacts import loading, read_manifest, utc_now, write_artifact
 from common.errors import ArtifactError, InputError
+from common.pathguard import inside
 from common.shop_tables import CATALOGUE, ORDERS, RATINGS, apply
 from recommend.datasets.online_retail import customer_ids
 from recommend.rules import model as rules_model
@@ -135,7 +136,8 @@ def mapped_ratings(table: pd.DataFrame, mapping: Mapping[str, str | None], name:
 def mapped_catalogue(table: pd.DataFrame, mapping: Mapping[str, str | None], name: str = "the catalogue",
                      image_base: Path | None = None) -> pd.DataFrame:
     """The catalogue with one column per mapped field (id, name, category, image), one row per id;
-    image paths relative to `image_base` (the catalogue file's folder) made absolute, URLs kept."""
+    image paths relative to `image_base` (the catalogue file's folder) made absolute, URLs kept.
+    Picture files are used only under `image_base` (attrs["image_root"]); without one, only URLs."""
     lines = apply(table, CATALOGUE, mapping, name)
     out = lines[lines["id"] != ""].drop_duplicates("id").sort_values("id", kind="stable").reset_index(drop=True)
     if "image" in out and image_base is not None:
@@ -143,6 +145,8 @@ def mapped_catalogue(table: pd.DataFrame, mapping: Mapping[str, str | None], nam
         out.loc[local, "image"] = [str((Path(image_base) / p).resolve()) if not Path(p).is_absolute() else p
                                    for p in out.loc[local, "image"]]
     out.attrs.update(lines.attrs)
+    if image_base is not None:
+        out.attrs["image_root"] = str(Path(image_base).resolve())
     return out
 
 
@@ -158,15 +162,22 @@ def _visual_index(catalogue: pd.DataFrame | None, out: Path, weights: str | None
     part's facts, or why there is none."""
     if catalogue is None or "image" not in catalogue:
         return "give a catalogue with an image column to build it"
-    pictures = catalogue[catalogue["image"].map(lambda p: bool(p) and (is_url(p) or Path(p).is_file()))]
+    root = catalogue.attrs.get("image_root")  # picture files only under it (common.pathguard)
+    pictures = catalogue[catalogue["image"].map(
+        lambda p: bool(p) and (is_url(p) or (root is not None and inside(p, root) and Path(p).is_file())))]
+    if pictures.empty and root is None and (catalogue["image"] != "").any():
+        return ("the catalogue's pictures are files on this server, which a catalogue uploaded here may name "
+                "only under VITRINE_IMAGES_ROOT (not set); give http(s) URLs or set it to their folder")
     if pictures.empty:
-        return "none of the catalogue's images is a file here or an http(s) URL"
+        where = f"a file under {root}" if root is not None else "a file here"
+        return f"none of the catalogue's images is {where} or an http(s) URL"
     if previous is not None and (previous / "manifest.json").is_file():
         shutil.copytree(previous.resolve(), out, copy_function=_link_or_copy)  # artifacts never change in place
     with tempfile.TemporaryDirectory(prefix="vitrine-catalogue-") as stage:
         pictures.to_csv(Path(stage) / "catalogue.csv", index=False)
         command = [sys.executable, "-m", "embed", "build", "--catalog", str(Path(stage) / "catalogue.csv"),
-                   "--out", str(out), "--weights", weights or settings.WEIGHTS]
+                   "--out", str(out), "--weights", weights or settings.WEIGHTS,
+                   *(["--images-root", root] if root is not None else [])]
         process = subprocess.Popen(command, cwd=settings.ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         tail = _follow(process, len(pictures), progress)
         if process.wait() != 0:
@@ -289,6 +300,7 @@ def build(orders: "pd.DataFrame | LocalOrders | None", name: str, *, source: dic
             "order_lines": 0, "orders": 0, "products": 0, "customers": 0, **facts,
             "catalogue_products": int(len(catalogue)) if catalogue is not None else 0,
             "pictures": bool(catalogue is not None and "image" in catalogue and (catalogue["image"] != "").any()),
+            "images_root": catalogue.attrs.get("image_root") if catalogue is not None else None,
             "parts": parts, "parts_skipped": skipped,
             "seconds": {**seconds, "total": round(time.perf_counter() - started, 2)}, "created": utc_now(),
         })

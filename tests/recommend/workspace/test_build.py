@@ -237,5 +237,5 @@ def test_a_catalogue_without_usable_pictures_skips_only_the_visual_index(tmp_pat
     catalogue = model.mapped_catalogue(pd.DataFrame({"id": ["S1", "S2"], "image": ["nowhere/1.jpg", ""]}),
                                        {"id": "id", "image": "image"}, image_base=tmp_path)
     ws = model.build(lines, "pics", source={"file": "x"}, catalogue=catalogue, artifacts=tmp_path)
-    assert "none of the catalogue's images is a file here" in ws.manifest["parts_skipped"]["visual_index"]
+    assert f"none of the catalogue's images is a file under {tmp_path}" in ws.manifest["parts_skipped"]["visual_index"]
     assert ws.parts == ["basket_rules", "similar_products"]
