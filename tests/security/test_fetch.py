@@ -5,6 +5,7 @@ refused address and proxy variables are all refused, and no request reaches the 
 an explicit allow-list lets a shop's own server through. Real HTTP servers on 127.0.0.1."""
 from __future__ import annotations
 
+import socket
 import threading
 from http.server import BaseHTTPRequestHandler
 
@@ -57,6 +58,38 @@ def fetch(url: str, **kw):
         return f.fetch(url)
 
 
+class Names(dict):
+    """Names the resolver answers: each a list of answers, one per lookup in turn (the last repeats)."""
+
+    def __init__(self):
+        super().__init__()
+        self.asked: list[str] = []
+
+
+@pytest.fixture
+def dns(monkeypatch):
+    """The system resolver (socket.getaddrinfo, where every lookup ends, the old code's included)
+    answering the names put in the returned `Names`; other names as usual."""
+    real, names = socket.getaddrinfo, Names()
+
+    def getaddrinfo(host, port, *args, **kw):
+        if host not in names:
+            return real(host, port, *args, **kw)
+        names.asked.append(host)
+        turns = names[host]
+        address = turns.pop(0) if len(turns) > 1 else turns[0]
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (address, port or 0))]
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    return names
+
+
+def allowing(monkeypatch, *hosts):
+    """The allow-list as a deployment sets it (VITRINE_FETCH_ALLOW, read into settings.FETCH_ALLOW)."""
+    import settings
+    monkeypatch.setattr(settings, "FETCH_ALLOW", list(hosts), raising=False)
+
+
 @pytest.mark.parametrize("host", ["127.0.0.1", "[::ffff:127.0.0.1]", "2130706433", "0x7f.1", "127.1", "0177.0.0.1"])
 def test_loopback_in_any_notation_is_refused_and_never_reached(server, host):
     _, port = server
@@ -76,45 +109,43 @@ def test_metadata_private_and_disguised_addresses_are_refused(host, why):
     assert not got.ok and why in got.reason and "refused" in got.reason
 
 
-def test_a_name_that_resolves_to_loopback_is_refused(server):
+def test_a_name_that_resolves_to_loopback_is_refused(server, dns):
     _, port = server
-    got = fetch(f"http://pictures.example.com:{port}/x.jpg", resolver=lambda host: ["127.0.0.1"])
+    dns["pictures.example.com"] = ["127.0.0.1"]
+    got = fetch(f"http://pictures.example.com:{port}/x.jpg")
     assert not got.ok and "pictures.example.com (127.0.0.1)" in got.reason and "loopback" in got.reason
     assert Pictures.hits == []
 
 
-def test_dns_rebinding_cannot_swap_the_checked_address(server):
+def test_dns_rebinding_cannot_swap_the_checked_address(server, dns):
     """The name is resolved once per connection and the socket goes to that very address: a
     resolver that answers public first and loopback second never gets its second answer used."""
     _, port = server
-    answers = iter([["93.184.215.14"], ["127.0.0.1"], ["127.0.0.1"]])
-    asked = []
-
-    def rebinding(host):
-        asked.append(host)
-        return next(answers)
-
-    got = fetch(f"http://rebind.example.com:{port}/x.jpg", resolver=rebinding, timeout=0.5)
-    assert asked == ["rebind.example.com"]  # one lookup, not a second one at connect time
+    dns["rebind.example.com"] = ["93.184.215.14", "127.0.0.1"]
+    got = fetch(f"http://rebind.example.com:{port}/x.jpg", timeout=0.5)
+    assert dns.asked == ["rebind.example.com"]  # one lookup, not a second one at connect time
     assert not got.ok and Pictures.hits == []  # it tried 93.184.215.14 (unreachable here), never 127.0.0.1
 
 
-def test_an_allowed_server_that_redirects_to_a_refused_address_is_not_followed(server):
+def test_an_allowed_server_that_redirects_to_a_refused_address_is_not_followed(server, monkeypatch):
     base, port = server
+    allowing(monkeypatch, "127.0.0.1")
     with http_server(Pictures) as _:
         Pictures.away = "http://169.254.169.254/latest/meta-data/"
-        got = fetch(f"{base}/away", allow=["127.0.0.1"])
+        got = fetch(f"{base}/away")
     assert not got.ok and "169.254.169.254" in got.reason and "link-local" in got.reason
     assert Pictures.hits == ["/away"]
     Pictures.hits = []
     Pictures.away = f"http://[::ffff:127.0.0.1]:{port}/x.jpg"  # allowed as 127.0.0.1, so followed
-    assert fetch(f"{base}/away", allow=["127.0.0.1"]).ok
+    assert fetch(f"{base}/away").ok
 
 
-def test_a_redirect_from_a_public_looking_name_to_loopback_is_refused(server):
+def test_a_redirect_from_a_public_looking_name_to_loopback_is_refused(server, dns, monkeypatch):
     base, port = server
+    allowing(monkeypatch, "shop.lan")
+    dns["shop.lan"] = ["127.0.0.1"]
     Pictures.away = f"http://2130706433:{port}/x.jpg"
-    got = fetch(f"http://shop.lan:{port}/away", allow=["shop.lan"], resolver=lambda host: ["127.0.0.1"])
+    got = fetch(f"http://shop.lan:{port}/away")
     assert not got.ok and "2130706433 (127.0.0.1)" in got.reason and "redirected to" in got.reason
     assert Pictures.hits == ["/away"]
 
@@ -130,15 +161,17 @@ def test_proxy_variables_and_netrc_are_not_used(server, monkeypatch, tmp_path):
     assert Pictures.hits == []  # the local "proxy" heard nothing
 
 
-def test_the_allow_list_lets_a_shops_own_server_through(server, monkeypatch):
+def test_the_allow_list_lets_a_shops_own_server_through(server, dns, monkeypatch):
     base, port = server
-    assert fetch(f"{base}/x.jpg", allow=["127.0.0.1"]).data == PICTURE
-    assert fetch(f"http://pictures.shop.lan:{port}/x.jpg", allow="*.shop.lan",
-                 resolver=lambda host: ["127.0.0.1"]).data == PICTURE
-    assert fetch(f"{base}/x.jpg", allow=["127.0.0.0/8"]).ok
-    import settings
-    monkeypatch.setattr(settings, "FETCH_ALLOW", ["127.0.0.1"])
-    assert fetch(f"{base}/x.jpg").ok  # VITRINE_FETCH_ALLOW, read into settings
+    dns["pictures.shop.lan"] = ["127.0.0.1"]
+    by_name = f"http://pictures.shop.lan:{port}/x.jpg"
+    allowing(monkeypatch, "127.0.0.1")  # an address
+    assert fetch(f"{base}/x.jpg").data == PICTURE and fetch(by_name).data == PICTURE
+    allowing(monkeypatch, "127.0.0.0/8")  # a range
+    assert fetch(f"{base}/x.jpg").data == PICTURE
+    allowing(monkeypatch, "*.shop.lan")  # a domain: its names, not the address itself
+    assert fetch(by_name).data == PICTURE
+    assert "loopback" in fetch(f"{base}/x.jpg").reason
     assert len(Pictures.hits) == 4
 
 
