@@ -394,9 +394,11 @@ def from_environment() -> FastAPI:
     put in $VITRINE_API_SERVE (paths and flags, never a key)."""
     from pathlib import Path
 
+    from api.buckets import SharedBuckets
     from api.keys import KeyFile
 
     config = json.loads(os.environ[SERVE_ENV])
     store = Store(Path(config["artifacts"]), poll_seconds=config["poll_seconds"])
-    return create_app(store, KeyFile(Path(config["keys_file"])), config["origins"], warm=tuple(config["warm"]),
+    keys = KeyFile(Path(config["keys_file"]), buckets=SharedBuckets(config["buckets"]))  # one rate for all workers
+    return create_app(store, keys, config["origins"], warm=tuple(config["warm"]),
                       no_auth=config["no_auth"], docs=config["docs"])

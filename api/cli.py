@@ -12,6 +12,7 @@ import ipaddress
 import json
 import os
 import sys
+import tempfile
 from pathlib import Path
 
 import settings
@@ -142,11 +143,13 @@ def _serve(args) -> int:
               file=sys.stderr)
     warm = ("rules", "products", "customers", "items") + (() if args.no_visual else ("visual",))
     if args.workers > 1:  # each worker process builds its own app (uvicorn needs an import string)
-        os.environ[SERVE_ENV] = json.dumps({
-            "artifacts": str(args.artifacts), "keys_file": str(args.keys_file), "origins": args.cors_origin,
-            "poll_seconds": args.poll_seconds, "warm": list(warm), "no_auth": args.no_auth, "docs": args.docs})
-        uvicorn.run("api.app:from_environment", factory=True, host=args.host, port=args.port,
-                    workers=args.workers, log_level="warning")
+        with tempfile.TemporaryDirectory(prefix="vitrine-api-") as shared:  # 0700: the workers' rate buckets
+            os.environ[SERVE_ENV] = json.dumps({
+                "artifacts": str(args.artifacts), "keys_file": str(args.keys_file), "origins": args.cors_origin,
+                "poll_seconds": args.poll_seconds, "warm": list(warm), "no_auth": args.no_auth, "docs": args.docs,
+                "buckets": str(Path(shared) / "rate-buckets")})
+            uvicorn.run("api.app:from_environment", factory=True, host=args.host, port=args.port,
+                        workers=args.workers, log_level="warning")
         return 0
     store = Store(args.artifacts, poll_seconds=args.poll_seconds)
     app = create_app(store, keys, args.cors_origin, warm=warm, no_auth=args.no_auth, docs=args.docs)

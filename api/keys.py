@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from api.buckets import Buckets
 from common.errors import InputError
 
 SCOPES = ("read", "admin")  # admin may also read
@@ -177,10 +178,9 @@ def remove_key(path: Path, name: str) -> None:
 class Keys:
     """Who may call: `check(token)` -> Key or None, in constant time over every stored hash."""
 
-    def __init__(self, keys: list[Key], clock: Callable[[], float] = time.monotonic):
+    def __init__(self, keys: list[Key], clock: Callable[[], float] = time.monotonic, buckets: Buckets | None = None):
         self.keys, self.clock = list(keys), clock
-        self._buckets: dict[str, list[float]] = {}
-        self._lock = threading.Lock()
+        self.buckets = buckets or Buckets()  # SharedBuckets: one rate across worker processes
 
     @property
     def required(self) -> bool:
@@ -205,15 +205,13 @@ class Keys:
         if key.rate <= 0:
             return 0.0
         capacity = max(key.rate, 1.0)
-        with self._lock:
-            now = self.clock()
-            tokens, last = self._buckets.get(key.name, (capacity, now))
-            tokens = min(capacity, tokens + (now - last) * key.rate)
-            if tokens >= 1:
-                self._buckets[key.name] = [tokens - 1, now]
-                return 0.0
-            self._buckets[key.name] = [tokens, now]
-            return (1 - tokens) / key.rate
+
+        def step(tokens: float | None, last: float | None) -> tuple[float, float, float]:
+            now = self.clock()  # under the lock: the last writer's time is never after ours
+            tokens = capacity if tokens is None else min(capacity, tokens + max(now - last, 0.0) * key.rate)
+            return (tokens - 1, now, 0.0) if tokens >= 1 else (tokens, now, (1 - tokens) / key.rate)
+
+        return self.buckets.change(key.name, step)
 
 
 class KeyFile(Keys):
@@ -222,10 +220,10 @@ class KeyFile(Keys):
     and logs why: a typo must not open the API nor lock every shop page out; `remove-key` writes
     the file whole, so a removed key is gone within a second."""
 
-    def __init__(self, path: Path, clock: Callable[[], float] = time.monotonic):
+    def __init__(self, path: Path, clock: Callable[[], float] = time.monotonic, buckets: Buckets | None = None):
         self.path = Path(path)
         self._stat = self._stamp()
-        super().__init__(read_keys(self.path), clock)
+        super().__init__(read_keys(self.path), clock, buckets)
         self._checked = time.monotonic()  # the real clock: a test's rate clock may stand still
         self._reload_lock = threading.Lock()
         self.error: str | None = None

@@ -393,6 +393,35 @@ def test_workers_are_real_processes(tmp_path):
             assert answer.status_code == 200
 
 
+@pytest.mark.slow
+def test_a_keys_rate_holds_across_workers(tmp_path):
+    """Two worker processes share each key's bucket: 48 requests from 16 connections at once get
+    at most the key's burst and what it earned meanwhile, not twice that (each worker's own
+    bucket let 12 through in 0.9 s)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    keys = tmp_path / "keys.toml"
+    token = _cli("add-key", "--name", "w", "--rate", "4", "--keys-file", str(keys)).stdout.strip()
+    warm = _cli("add-key", "--name", "warm", "--rate", "0", "--keys-file", str(keys)).stdout.strip()
+
+    def ask(with_token):
+        with httpx.Client(timeout=60) as client:  # a connection of its own: any worker may take it
+            return client.get(url + "/v1/next-to", params={"item": "pasta"}, headers=bearer(with_token)).status_code
+
+    with api_process("--workers", "2", "--keys-file", str(keys)) as (url, proc):
+        assert wait_for(lambda: len(_children(proc.pid)) >= 2, 60), _children(proc.pid)
+        with ThreadPoolExecutor(16) as pool:
+            assert set(pool.map(ask, [warm] * 32)) == {200}  # both workers have loaded the rules
+            bursts = []
+            for _ in range(3):  # which worker takes a connection is the kernel's choice: three tries
+                time.sleep(1.5)  # the bucket full again
+                started = time.monotonic()
+                codes = list(pool.map(ask, [token] * 48))
+                bursts.append((codes.count(200), codes.count(429), time.monotonic() - started))
+    assert all(ok + refused == 48 and refused for ok, refused, _ in bursts), bursts
+    assert all(ok <= 4 + 4 * elapsed + 1 for ok, _, elapsed in bursts), bursts
+
+
 def test_a_websocket_is_closed_before_any_route(tmp_path):
     """No route takes a websocket; one added later must not bypass the key check either."""
     import asyncio
