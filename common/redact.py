@@ -42,9 +42,11 @@ def is_secret_name(name: str) -> bool:
     return normal in SECRET_NAMES or normal.endswith(SECRET_SUFFIXES)
 
 
-# scheme://user:password@ — the password runs to the last "@" before the path's query or the text's end
-# (SQLAlchemy allows "/" in it); a user part without a password is left alone.
-_USERINFO = re.compile(r"(?P<head>\b[A-Za-z][A-Za-z0-9+.\-]*://[^\s:/?#@'\"<>`]*:)(?P<password>[^\s?#'\"<>`]*)@")
+# scheme://user:password@host — the password runs to the last "@" that a host follows (SQLAlchemy
+# accepts "/", "#", "?" and "@" in it unencoded), so it may also swallow a query holding an "@": more
+# hidden, never less; a user part without a password is left alone.
+_USERINFO = re.compile(r"(?P<head>\b[A-Za-z][A-Za-z0-9+.\-]*://[^\s:/?#@'\"<>`]*:)(?P<password>[^\s'\"<>`]*)"
+                       r"@(?=[^\s@'\"<>`/?#]*(?:[/?#\s'\"<>`]|$))")
 # user:password@host without a scheme (SQLAlchemy quotes what it cannot parse), after a start, a space or a quote.
 _BARE_USERINFO = re.compile(r"(?P<head>(?:^|(?<=[\s'\"(\[]))[\w.+%\-]+:)(?P<password>[^\s@/'\"<>`]+)@(?=[\w\[])")
 # name=value after a start, a space, "?", "&", ";", ",", "(" or a quote: a query parameter, a libpq

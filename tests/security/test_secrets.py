@@ -181,6 +181,10 @@ def test_every_manifest_and_error_message_is_redacted_wherever_it_comes_from(tmp
     ("DefaultEndpointsProtocol=https;AccountName=shop;AccountKey={s};", "DefaultEndpointsProtocol=https;AccountName=shop;AccountKey=***;"),
     ("host=db dbname=sales password={s} user=shop", "host=db dbname=sales password=*** user=shop"),
     ("Authorization: Bearer {s}", "Authorization: Bearer ***"),
+    ("postgresql://shop:p#{s}@db/sales", "postgresql://shop:***@db/sales"),  # unencoded "#", "?" and "@":
+    ("failed: postgresql://shop:{s}?x@db:5432/sales?sslmode=require.", "failed: postgresql://shop:***@db:5432/sales?sslmode=require."),
+    ("postgresql://shop:a@{s}@db/sales", "postgresql://shop:***@db/sales"),  # SQLAlchemy reads them all
+    ("https://shop.example/p?email=ann@example.com", "https://shop.example/p?email=ann@example.com"),
     ("sqlite:///shop.db and file:///srv/lists and --catalog-map id=SKU", "sqlite:///shop.db and file:///srv/lists and --catalog-map id=SKU"),
 ])
 def test_redact_removes_passwords_tokens_and_keys_and_keeps_the_rest(text, kept):
