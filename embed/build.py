@@ -274,7 +274,8 @@ def plan_build(images_dir: Path | None, out: Path, *, catalog: Path | None = Non
     items = with_digests(images_dir, items, workers, progress, skip=frozenset(out_of_root))
     refused = {(pid, ""): why for pid, why in out_of_root.items()}
     work = partial_dir(out)
-    choice = choose_precision(asked, out, weights, items, lambda chosen: _pixels(images_dir, chosen, fetcher, workers),
+    readable = [it for it in items if it.id not in out_of_root]  # int8 calibrates on pictures too
+    choice = choose_precision(asked, out, weights, readable, lambda chosen: _pixels(images_dir, chosen, fetcher, workers),
                               int8_allowed=int8_allowed, progress=progress, interrupted=_choice_of(work)
                               ) if embedder is None else Choice(asked, embedder)
     precision, embedder = choice.precision, choice.embedder

@@ -123,3 +123,32 @@ def test_a_catalogue_uploaded_in_the_app_names_no_file_on_the_server(tmp_path, m
     assert "visual_index" not in ws.parts
     shown = pictures.of(ws)
     assert shown.of("1") is None and shown.of("2") is None
+
+
+class _Stop(Exception):
+    pass
+
+
+def test_int8_calibration_reads_no_picture_from_outside_either(shop, monkeypatch):
+    """`--precision int8` decodes catalogue pictures to calibrate on before any is embedded: those
+    too come only from inside the folder (every picture read is recorded; the build stops where
+    the model would be quantised)."""
+    from embed import build, int8, precision
+
+    tmp_path, catalogue = shop
+    read, real = [], build._read
+
+    def recording(images_dir, item, *args):
+        read.append(item.id)
+        return real(images_dir, item, *args)
+
+    def quantise(*args, **kw):
+        raise _Stop
+
+    monkeypatch.setattr(build, "_read", recording)
+    monkeypatch.setattr(precision, "_cached_int8", lambda *a: None)  # calibrate here, whatever is cached
+    monkeypatch.setattr(int8, "build", quantise)
+    with pytest.raises(_Stop):
+        build.build_index(None, tmp_path / "index", catalog=catalogue, weights="none", precision="int8",
+                          progress=False, workers=1)
+    assert read == ["1"]
