@@ -30,7 +30,7 @@ from api.keys import Key, Keys
 from api.store import DEFAULTS, Store
 from common.errors import ArtifactError, InputError
 from common.netguard import is_loopback
-from common.redact import redacted_logging
+from common.redact import redact, redacted_logging
 
 MAX_K = 100
 MAX_BODY = 64 * 1024  # bytes of any request but a photo upload
@@ -232,7 +232,7 @@ def create_app(store: Store, keys: Keys, origins: list[str] | None = None, *, wa
                 store.get(kind)
             state["ready"] = True
         except Exception as exc:  # noqa: BLE001 - the log and /v1/admin/status report it
-            state["error"] = f"{type(exc).__name__}: {exc}".splitlines()[0]
+            state["error"] = redact(f"{type(exc).__name__}: {exc}".splitlines()[0])  # /v1/admin/status shows it
             log.error("Loading at start failed: %s", state["error"])
 
     if warm:

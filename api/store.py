@@ -19,6 +19,7 @@ from typing import Any, Callable
 
 import settings
 from common.errors import ArtifactError
+from common.redact import redact
 
 log = logging.getLogger("vitrine.api")
 
@@ -201,8 +202,8 @@ class Store:
         try:
             value = self._load(kind, dataset, folder)
         except Exception as exc:  # noqa: BLE001 - kept, reported, and the old version serves
-            reason = f"{type(exc).__name__}: {exc}".splitlines()[0] if not isinstance(exc, ArtifactError) \
-                else str(exc).splitlines()[0]
+            reason = redact(f"{type(exc).__name__}: {exc}".splitlines()[0] if not isinstance(exc, ArtifactError)
+                            else str(exc).splitlines()[0])  # /v1/admin/status shows it
             self._failed[key] = Failure(stamp, now, reason)
             log.error("Loading %s:%s failed (%s): %s", kind, dataset,
                       "the previous version serves on" if entry is not None else "nothing to serve", reason)

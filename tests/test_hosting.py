@@ -62,7 +62,9 @@ def test_compose_runs_the_app_the_api_and_postgresql_on_shared_artifacts():
     assert services["db"]["image"].startswith("postgres:")
     for name in ("app", "api"):
         assert "artifacts:/data" in services[name]["volumes"]
-    assert set(compose["volumes"]) >= {"artifacts", "cache", "pgdata", "api-secrets"}
+    assert set(compose["volumes"]) >= {"artifacts", "cache", "api-cache", "pgdata", "api-secrets"}
+    caches = {name: {v for v in services[name]["volumes"] if v.endswith(":/cache")} for name in ("app", "api")}
+    assert caches["app"] and caches["api"] and not caches["app"] & caches["api"]  # cached code is not shared
     for name, value in services["db"]["environment"].items():
         if "PASSWORD" in name:
             assert str(value).startswith("${") and ":?" in value, name  # from .env, never written here
