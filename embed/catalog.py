@@ -14,7 +14,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from common.errors import InputError
-from common.pathguard import inside
+from common.pathguard import escaping, resolved
 from common.tables import read_csv
 from embed.fetch import is_url
 
@@ -95,10 +95,11 @@ def from_image_column(meta: pd.DataFrame) -> list[CatalogItem]:
 def outside(images_dir: Path, root: Path, items: list[CatalogItem]) -> dict[str, str]:
     """The picture files (symlinks followed, `..` removed) that are not under `root`, by product id,
     with the reason: a catalogue names data, and its paths must not reach the rest of the disk."""
-    images_dir, root = Path(images_dir), Path(root)
-    return {it.id: f"{it.file} is outside the images folder {root.resolve()}: give --images-root DIR to "
-                   "allow pictures under a wider folder" for it in items
-            if not it.url and not inside(images_dir / it.file, root)}
+    files = [it for it in items if not it.url]
+    where = resolved(root) or root
+    return {it.id: f"{it.file} is outside the images folder {where}: give --images-root DIR to allow pictures "
+                   "under a wider folder" for it, out in zip(files, escaping(images_dir, [it.file for it in files], root))
+            if out}
 
 
 def _sha256(path: Path) -> str:

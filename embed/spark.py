@@ -52,11 +52,11 @@ from tqdm import tqdm
 
 import settings
 from common.errors import InputError
+from common.netguard import Allow
 from common.spark import is_remote, local_cores, runs_here, session
 from embed.build import (HEARTBEAT_SECONDS, SHARDS_DIR, BuildReport, Plan, ProgressCallback, _embed_todo, _Known,
                          _Progress, finish_build, known_vectors, plan_build)
 from embed.catalog import CatalogItem
-from common.netguard import Allow
 from embed.fetch import Fetcher
 from embed.weights import MODEL_PRECISIONS, WEIGHTS_FILE, Weights, check_precision, keras_models_dir
 
