@@ -18,10 +18,12 @@ DEMO_FASHION_IMAGES = Path(os.environ.get("VITRINE_CATALOG_IMAGES", DATA_DIR / "
 DEMO_FASHION_CATALOG = Path(os.environ.get("VITRINE_CATALOG", DATA_DIR / "fashion" / "styles.csv"))
 DEMO_VISUAL_INDEX = Path(os.environ.get("VITRINE_VISUAL_INDEX", ARTIFACTS_DIR / "visual_index"))
 
-# Tabular demo data.
+# Tabular demo data (the data sets themselves are listed once, in shop/demos.py).
 DEMO_MOVIELENS_RATINGS = DATA_DIR / "movielens" / "ratings.csv.gz"
 DEMO_MOVIELENS_MOVIES = DATA_DIR / "movielens" / "movies.csv"
 DEMO_ONLINE_RETAIL = DATA_DIR / "online_retail" / "online_retail_sample.csv.gz"
+DEMO_SUPERSTORE = DATA_DIR / "superstore" / "superstore_sample.csv"
+DEMO_BASKETS = DATA_DIR / "baskets" / "market_basket_optimisation.csv"
 
 # Image embedding (embed/).
 IMAGE_SIZE = 224  # ResNet50's native input

@@ -27,7 +27,7 @@ from fastapi.responses import JSONResponse
 
 import settings
 from api.keys import Key, Keys
-from api.store import DEFAULTS, Store
+from api.store import PARTS, Store, default
 from common.errors import ArtifactError, InputError
 from common.netguard import is_loopback
 from common.redact import redact, redacted_logging
@@ -206,7 +206,7 @@ def _key(request: Request) -> Key | None:
 def _may_read(request: Request, kind: str, dataset: str | None) -> None:
     """403 unless the caller's key may read this data set (a key without `datasets` reads all)."""
     key = _key(request)
-    name = dataset or DEFAULTS[kind]
+    name = dataset or default(kind)
     if key is not None and not key.reads(name):
         raise HTTPException(403, f"Key {key.name!r} may not read data set {name!r}.")
 
@@ -244,8 +244,8 @@ def create_app(store: Store, keys: Keys, origins: list[str] | None = None, *, wa
         except LookupError as exc:
             raise HTTPException(404, str(exc).strip("'\"")) from None
         except ArtifactError as exc:
-            log.error("%s of %s cannot be served: %s", kind, dataset or DEFAULTS[kind], exc)
-            raise HTTPException(503, f"The {kind} of data set {dataset or DEFAULTS[kind]!r} cannot be served now; "
+            log.error("%s of %s cannot be served: %s", kind, dataset or default(kind), exc)
+            raise HTTPException(503, f"The {kind} of data set {dataset or default(kind)!r} cannot be served now; "
                                      "an admin key sees why at /v1/admin/status.") from None
 
     async def quick(kind: str, dataset: str | None):
@@ -268,6 +268,19 @@ def create_app(store: Store, keys: Keys, origins: list[str] | None = None, *, wa
         """The artifacts are loaded and the image model is warm (503 until then). What is loaded,
         and why something failed, is for admin keys: /v1/admin/status."""
         return JSONResponse({"ready": state["ready"]}, status_code=200 if state["ready"] else 503)
+
+    @app.get("/v1/datasets", tags=["data sets"])
+    def datasets(request: Request):
+        """The data sets this key may read (the demo sets, then the shop's workspaces), each with
+        the parts it has, as `?dataset=` takes them; the default of each endpoint is marked."""
+        key = _key(request)
+        defaults = {default(kind): [] for kind in PARTS}
+        for kind, part in PARTS.items():
+            defaults[default(kind)].append(part)
+        return {"datasets": [
+            {"name": ds.name, "label": ds.label, "demo": ds.is_demo, "parts": list(ds.parts),
+             "default_for": defaults.get(ds.name, [])}
+            for ds in store.datasets() if key is None or key.reads(ds.name)]}
 
     @app.get("/v1/next-to", tags=["basket rules"])
     async def next_to(request: Request,
@@ -297,11 +310,11 @@ def create_app(store: Store, keys: Keys, origins: list[str] | None = None, *, wa
     def customers_similar(request: Request, id: str, k: int = Query(10, ge=1, le=MAX_K),
                           dataset: str | None = None):
         """The k customers who buy most like customer `id` (cosine), with the products they share."""
-        from recommend.similar_customers.model import answer
+        from recommend.similar_customers.model import neighbours
 
         _may_read(request, "customers", dataset)
-        near, _recs = answer(get("customers", dataset).result, id, k)
-        return {"id": id, "similar": [{"id": r.neighbour, "similarity": _number(r.similarity),
+        near = neighbours(get("customers", dataset).result, id, k)
+        return {"id": id, "similar": [{"id": r.id, "similarity": _number(r.score),
                                        "shared_items": int(r.shared_items)} for r in near.itertuples()]}
 
     @app.get("/v1/customers/recommendations", tags=["similar customers"])
@@ -310,19 +323,19 @@ def create_app(store: Store, keys: Keys, origins: list[str] | None = None, *, wa
         """What to recommend to customer `id`, best first; `reason` is the app's sentence and
         `because` what it comes from (`because_of`): the customer's own products that add most to
         it (EASE, the default), or the nearest customers who bought it (user-user)."""
-        from recommend.similar_customers.model import answer
+        from recommend.similar_customers.model import answer, neighbours
 
         _may_read(request, "customers", dataset)
         customers = get("customers", dataset)
-        near, recs = answer(customers.result, id)
-        neighbours = near["neighbour"].tolist()
+        recs = answer(customers.result, id, k)
+        near = neighbours(customers.result, id)["id"].tolist()
         out = []
-        for r in recs.head(k).itertuples():
+        for r in recs.itertuples():
             if r.because:
                 because, of = list(r.because), "products"
             else:
-                because, of = [n for n in neighbours if r.item in customers.bought.get(n, ())], "customers"
-            out.append({"id": r.item, "name": r.name if isinstance(r.name, str) else None, "score": _number(r.score),
+                because, of = [n for n in near if r.id in customers.bought.get(n, ())], "customers"
+            out.append({"id": r.id, "name": r.name if isinstance(r.name, str) else None, "score": _number(r.score),
                         "reason": r.why, "because": because, "because_of": of})
         return {"id": id, "recommendations": out}
 
@@ -332,17 +345,9 @@ def create_app(store: Store, keys: Keys, origins: list[str] | None = None, *, wa
         from recommend.similar_movies.model import answer
 
         _may_read(request, "items", dataset)
-        result = get("items", dataset)
-        ids = result.movies["movieId"]
-        item: Any = id
-        if ids.dtype.kind in "iu":
-            # ASCII digits only ("²".isdigit() is True, int("²") fails), and few enough for int64
-            if not (id.isascii() and id.isdigit() and len(id) <= 18):
-                raise HTTPException(404, f"unknown item id {id!r}")
-            item = int(id)
-        rows = answer(result, item, k)
+        rows = answer(get("items", dataset), id, k)  # the recommender reads the id (InputError: 404)
         return {"id": id, "similar": [
-            {"id": str(r.similar_movieId), "title": r.title, "similarity": _number(r.similarity),
+            {"id": str(r.id), "title": r.title, "similarity": _number(r.score),
              "ratings": int(r.n_ratings), "mean_rating": _number(r.mean_rating)} for r in rows.itertuples()]}
 
     @app.post("/v1/visual-search", tags=["visual search"])
@@ -354,17 +359,15 @@ def create_app(store: Store, keys: Keys, origins: list[str] | None = None, *, wa
         """The k catalogue products most like the photo, with their scores; the app's image checks
         (a file that is not a usable picture is 422 with the app's message)."""
         _may_read(request, "visual", dataset)
-        engine = await run_in_threadpool(get, "visual", dataset)
+        visual = await run_in_threadpool(get, "visual", dataset)
         data = await image.read(settings.MAX_IMAGE_BYTES + 1)
         filters = {"gender": gender, "masterCategory": masterCategory, "articleType": articleType,
                    "category": category}
         try:
-            hits = await run_in_threadpool(_visual_hits, engine, data, k, filters)
+            results = await run_in_threadpool(_visual_results, visual, data, k, filters)
         except InputError as exc:
             raise HTTPException(422, str(exc).splitlines()[0]) from None
-        columns = [c for c in hits.columns if c not in ("rank", "id", "score", "file", "sha256", "etag", "last_modified")]
-        return {"results": [{"id": str(row["id"]), "score": _number(row["score"]),
-                             **{c: _plain(row[c]) for c in columns}} for _, row in hits.iterrows()]}
+        return {"results": results}
 
     @app.post("/v1/admin/reload", tags=["ops"])
     def reload():
@@ -380,13 +383,29 @@ def create_app(store: Store, keys: Keys, origins: list[str] | None = None, *, wa
     return app
 
 
-def _visual_hits(engine, data: bytes, k: int, filters: dict):
-    """Decode, embed and search (in a worker thread: seconds of CPU for a large photo)."""
-    from embed import index as visual_index
+HIDDEN = ("rank", "id", "score", "file", "sha256", "etag", "last_modified")
 
+
+def _visual_results(visual, data: bytes, k: int, filters: dict) -> list[dict]:
+    """Decode, embed and search (in a worker thread: seconds of CPU for a large photo); for a
+    shop's catalogue each result also says what is often bought with it and what its basket
+    rules show next to it, as the app's Visual search does (shop/visual.py)."""
+    from embed import index as visual_index
+    from shop.visual import product_name
+
+    engine, extra = visual.engine, visual.bought_with
     active = {name: values for name, values in filters.items() if values and name in engine.index.items}
     mask = visual_index.filter_mask(engine.index.items, **active) if active else None
-    return engine.search(data, k, mask=mask)
+    hits = engine.search(data, k, mask=mask)
+    columns = [c for c in hits.columns if c not in HIDDEN]
+    results = []
+    for _, row in hits.iterrows():
+        result = {"id": str(row["id"]), "score": _number(row["score"]), **{c: _plain(row[c]) for c in columns}}
+        if extra is not None:
+            result["bought_with"] = [{"id": i, "name": n} for i, n in extra.products(result["id"])]
+            result["next_to"] = extra.next_to(result["id"], product_name(row, result["id"]))
+        results.append(result)
+    return results
 
 
 def from_environment() -> FastAPI:

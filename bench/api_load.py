@@ -130,12 +130,11 @@ def main() -> None:
             except OSError:
                 time.sleep(0.25)
         print(f"API ready in {time.perf_counter() - started:.1f} s (every demo set loaded, model warm)")
-        from recommend.rules import defaults
-        from recommend.rules.baskets import read_baskets
-        from recommend.similar_products.model import DEMO_SETS, read_order_lines
+        from shop.registry import Registry
 
-        items = list(read_baskets(defaults.DEMO_BASKETS, "wide").items)
-        products = read_order_lines(DEMO_SETS["superstore"].path, DEMO_SETS["superstore"].columns)["Product ID"].unique()
+        items = list(Registry().get("groceries").baskets().items)
+        lines, columns = Registry().get("superstore").order_lines()
+        products = lines[columns.item].unique()
         rng = np.random.default_rng(0)
         requests = [_get("/v1/next-to", {"item": items[rng.integers(len(items))]}, host, key) if i % 2 == 0 else
                     _get("/v1/similar-products", {"id": products[rng.integers(len(products))]}, host, key)

@@ -126,21 +126,17 @@ def pick_option(page, box, nth: int):
 
 def computations(index: Path, photo: bytes) -> dict[str, float]:
     """The work behind each control, alone in this process (best of three, seconds)."""
-    import pandas as pd
-
     import settings
     from embed import index as visual_index
     from embed.query import QueryEngine
     from recommend.rules import defaults
-    from recommend.rules.baskets import read_baskets
     from recommend.rules.model import build as build_rules
-    from recommend.similar_customers import PurchaseColumns, read_purchases
     from recommend.similar_customers import answer as customers_answer
     from recommend.similar_customers import build as build_customers
     from recommend.similar_movies import build as build_movies
     from recommend.similar_movies.model import DEFAULT_CENTRE, DEFAULT_MIN_RATINGS
     from recommend.similar_products.model import answer as products_answer
-    from recommend.similar_products.model import build_demo
+    from shop.registry import Registry
 
     def best(fn, n=3) -> float:
         times = []
@@ -154,13 +150,12 @@ def computations(index: Path, photo: bytes) -> dict[str, float]:
     engine.embedder.warm_up()
     vector = engine.embed(photo)[0]
     first = str(engine.index.items["id"].iloc[0])
-    spec = next(iter(defaults.DEMO_DATASETS.values()))
-    baskets = read_baskets(spec["path"], spec["format"])
-    ratings, movies = pd.read_csv(settings.DEMO_MOVIELENS_RATINGS), pd.read_csv(settings.DEMO_MOVIELENS_MOVIES)
-    cols = PurchaseColumns()
-    customers = build_customers(read_purchases(settings.DEMO_ONLINE_RETAIL, cols), cols)
+    baskets = Registry().get("groceries").baskets()
+    ratings, movies = Registry().get("movielens").ratings()
+    purchases = Registry().get("online_retail").purchases()
+    customers = build_customers(purchases.table, purchases.cols)
     someone = str(customers.neighbours["customer"].drop_duplicates().iloc[5])
-    products = build_demo("superstore", save=False)
+    products = Registry().get("superstore").build_with("similar_products", "ease")
     item = str(products.products["item"].iloc[3])
     return {
         "upload": best(lambda: visual_index.search(engine.index, engine.embed(photo)[0], settings.TOP_K)),

@@ -224,6 +224,16 @@ def write_tables(final: Path, kind: str, format_version: int, manifest: dict, ta
     return Path(final)
 
 
+def stamp(folder: Path) -> float:
+    """The one "has it changed?" check: the time `folder`'s manifest was written, through the
+    link that points at its current version (0.0 when none is built). A rebuild swaps the link to
+    a new version with a new manifest, so caches keyed by it read the new one."""
+    try:
+        return (Path(folder) / MANIFEST).resolve().stat().st_mtime
+    except OSError:
+        return 0.0
+
+
 def read_manifest(folder: Path) -> dict:
     """`folder/manifest.json` as a dict, or ArtifactError (no rebuild hint: callers add theirs)."""
     path = Path(folder) / MANIFEST

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+import settings
 from common.artifacts import MANIFEST, Draft, loading, read_manifest, write_artifact
 from common.errors import ArtifactError, InputError
 from common.topk import check_k, top_k
@@ -128,17 +129,31 @@ def writing(folder: Path | str, items: pd.DataFrame, dims: int, manifest: Mappin
         items.to_csv(draft.path / ITEMS_FILE, index=False)
 
 
-def write(folder: Path | str, vectors: np.ndarray, items: pd.DataFrame, manifest: Mapping,
-          index_type: str = "exact") -> Path:
-    """Write arrays as a visual index folder, atomically (a crash leaves the old one intact)."""
+def build(vectors: np.ndarray, items: pd.DataFrame, manifest: Mapping | None = None) -> VectorIndex:
+    """A visual index in memory from product vectors (N, d) and their catalogue rows (an `id`
+    column first), as the recommenders' `build` makes a result from a table; embedding pictures
+    into vectors is embed/build.py's job (`python -m embed build`)."""
     vectors = np.asarray(vectors, dtype=np.float32)
     if vectors.ndim != 2:
         raise ValueError(f"vectors must be a 2-D (N, d) array, got shape {vectors.shape}.")
     if len(items) != len(vectors):
         raise ValueError(f"items has {len(items)} rows but there are {len(vectors)} vectors.")
-    with writing(folder, items, vectors.shape[1], manifest, index_type=index_type) as (matrix, _):
+    if "id" not in items.columns:
+        raise ValueError(f"items needs an 'id' column; it has {list(items.columns)}.")
+    items = items.assign(id=items["id"].astype(str)).reset_index(drop=True)
+    items = items[["id"] + [c for c in items.columns if c != "id"]]
+    return VectorIndex(vectors, items["id"].to_numpy(), items, dict(manifest or {}))
+
+
+def write(index: VectorIndex, out: Path | str, inputs: Mapping | None = None, rebuild: str | None = None, *,
+          index_type: str = "exact") -> Path:
+    """Write an index as a visual index folder, atomically (a crash leaves the old one intact);
+    `inputs` are added to its manifest."""
+    manifest = {**index.manifest, **(inputs or {})}
+    vectors = np.asarray(index.vectors, dtype=np.float32)
+    with writing(out, index.items, vectors.shape[1], manifest, rebuild, index_type=index_type) as (matrix, _):
         matrix[:] = vectors
-    return Path(folder)
+    return Path(out)
 
 
 # ---- read ----------------------------------------------------------------------------------
@@ -277,14 +292,16 @@ def search(index: VectorIndex, vector: np.ndarray, k: int = 5, *,
     return pd.concat([out, table.drop(columns="id")], axis=1)
 
 
-def answer(index: VectorIndex, product_id, k: int = 5, *, mask: np.ndarray | None = None,
+def answer(index: VectorIndex, query: str, k: int | None = None, *, mask: np.ndarray | None = None,
            include_self: bool = False) -> pd.DataFrame:
-    """The k products most similar to catalogue product `product_id`, using its stored vector.
+    """The k (default settings.TOP_K) products most like catalogue product `query`, from its
+    stored vector: rank, id, score (cosine) and the catalogue's columns.
 
     No image is re-embedded. The product itself is left out unless `include_self`; an unknown id
     is an InputError.
     """
-    pos = index.position(product_id)
+    k = settings.TOP_K if k is None else k
+    pos = index.position(query)
     exclude = () if include_self else (index.ids[pos],)
     return search(index, index.vector(pos), k, mask=mask, exclude_ids=exclude)
 

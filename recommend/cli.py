@@ -27,7 +27,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "similar-movies": ("recommend.similar_movies.cli", "movies similar to each movie (item k-NN, cosine)"),
     "build": ("recommend.workspace.cli",
               "a shop's orders (file or database) into a workspace of every recommender, for the app"),
-    "evaluate": ("recommend.quality.cli",
+    # the one command that opens data sets by name: its module sits above recommend/, with the registry
+    "evaluate": ("shop.evaluate_cli",
                  "how good similar products, customers and items are on held-out data, for the app's pages"),
     "export": ("recommend.workspace.export",
                "a workspace's lists into SQL tables of the shop's database, for its back end to serve"),

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from pathlib import Path
 
 import altair as alt
 import pandas as pd
@@ -20,10 +19,10 @@ from common.errors import InputError
 from common.shop_tables import ORDERS, guess
 from common.tables import csv_columns
 from recommend.rules import defaults
-from recommend.rules.baskets import Baskets, guess_format, long_baskets, read_baskets
+from recommend.rules.baskets import Baskets, guess_format, read_baskets
 from recommend.rules.model import SUPPORT_STEPS, WANTED_RULES, BasketRules, answer, build, lookup_json_text, starting_support
 from recommend.rules.rules import RULE_COLUMNS, rules_with_item, split_items
-from recommend.workspace.model import Workspace, open_workspace
+from shop.registry import DataSet
 from ui import pictures
 from ui.datasets import choose
 from ui.links import pick, share
@@ -50,20 +49,20 @@ class Source:
     item_col: str | None = None
     quantity_col: str | None = None
     suggested: dict | None = None  # thresholds that suit the data
-    workspace: str | None = None  # a workspace's folder: its mapped order lines are the baskets
-    workspace_obj: Workspace | None = None
+    dataset: DataSet | None = None  # a demo set or a workspace (None: an upload)
 
 
 # cache_resource, not cache_data: one shared, read-only copy of baskets and rules, not a fresh
 # unpickled copy on every rerun of every session.
 @st.cache_resource(show_spinner=False, max_entries=8)
-def _read(key: str, data: bytes | None, fmt: str, basket_col, item_col, quantity_col, name: str,
-          workspace: str | None = None) -> Baskets:
-    if workspace is not None:
-        orders = open_workspace(Path(workspace).name, Path(workspace).parent).orders()
-        return long_baskets(orders, basket_col, item_col, None, {"name": name})
-    source = data if data is not None else defaults.DEMO_DATASETS[key]["path"]
-    return read_baskets(source, fmt, basket_col, item_col, quantity_col, name=name)
+def _read(key: str, data: bytes, fmt: str, basket_col, item_col, quantity_col, name: str) -> Baskets:
+    return read_baskets(data, fmt, basket_col, item_col, quantity_col, name=name)
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def _read_set(key: str, name: str, _ds: DataSet) -> Baskets:
+    """A data set's baskets (its file, or a workspace's orders), read once per version (`key`)."""
+    return _ds.baskets(name)
 
 
 @st.cache_resource(show_spinner=False, max_entries=32)
@@ -131,29 +130,30 @@ def _upload_source() -> Source | None:
 
 
 def _choose_source() -> Source | None:
-    demos = {key: spec["label"] for key, spec in defaults.DEMO_DATASETS.items()}
-    choice = choose("basket_rules", {**demos, UPLOAD: UPLOAD}, label="Baskets")
-    if isinstance(choice, Workspace):
-        return _workspace_source(choice)
+    choice = choose("basket_rules", label="Baskets", extra={UPLOAD: UPLOAD})
     if choice == UPLOAD:
         return _upload_source()
-    spec = defaults.DEMO_DATASETS[choice]
-    how = ("one basket per line" if spec["format"] == "wide" else
-           f"order column {spec['basket_col']}, item column {spec['item_col']}, "
-           f"rows with {spec['quantity_col']} <= 0 dropped")
-    st.caption(f"`{spec['path'].relative_to(spec['path'].parents[2])}` · {how}")
-    return Source(spec["label"], choice, None, spec["format"], spec.get("basket_col"), spec.get("item_col"),
-                  spec.get("quantity_col"), spec)
+    if choice.workspace is not None:
+        return _workspace_source(choice)
+    spec = choice.demo.baskets
+    how = ("one basket per line" if spec.format == "wide" else
+           f"order column {spec.basket_col}, item column {spec.item_col}, "
+           f"rows with {spec.quantity_col} <= 0 dropped")
+    st.caption(f"`{spec.path.relative_to(spec.path.parents[2])}` · {how}")
+    thresholds = {"min_support": spec.min_support, "min_confidence": spec.min_confidence, "min_lift": spec.min_lift}
+    return Source(choice.label, choice.name, None, spec.format, spec.basket_col, spec.item_col, spec.quantity_col,
+                  thresholds, choice)
 
 
-def _workspace_source(ws: Workspace) -> Source:
+def _workspace_source(ds: DataSet) -> Source:
     """A workspace's orders as baskets, opening on the thresholds its build chose."""
+    ws = ds.workspace
     built = ws.manifest["parts"]["basket_rules"]
     item = built["item_field"]
     st.caption(f"Workspace `{ws.name}` · orders from {ws.manifest['mapping']['order']}, items by "
                f"{'product name' if item == 'name' else 'product id'} · built {ws.manifest['created'][:16]} UTC")
-    return Source(ws.label, f"ws:{ws.folder}:{ws.manifest['created']}", None, "long", "order", item, None,
-                  dict(built["thresholds"]), str(ws.folder), ws)
+    return Source(ds.label, f"ws:{ws.folder}:{ws.manifest['created']}", None, "long", "order", item, None,
+                  dict(built["thresholds"]), ds)
 
 
 def _thresholds(source: Source) -> tuple[float, float, float, int]:
@@ -178,8 +178,10 @@ def _thresholds(source: Source) -> tuple[float, float, float, int]:
 
 def _load(source: Source) -> Baskets | None:
     try:
-        return _read(source.key if source.data is None else "upload", source.data, source.fmt,
-                     source.basket_col, source.item_col, source.quantity_col, source.label, source.workspace)
+        if source.dataset is not None:
+            return _read_set(source.key, source.label, source.dataset)
+        return _read("upload", source.data, source.fmt, source.basket_col, source.item_col, source.quantity_col,
+                     source.label)
     except InputError as exc:
         st.error(str(exc))
     return None
@@ -244,14 +246,14 @@ def _next_to(result: BasketRules, baskets: Baskets, shown: pictures.Pictures) ->
     cols = st.columns(max(len(rows), 1))
     for col, row in zip(cols, rows.itertuples()):
         with col.container(border=True):
-            picture = shown.of_name(row.show) or shown.of(row.show)  # rules by name or by product id
+            picture = shown.of_name(row.id) or shown.of(row.id)  # rules by name or by product id
             if picture is not None:
                 st.image(picture, width=120)
-            st.markdown(f"**{row.rank}. {row.show}**")
+            st.markdown(f"**{row.rank}. {row.id}**")
             if row.source == "rule":
-                st.caption(f"rule {item} → {row.show}: lift {row.lift:.2f}, confidence {row.confidence:.2f}")
+                st.caption(f"rule {item} → {row.id}: lift {row.score:.2f}, confidence {row.confidence:.2f}")
             else:
-                st.caption(f"best seller, in {counts.get(row.show, 0):,} baskets")
+                st.caption(f"best seller, in {counts.get(row.id, 0):,} baskets")
     st.caption(f"In {counts[item]:,} of {baskets.n_baskets:,} baskets. Order: the item's own rules (it alone on "
                f"the left) by lift, then confidence; then best sellers. Items with no entry (new products) get "
                f"the default: {', '.join(result.default_recommendation)}.")
@@ -298,7 +300,7 @@ def render() -> None:
         view = _rules_view(rules, in_rules)
         _table(view)  # the full width: rule sides are long product names
         _chart(view)
-    _next_to(result, baskets, pictures.of(source.workspace_obj))
+    _next_to(result, baskets, pictures.of(source.dataset))
     offer(f"all {m['rules']:,} rules", lambda: result.rules[RULE_COLUMNS], "rules", "br_download_rules")
     st.download_button("Download the lookup the shop serves (JSON)", lookup_text, "lookup.json", "application/json",
                        key="br_download_lookup", on_click="ignore",

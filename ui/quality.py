@@ -4,16 +4,17 @@ recommend evaluate`) as a table and a bar chart, the split in one sentence, and 
 runs the evaluation with progress."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import altair as alt
 import pandas as pd
 import streamlit as st
 
+from common.artifacts import stamp
 from common.errors import USER_ERRORS, ArtifactError
 from recommend.quality import evaluation
-from recommend.workspace.model import Workspace
+from shop import evaluation as dataset_evaluation
+from shop.registry import DataSet
 
 WHAT = {
     "similar_products": "Each model is trained on the earlier orders and must find, in later orders, the product "
@@ -27,13 +28,6 @@ SHOWN = ["HitRate@10", "NDCG@10"]  # charted; the table has every metric
 ROLE_NAMES = {"default": "used here", "earlier default": "earlier default", "baseline": "baseline", "other": ""}
 
 
-def _stamp(folder: Path) -> float:
-    try:
-        return os.stat(Path(folder) / "manifest.json").st_mtime
-    except OSError:
-        return 0.0
-
-
 @st.cache_data(show_spinner=False, max_entries=32)
 def _load(folder: str, stamp: float) -> evaluation.Evaluation | None:
     try:
@@ -42,15 +36,15 @@ def _load(folder: str, stamp: float) -> evaluation.Evaluation | None:
         return None
 
 
-def section(part: str, chosen: str | Workspace) -> None:
-    """The section for `part` on the chosen demo set (its key) or workspace."""
-    name, root, inside = ((chosen.name, chosen.folder.parent, chosen.folder) if isinstance(chosen, Workspace)
-                          else (chosen, None, None))
+def section(part: str, chosen: DataSet) -> None:
+    """The section for `part` on the chosen data set (a demo set or a workspace)."""
+    ws = chosen.workspace
+    name, root, inside = (chosen.name, chosen.artifacts, ws.folder if ws is not None else None)
     folder = evaluation.folder_for(part, name, inside)
     with st.expander("How good is this?"):
         st.caption(WHAT[part] + " Scored on the top 10 of each list (hit rate, precision, recall, NDCG, MAP, "
                                 "coverage), against popularity and the earlier default.")
-        result = st.session_state.get(f"quality_{part}_{name}") or _load(str(folder), _stamp(folder))
+        result = st.session_state.get(f"quality_{part}_{name}") or _load(str(folder), stamp(folder))
         if st.button("Run the evaluation again" if result else "Run the evaluation", key=f"quality_run_{part}",
                      help="Splits this data set by time, trains every model on the earlier part and scores it "
                           "on the later part; a few seconds on the demo data, minutes on a large shop."):
@@ -70,7 +64,7 @@ def _run(part: str, name: str, root: Path | None, folder: Path) -> evaluation.Ev
         bar.progress(min(max(share, 0.0), 1.0), text=f"Evaluating: {what}...")
 
     try:
-        data, columns, folder, about = evaluation.data_for(part, name, root)
+        data, columns, folder, about = dataset_evaluation.data_for(part, name, root)
         result = evaluation.run(part, data, columns=columns, step=step, about=about)
     except USER_ERRORS as exc:
         bar.empty()

@@ -3,59 +3,43 @@ what those bought that this one has not, with the reason. `?customer=<id>` links
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import pandas as pd
 import streamlit as st
 
-import settings
 from common.errors import InputError
 from common.text_match import Matcher
-from recommend.similar_customers import PurchaseColumns, answer, build, find_customers, load, read_purchases
+from recommend.similar_customers import PurchaseColumns, answer, build, find_customers, neighbours
 from recommend.similar_customers.model import MODELS
-from recommend.workspace.model import Workspace, customer_orders, open_workspace, purchase_columns
+from shop.registry import DataSet
 from ui import quality
 from ui.datasets import choose
 from ui.links import pick, share
 from ui.downloads import offer
 from ui.memory import release
 
-COLS = PurchaseColumns()
 SHOWN_NEIGHBOURS = 10
-DEMO = {"online_retail": "Online Retail (UCI, 400 customers, cleaned)"}
 MODEL_LABELS = {"ease": "EASE: learned from what is bought together",
                 "user-user": "what the nearest customers bought"}
 
 
 @dataclass(frozen=True)
 class Data:
-    key: str  # names the data set in the caches
+    key: str  # names the data set and its version in the caches
     purchases: pd.DataFrame
-    cols: PurchaseColumns
+    cols: PurchaseColumns  # only the fields these purchases have: a shop may have no date, name or quantity
     price: str | None  # the unit price column, for the spend
     result: object
 
 
-@st.cache_resource(show_spinner="Reading purchases...")  # shared, read-only: no copy per rerun
-def _purchases() -> pd.DataFrame:
-    return read_purchases(settings.DEMO_ONLINE_RETAIL, COLS)
-
-
-@st.cache_resource(show_spinner="Finding similar customers...")
-def _result():
-    result = build(_purchases(), COLS)
+@st.cache_resource(show_spinner="Reading purchases and finding similar customers...", max_entries=4)
+def _open(name: str, version: tuple, _ds: DataSet) -> Data:
+    """A data set's similar customers and the purchases behind them (shared, read-only: no copy
+    per rerun); a workspace's are loaded, the demo's built once per process."""
+    purchases = _ds.purchases()
+    result = _ds.open("similar_customers")
     release()
-    return result
-
-
-@st.cache_resource(show_spinner="Reading the workspace...", max_entries=4)
-def _workspace(folder: str, stamp: str) -> Data:
-    """A workspace's similar customers and the order lines behind them (loaded, never rebuilt)."""
-    ws = open_workspace(Path(folder).name, Path(folder).parent)
-    orders = customer_orders(ws.orders())
-    cols = purchase_columns(orders)  # the fields these orders have: a shop may have no date or name
-    return Data(f"ws:{folder}:{stamp}", orders, cols, "price" if "price" in orders else None,
-                load(ws.part("similar_customers")))
+    return Data(f"{name}:{version}", purchases.table, purchases.cols, purchases.price, result)
 
 
 @st.cache_resource(show_spinner="Recommending with the chosen model...", max_entries=4)
@@ -66,10 +50,8 @@ def _built_with(key: str, model: str, _data: Data):
     return result
 
 
-def _data(chosen) -> Data:
-    if isinstance(chosen, Workspace):
-        return _workspace(str(chosen.folder), chosen.manifest["created"])
-    return Data("demo", _purchases(), COLS, "UnitPrice", _result())
+def _data(chosen: DataSet) -> Data:
+    return _open(chosen.name, chosen.version("similar_customers"), chosen)
 
 
 @st.cache_resource(show_spinner=False, max_entries=8)
@@ -105,7 +87,7 @@ def _history(data: Data, customer: str) -> None:
 def render() -> None:
     st.subheader("Similar customers")
     top = st.columns([2, 3])
-    chosen = choose("similar_customers", DEMO, top[0])
+    chosen = choose("similar_customers", top[0])
     data = _data(chosen)
     models = list(MODELS)
     built = data.result.manifest.get("model", "user-user")  # an artifact from before EASE: the neighbours'
@@ -136,7 +118,7 @@ def render() -> None:
     share("customer", customer)
     _history(data, customer)
     try:
-        near, recs = answer(result, customer)
+        near, recs = neighbours(result, customer), answer(result, customer)
     except InputError as exc:
         st.error(str(exc))
         return
@@ -146,7 +128,8 @@ def render() -> None:
     left, right = st.container(), st.container()  # stacked: both tables need the full width
     with left:
         st.markdown(f"**{SHOWN_NEIGHBOURS} most similar customers**")
-        st.dataframe(near.head(SHOWN_NEIGHBOURS)[["rank", "neighbour", "similarity", "shared_items"]],
+        shown = near.head(SHOWN_NEIGHBOURS).rename(columns={"id": "neighbour", "score": "similarity"})
+        st.dataframe(shown[["rank", "neighbour", "similarity", "shared_items"]],
                      hide_index=True, width="stretch", column_config={
                          "rank": st.column_config.NumberColumn("#", width="small"),
                          "neighbour": "Customer",
@@ -155,7 +138,7 @@ def render() -> None:
                          "shared_items": st.column_config.NumberColumn("Products in common")})
     with right:
         st.markdown("**Recommended for this customer**")
-        st.dataframe(recs[["rank", "item", "name", "score", "why"]], hide_index=True, width="stretch",
+        st.dataframe(recs[["rank", "id", "name", "score", "why"]].rename(columns={"id": "item"}), hide_index=True, width="stretch",
                      row_height=48, height=48 * len(recs) + 40,  # two lines a row, long names wrap; no scrolling
                      column_config={"rank": st.column_config.NumberColumn("#", width=40),
                                     "item": st.column_config.TextColumn("Code", width="small"),

@@ -5,17 +5,14 @@ and `?min_ratings=N` sets the threshold.
 """
 from __future__ import annotations
 
-from pathlib import Path
-
 import pandas as pd
 import streamlit as st
 
-import settings
 from common.errors import InputError
 from recommend.similar_movies import TitleIndex, answer, build
-from recommend.similar_movies.model import DEFAULT_CENTRE, DEFAULT_MIN_RATINGS, DEFAULT_MODEL, MODELS
+from recommend.similar_movies.model import DEFAULT_CENTRE, DEFAULT_MIN_RATINGS, DEFAULT_MODEL, MODELS, item_id
 from recommend.similar_movies.titles import display_title
-from recommend.workspace.model import CATALOGUE_FILE, RATINGS_FILE, Workspace, as_movielens, open_workspace
+from shop.registry import DataSet
 from ui import quality
 from ui.datasets import choose
 from ui.downloads import offer
@@ -27,30 +24,27 @@ QUERY = "sm_query"
 
 
 MODEL_LABELS = {"ease": "EASE: learned from who liked what (default)", "item-knn": "item k-NN: cosine on the ratings"}
-DEMO = {"movielens": "MovieLens sample (610 users, the 1,500 most-rated movies)"}
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)  # shared, read-only: no copy per call
-def _tables(data: str) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(ratings, items) of the demo ("movielens") or of a workspace (its folder)."""
-    if data == "movielens":
-        return pd.read_csv(settings.DEMO_MOVIELENS_RATINGS), pd.read_csv(settings.DEMO_MOVIELENS_MOVIES)
-    ws = open_workspace(Path(data).name, Path(data).parent)
-    return as_movielens(ws.table(RATINGS_FILE), ws.table(CATALOGUE_FILE))
+def _tables(name: str, version: tuple, _ds: DataSet) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(ratings, items) of a data set, read once per version."""
+    return _ds.ratings()
 
 
 @st.cache_resource(show_spinner="Finding similar items...", max_entries=16)
-def _neighbours(data: str, min_ratings: int, model: str = DEFAULT_MODEL):
+def _neighbours(name: str, version: tuple, min_ratings: int, model: str, _ds: DataSet):
     """Similar items for this data, threshold and model; built once each per process (0.1-0.5 s on the demo)."""
-    ratings, movies = _tables(data)
+    ratings, movies = _tables(name, version, _ds)
     result = build(ratings, movies, k=K, min_ratings=min_ratings, centre=DEFAULT_CENTRE, model=model)
     release()
     return result
 
 
 @st.cache_resource(show_spinner=False, max_entries=16)
-def _titles(data: str, min_ratings: int) -> TitleIndex:
-    return TitleIndex(_neighbours(data, min_ratings, DEFAULT_MODEL).movies)  # the titles are the same for every model
+def _titles(name: str, version: tuple, min_ratings: int, _ds: DataSet) -> TitleIndex:
+    # the titles are the same for every model
+    return TitleIndex(_neighbours(name, version, min_ratings, DEFAULT_MODEL, _ds).movies)
 
 
 def genres_text(genres) -> str:
@@ -60,8 +54,8 @@ def genres_text(genres) -> str:
 
 
 def _id_parser(result):
-    """Ids in links are text; the data's own type is int (MovieLens) or text (a shop's items)."""
-    return int if pd.api.types.is_integer_dtype(result.movies["movieId"]) else str
+    """Ids in links are text; the recommender reads them as its items are keyed (numbers or text)."""
+    return lambda text: item_id(result, text)
 
 
 def _linked_title(result, example: str) -> str:
@@ -74,8 +68,8 @@ def _linked_title(result, example: str) -> str:
 def render() -> None:
     st.subheader("Similar movies")
     top = st.columns([3, 2])
-    chosen = choose("similar_movies", DEMO, top[0])
-    data = str(chosen.folder) if isinstance(chosen, Workspace) else chosen
+    chosen = choose("similar_movies", top[0])
+    version = chosen.version("similar_movies")
     models = list(MODELS)
     model = top[1].selectbox("Model", models, format_func=MODEL_LABELS.get,
                              **pick("model", models, models.index(DEFAULT_MODEL)),
@@ -92,13 +86,14 @@ def render() -> None:
         min_ratings = st.slider("Minimum number of ratings", 1, 100, DEFAULT_MIN_RATINGS, key="min_ratings",
                                 bind="query-params",
                                 help="Items rated by fewer people are left out on both sides.")
-    result = _neighbours(data, min_ratings, model)
+    result = _neighbours(chosen.name, version, min_ratings, model, chosen)
     parse = _id_parser(result)
     if QUERY not in st.session_state:
         most_rated = result.movies.sort_values("n_ratings", ascending=False)["title"].iloc[0]
-        st.session_state[QUERY] = _linked_title(result, "Toy Story" if data == "movielens" else display_title(most_rated))
+        example = chosen.demo.example if chosen.is_demo and chosen.demo.example else display_title(most_rated)
+        st.session_state[QUERY] = _linked_title(result, example)
     query = left.text_input("Search a title", key=QUERY, placeholder="e.g. matrix, amelie, star wars")
-    found = _titles(data, min_ratings).search(query, limit=20)
+    found = _titles(chosen.name, version, min_ratings, chosen).search(query, limit=20)
     if found.matches.empty:
         if found.suggestions:
             st.warning(f"No title matches {query!r}. Did you mean: {'; '.join(found.suggestions)}?")
@@ -121,7 +116,8 @@ def render() -> None:
     except InputError as exc:  # too few ratings for this threshold
         st.warning(str(exc))
         return
-    table = neighbours[["rank", "title", "similarity", "genres", "n_ratings", "mean_rating"]].copy()
+    table = neighbours[["rank", "title", "score", "genres", "n_ratings", "mean_rating"]].rename(
+        columns={"score": "similarity"})
     table["genres"] = table["genres"].map(genres_text)
     st.dataframe(
         table, hide_index=True, width="stretch", row_height=48,  # two lines: long titles wrap, not cut

@@ -12,15 +12,12 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from common.artifacts import build_lock
-from common.errors import USER_ERRORS, ArtifactError, InputError
+from common.artifacts import stamp
+from common.errors import USER_ERRORS, InputError
 from common.text_match import Matcher
-from recommend.similar_products.model import (
-    DEMO_SETS, SimilarProducts, answer, build, build_demo, demo_artifact_dir, find_products, json_text, load,
-    product_matcher, read_order_lines,
-)
+from recommend.similar_products.model import SimilarProducts, answer, find_products, json_text, product_matcher
 from recommend.similar_products.similarity import MODELS
-from recommend.workspace.model import Workspace, open_workspace, product_columns
+from shop.registry import DataSet
 from ui import pictures, quality
 from ui.datasets import choose
 from ui.downloads import offer
@@ -34,68 +31,39 @@ MODEL_LABELS = {"ease": "EASE (learned)", "jaccard": "Jaccard", "cosine": "cosin
                 "cooccurrence-cosine": "the notebook's co-occurrence cosine"}
 
 
-def _stamp(folder: Path) -> float:
-    """The artifact's manifest time: part of the cache key, so a rebuilt artifact is read again."""
-    manifest = Path(folder) / "manifest.json"
-    return manifest.stat().st_mtime if manifest.is_file() else 0.0
+@st.cache_resource(show_spinner=False, max_entries=8)  # bounded: a rebuild makes a new version
+def _open(name: str, version: tuple, _ds: DataSet) -> SimilarProducts:
+    return _ds.open("similar_products")
 
 
-@st.cache_resource(show_spinner=False, max_entries=8)  # bounded: a rebuild makes a new stamp
-def _load(folder: str, stamp: float) -> SimilarProducts:
-    return load(folder)
-
-
-@st.cache_resource(show_spinner=False, max_entries=4)
-def _built_in_memory(name: str, folder: str) -> SimilarProducts:
-    """Fallback when the artifact folder cannot be written (read-only checkout): build, keep in memory."""
-    return build_demo(name, save=False)
-
-
-def _artifact(name: str) -> SimilarProducts:
-    """The demo set's artifact: loaded if present and readable, else built once (with a spinner);
-    visitors who arrive while it is being built wait for that build and load its result."""
-    folder = demo_artifact_dir(name)
-    try:
-        return _load(str(folder), _stamp(folder))
-    except ArtifactError:
-        pass  # missing, from an older format, or damaged: build it
-    try:
-        with build_lock(folder):
-            try:
-                return _load(str(folder), _stamp(folder))  # another visitor built it meanwhile
-            except ArtifactError:
-                pass
-            with st.spinner(f"First use: finding similar products in {DEMO_SETS[name].label} (a few seconds)..."):
-                build_demo(name)
-            release()
-    except OSError:  # a read-only checkout: keep the result in memory instead
-        return _built_in_memory(name, str(folder))
-    return _load(str(folder), _stamp(folder))
+def _result(ds: DataSet) -> SimilarProducts:
+    """The data set's artifact, loaded; a demo's is built the first time (visitors who arrive
+    meanwhile wait for that build and load its result: shop.datasets)."""
+    version = ds.version("similar_products")
+    if not ds.built("similar_products"):
+        with st.spinner(f"First use: finding similar products in {ds.label} (a few seconds)..."):
+            result = _open(ds.name, version, ds)
+        release()
+        return result
+    return _open(ds.name, version, ds)
 
 
 @st.cache_resource(show_spinner=False, max_entries=8)
-def _matcher(folder: str, stamp: float, _products: pd.DataFrame) -> Matcher:
+def _matcher(name: str, version: tuple, _products: pd.DataFrame) -> Matcher:
     """The name and id search of this data set's products, built once per artifact."""
     return product_matcher(_products)
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
-def _json_bytes(path: str, stamp: float) -> bytes:
+def _json_bytes(path: str, version: float) -> bytes:
     return Path(path).read_bytes()
 
 
 @st.cache_resource(show_spinner="Building with the chosen model...", max_entries=6)
-def _built_with(folder: str, stamp: float, name: str, similarity: str) -> SimilarProducts:
+def _built_with(name: str, version: tuple, similarity: str, _ds: DataSet) -> SimilarProducts:
     """The data set's similar products by another model than its artifact's, in memory (the
-    artifact keeps the default; `--similarity` writes another)."""
-    if name in DEMO_SETS:
-        demo = DEMO_SETS[name]
-        lines, columns = read_order_lines(demo.path, demo.columns), demo.columns
-    else:
-        ws = open_workspace(Path(folder).parent.name, Path(folder).parent.parent)
-        lines = ws.orders()
-        columns = product_columns(lines)
-    result = build(lines, columns, similarity=similarity)
+    artifact keeps the default; `--model` writes another)."""
+    result = _ds.build_with("similar_products", similarity)
     release()
     return result
 
@@ -107,15 +75,12 @@ def _label(row) -> str:
 def render() -> None:
     st.subheader("Similar products")
     left, right = st.columns([2, 3])
-    chosen = choose("similar_products", {n: s.label for n, s in DEMO_SETS.items()}, left)
-    if isinstance(chosen, Workspace):
-        name, folder = chosen.name, chosen.part("similar_products")
-    else:
-        name, folder = chosen, demo_artifact_dir(chosen)
+    chosen = choose("similar_products", left)
+    name, folder = chosen.name, chosen.folder("similar_products")
     query = right.text_input("Find a product by part of its name (or id)", key="sp_query",
                              placeholder="e.g. lantern, paper, chair — empty lists the most ordered")
     try:
-        result = _load(str(folder), _stamp(folder)) if isinstance(chosen, Workspace) else _artifact(name)
+        result = _result(chosen)
         built = result.manifest["similarity"]
         models = list(MODELS)
         similarity = left.selectbox(
@@ -125,7 +90,7 @@ def render() -> None:
                  "later orders most often (How good is this?, below).")
         share("model", similarity)
         if similarity != built:
-            result = _built_with(str(folder), _stamp(folder), name, similarity)
+            result = _built_with(name, chosen.version("similar_products"), similarity, chosen)
     except USER_ERRORS as exc:
         st.error(f"Could not load the similar products of this data set: {exc}".splitlines()[0])
         return
@@ -138,10 +103,10 @@ def render() -> None:
     products = result.products
     if query.strip():
         matches = find_products(products, query, limit=SHOWN_MATCHES,
-                                matcher=_matcher(str(folder), _stamp(folder), products))
+                                matcher=_matcher(name, chosen.version("similar_products"), products))
         if matches.empty:
             st.error(f"No product name or id is close to {query.strip()!r}; try a shorter part of a word.")
-            _validation(result, name)
+            _validation(result, chosen.note("similar_products"))
             return
     else:
         matches = products.sort_values(["orders", "name"], ascending=[False, True], kind="stable").head(SHOWN_MATCHES)
@@ -153,7 +118,7 @@ def render() -> None:
     item = st.selectbox(f"Product ({len(labels)} shown)", options, format_func=labels.get, **pick("product", options))
     share("product", item)
     _answer(result, item, pictures.of(chosen))
-    _validation(result, name)
+    _validation(result, chosen.note("similar_products"))
     offer(f"every product's top {m['k']}", lambda: _all_lists(result), f"similar_products_{name}", "sp_lists")
     st.download_button(f"Download all top-{m['k']} lists as the shop serves them (JSON)", data=_download(folder, result),
                        file_name=f"similar_products_{name}.json", mime="application/json", key="sp_download",
@@ -173,7 +138,7 @@ def _download(folder: Path, result: SimilarProducts) -> bytes:
     """The artifact's JSON file as written by the build (or made from memory if it was not written)."""
     path = Path(folder) / "similar_products.json"
     if path.is_file():
-        return _json_bytes(str(path), _stamp(folder))
+        return _json_bytes(str(path), stamp(folder))
     return json_text(result.as_json()).encode("utf-8")
 
 
@@ -195,9 +160,9 @@ def _answer(result: SimilarProducts, item: str, shown: pictures.Pictures) -> Non
         return
     if shown:  # a shop's catalogue has pictures: the product and its similar ones, side by side
         pictures.row([(shown.of(item), f"{chosen['name']} (this product)")] +
-                     [(shown.of(r.similar_item), f"{r.rank}. {r.name}") for r in similar.itertuples()])
+                     [(shown.of(r.id), f"{r.rank}. {r.name}") for r in similar.itertuples()])
     table = pd.DataFrame({
-        "rank": similar["rank"], "name": similar["name"], "item": similar["similar_item"],
+        "rank": similar["rank"], "name": similar["name"], "item": similar["id"],
         "score": similar["score"], "co_count": similar["co_count"],
     })
     config = {
@@ -218,7 +183,7 @@ def _answer(result: SimilarProducts, item: str, shown: pictures.Pictures) -> Non
     offer("these similar products", table, f"similar_to_{item}", "sp_download_one")
 
 
-def _validation(result: SimilarProducts, name: str) -> None:
+def _validation(result: SimilarProducts, note: str | None) -> None:
     with st.expander("Validation: are similar products in the same category?", expanded=True):
         if result.validation is None or result.validation.empty:
             st.info("This data set has no product categories, so the same-category check does not apply; "
@@ -244,7 +209,5 @@ def _validation(result: SimilarProducts, name: str) -> None:
         st.bar_chart(chart, x="category", y=list(series), color=["#d62728", "#b0b0b0", "#1f77b4"],
                      y_label=f"% of the top {k} in the product's own {level.lower()}", x_label="",
                      horizontal=True, stack=False, height=max(300, 40 * len(per)))
-        if name == "superstore":
-            st.caption("Superstore is Tableau's fictional sample: its orders combine products at random, so "
-                       "co-occurrence scores at the random level here. Real baskets (Online Retail) are checked "
-                       "by the offline evaluation.")
+        if note:
+            st.caption(note)

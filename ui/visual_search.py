@@ -15,20 +15,17 @@ from pathlib import Path
 import streamlit as st
 
 import settings
-from common.artifacts import build_lock
 from common.errors import USER_ERRORS, InputError
-from common.pathguard import inside
 from embed import index as visual_index
-from recommend.workspace.model import Workspace
-from ui import pictures
+from shop import pictures as shop_pictures
+from shop.registry import DataSet
+from shop.visual import BoughtWith, bought_with, build_demo_index, product_name
 from ui.datasets import choose
 from ui.links import linked, share
 from ui.memory import release
 
 FILTERS = (("gender", "Gender"), ("masterCategory", "Category"), ("articleType", "Article type"),
            ("category", "Category"))
-DEMO = {"fashion": "Fashion product images (the demo catalogue)"}
-BOUGHT_WITH = 3
 PHOTO_KINDS = "JPEG, PNG, WebP, HEIC (iPhone), AVIF"
 
 
@@ -37,60 +34,17 @@ PHOTO_KINDS = "JPEG, PNG, WebP, HEIC (iPhone), AVIF"
 _UNAVAILABLE: dict[tuple[str, str], str] = {}
 
 
-class Shop:
-    """What a workspace adds to its visual search: pictures from its catalogue, and what is often
-    bought with each product (its similar products, and what its basket lookup shows next to it)."""
-
-    def __init__(self, folder: str, created: str):
-        from recommend.rules import model as rules_model
-        from recommend.similar_products import model as products_model
-        from recommend.workspace.model import open_workspace
-
-        ws = open_workspace(Path(folder).name, Path(folder).parent)
-        self.pictures = pictures.of(ws)
-        self.similar = products_model.load(ws.part("similar_products")) if "similar_products" in ws.parts else None
-        self.rules = rules_model.load(ws.part("basket_rules")) if "basket_rules" in ws.parts else None
-        self.item_field = ws.manifest["parts"].get("basket_rules", {}).get("item_field")
-
-    def bought_with(self, product: str) -> list[tuple[str, str]]:
-        """(product id, name) of the products most often bought with this one, best first."""
-        from recommend.similar_products.model import answer
-
-        if self.similar is None or not (self.similar.products["item"] == product).any():
-            return []
-        found = answer(self.similar, product, BOUGHT_WITH)
-        return list(zip(found["similar_item"], found["name"]))
-
-    def next_to(self, product: str, name: str) -> list[str]:
-        """What the basket lookup shows next to this product (its rules, topped up with best sellers)."""
-        from recommend.rules.model import answer
-
-        if self.rules is None:
-            return []
-        try:
-            return answer(self.rules, name if self.item_field == "name" else product)["show"].tolist()
-        except InputError:  # never in an order: a shop shows the default list
-            return list(self.rules.default_recommendation)
-
-
 @st.cache_resource(show_spinner=False, max_entries=4)
-def _shop(folder: str, created: str) -> Shop:
-    """One Shop per workspace build, shared by every visitor."""
-    return Shop(folder, created)
+def _bought_with_of(name: str, version: tuple, _ds: DataSet) -> BoughtWith | None:
+    """What a workspace adds to its results, one per workspace build, shared by every visitor."""
+    return bought_with(_ds)
 
 
-def _index_dir() -> Path:
-    return Path(settings.DEMO_VISUAL_INDEX)
-
-
-def _build_demo_index(index_dir: Path, weights: str) -> None:
+def _build_demo_index(ds: DataSet, weights: str) -> None:
     """First run: embed the demo catalogue, with a progress bar (count, images/s, time left)."""
-    from embed.build import build_index
-
     with st.status("Building the visual index of the demo catalogue (first run only)...",
                    expanded=True) as status:
         bar = st.progress(0.0)
-
         bar.progress(0.0, text="Loading the image model (a few seconds)...")
 
         def report(done: int, total: int, rate: float) -> None:
@@ -101,10 +55,8 @@ def _build_demo_index(index_dir: Path, weights: str) -> None:
                         f"{(total - done) / rate:.0f} s left")
             bar.progress(done / total if total else 1.0, text=text)
 
-        result = build_index(settings.DEMO_FASHION_IMAGES, index_dir,
-                             catalog=settings.DEMO_FASHION_CATALOG, weights=weights,
-                             progress=False, on_progress=report)
-        status.update(label=f"Visual index ready: {result.count} products.", state="complete",
+        count = build_demo_index(ds, weights, on_progress=report)
+        status.update(label="Visual index ready" + (f": {count} products." if count else "."), state="complete",
                       expanded=False)
 
 
@@ -131,19 +83,18 @@ def _engine(index_dir: str, weights: str):
     return engine
 
 
-def _open_engine(index_dir: Path, demo: bool):
+def _open_engine(ds: DataSet):
     """The query engine, building the demo index first if there is none; None on a problem
     the user must fix (the message is already shown)."""
     from embed.weights import WeightsUnavailable
 
     weights = settings.WEIGHTS
+    index_dir = ds.folder("visual_index")
     key = (str(index_dir), weights)
     if key not in _UNAVAILABLE:
         try:
-            if demo:
-                with build_lock(index_dir):  # two visitors arriving at once: one builds, the other waits
-                    if not (index_dir / "manifest.json").is_file():
-                        _build_demo_index(index_dir, weights)
+            if ds.is_demo and not (index_dir / "manifest.json").is_file():
+                _build_demo_index(ds, weights)
             return _engine(str(index_dir), weights)
         except WeightsUnavailable as exc:
             _UNAVAILABLE[key] = str(exc)
@@ -158,26 +109,9 @@ def _open_engine(index_dir: Path, demo: bool):
     return None
 
 
-def _image_path(engine, product_id: str, shop: Shop | None = None) -> str | None:
+def _image_path(engine, product_id: str, shop: BoughtWith | None = None) -> str | None:
     """Where a product's picture is: the shop catalogue's file or URL, else the index's file."""
-    if shop is not None:
-        return shop.pictures.of(product_id)
-    row = engine.index.items.iloc[engine.index.position(product_id)]
-    url = row.get("url")
-    if isinstance(url, str) and url:  # the visitor's browser loads it; the app never fetches it
-        return url
-    manifest = engine.index.manifest
-    path = Path(manifest.get("images_dir", "")) / str(row["file"])
-    root = manifest.get("images_root") or manifest.get("images_dir")  # older indexes: their folder
-    return str(path) if root and inside(path, root) and path.is_file() else None
-
-
-def _name(row, product_id) -> str:
-    for column in ("productDisplayName", "name"):
-        value = row.get(column)
-        if isinstance(value, str) and value:
-            return value
-    return str(product_id)
+    return shop.pictures.of(product_id) if shop is not None else shop_pictures.in_index(engine.index, product_id)
 
 
 def _filters(engine):
@@ -239,7 +173,7 @@ def _photo(engine, data: bytes):
     return st.session_state["vs_photo"]
 
 
-def _show_results(engine, hits, area, shop: Shop | None = None) -> None:
+def _show_results(engine, hits, area, shop: BoughtWith | None = None) -> None:
     if hits.empty:
         area.info("No catalogue product matches these filters.")
         return
@@ -249,13 +183,13 @@ def _show_results(engine, hits, area, shop: Shop | None = None) -> None:
             path = _image_path(engine, hit["id"], shop)
             if path is not None:
                 st.image(path, width="stretch")
-            st.markdown(f"**{_name(hit, hit['id'])}**")
+            st.markdown(f"**{product_name(hit, hit['id'])}**")
             details = [str(hit[c]) for c in ("articleType", "baseColour", "gender", "category")
                        if c in hit and isinstance(hit[c], str)]
             st.caption(" · ".join(details))
             st.markdown(f"**{100 * hit['score']:.1f}%** similar")
             if shop is not None:
-                _bought_with(shop, str(hit["id"]), _name(hit, hit["id"]))
+                _bought_with(shop, str(hit["id"]), product_name(hit, hit["id"]))
             if st.button("More like this", key=f"vs_more_{hit['id']}"):
                 st.session_state["vs_query"] = ("product", str(hit["id"]))
                 st.session_state["vs_uploader_turn"] += 1  # the uploader no longer shows the old file
@@ -263,10 +197,10 @@ def _show_results(engine, hits, area, shop: Shop | None = None) -> None:
                 st.rerun()
 
 
-def _bought_with(shop: Shop, product: str, name: str) -> None:
+def _bought_with(shop: BoughtWith, product: str, name: str) -> None:
     """Under a result: the products often bought with it, with their pictures, and what the
     basket lookup shows next to it."""
-    together = shop.bought_with(product)
+    together = shop.products(product)
     if together:
         st.caption("Often bought with")
         cells = st.columns(len(together), gap="small")
@@ -283,13 +217,9 @@ def _bought_with(shop: Shop, product: str, name: str) -> None:
 def render() -> None:
     st.subheader("Visual search")
     st.caption("Upload or take a photo of a product: the five most similar catalogue products come back.")
-    chosen = choose("visual_index", DEMO, st.columns([2, 3])[0], label="Catalogue")
-    shop = None
-    if isinstance(chosen, Workspace):
-        shop = _shop(str(chosen.folder), chosen.manifest["created"])
-        engine = _open_engine(chosen.part("visual_index"), demo=False)
-    else:
-        engine = _open_engine(_index_dir(), demo=True)
+    chosen = choose("visual_index", st.columns([2, 3])[0], label="Catalogue")
+    shop = _bought_with_of(chosen.name, chosen.version("visual_index"), chosen) if chosen.workspace else None
+    engine = _open_engine(chosen)
     if engine is None:
         return
     if engine.weights.kind == "none":
@@ -327,5 +257,5 @@ def render() -> None:
         q.caption("Your photo")
     else:
         row = engine.index.items.iloc[engine.index.position(value)]
-        q.caption(f"More like: {_name(row, value)}")
+        q.caption(f"More like: {product_name(row, value)}")
     _show_results(engine, hits, results, shop)

@@ -1,5 +1,6 @@
-"""One evaluation for the three interaction recommenders, on a demo set or a workspace, written as
-an artifact the app's "How good is this?" sections read.
+"""One evaluation for the three interaction recommenders, on any table of order lines or ratings,
+written as an artifact the app's "How good is this?" sections read (shop/evaluation.py evaluates
+a data set by name, through the registry).
 
 Each part is split by time and scored at 10 (HitRate, Precision, Recall, NDCG, MAP, Coverage,
 recommend.core.evaluate) with popularity and the earlier default as baselines:
@@ -9,7 +10,9 @@ recommend.core.evaluate) with popularity and the earlier default as baselines:
                      bought after it are relevant (recommend/similar_customers/evaluation.py)
   similar_movies     each user's latest 20% of ratings are the test; those rated 4+ are relevant
                      (recommend/similar_movies/evaluation.py)
-EASE's λ is always chosen on a validation split carved from the training data only.
+EASE's λ is always chosen on a validation split carved from the training data only (by HitRate@10
+where one product an order is hidden, by NDCG@10 where a user holds out several: see each tuner).
+Rows are matched to their roles by the model each names, never by a label.
 """
 from __future__ import annotations
 
@@ -65,36 +68,44 @@ def folder_for(part: str, dataset: str, workspace_folder: Path | None = None) ->
     return Path(settings.ARTIFACTS_DIR) / "evaluation" / dataset / part
 
 
-def _rows(table: pd.DataFrame, roles: dict[str, tuple[str, str]]) -> pd.DataFrame:
-    """The chosen rows of a recommender's own evaluation table, in the shared layout:
-    roles = {its row label: (shown name, role)}."""
-    out = []
-    for label, (name, role) in roles.items():
-        if label not in table.index:
-            continue
-        row = table.loc[label]
-        out.append({"model": name, "role": role, "users": int(row["users"]),
-                    **{m: float(row[m]) for m in METRICS},
-                    "fit_s": float(row["fit_s"]) if "fit_s" in row and pd.notna(row["fit_s"]) else np.nan})
+BASELINES = ("popularity", "random")
+
+
+def _rows(table: pd.DataFrame, shown: dict[str, str], default: str, earlier: str, part: str) -> pd.DataFrame:
+    """The rows of a recommender's own evaluation table in the shared layout, each with its role
+    by the model it names (its `model` column, a registered name): the default, the earlier
+    default, a baseline or another; `shown` names each on the page. A role the table lacks is an
+    error, not a ratio of NaN."""
+    def role(model: str) -> str:
+        return ("default" if model == default else "earlier default" if model == earlier
+                else "baseline" if model in BASELINES else "other")
+
+    rows = table[table["model"].isin(list(shown))]
+    missing = [r for r, m in (("default", default), ("earlier default", earlier)) if not (rows["model"] == m).any()]
+    if not rows["model"].isin(BASELINES).any():
+        missing.append("baseline")
+    if missing:
+        raise ValueError(f"The {part.replace('_', ' ')} evaluation has no row for the {', '.join(missing)} "
+                         f"(models {default!r}, {earlier!r} and a baseline); it has {sorted(set(table['model']))}.")
+    out = [{"model": shown[row["model"]], "role": role(row["model"]), "users": int(row["users"]),
+            **{m: float(row[m]) for m in METRICS},
+            "fit_s": float(row["fit_s"]) if "fit_s" in row and pd.notna(row["fit_s"]) else np.nan}
+           for _, row in rows.iterrows()]
     return pd.DataFrame(out, columns=["model", "role", "users", *METRICS, "fit_s"])
 
 
 def similar_products(lines: pd.DataFrame, columns, step: Step | None = None) -> tuple[pd.DataFrame, str, dict]:
     from recommend.similar_products.evaluation import evaluate_similar_products
-    from recommend.similar_products.similarity import DEFAULT_SIMILARITY
+    from recommend.similar_products.similarity import DEFAULT_SIMILARITY, EARLIER_DEFAULT
 
     table, facts = evaluate_similar_products(lines, columns, similarities=("jaccard", "cosine", "cooccurrence-cosine"),
                                              min_counts=(1,), ks=(10,), with_ease=True, step=step)
     table = table.rename(columns={"build_s": "fit_s"})
-    table.index = [similarity for similarity, _min_count in table.index]
     lam = facts["ease_lambda"]
     rows = _rows(table, {
-        "ease": (f"EASE (λ={lam:g})", "default" if DEFAULT_SIMILARITY == "ease" else "other"),
-        "ease (full model)": (f"EASE, whole basket (λ={lam:g})", "other"),
-        "jaccard": ("Jaccard", "default" if DEFAULT_SIMILARITY == "jaccard" else "earlier default"),
-        "cosine": ("cosine", "other"),
-        "cooccurrence-cosine": ("the notebook's co-occurrence cosine", "other"),
-        "popularity": ("popularity", "baseline"), "random": ("random", "baseline")})
+        "ease": f"EASE (λ={lam:g})", "ease-full-basket": f"EASE, whole basket (λ={lam:g})", "jaccard": "Jaccard",
+        "cosine": "cosine", "cooccurrence-cosine": "the notebook's co-occurrence cosine",
+        "popularity": "popularity", "random": "random"}, DEFAULT_SIMILARITY, EARLIER_DEFAULT, "similar_products")
     split = (f"Orders before {facts['test_cut'][:10]} ({facts['train_orders']:,}) trained the models; in each of "
              f"{facts['queries']:,} later orders one product was hidden and recommended back from the rest "
              f"of the order. EASE's λ={lam:g} was chosen on the last 20% of the training orders.")
@@ -104,20 +115,17 @@ def similar_products(lines: pd.DataFrame, columns, step: Step | None = None) -> 
 def similar_customers(purchases: pd.DataFrame, cols, cut: str | None = None,
                       step: Step | None = None) -> tuple[pd.DataFrame, str, dict]:
     from recommend.similar_customers.evaluation import evaluate_customers
-    from recommend.similar_customers.model import DEFAULT_MODEL, DEFAULT_NEIGHBOURS, DEFAULT_WEIGHTING
+    from recommend.similar_customers.model import DEFAULT_MODEL, DEFAULT_NEIGHBOURS, EARLIER_DEFAULT
 
     if not cols.date or cols.date not in purchases.columns:
         raise InputError("Evaluating similar customers needs a date column to split purchases by time; "
                          "map one (--date-col) and rebuild.")
     table, facts = evaluate_customers(purchases, cut=cut, cols=cols, step=step)
     lam = facts["ease_lambda"]
-    user_user = f"user-user {DEFAULT_WEIGHTING} k={DEFAULT_NEIGHBOURS}"
     rows = _rows(table, {
-        f"ease λ={lam:g}": (f"EASE (λ={lam:g})", "default" if DEFAULT_MODEL == "ease" else "other"),
-        user_user: (f"{DEFAULT_NEIGHBOURS} nearest customers",
-                    "earlier default" if DEFAULT_MODEL == "ease" else "default"),
-        "item-item cosine (50 neighbours)": ("similar products of the history (cosine)", "other"),
-        "popularity": ("popularity", "baseline")})
+        "ease": f"EASE (λ={lam:g})", "user-user": f"{DEFAULT_NEIGHBOURS} nearest customers",
+        "item-item": "similar products of the history (cosine)", "popularity": "popularity"},
+        DEFAULT_MODEL, EARLIER_DEFAULT, "similar_customers")
     split = (f"Purchases before {facts['cut']} trained the models; for the {facts['test_customers']:,} customers "
              f"who bought again after it, the products they bought for the first time then are the ones to "
              f"recommend. EASE's λ={lam:g} was chosen on the last 20% of the training purchases.")
@@ -126,18 +134,15 @@ def similar_customers(purchases: pd.DataFrame, cols, cut: str | None = None,
 
 def similar_movies(ratings: pd.DataFrame, step: Step | None = None) -> tuple[pd.DataFrame, str, dict]:
     from recommend.similar_movies.evaluation import evaluate_movies
-    from recommend.similar_movies.model import DEFAULT_CENTRE, DEFAULT_MIN_RATINGS, DEFAULT_MODEL, LIKED
+    from recommend.similar_movies.model import DEFAULT_MODEL, EARLIER_DEFAULT, LIKED
 
     if "timestamp" not in ratings.columns:
         raise InputError("Evaluating similar items needs the ratings' time to hold out each user's latest "
                          "ratings; map a time column of the ratings and rebuild.")
     table, facts = evaluate_movies(ratings, step=step)
     lam = facts["ease_lambda"]
-    rows = _rows(table, {
-        f"ease λ={lam:g}": (f"EASE (λ={lam:g})", "default" if DEFAULT_MODEL == "ease" else "other"),
-        f"item-kNN centre={DEFAULT_CENTRE} min_ratings={DEFAULT_MIN_RATINGS}": (
-            "item k-NN (cosine)", "earlier default" if DEFAULT_MODEL == "ease" else "default"),
-        "popularity": ("popularity", "baseline")})
+    rows = _rows(table, {"ease": f"EASE (λ={lam:g})", "item-knn": "item k-NN (cosine)", "popularity": "popularity"},
+                 DEFAULT_MODEL, EARLIER_DEFAULT, "similar_movies")
     split = (f"Each user's latest 20% of ratings were held out ({facts['test_users']:,} users); the items they "
              f"rated {LIKED:g} or more there are the ones to recommend, from the rest of their ratings. "
              f"EASE's λ={lam:g} was chosen on each user's latest 20% of the training ratings.")
@@ -169,55 +174,6 @@ def _plain(value):
     if isinstance(value, (np.integer, np.floating)):
         return value.item()
     return value
-
-
-DEMOS = {"similar_products": ("superstore", "online_retail"), "similar_customers": ("online_retail",),
-         "similar_movies": ("movielens",)}
-
-
-def data_for(part: str, dataset: str, artifacts: Path | None = None) -> tuple[pd.DataFrame, object, Path, dict]:
-    """(data, columns, evaluation folder, what was evaluated) of a demo set or a workspace."""
-    from recommend.workspace.model import (CATALOGUE_FILE, RATINGS_FILE, as_movielens, customer_orders, open_workspace,
-                                           product_columns, purchase_columns)
-
-    if part not in PARTS:
-        raise InputError(f"part must be one of {', '.join(PARTS)}, not {part!r}.")
-    about = {"dataset": dataset}
-    if dataset in DEMOS[part]:
-        folder = folder_for(part, dataset)
-        if part == "similar_products":
-            from recommend.similar_products.model import DEMO_SETS, read_order_lines
-
-            demo = DEMO_SETS[dataset]
-            return read_order_lines(demo.path, demo.columns), demo.columns, folder, {**about, "file": str(demo.path)}
-        if part == "similar_customers":
-            from recommend.similar_customers.model import PurchaseColumns, read_purchases
-
-            return (read_purchases(settings.DEMO_ONLINE_RETAIL), PurchaseColumns(), folder,
-                    {**about, "file": str(settings.DEMO_ONLINE_RETAIL)})
-        return pd.read_csv(settings.DEMO_MOVIELENS_RATINGS), None, folder, {**about, "file": str(settings.DEMO_MOVIELENS_RATINGS)}
-    ws = open_workspace(dataset, artifacts)
-    folder = folder_for(part, dataset, ws.folder)
-    about["workspace_created"] = ws.manifest.get("created")
-    if part == "similar_movies":
-        ratings = ws.table(RATINGS_FILE)
-        if ratings is None:
-            raise InputError(f"Workspace {dataset} has no ratings; build it with --ratings to evaluate similar items.")
-        return as_movielens(ratings, ws.table(CATALOGUE_FILE))[0], None, folder, about
-    orders = ws.orders()
-    if part == "similar_products":
-        return orders, product_columns(orders), folder, about
-    if "customer" not in orders.columns:
-        raise InputError(f"Workspace {dataset} has no customer column; map one and rebuild to evaluate similar customers.")
-    return customer_orders(orders), purchase_columns(orders), folder, about
-
-
-def evaluate_dataset(part: str, dataset: str, *, artifacts: Path | None = None, step: Step | None = None,
-                     rebuild: str | None = None) -> tuple[Evaluation, Path]:
-    """Evaluate `part` on a demo set or a workspace; (the result, the artifact folder written)."""
-    data, columns, folder, about = data_for(part, dataset, artifacts)
-    result = run(part, data, columns=columns, step=step, about=about)
-    return result, write(result, folder, rebuild)
 
 
 def write(result: Evaluation, out: Path, rebuild: str | None = None) -> Path:

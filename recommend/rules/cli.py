@@ -5,6 +5,7 @@ import argparse
 import sys
 from pathlib import Path
 
+import settings
 from common.artifacts import file_sha256
 from common.errors import InputError
 from common.spark import add_engine_arguments, check_engine_arguments, refuse_database
@@ -17,7 +18,7 @@ from recommend.rules.baskets import FORMATS, guess_format, long_baskets, read_ba
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.description = ("Mine association rules from shopping baskets and write rules.csv, itemsets.csv, "
                      "lookup.json and manifest.json. max_length counts every item of a rule.")
-    p.add_argument("--orders", "--baskets", dest="baskets", metavar="FILE", default=str(defaults.DEMO_BASKETS),
+    p.add_argument("--orders", "--baskets", dest="baskets", metavar="FILE", default=str(settings.DEMO_BASKETS),
                    help="orders or baskets CSV (.csv or .csv.gz; with --engine spark also Parquet, a folder of part files, or any URI Spark reads: s3a://, hdfs://...); default: the demo Market Basket Optimisation file")
     p.add_argument("--format", choices=FORMATS, default=None,
                    help="wide: one basket per line, no header; long: one row per order line "
@@ -54,7 +55,7 @@ def run(args) -> int:
         result = _build(args)
     if args.item is not None:
         shown = model.answer(result, args.item)
-        print(f"Next to {args.item}: {', '.join(shown['show'])}")
+        print(f"Next to {args.item}: {', '.join(shown['id'])}")
     return 0
 
 

@@ -1,7 +1,7 @@
 """Defaults for basket rules: the original notebook's thresholds, the lookup size, the explosion guard, demo data.
 
 The `rules` CLI and the Basket rules tab read their defaults from here (settings.py holds the
-project-wide paths this builds on).
+project-wide paths this builds on; the demo data sets and their thresholds are in shop/demos.py).
 """
 from __future__ import annotations
 
@@ -34,23 +34,3 @@ MAX_RULES = 2_000_000
 ITEM_SEPARATOR = " | "
 
 DEFAULT_OUT = settings.ARTIFACTS_DIR / "basket_rules"
-DEMO_BASKETS = settings.DATA_DIR / "baskets" / "market_basket_optimisation.csv"
-
-# The demo data sets the page offers, by the name its links use (`?dataset=groceries`): how to
-# read each, and thresholds that suit its size.
-DEMO_DATASETS: dict[str, dict] = {
-    "groceries": {
-        "label": "Market Basket Optimisation (7,501 grocery baskets)", "path": DEMO_BASKETS, "format": "wide",
-        "min_support": MIN_SUPPORT, "min_confidence": MIN_CONFIDENCE, "min_lift": MIN_LIFT,
-    },
-    "online_retail": {
-        "label": "Online Retail sample (invoices, products)", "path": settings.DATA_DIR / "online_retail" / "online_retail_sample.csv.gz", "format": "long",
-        "basket_col": "InvoiceNo", "item_col": "Description", "quantity_col": "Quantity",
-        "min_support": 0.01, "min_confidence": 0.5, "min_lift": 5.0,
-    },
-    "superstore": {
-        "label": "Superstore sample (orders, sub-categories)", "path": settings.DATA_DIR / "superstore" / "superstore_sample.csv", "format": "long",
-        "basket_col": "Order ID", "item_col": "Sub-Category", "quantity_col": "Quantity",
-        "min_support": 0.005, "min_confidence": 0.05, "min_lift": 1.2,
-    },
-}

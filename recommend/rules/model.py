@@ -173,12 +173,16 @@ def load(folder: Path) -> BasketRules:
     return BasketRules(itemsets, rules, pd.DataFrame(rows, columns=LOOKUP_COLUMNS), default, art.manifest)
 
 
-def answer(result: BasketRules, item: str, k: int | None = None) -> pd.DataFrame:
-    """What to show next to `item` (rank, show, source, lift, confidence); InputError for an item
-    the baskets never held (a shop falls back to `default_recommendation` for those)."""
+def answer(result: BasketRules, query: str, k: int | None = None) -> pd.DataFrame:
+    """What to show next to item `query`, best first: rank, id (the item to show), score (the
+    rule's lift; empty for a best seller topping the list up), source ("rule" or "popular") and
+    confidence. InputError for an item the baskets never held (a shop shows `default_recommendation`)."""
     k = None if k is None else check_k(k)
-    rows = result.lookup[result.lookup["item"] == item]
+    rows = result.lookup[result.lookup["item"] == str(query)]
     if rows.empty:
-        raise InputError(f"No item {item!r} in the baskets; names are matched exactly.")
-    rows = rows.sort_values("rank").drop(columns="item").reset_index(drop=True)
-    return rows.head(k) if k else rows
+        raise InputError(f"No item {str(query)!r} in the baskets; names are matched exactly.")
+    rows = rows.sort_values("rank").reset_index(drop=True)
+    rows = rows.head(k) if k else rows
+    return pd.DataFrame({"rank": rows["rank"].to_numpy(), "id": rows["show"].to_numpy(),
+                         "score": rows["lift"].to_numpy(dtype=float), "source": rows["source"].to_numpy(),
+                         "confidence": rows["confidence"].to_numpy(dtype=float)})

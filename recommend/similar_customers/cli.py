@@ -120,14 +120,14 @@ def _build_on_spark(args, src) -> tuple[model.SimilarCustomers, dict, dict]:
 
 
 def _print_answer(result: model.SimilarCustomers, customer: str) -> int:
-    near, recs = model.answer(result, customer)
+    near, recs = model.neighbours(result, customer), model.answer(result, customer)
     if near.empty:
         print(f"Customer {customer} shares no product with anyone: no neighbours, no recommendations.")
         return 0
     print(f"Customer {customer}: most similar customers")
     for row in near.head(10).itertuples():
-        print(f"  {row.rank:>2}. {row.neighbour:<10} similarity {row.similarity:.3f}, {row.shared_items} products in common")
+        print(f"  {row.rank:>2}. {row.id:<10} similarity {row.score:.3f}, {row.shared_items} products in common")
     print("Recommended")
     for row in recs.itertuples():
-        print(f"  {row.rank:>2}. {row.item:<8} {str(row.name)[:40]:<40} score {row.score:.3f}  ({row.why})")
+        print(f"  {row.rank:>2}. {row.id:<8} {str(row.name)[:40]:<40} score {row.score:.3f}  ({row.why})")
     return 0

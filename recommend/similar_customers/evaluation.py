@@ -98,7 +98,9 @@ def ease_lists(train: pd.DataFrame, customers, lam: float, *, n: int = 10,
 
 def tuned_lambda(train: pd.DataFrame, cols: PurchaseColumns = COLS, lambdas=ease.LAMBDAS) -> tuple[float, dict]:
     """EASE's λ by NDCG@10 on a validation cut of the training purchases (its latest 20%); the
-    model's default λ, with no scores, when no customer buys again after that cut."""
+    model's default λ, with no scores, when no customer buys again after that cut. NDCG@10, not
+    the hit rate: a returning customer buys several new products, and NDCG rewards ranking more
+    of them, higher (similar products hides one product an order, and tunes on HitRate@10)."""
     from recommend.similar_customers.model import EASE_LAMBDA
 
     fit_part, valid = split_by_date(train, default_cut(train, cols), cols)
@@ -113,7 +115,8 @@ def evaluate_customers(purchases: pd.DataFrame, *, cut: str | None = "2011-09-01
                        grid: list[dict] | None = None, cols: PurchaseColumns = COLS, with_ease: bool = True,
                        with_item_item: bool = True, step: Step | None = None) -> tuple[pd.DataFrame, dict]:
     """(table, facts): one row per recommender (popularity, each user-user setting of `grid`,
-    item-item, EASE), and the split; `step(what, share done)` is told as each one starts."""
+    item-item, EASE), each naming its `model` (a registered name, or the baseline's), and the
+    split; `step(what, share done)` is told as each one starts."""
     cut = cut or default_cut(purchases, cols)
     train, relevant = split_by_date(purchases, cut, cols)
     customers = sorted(relevant)
@@ -123,17 +126,17 @@ def evaluate_customers(purchases: pd.DataFrame, *, cut: str | None = "2011-09-01
     steps = 1 + len(grid) + with_item_item + 2 * with_ease
     tell = step or (lambda what, share: None)
     tell("popularity", 0.0)
-    results = {"popularity": evaluate(popular_recommendations(
+    results = {"popularity": {"model": "popularity", **evaluate(popular_recommendations(
         popularity_ranking(train.drop_duplicates([cols.customer, cols.item])[cols.item]),
-        {c: seen[c] for c in customers}, k), relevant, k, catalog)}
+        {c: seen[c] for c in customers}, k), relevant, k, catalog)}}
     for i, g in enumerate(grid):
         tell(f"user-user {g['weighting']}, {g['k']} neighbours", (1 + i) / steps)
-        results[f"user-user {g['weighting']} k={g['k']}"] = evaluate(
-            user_user(train, customers, n=k, cols=cols, **g), relevant, k, catalog)
+        results[f"user-user {g['weighting']} k={g['k']}"] = {
+            "model": "user-user", **g, **evaluate(user_user(train, customers, n=k, cols=cols, **g), relevant, k, catalog)}
     if with_item_item and cols.invoice:
         tell("item-item cosine", (1 + len(grid)) / steps)
-        results["item-item cosine (50 neighbours)"] = evaluate(item_item(train, customers, n=k, cols=cols),
-                                                               relevant, k, catalog)
+        results["item-item cosine (50 neighbours)"] = {
+            "model": "item-item", **evaluate(item_item(train, customers, n=k, cols=cols), relevant, k, catalog)}
     facts = {"cut": cut, "train_lines": int(len(train)), "test_customers": len(customers),
              "train_products": int(catalog)}
     if with_ease:
@@ -141,7 +144,8 @@ def evaluate_customers(purchases: pd.DataFrame, *, cut: str | None = "2011-09-01
         best, by_lambda = tuned_lambda(train, cols)
         tell(f"EASE λ={best:g}", (steps - 1) / steps)
         lists, model = ease_lists(train, customers, best, n=k, cols=cols)
-        results[f"ease λ={best:g}"] = {**evaluate(lists, relevant, k, catalog), "fit_s": round(model.seconds, 2)}
+        results[f"ease λ={best:g}"] = {"model": "ease", **evaluate(lists, relevant, k, catalog),
+                                       "fit_s": round(model.seconds, 2)}
         facts.update({"ease_lambda": best, "ease_validation_ndcg10": by_lambda, "ease_products": int(len(model.kept))})
     tell("done", 1.0)
     return pd.DataFrame.from_dict(results, orient="index"), facts

@@ -48,6 +48,7 @@ MODELS = ("ease", "user-user")
 # Both chosen by bench/evaluate_similar_customers.py (table in docs/recommenders.md): EASE's NDCG@10 beats
 # the 30 nearest customers' by more than 10%, with λ chosen on a validation cut of the training months.
 DEFAULT_MODEL = "ease"
+EARLIER_DEFAULT = "user-user"  # the original notebook's: what "How good is this?" compares the default with
 EASE_LAMBDA = 1000.0
 EXPLAIN = 3  # products named in a recommendation's reason
 
@@ -256,20 +257,39 @@ def load(folder: Path) -> SimilarCustomers:
     return SimilarCustomers(near, recs, products.set_index("item")["name"], art.manifest)
 
 
-def answer(result: SimilarCustomers, customer: str, k: int | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(neighbours, recommendations with a reason) of one customer, at most k of each; InputError if unknown."""
+def _customer(result: SimilarCustomers, query: str) -> str:
+    """The customer id as the result keys it ("17850.0" is 17850); InputError for one it has never seen."""
+    customer = customer_ids(pd.Series([str(query)])).iloc[0]
+    known = result.neighbours["customer"]
+    if not (known == customer).any() and not (result.recommendations["customer"] == customer).any():
+        raise InputError(f"unknown customer {customer!r} (ids look like {', '.join(known.drop_duplicates().iloc[:3])})")
+    return customer
+
+
+def answer(result: SimilarCustomers, query: str, k: int | None = None) -> pd.DataFrame:
+    """What to recommend to customer `query`, best first: rank, id (the product), score, name,
+    why (the reason in words), because (the customer's products behind it, EASE) and
+    support_count (the nearest customers who bought it, user-user). InputError if unknown."""
     k = None if k is None else check_k(k)
-    customer = customer_ids(pd.Series([str(customer)])).iloc[0]
-    near = result.neighbours[result.neighbours["customer"] == customer]
-    if near.empty:
-        known = result.neighbours["customer"]
-        if not (known == customer).any() and customer not in set(result.recommendations["customer"]):
-            raise InputError(f"unknown customer {customer!r} (ids look like {', '.join(known.drop_duplicates().iloc[:3])})")
-    recs = result.recommendations[result.recommendations["customer"] == customer].copy()
-    recs["because"] = [json.loads(b) if isinstance(b, str) and b else [] for b in recs.get("because", [""] * len(recs))]
-    recs["why"] = [why(result, row.support_count, row.because) for row in recs.itertuples()]
-    near, recs = near.reset_index(drop=True), recs.reset_index(drop=True)
-    return (near.head(k), recs.head(k)) if k else (near, recs)
+    customer = _customer(result, query)
+    recs = result.recommendations[result.recommendations["customer"] == customer]
+    recs = (recs.head(k) if k else recs).reset_index(drop=True)
+    because = [json.loads(b) if isinstance(b, str) and b else [] for b in recs.get("because", [""] * len(recs))]
+    return pd.DataFrame({"rank": recs["rank"].to_numpy(), "id": recs["item"].to_numpy(),
+                         "score": recs["score"].to_numpy(dtype=float), "name": recs["name"].to_numpy(),
+                         "why": [why(result, s, b) for s, b in zip(recs["support_count"], because)],
+                         "because": because, "support_count": recs["support_count"].to_numpy()})
+
+
+def neighbours(result: SimilarCustomers, query: str, k: int | None = None) -> pd.DataFrame:
+    """The customers who buy most like customer `query`, best first: rank, id, score (cosine)
+    and shared_items (products both bought). Empty for a customer who shares no product."""
+    k = None if k is None else check_k(k)
+    near = result.neighbours[result.neighbours["customer"] == _customer(result, query)]
+    near = (near.head(k) if k else near).reset_index(drop=True)
+    return pd.DataFrame({"rank": near["rank"].to_numpy(), "id": near["neighbour"].to_numpy(),
+                         "score": near["similarity"].to_numpy(dtype=float),
+                         "shared_items": near["shared_items"].to_numpy()})
 
 
 def why(result: SimilarCustomers, support_count: int, because: list[str]) -> str:

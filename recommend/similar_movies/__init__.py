@@ -3,7 +3,7 @@
     ratings, movies = read_ratings(path), read_movies(path)
     result = build(ratings, movies, k=10, min_ratings=10)
     write(result, folder); result = load(folder)
-    answer(result, movie_id)                     # its most similar movies, with titles
+    answer(result, "2571", 10)                   # its most similar movies, with titles (ids as text)
     TitleIndex(result.movies).search("toy story")  # find a movie by what a person types
 """
 from recommend.similar_movies.model import (

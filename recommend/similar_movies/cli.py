@@ -66,7 +66,7 @@ def _print_answer(result: model.SimilarMovies, title: str, k: int) -> int:
     else:
         print(best["title"])
     print(f"  {best.get('genres', '')} · {int(best['n_ratings'])} ratings · mean {best['mean_rating']}")
-    for row in model.answer(result, int(best["movieId"]), k).itertuples():
-        print(f"  {row.rank:>2}. {row.similarity:.3f}  {row.title}  [{row.genres}]  "
+    for row in model.answer(result, str(best["movieId"]), k).itertuples():
+        print(f"  {row.rank:>2}. {row.score:.3f}  {row.title}  [{row.genres}]  "
               f"{row.n_ratings} ratings, mean {row.mean_rating}")
     return 0

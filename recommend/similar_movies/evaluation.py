@@ -85,7 +85,8 @@ def ease_recommendations(train: pd.DataFrame, users, lam: float, *, k: int = 10,
 
 
 def tuned_lambda(train: pd.DataFrame, lambdas=ease.LAMBDAS, min_ratings: int = DEFAULT_MIN_RATINGS):
-    """EASE's λ by NDCG@10 on each training user's latest 20% of training ratings (fitted on the rest)."""
+    """EASE's λ by NDCG@10 on each training user's latest 20% of training ratings (fitted on the rest):
+    a user holds out several liked items, and NDCG rewards ranking more of them, higher."""
     fit_part, valid = per_user_split(train)
     relevant = relevant_sets(valid[valid["rating"] >= LIKED], "userId", "movieId")
     if not relevant:  # no liked movie held out: keep the model's λ
@@ -106,7 +107,8 @@ def random_split(ratings: pd.DataFrame, test_share: float = 0.25, seed: int = 42
 def evaluate_movies(ratings: pd.DataFrame, *, k: int = 10, settings: list[dict] | None = None,
                     split: str = "per-user-time", with_ease: bool = True,
                     step: Step | None = None) -> tuple[pd.DataFrame, dict]:
-    """(table, facts): popularity, each item k-NN setting and EASE on the same split."""
+    """(table, facts): popularity, each item k-NN setting and EASE on the same split, each row
+    naming its `model` (a registered name, or the baseline's)."""
     if split == "per-user-time":
         train, test = per_user_split(ratings)
         relevant = relevant_sets(test[test["rating"] >= LIKED], "userId", "movieId")
@@ -120,20 +122,22 @@ def evaluate_movies(ratings: pd.DataFrame, *, k: int = 10, settings: list[dict] 
     seen = {u: set(v) for u, v in train.groupby("userId")["movieId"]}
     catalog = train["movieId"].nunique()
     tell("popularity", 0.0)
-    results = {"popularity": evaluate(
+    results = {"popularity": {"model": "popularity", **evaluate(
         popular_recommendations(popularity_ranking(train["movieId"]), {u: seen.get(u, set()) for u in users}, k),
-        relevant, k, catalog)}
+        relevant, k, catalog)}}
     for i, s in enumerate(settings):
         name = f"item-kNN centre={s['centre']} min_ratings={s['min_ratings']}"
         tell(name, (1 + i) / steps)
-        results[name] = evaluate(knn_recommendations(train, users, k=k, **s), relevant, k, catalog)
+        results[name] = {"model": "item-knn", **s, **evaluate(knn_recommendations(train, users, k=k, **s), relevant,
+                                                               k, catalog)}
     facts = {"split": split, "train_ratings": int(len(train)), "test_users": len(users), "train_movies": int(catalog)}
     if with_ease:
         tell("choosing EASE's λ on a validation split of the training ratings", (steps - 2) / steps)
         best, by_lambda = tuned_lambda(train)
         tell(f"EASE λ={best:g}", (steps - 1) / steps)
         lists, model = ease_recommendations(train, users, best, k=k)
-        results[f"ease λ={best:g}"] = {**evaluate(lists, relevant, k, catalog), "fit_s": round(model.seconds, 2)}
+        results[f"ease λ={best:g}"] = {"model": "ease", **evaluate(lists, relevant, k, catalog),
+                                       "fit_s": round(model.seconds, 2)}
         facts.update({"ease_lambda": best, "ease_validation_ndcg10": by_lambda, "ease_movies": int(len(model.kept))})
     tell("done", 1.0)
     return pd.DataFrame.from_dict(results, orient="index"), facts

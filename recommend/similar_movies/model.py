@@ -40,6 +40,7 @@ MODELS = ("ease", "item-knn")
 # Chosen by bench/evaluate_similar_movies.py (docs/recommenders.md): EASE on liked ratings ranks each user's next
 # liked movies better than the item k-NN (NDCG@10), λ chosen on a validation split of the training ratings.
 DEFAULT_MODEL = "ease"
+EARLIER_DEFAULT = "item-knn"  # the original notebook's: what "How good is this?" compares the default with
 EASE_LAMBDA = 100.0
 LIKED = 4.0  # a rating this high or more counts as liked (EASE's input, the evaluation's relevance)
 
@@ -187,12 +188,26 @@ def load(folder: Path) -> SimilarMovies:
         return SimilarMovies(art.table("similar_movies.csv"), art.table("movies.csv"), art.manifest)
 
 
-def answer(result: SimilarMovies, movie_id: int, k: int | None = None) -> pd.DataFrame:
-    """The movie's neighbours with title, genres, rating count and mean rating, best first."""
+def item_id(result: SimilarMovies, query) -> int | str:
+    """An item id as the result keys it: MovieLens' are whole numbers, a shop's may be text. Ids
+    come as text from links, the API and the CLI; InputError for one that is not an item's."""
+    if pd.api.types.is_integer_dtype(result.movies["movieId"]):
+        text = str(query)
+        # ASCII digits only ("²".isdigit() is True and int("²") fails), and few enough for int64
+        if not (text.isascii() and text.isdigit() and len(text) <= 18):
+            raise InputError(f"unknown movieId {text!r}; search by title to find a movie's id.")
+        return int(text)
+    return str(query)
+
+
+def answer(result: SimilarMovies, query: str, k: int | None = None) -> pd.DataFrame:
+    """Item `query`'s most similar items, best first: rank, id, score (the similarity), title,
+    genres, n_ratings and mean_rating."""
     k = None if k is None else check_k(k)
     catalog = result.movies.set_index("movieId")
+    movie_id = item_id(result, query)
     if movie_id not in catalog.index:
-        raise InputError(f"unknown movieId {movie_id}; search by title to find a movie's id.")
+        raise InputError(f"unknown movieId {movie_id!r}; search by title to find a movie's id.")
     rows = result.neighbours[result.neighbours["movieId"] == movie_id]
     if rows.empty:
         n = int(catalog.at[movie_id, "n_ratings"])
@@ -201,5 +216,7 @@ def answer(result: SimilarMovies, movie_id: int, k: int | None = None) -> pd.Dat
     rows = rows.head(k) if k else rows
     info = catalog.loc[rows["similar_movieId"], ["title", "genres", "n_ratings", "mean_rating"]].copy()
     info["title"] = info["title"].map(display_title)
-    return pd.concat([rows[["rank", "similar_movieId", "similarity"]].reset_index(drop=True),
-                      info.reset_index(drop=True)], axis=1)
+    found = rows[["rank", "similar_movieId", "similarity"]].rename(columns={"similar_movieId": "id",
+                                                                          "similarity": "score"})
+    found["id"] = found["id"].astype(str)  # ids are text in every answer (common/shape.py)
+    return pd.concat([found.reset_index(drop=True), info.reset_index(drop=True)], axis=1)

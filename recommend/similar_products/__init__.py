@@ -7,9 +7,9 @@ product, checked by the same-category share and a time-split evaluation.
     answer(result, "FUR-BO-10001798")            # one product's similar products
 """
 from recommend.similar_products.model import (
-    DEMO_SETS, FORMAT_VERSION, KIND, OrderColumns, SimilarProducts, answer, build, build_demo, find_products, load,
+    FORMAT_VERSION, KIND, OrderColumns, SimilarProducts, answer, build, find_products, load,
     read_order_lines, write,
 )
 
-__all__ = ["DEMO_SETS", "FORMAT_VERSION", "KIND", "OrderColumns", "SimilarProducts", "answer", "build",
-           "build_demo", "find_products", "load", "read_order_lines", "write"]
+__all__ = ["FORMAT_VERSION", "KIND", "OrderColumns", "SimilarProducts", "answer", "build",
+           "find_products", "load", "read_order_lines", "write"]

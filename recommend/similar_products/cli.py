@@ -118,6 +118,6 @@ def _print_answer(result: model.SimilarProducts, item: str) -> int:
     answer = model.answer(result, item)
     print(f"Similar to {name} ({item}):" if len(answer) else f"{name} ({item}) was never bought with another product.")
     for row in answer.itertuples():
-        print(f"  {row.rank:>2}. {row.similar_item:<12} {str(row.name)[:50]:<50} score {row.score:.3f}, "
+        print(f"  {row.rank:>2}. {row.id:<12} {str(row.name)[:50]:<50} score {row.score:.3f}, "
               f"bought together {row.co_count}x")
     return 0

@@ -83,7 +83,9 @@ def ease_recommendations(model: ease.Ease, items: pd.Index, queries: dict, k: in
 def tuned_ease(train: pd.DataFrame, columns: OrderColumns, lambdas=ease.LAMBDAS, seed: int = 0,
                valid_share: float = 0.2) -> tuple[float, dict]:
     """EASE's λ by HitRate@10 on the last `valid_share` of the training orders (hide one product,
-    recommend it back), fitted on the rest: the test orders are never looked at."""
+    recommend it back), fitted on the rest: the test orders are never looked at. HitRate@10, not
+    NDCG: each query hides exactly one product, so the question is whether it comes back at all
+    (similar customers and items hold out several relevant products a user and tune on NDCG@10)."""
     fit_part, valid = time_split(train, columns.date, test_share=valid_share, group_col=columns.order)
     inter = interaction_matrix(fit_part, columns.order, columns.item)
     queries, hidden = leave_one_out(valid, columns.order, columns.item, inter.col_ids, seed)
@@ -121,9 +123,10 @@ def evaluate_similar_products(lines: pd.DataFrame, columns: OrderColumns, *, sim
     rows = {}
     ranking = popularity_ranking(train.drop_duplicates([columns.order, columns.item])[columns.item])
     popular = popular_recommendations(ranking, queries, max(ks))
-    rows[("random", "-")] = {**evaluate(random_recommendations(inter.col_ids, queries, max(ks), seed), hidden, ks,
-                                        catalog), "build_s": 0.0}
-    rows[("popularity", "-")] = {**evaluate(popular, hidden, ks, catalog), "build_s": 0.0}
+    rows[("random", "-")] = {"model": "random", **evaluate(random_recommendations(inter.col_ids, queries, max(ks),
+                                                                                   seed), hidden, ks, catalog),
+                             "build_s": 0.0}
+    rows[("popularity", "-")] = {"model": "popularity", **evaluate(popular, hidden, ks, catalog), "build_s": 0.0}
     facts_ease, lam = {}, None
     if with_ease:
         tell("choosing EASE's λ on a validation split of the training orders", 1 / steps)
@@ -137,14 +140,14 @@ def evaluate_similar_products(lines: pd.DataFrame, columns: OrderColumns, *, sim
         seconds = time.perf_counter() - started
         recs = basket_recommendations(found, inter.col_ids, queries, max(ks))
         answered = sum(1 for key in hidden if recs.get(key))
-        rows[(similarity, min_count)] = {**evaluate(recs, hidden, ks, catalog),
+        rows[(similarity, min_count)] = {"model": similarity, **evaluate(recs, hidden, ks, catalog),
                                          "answered": answered / max(len(hidden), 1), "build_s": round(seconds, 2)}
     if with_ease:
         tell(f"EASE λ={lam:g}, full model", (steps - 1) / steps)
         model = ease.fit(inter.matrix, lam)
         recs = ease_recommendations(model, inter.col_ids, queries, max(ks))
         rows[("ease (full model)", f"λ={lam:g}")] = {
-            **evaluate(recs, hidden, ks, catalog),
+            "model": "ease-full-basket", **evaluate(recs, hidden, ks, catalog),
             "answered": sum(1 for key in hidden if recs.get(key)) / max(len(hidden), 1),
             "build_s": round(model.seconds, 2)}
         facts_ease = {"ease_lambda": lam, "ease_validation_hitrate10": by_lambda, "ease_items": len(model.kept)}

@@ -53,26 +53,6 @@ SUPERSTORE = OrderColumns("Order ID", "Product ID", "Product Name", ("Sub-Catego
 ONLINE_RETAIL = OrderColumns("InvoiceNo", "StockCode", "Description", (), "InvoiceDate", clean="online-retail")
 
 
-@dataclass(frozen=True)
-class DemoSet:
-    label: str
-    path: Path
-    columns: OrderColumns
-
-
-DEMO_SETS = {
-    "superstore": DemoSet("Superstore (Tableau sample, 2,500 orders)",
-                          settings.DATA_DIR / "superstore" / "superstore_sample.csv", SUPERSTORE),
-    "online_retail": DemoSet("Online Retail (UCI, invoices of 400 customers)",
-                             settings.DATA_DIR / "online_retail" / "online_retail_sample.csv.gz", ONLINE_RETAIL),
-}
-
-
-def demo_artifact_dir(name: str) -> Path:
-    """Where the app keeps a demo set's artifact (read from settings each time, so tests can move it)."""
-    return Path(settings.ARTIFACTS_DIR) / "similar_products" / name
-
-
 def read_order_lines(source: Path | pd.DataFrame, columns: OrderColumns) -> pd.DataFrame:
     """The needed columns of order lines (a CSV, or a table already read as text, e.g. from a
     database) as text, cleaned as `columns.clean` says."""
@@ -241,17 +221,6 @@ def load(folder: Path) -> SimilarProducts:
     return SimilarProducts(neighbours, products, validation, art.manifest)
 
 
-def build_demo(name: str, *, save: bool = True, progress: bool = False) -> SimilarProducts:
-    """Build a demo set with the defaults (and write its artifact, unless save=False)."""
-    if name not in DEMO_SETS:
-        raise InputError(f"Unknown demo data set {name!r}; choose one of {', '.join(DEMO_SETS)}.")
-    demo = DEMO_SETS[name]
-    result = build(read_order_lines(demo.path, demo.columns), demo.columns, progress=progress)
-    if save:
-        write(result, demo_artifact_dir(name), {"orders": str(demo.path), "demo": name})
-    return result
-
-
 def product_matcher(products: pd.DataFrame) -> Matcher:
     """The search over a product table's names and ids, most ordered first among equal matches:
     build it once per table (the UI caches it) and pass it to find_products."""
@@ -268,15 +237,17 @@ def find_products(products: pd.DataFrame, text: str, limit: int = 50, matcher: M
     return products.iloc[matcher.search(text or "", limit)]
 
 
-def answer(result: SimilarProducts, item: str, k: int | None = None) -> pd.DataFrame:
-    """A product's similar products, best first: rank, similar_item, name, score, co_count and categories."""
+def answer(result: SimilarProducts, query: str, k: int | None = None) -> pd.DataFrame:
+    """Product `query`'s similar products, best first: rank, id, score (the similarity), co_count
+    (orders holding both), name and the categories."""
     k = None if k is None else check_k(k)
     catalog = result.products.set_index("item")
-    item = str(item)
+    item = str(query)
     if item not in catalog.index:
         raise InputError(f"Unknown product id {item!r}.")
     rows = result.neighbours[result.neighbours["item"] == item].sort_values("rank")
     rows = rows.head(k) if k else rows
     cats = [c for c in result.manifest.get("columns", {}).get("categories", []) if c in catalog.columns]
     info = catalog.loc[rows["similar_item"], ["name", *cats]].reset_index(drop=True)
-    return pd.concat([rows[["rank", "similar_item", "score", "co_count"]].reset_index(drop=True), info], axis=1)
+    found = rows[["rank", "similar_item", "score", "co_count"]].rename(columns={"similar_item": "id"})
+    return pd.concat([found.reset_index(drop=True), info], axis=1)

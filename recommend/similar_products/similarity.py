@@ -37,6 +37,7 @@ DEFAULT_K = 5
 # Retail data; see docs/recommenders.md): EASE's lists find the hidden product 1.43x as often as Jaccard's
 # (HitRate@10), Jaccard being the best of the four co-occurrence similarities.
 DEFAULT_SIMILARITY = "ease"
+EARLIER_DEFAULT = "jaccard"  # the default before EASE: what "How good is this?" compares the default with
 DEFAULT_MIN_COUNT = 1  # min_count 2 or 3 scored no better and leaves more products without a list
 # Rows of the second-order similarity computed at once: bounds the dense block to
 # BLOCK_CELLS floats (256 MB) whatever the catalogue size.

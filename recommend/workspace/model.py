@@ -274,7 +274,7 @@ def build(orders: "pd.DataFrame | LocalOrders | None", name: str, *, source: dic
         if ratings is not None:
             t = time.perf_counter()
             progress("Finding similar items from the ratings", 0.85)
-            items = movies_model.build(*as_movielens(ratings, catalogue), k=movies_model.DEFAULT_K,
+            items = movies_model.build(*rated_items(ratings, catalogue), k=movies_model.DEFAULT_K,
                                        min_ratings=movies_model.DEFAULT_MIN_RATINGS)
             movies_model.write(items, draft.path / "similar_movies", {"workspace": name})
             parts["similar_movies"] = {"items_with_neighbours": items.manifest["movies_with_neighbours"],
@@ -421,7 +421,7 @@ def item_ids(ids: pd.Series) -> pd.Series:
     return text.astype("int64") if len(text) and text.str.fullmatch(r"\d{1,18}").all() else text.astype(object)
 
 
-def as_movielens(ratings: pd.DataFrame, catalogue: pd.DataFrame | None) -> tuple[pd.DataFrame, pd.DataFrame]:
+def rated_items(ratings: pd.DataFrame, catalogue: pd.DataFrame | None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The ratings and their items in the similar-items model's layout (userId, movieId, rating,
     timestamp when the time is mapped; movieId, title, genres): titles from the catalogue's names, else the ids themselves."""
     table = pd.DataFrame({"userId": ratings["user"], "movieId": item_ids(ratings["item"]), "rating": ratings["rating"]})

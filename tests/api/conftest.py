@@ -3,16 +3,13 @@ move the rate limiter's and the poll's clock instead of sleeping)."""
 from __future__ import annotations
 
 import shutil
-import threading
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 
-from tests.helpers import free_port
+from tests.helpers import uvicorn_server
 
 
 class Clock:
@@ -52,26 +49,13 @@ def api(tmp_path_factory, tiny_visual_index, tiny_shop_workspace):
     shutil.copytree(tiny_shop_workspace[0], artifacts, symlinks=True)
     keys_file = root / "api_keys.toml"
     tokens = {"reader": add_key(keys_file, "reader", "read", 0), "admin": add_key(keys_file, "admin", "admin", 0),
-              "slow": add_key(keys_file, "slow", "read", 2)}
+              "slow": add_key(keys_file, "slow", "read", 2),
+              "narrow": add_key(keys_file, "narrow", "read", 0, datasets=["superstore", "tiny"])}
     clock = Clock()
     with pytest.MonkeyPatch.context() as mp:
         _use_tiny_index(mp, tiny_visual_index)
         mp.setattr(settings, "ARTIFACTS_DIR", artifacts)
         store = Store(artifacts, poll_seconds=30, clock=clock)
         app = create_app(store, Keys(read_keys(keys_file), clock=clock), ["https://shop.example.com"], docs=True)
-        port = free_port()
-        server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-        thread = threading.Thread(target=server.run, daemon=True)
-        thread.start()
-        url = f"http://127.0.0.1:{port}"
-        for _ in range(200):
-            try:
-                if httpx.get(url + "/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.05)
-        try:
+        with uvicorn_server(app) as url:
             yield Served(url, tokens, clock, artifacts)
-        finally:
-            server.should_exit = True
-            thread.join(30)

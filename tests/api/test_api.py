@@ -42,20 +42,20 @@ def test_similar_products_of_a_demo_set_and_of_a_workspace(api):
     body = api.get("/v1/similar-products", params={"id": "OFF-BI-10001524", "k": 3}).json()
     demo = demo or products_model.load(api.artifacts / "similar_products" / "superstore")
     expected = products_model.answer(demo, "OFF-BI-10001524", 3)
-    assert [s["id"] for s in body["similar"]] == expected["similar_item"].tolist()
+    assert [s["id"] for s in body["similar"]] == expected["id"].tolist()
     shop = api.get("/v1/similar-products", params={"id": "4", "k": 5, "dataset": "tiny"}).json()
     built = products_model.load(api.artifacts / "tiny" / "similar_products")
-    assert [s["id"] for s in shop["similar"]] == products_model.answer(built, "4", 5)["similar_item"].tolist()
+    assert [s["id"] for s in shop["similar"]] == products_model.answer(built, "4", 5)["id"].tolist()
     assert shop["name"] == "Black Heels" and all(isinstance(s["co_count"], int) for s in shop["similar"])
 
 
 def test_customers_and_their_recommendations_with_reason_and_because(api):
     built = customers_model.load(api.artifacts / "tiny" / "similar_customers")
-    near, recs = customers_model.answer(built, "K3")
+    near, recs = customers_model.neighbours(built, "K3"), customers_model.answer(built, "K3")
     similar = api.get("/v1/customers/similar", params={"id": "K3", "k": 4, "dataset": "tiny"}).json()
-    assert [s["id"] for s in similar["similar"]] == near["neighbour"].head(4).tolist()
+    assert [s["id"] for s in similar["similar"]] == near["id"].head(4).tolist()
     body = api.get("/v1/customers/recommendations", params={"id": "K3", "k": 3, "dataset": "tiny"}).json()
-    assert [r["id"] for r in body["recommendations"]] == recs["item"].head(3).tolist()
+    assert [r["id"] for r in body["recommendations"]] == recs["id"].head(3).tolist()
     orders = (api.artifacts / "tiny").resolve() / "orders.parquet"
     import pandas as pd
 
@@ -73,9 +73,9 @@ def test_similar_items_equal_the_cli_artifact_of_the_demo_movies(api, tmp_path, 
     from recommend.similar_movies import model as movies_model
 
     assert cli.main(["similar-movies", "--out", str(tmp_path / "movies")]) == 0  # the demo, the CLI's defaults
-    expected = movies_model.answer(movies_model.load(tmp_path / "movies"), 1, 3)
+    expected = movies_model.answer(movies_model.load(tmp_path / "movies"), "1", 3)
     body = api.get("/v1/similar-items", params={"id": "1", "k": 3}).json()
-    assert [s["id"] for s in body["similar"]] == [str(i) for i in expected["similar_movieId"]]
+    assert [s["id"] for s in body["similar"]] == expected["id"].tolist()
     assert body["similar"][0]["title"] == "Toy Story 2 (1999)"
     assert api.get("/v1/similar-items", params={"id": "toy"}).status_code == 404
 

@@ -10,7 +10,7 @@ import pytest
 import settings
 from common.errors import ArtifactError
 from embed import ann
-from embed.index import VectorIndex, answer, filter_mask, load, search, write
+from embed.index import VectorIndex, answer, build, filter_mask, load, search, write
 
 N, D = 3000, 96
 
@@ -28,7 +28,7 @@ def built(tmp_path_factory):
     items = pd.DataFrame({"id": [f"p{i}" for i in range(N)],
                           "articleType": rng.choice(["Shirts", "Watches", "Heels"], N, p=[0.6, 0.39, 0.01])})
     folder = tmp_path_factory.mktemp("ann") / "index"
-    write(folder, clustered(N, 0), items, {"model": "test"}, index_type="approximate")
+    write(build(clustered(N, 0), items, {"model": "test"}), folder, index_type="approximate")
     approx = load(folder)
     exact = VectorIndex(vectors=approx.vectors, ids=approx.ids, items=approx.items, manifest=approx.manifest)
     return approx, exact
@@ -94,7 +94,7 @@ def test_the_manifest_says_how_vectors_are_stored_and_auto_follows_the_threshold
 def test_a_small_catalogue_forced_approximate_and_a_damaged_index_file(tmp_path):
     items = pd.DataFrame({"id": [f"s{i}" for i in range(12)]})
     vectors = clustered(12, 3)
-    folder = write(tmp_path / "small", vectors, items, {"model": "test"}, index_type="approximate")
+    folder = write(build(vectors, items, {"model": "test"}), tmp_path / "small", index_type="approximate")
     small = load(folder)
     exact = VectorIndex(vectors=small.vectors, ids=small.ids, items=small.items, manifest=small.manifest)
     for q in clustered(5, 4):  # fewer products than candidates: every one re-ranked, as exact

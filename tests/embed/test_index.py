@@ -12,7 +12,7 @@ from sklearn.neighbors import NearestNeighbors
 import embed.index as visual_index
 from common.artifacts import file_sha256
 from common.errors import ArtifactError, InputError
-from embed.index import VectorIndex, answer, filter_mask, load, search, write
+from embed.index import VectorIndex, answer, build, filter_mask, load, search, write
 
 N, D = 400, 24
 
@@ -42,7 +42,7 @@ def data():
 def index(data, tmp_path_factory):
     vectors, items = data
     folder = tmp_path_factory.mktemp("index") / "visual_index"
-    write(folder, vectors, items, {"model": "test"})
+    write(build(vectors, items, {"model": "test"}), folder)
     return load(folder)
 
 
@@ -90,19 +90,19 @@ def test_position_lookup_and_unknown_id(index):
 def test_write_refuses_inconsistent_input(tmp_path, data):
     vectors, items = data
     with pytest.raises(ValueError, match="rows"):
-        write(tmp_path / "a", vectors[:-1], items, {})
+        write(build(vectors[:-1], items, {}), tmp_path / "a")
     with pytest.raises(ValueError, match="count"):
-        write(tmp_path / "b", vectors, items, {"count": 3})
+        write(build(vectors, items, {"count": 3}), tmp_path / "b")
     with pytest.raises(ValueError, match="'id'"):
-        write(tmp_path / "c", vectors, items.drop(columns="id"), {})
+        write(build(vectors, items.drop(columns="id"), {}), tmp_path / "c")
     assert not any(tmp_path.iterdir())
 
 
 def test_rewrite_replaces_the_folder(tmp_path, data):
     vectors, items = data
     folder = tmp_path / "idx"
-    write(folder, vectors, items, {})
-    write(folder, vectors[:10], items.iloc[:10], {})
+    write(build(vectors, items, {}), folder)
+    write(build(vectors[:10], items.iloc[:10], {}), folder)
     assert len(load(folder)) == 10
     assert sorted(p.name for p in tmp_path.iterdir()) == ["idx", "idx.v1", "idx.v2"]  # link, previous, current
 
@@ -299,7 +299,7 @@ def test_filter_mask_unknown_column_names_the_available_ones(index):
 @pytest.fixture
 def folder(tmp_path, data):
     vectors, items = data
-    return write(tmp_path / "visual_index", vectors[:20], items.iloc[:20], {})
+    return write(build(vectors[:20], items.iloc[:20], {}), tmp_path / "visual_index")
 
 
 def _manifest(folder) -> dict:

@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import sync_playwright
 
+from shop.registry import Registry
+
 from tests.helpers import CHROMIUM_ARGS, chromium, free_port
 from tests.security.signin_servers import app, oidc_provider, secrets_toml, sign_in
 
@@ -111,7 +113,7 @@ def test_a_visitor_who_is_not_signed_in_sees_the_public_pages_and_the_demo_sets(
     page.get_by_role("button", name="Sign in").wait_for(timeout=60_000)
     assert page.get_by_role("button", name="Sign in").count() == 1
     assert _nav(page) == ["Similar customers", "Similar products"]
-    assert _dataset_options(page) == ["Online Retail (UCI, 400 customers, cleaned)"]
+    assert _dataset_options(page) == [ds.label for ds in Registry().datasets("similar_customers", workspaces=False)]
     _shot(page, "signed-out-visitor")
     page.goto(signed_app + "/your-data", wait_until="domcontentloaded")  # not a page for this visitor
     page.get_by_text("Similar products", exact=True).first.wait_for(timeout=60_000)

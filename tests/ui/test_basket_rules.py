@@ -8,12 +8,13 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from recommend.rules import defaults
+from shop.demos import DEFAULTS
 from ui.basket_rules import UPLOAD
 
 pytestmark = pytest.mark.slow  # runs the Streamlit app
 
 SCRIPT = "from ui.basket_rules import render\nrender()\n"
-MBO_NAME = next(iter(defaults.DEMO_DATASETS))
+MBO_NAME = DEFAULTS["basket_rules"]  # the page opens on the groceries
 
 
 def start() -> AppTest:

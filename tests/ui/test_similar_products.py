@@ -8,13 +8,15 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 import settings
-from recommend.similar_products.model import (
-    DEMO_SETS, DemoSet, build, demo_artifact_dir, read_order_lines, write,
-)
+from recommend.similar_products.model import build, write
+from shop.registry import Registry
 from tests.ui.pages import open_page
 
 pytestmark = pytest.mark.slow  # runs the Streamlit app
 
+
+def demo_folder(name: str):
+    return Registry().get(name).folder("similar_products")
 
 
 def tab_alone():
@@ -58,17 +60,16 @@ def test_a_product_shows_its_five_similar_with_score_times_bought_together_and_c
     assert list(table["rank"]) == [1, 2, 3, 4, 5] and table["score"].is_monotonic_decreasing
     assert (table["co_count"] >= 1).all()  # EASE's lists hold only products really bought together
     # the answer is the artifact's, looked up, not recomputed
-    saved = pd.read_csv(demo_artifact_dir("superstore") / "similar_products.csv", dtype=str)
+    saved = pd.read_csv(demo_folder("superstore") / "similar_products.csv", dtype=str)
     assert list(table["item"]) == list(saved.loc[saved["item"] == item, "similar_item"])
-    products = pd.read_csv(demo_artifact_dir("superstore") / "products.csv", dtype=str).set_index("item")
+    products = pd.read_csv(demo_folder("superstore") / "products.csv", dtype=str).set_index("item")
     assert list(table["category"]) == list(products.loc[table["item"], "Sub-Category"])
     assert item in at.markdown[0].value
 
 
 def test_an_existing_artifact_is_read_not_rebuilt(artifacts):
-    demo = DEMO_SETS["superstore"]
-    result = build(read_order_lines(demo.path, demo.columns), demo.columns, similarity="cosine", k=3)
-    folder = write(result, demo_artifact_dir("superstore"))
+    result = build(*Registry().get("superstore").order_lines(), similarity="cosine", k=3)
+    folder = write(result, demo_folder("superstore"))
     before = (folder / "manifest.json").stat().st_mtime_ns
     at = run_tab()
     assert len(at.dataframe[0].value) <= 3 and "**cosine**" in at.caption[0].value
@@ -110,16 +111,17 @@ def test_the_json_download_is_the_artifact_file(artifacts):
     assert labels == ["CSV", "JSON", "Parquet"] * 2 + ["Download all top-5 lists as the shop serves them (JSON)"]
     captions = [c.value for c in at.caption]
     assert "Download these similar products:" in captions and "Download every product's top 5:" in captions
-    from ui.similar_products import _download, _artifact
+    from ui.similar_products import _download, _result
 
-    served = _download("superstore", _artifact("superstore"))
-    assert served == (demo_artifact_dir("superstore") / "similar_products.json").read_bytes()
+    ds = Registry().get("superstore")
+    served = _download(ds.folder("similar_products"), _result(ds))
+    assert served == (demo_folder("superstore") / "similar_products.json").read_bytes()
     lists = json.loads(served)
     assert all(1 <= len(v) <= 5 for v in lists.values())
 
 
 def test_a_broken_artifact_is_rebuilt(artifacts):
-    folder = demo_artifact_dir("superstore")
+    folder = demo_folder("superstore")
     folder.mkdir(parents=True)
     (folder / "manifest.json").write_text('{"kind": "similar_products", "format_version": 1}')  # no tables
     at = run_tab()
@@ -128,17 +130,15 @@ def test_a_broken_artifact_is_rebuilt(artifacts):
 
 
 def test_unreadable_demo_data_is_one_error_line(artifacts, monkeypatch):
-    demo = DEMO_SETS["superstore"]
-    monkeypatch.setitem(DEMO_SETS, "superstore", DemoSet(demo.label, artifacts / "gone.csv", demo.columns))
+    monkeypatch.setattr(settings, "DEMO_SUPERSTORE", artifacts / "gone.csv")
     at = run_tab()
     assert len(at.error) == 1 and "gone.csv" in at.error[0].value and "\n" not in at.error[0].value
     assert not at.dataframe
 
 
 def test_a_link_opens_that_data_set_and_product(artifacts, app_uses_tiny_index):
-    demo = DEMO_SETS["online_retail"]
-    lines = read_order_lines(demo.path, demo.columns)
-    item = str(lines[demo.columns.item].value_counts().index[400])  # not among the 50 shown first
+    lines, columns = Registry().get("online_retail").order_lines()
+    item = str(lines[columns.item].value_counts().index[400])  # not among the 50 shown first
     at = open_page("similar_products", dataset="online_retail", product=item)
     assert at.selectbox(key="dataset").value == "online_retail"
     assert at.selectbox(key="product").value == item

@@ -201,7 +201,7 @@ def test_an_approximate_index_with_pictures_by_url_shows_them_from_their_url(app
     tiny = visual_index.load(app_uses_tiny_index[0])
     items = tiny.items.assign(url=[f"http://127.0.0.1:9/pictures/{i}.jpg" for i in tiny.items["id"]], file="")
     built_with = {k: tiny.manifest[k] for k in ("identity", "model", "weights_source", "precision", "preprocessing")}
-    folder = visual_index.write(tmp_path / "by_url", np.asarray(tiny.vectors), items, built_with,
+    folder = visual_index.write(visual_index.build(np.asarray(tiny.vectors), items, built_with), tmp_path / "by_url",
                                 index_type="approximate")
     monkeypatch.setattr(settings, "DEMO_VISUAL_INDEX", folder)
     at = AppTest.from_file(APP, default_timeout=120)

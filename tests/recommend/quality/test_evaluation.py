@@ -10,6 +10,7 @@ import settings
 from common.errors import InputError
 from recommend import cli
 from recommend.quality import evaluation
+from shop import evaluation as dataset_evaluation
 from tests.helpers import random_ratings
 
 SAMPLE = settings.DEMO_ONLINE_RETAIL
@@ -49,7 +50,7 @@ def test_every_part_of_a_workspace_is_evaluated_and_written_where_the_pages_read
 def test_movies_from_ratings_held_out_per_user(tmp_path, monkeypatch):
     monkeypatch.setattr(settings, "ARTIFACTS_DIR", tmp_path)
     steps = []
-    result, folder = evaluation.evaluate_dataset("similar_movies", "movielens", step=lambda w, s: steps.append((w, s)))
+    result, folder = dataset_evaluation.evaluate_dataset("similar_movies", "movielens", step=lambda w, s: steps.append((w, s)))
     assert folder == tmp_path / "evaluation" / "movielens" / "similar_movies"
     again = evaluation.load(folder)
     pd.testing.assert_frame_equal(again.table, result.table, check_dtype=False)
@@ -62,7 +63,7 @@ def test_data_that_cannot_be_split_by_time_gets_a_one_line_error(tiny_shop_works
     artifacts, _ws = tiny_shop_workspace  # orders without dates
     for part in ("similar_products", "similar_customers"):
         with pytest.raises(InputError) as caught:
-            evaluation.evaluate_dataset(part, "tiny", artifacts=artifacts)
+            dataset_evaluation.evaluate_dataset(part, "tiny", artifacts=artifacts)
         assert "date" in str(caught.value) and "\n" not in str(caught.value)
     assert not (artifacts / "tiny" / "evaluation").exists()  # nothing half-written
     ratings = random_ratings(seed=3).drop(columns="timestamp")
@@ -94,3 +95,15 @@ def test_files_are_evaluated_without_a_workspace(tmp_path, capsys):
     assert "== similar movies on stars.csv ==" in capsys.readouterr().out
     assert cli.main(["evaluate", "--dataset", "retail", "--orders", str(SAMPLE)]) == 2  # one or the other
     assert "Say what to evaluate" in capsys.readouterr().err
+
+
+def test_a_role_without_its_row_is_an_error_not_a_ratio_of_nan(monkeypatch):
+    """Rows are matched to roles by the model each names: a default or earlier default that the
+    table lacks (a model renamed, say) stops the evaluation instead of leaving the headline empty."""
+    from recommend.similar_movies import model as movies_model
+
+    ratings = random_ratings(seed=3)
+    assert evaluation.run("similar_movies", ratings).ratio() > 0  # every role present
+    monkeypatch.setattr(movies_model, "EARLIER_DEFAULT", "renamed-knn")
+    with pytest.raises(ValueError, match="no row for the earlier default"):
+        evaluation.run("similar_movies", ratings)

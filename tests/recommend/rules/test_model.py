@@ -219,7 +219,7 @@ def test_the_seed_lookup_covers_every_item(mbo, mbo_rules):
     assert recs["pasta"] == ["escalope", "shrimp", "mineral water"]
     assert recs["mineral water"] == ["eggs", "spaghetti", "french fries"]  # 2nd to 4th best sellers
     assert mbo_rules.manifest["items_with_rules"] == 25
-    assert list(answer(mbo_rules, "pasta")["show"]) == recs["pasta"]
+    assert list(answer(mbo_rules, "pasta")["id"]) == recs["pasta"]
     with pytest.raises(InputError, match="No item 'a brand new product'"):
         answer(mbo_rules, "a brand new product")
 

@@ -13,7 +13,7 @@ import settings
 from common.errors import InputError
 from common.text_match import Matcher
 from recommend.similar_customers.model import (
-    PurchaseColumns, answer, build, find_customers, load, nearest_customers, read_purchases, write,
+    PurchaseColumns, answer, build, find_customers, load, nearest_customers, neighbours, read_purchases, write,
 )
 from tests.helpers import ROOT, random_purchases
 
@@ -47,26 +47,26 @@ def test_recommendations_are_neighbour_weighted_and_exclude_owned_products():
     result = build(purchases, COLS, k=5, n=4, weighting="binary", model="user-user")
     customers, products, x = dense(purchases)
     for c in customers[:10]:
-        near, recs = answer(result, c)
+        near, recs = neighbours(result, c), answer(result, c)
         owned = set(purchases.loc[purchases["CustomerID"] == c, "StockCode"])
-        assert not set(recs["item"]) & owned
+        assert not set(recs["id"]) & owned
         rows = {cust: i for i, cust in enumerate(customers)}
         score = np.zeros(len(products))
         support = np.zeros(len(products), dtype=int)
         for nb in near.itertuples():
-            score += nb.similarity * x[rows[nb.neighbour]]
-            support += x[rows[nb.neighbour]].astype(int)
+            score += nb.score * x[rows[nb.id]]
+            support += x[rows[nb.id]].astype(int)
         score[[list(products).index(p) for p in owned]] = 0
         for rec in recs.itertuples():
-            j = list(products).index(rec.item)
+            j = list(products).index(rec.id)
             assert rec.score == pytest.approx(score[j], abs=1e-5)
             assert rec.support_count == support[j]
             assert rec.why == f"bought by {support[j]} of your 5 nearest customers"
-            assert rec.name == f"Product {int(rec.item[1:])}"
+            assert rec.name == f"Product {int(rec.id[1:])}"
         assert list(recs["score"]) == sorted(recs["score"], reverse=True)
         # shared_items counts the products two customers both bought
         for nb in near.itertuples():
-            assert nb.shared_items == int((x[rows[c]] * x[rows[nb.neighbour]]).sum())
+            assert nb.shared_items == int((x[rows[c]] * x[rows[nb.id]]).sum())
 
 
 def test_ease_recommendations_are_the_history_times_its_weights_and_name_the_products_behind_them():
@@ -85,11 +85,11 @@ def test_ease_recommendations_are_the_history_times_its_weights_and_name_the_pro
         owned = np.flatnonzero(x[row])
         score = x[row] @ weights
         score[owned] = -np.inf
-        _near, recs = answer(result, c)
+        recs = answer(result, c)
         expected = np.sort(score[score > 0])[::-1][:3]
         np.testing.assert_allclose(recs["score"], expected, atol=1e-5)
         for rec in recs.itertuples():
-            j = list(products).index(rec.item)
+            j = list(products).index(rec.id)
             top = sorted((h for h in owned if weights[h, j] > 0), key=lambda h: -weights[h, j])[:3]
             assert [weights[list(products).index(b), j] for b in rec.because] == pytest.approx(
                 [weights[h, j] for h in top], abs=1e-6)
@@ -112,10 +112,10 @@ def test_customers_whose_products_are_all_past_the_guard_get_their_neighbours_re
     result = build(both, COLS, k=3, n=3)
     guard = result.manifest["ease"]
     assert guard["products_fitted"] == 25 and guard["products_past_guard"] == 2 and guard["fallback_customers"] == 1
-    near, recs = answer(result, "99999")
-    assert near["neighbour"].iloc[0] == "99998"
-    assert recs["item"].tolist() == ["P000"] and recs["why"].tolist() == ["bought by 1 of your 3 nearest customers"]
-    assert answer(result, "99998")[1]["why"].str.startswith("because you bought").all()
+    near, recs = neighbours(result, "99999"), answer(result, "99999")
+    assert near["id"].iloc[0] == "99998"
+    assert recs["id"].tolist() == ["P000"] and recs["why"].tolist() == ["bought by 1 of your 3 nearest customers"]
+    assert answer(result, "99998")["why"].str.startswith("because you bought").all()
 
 
 def test_round_trip_and_unknown_customer(tmp_path):

@@ -48,7 +48,7 @@ def test_min_ratings_leaves_rare_movies_out_on_both_sides():
     assert set(table["movieId"]) == set(counts[counts >= threshold].index)
     rare_id = int(next(iter(rare)))
     with pytest.raises(InputError, match="lower --min-ratings"):
-        answer(result, rare_id)
+        answer(result, str(rare_id))
 
 
 def test_answer_lists_titles_and_stats_best_first(tmp_path):
@@ -56,17 +56,18 @@ def test_answer_lists_titles_and_stats_best_first(tmp_path):
     result = build(ratings, movies_for(ratings), k=4, min_ratings=1)
     write(result, tmp_path / "sm")
     again = load(tmp_path / "sm")
-    shown = answer(again, 3)
+    shown = answer(again, "3")
     assert list(shown["rank"]) == [1, 2, 3, 4]
-    assert shown["similarity"].is_monotonic_decreasing
-    assert 3 not in set(shown["similar_movieId"])
+    assert shown["score"].is_monotonic_decreasing
+    assert "3" not in set(shown["id"])
     stats = ratings.groupby("movieId")["rating"].agg(["size", "mean"])
     for row in shown.itertuples():
-        assert row.n_ratings == stats.loc[row.similar_movieId, "size"]
-        assert row.mean_rating == pytest.approx(stats.loc[row.similar_movieId, "mean"], abs=0.01)
-        assert row.title.startswith(f"Movie {row.similar_movieId} (")
-    with pytest.raises(InputError, match="unknown movieId"):
-        answer(again, 999_999)
+        assert row.n_ratings == stats.loc[int(row.id), "size"]
+        assert row.mean_rating == pytest.approx(stats.loc[int(row.id), "mean"], abs=0.01)
+        assert row.title.startswith(f"Movie {row.id} (")
+    for unknown in ("999999", "²", "toy", "1" * 19):  # not an item, nor a whole number the ids could hold
+        with pytest.raises(InputError, match="unknown movieId"):
+            answer(again, unknown)
 
 
 def test_wrong_columns_say_what_was_expected(tmp_path):
@@ -82,7 +83,7 @@ def test_demo_data_toy_story_neighbours_include_its_sequel():
     ratings = pd.read_csv(settings.DEMO_MOVIELENS_RATINGS)
     movies = pd.read_csv(settings.DEMO_MOVIELENS_MOVIES)
     for model, centre in (("ease", "none"), ("item-knn", "none"), ("item-knn", "user")):
-        found = answer(build(ratings, movies, k=10, centre=centre, model=model), 1)
+        found = answer(build(ratings, movies, k=10, centre=centre, model=model), "1")
         assert "Toy Story 2 (1999)" in set(found["title"]), model
 
 

@@ -10,13 +10,15 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 
+import settings
+
 import recommend.similar_products.similarity as spm
 from common.errors import ArtifactError, InputError
 from recommend.cli import main
 from recommend.core.interactions import interaction_matrix
 from recommend.similar_products.evaluation import basket_recommendations, evaluate_similar_products, leave_one_out
 from recommend.similar_products.model import (
-    DEMO_SETS, OrderColumns, answer, build, find_products, load, product_matcher, read_order_lines, write,
+    ONLINE_RETAIL, OrderColumns, answer, build, find_products, load, product_matcher, read_order_lines, write,
 )
 from recommend.similar_products.similarity import SIMILARITIES, top_similar
 
@@ -199,7 +201,7 @@ def test_lookup_helpers():
     assert list(find_products(result.products, "chery")["item"]) == ["C"]  # a typo
     assert list(find_products(result.products, "qqqqzzzz")["item"]) == []
     similar = answer(result, "D")
-    assert list(similar["similar_item"]) == ["E", "C"] and list(similar["name"]) == ["Egg", "Cherry"]
+    assert list(similar["id"]) == ["E", "C"] and list(similar["name"]) == ["Egg", "Cherry"]
     assert list(similar["cat"]) == ["y", "x"] and list(similar["co_count"]) == [1, 1]
     with pytest.raises(InputError, match="Unknown product"):
         answer(result, "Z")
@@ -210,8 +212,7 @@ def test_lookup_helpers():
 
 @pytest.fixture(scope="module")
 def retail_products() -> pd.DataFrame:
-    demo = DEMO_SETS["online_retail"]
-    return build(read_order_lines(demo.path, demo.columns), demo.columns).products
+    return build(read_order_lines(settings.DEMO_ONLINE_RETAIL, ONLINE_RETAIL), ONLINE_RETAIL).products
 
 
 def test_demo_products_by_part_of_a_word_an_id_or_a_typo(retail_products):

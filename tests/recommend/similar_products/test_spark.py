@@ -4,6 +4,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
+import settings
+
 from common.errors import InputError
 from common.spark import read_table
 from recommend.cli import main
@@ -13,13 +15,12 @@ from recommend.similar_products.similarity import MODELS
 
 pytestmark = pytest.mark.spark
 
-SUPERSTORE = model.DEMO_SETS["superstore"]
 COLUMNS = model.OrderColumns("Order ID", "Product ID", "Product Name", ("Sub-Category", "Category"))
 
 
 @pytest.fixture(scope="module")
 def local_lines():
-    return model.read_order_lines(SUPERSTORE.path, COLUMNS)
+    return model.read_order_lines(settings.DEMO_SUPERSTORE, COLUMNS)
 
 
 @pytest.fixture(scope="module")
@@ -84,10 +85,9 @@ def test_the_cli_builds_with_spark_what_load_reads(spark, tmp_path, capsys):
 
 
 def test_online_retails_cleaning_keeps_the_lines_the_local_cleaning_keeps(spark):
-    demo = model.DEMO_SETS["online_retail"]
     columns = model.OrderColumns("InvoiceNo", "StockCode", "Description", clean="online-retail")
-    local = model.build(model.read_order_lines(demo.path, columns), columns, similarity="jaccard")
-    remote = engine.build(engine.order_lines(read_table(spark, demo.path), columns), columns, similarity="jaccard")
+    local = model.build(model.read_order_lines(settings.DEMO_ONLINE_RETAIL, columns), columns, similarity="jaccard")
+    remote = engine.build(engine.order_lines(read_table(spark, settings.DEMO_ONLINE_RETAIL), columns), columns, similarity="jaccard")
     assert_same(local, remote, categories=False)
     assert local.manifest["order_lines"] < 30_000  # the sample's 30,547 lines less what the cleaning drops
 

@@ -49,7 +49,7 @@ def test_a_csv_builds_every_part_and_each_loads(tmp_path, capsys):
     rules = rules_model.load(ws.part("basket_rules"))
     assert set(rules.lookup["item"]) == {"Tea", "Jam", "Soap", "Rice", "Cake", "Bread", "Milk"}  # by name
     similar = products_model.load(ws.part("similar_products"))
-    assert products_model.answer(similar, "S0")["similar_item"].iloc[0].startswith("S")
+    assert products_model.answer(similar, "S0")["id"].iloc[0].startswith("S")
     customers = customers_model.load(ws.part("similar_customers"))
     assert set(customers.neighbours["customer"]) == {f"C{c}" for c in range(7)}  # blank customers left out
     assert len(ws.orders()) == 118 and set(ws.orders().columns) >= {"order", "customer", "item", "date"}

@@ -1,5 +1,8 @@
 """`python -m recommend evaluate`: how good each recommender is on a demo set or a workspace,
-held out by time; prints the table and writes the evaluation artifact the app's pages read."""
+held out by time; prints the table and writes the evaluation artifact the app's pages read.
+
+It lives in shop/ because it opens data sets by name through the registry, which sits above
+recommend/; recommend/cli.py's table names it like every other sub-command."""
 from __future__ import annotations
 
 import argparse
@@ -12,6 +15,8 @@ import settings
 from common.errors import InputError
 from recommend.core.order_columns import FLAGS, add_sql_arguments, described, resolve, source
 from recommend.quality import evaluation
+from shop import evaluation as dataset_evaluation
+from shop.demos import DEMOS
 
 FLAG_PARTS = {part.replace("_", "-"): part for part in evaluation.PARTS}
 
@@ -24,7 +29,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="which recommender to evaluate (default: every one the data set has)")
     p.add_argument("--dataset", "--name", dest="dataset", default=None,
                    help="a workspace's name (python -m recommend build --name) or a demo set: "
-                        + ", ".join(sorted({d for ds in evaluation.DEMOS.values() for d in ds})))
+                        + ", ".join(name for name, demo in DEMOS.items() if set(demo.parts) & set(evaluation.PARTS)))
     p.add_argument("--artifacts", type=Path, default=settings.ARTIFACTS_DIR,
                    help=f"where workspaces live (default {settings.ARTIFACTS_DIR})")
     files = p.add_argument_group("or a file (instead of --dataset)")
@@ -42,23 +47,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _parts(dataset: str, artifacts: Path, chosen: str) -> list[str]:
-    if chosen != "all":
-        return [FLAG_PARTS[chosen]]
-    demo = [part for part, sets in evaluation.DEMOS.items() if dataset in sets]
-    if demo:
-        return demo
-    from recommend.workspace.model import open_workspace
-
-    parts = [p for p in evaluation.PARTS if p in open_workspace(dataset, artifacts).parts]
-    if not parts:
-        raise InputError(f"Workspace {dataset} has none of {', '.join(evaluation.PARTS)} to evaluate.")
-    return parts
+    return [FLAG_PARTS[chosen]] if chosen != "all" else dataset_evaluation.parts_of(dataset, artifacts)
 
 
 def _from_files(args) -> list[tuple[str, pd.DataFrame, object, dict]]:
     """(part, data, columns, what was evaluated) for --orders / --orders-sql and --ratings."""
     from recommend.workspace.cli import read_extra
-    from recommend.workspace.model import (as_movielens, customer_orders, mapped_orders, product_columns,
+    from recommend.workspace.model import (rated_items, customer_orders, mapped_orders, product_columns,
                                            purchase_columns)
 
     found = []
@@ -74,7 +69,7 @@ def _from_files(args) -> list[tuple[str, pd.DataFrame, object, dict]]:
             found.append(("similar_customers", customer_orders(orders), purchase_columns(orders), about))
     if args.ratings is not None:
         ratings, path = read_extra("ratings", args.ratings, args.ratings_map)
-        found.append(("similar_movies", as_movielens(ratings, None)[0], None, {"dataset": path.name}))
+        found.append(("similar_movies", rated_items(ratings, None)[0], None, {"dataset": path.name}))
     chosen = FLAG_PARTS.get(args.part)
     return [f for f in found if chosen in (None, f[0])]
 
@@ -92,7 +87,7 @@ def run(args) -> int:
             _report(result, about["dataset"], evaluation.write(result, folder, args.command_line))
         return 0
     for part in _parts(args.dataset, args.artifacts, args.part):
-        result, folder = evaluation.evaluate_dataset(part, args.dataset, artifacts=args.artifacts,
+        result, folder = dataset_evaluation.evaluate_dataset(part, args.dataset, artifacts=args.artifacts,
                                                      step=_progress(part), rebuild=args.command_line)
         _report(result, args.dataset, folder)
     return 0
