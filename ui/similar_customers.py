@@ -19,8 +19,6 @@ from ui.downloads import offer
 from ui.memory import release
 
 SHOWN_NEIGHBOURS = 10
-MODEL_LABELS = {"ease": "EASE: learned from what is bought together",
-                "user-user": "what the nearest customers bought"}
 
 
 @dataclass(frozen=True)
@@ -91,7 +89,7 @@ def render() -> None:
     data = _data(chosen)
     models = list(MODELS)
     built = data.result.manifest.get("model", "user-user")  # an artifact from before EASE: the neighbours'
-    model = top[1].selectbox("Recommendations from", models, format_func=MODEL_LABELS.get,
+    model = top[1].selectbox("Recommendations from", models, format_func=lambda name: MODELS[name].label,
                              **pick("model", models, models.index(built)),
                              help="EASE scores every product by the customer's whole history and names the "
                                   "products behind each recommendation; it ranks what customers buy next better "
@@ -100,8 +98,7 @@ def render() -> None:
     result = data.result
     if built != model:
         result = _built_with(data.key, model, data)
-    source = ("EASE's item-item weights times the customer's products" if model == "ease"
-              else f"each customer's {result.manifest['k']} nearest customers")
+    source = MODELS[model].about + (f" ({result.manifest['k']} neighbours)" if model == "user-user" else "")
     st.caption(f"Customers who buy alike: user-user cosine on the customer x product purchase matrix "
                f"({result.manifest['customers']:,} customers, {result.manifest['products']:,} products). "
                f"Recommendations come from {source}.")

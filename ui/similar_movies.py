@@ -23,7 +23,6 @@ K = 10
 QUERY = "sm_query"
 
 
-MODEL_LABELS = {"ease": "EASE: learned from who liked what (default)", "item-knn": "item k-NN: cosine on the ratings"}
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)  # shared, read-only: no copy per call
@@ -71,15 +70,13 @@ def render() -> None:
     chosen = choose("similar_movies", top[0])
     version = chosen.version("similar_movies")
     models = list(MODELS)
-    model = top[1].selectbox("Model", models, format_func=MODEL_LABELS.get,
+    model = top[1].selectbox("Model", models, format_func=lambda name: MODELS[name].label,
                              **pick("model", models, models.index(DEFAULT_MODEL)),
                              help="EASE learns which items people who liked one went on to like; it ranks each "
                                   "user's next favourites better than the cosine k-NN (How good is this?, below).")
     share("model", model)
-    st.caption("Movies (or any rated items) liked by the same people: EASE's item-item weights fitted on who "
-               "rated what 4 or more." if model == "ease" else
-               "Item k-nearest-neighbours: movies (or any rated items) rated alike by the same people "
-               "(cosine on the ratings).")
+    st.caption(f"Movies (or any rated items) that go together, by {MODELS[model].label.split(':')[0]}: "
+               f"{MODELS[model].about}.")
     quality.section("similar_movies", chosen)
     left, right = st.columns([3, 2])
     with right:
@@ -127,7 +124,7 @@ def render() -> None:
             "similarity": st.column_config.ProgressColumn(
                 "Similarity", min_value=0.0, format="%.3f", width="small",
                 # cosine is on 0..1; EASE's weights are shown against the list's best
-                max_value=1.0 if model == "item-knn" else max(float(table["similarity"].max()), 1e-9)),
+                max_value=1.0 if MODELS[model].unit_scale else max(float(table["similarity"].max()), 1e-9)),
             "genres": st.column_config.TextColumn("Genres", width="medium"),
             "n_ratings": st.column_config.NumberColumn("Ratings", width="small"),
             "mean_rating": st.column_config.NumberColumn("Mean rating", format="%.2f", width="small"),

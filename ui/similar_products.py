@@ -26,9 +26,6 @@ from ui.memory import release
 
 K = 5
 SHOWN_MATCHES = 50  # products offered in the picker for one search
-UNIT_SCALE = ("jaccard", "cosine", "cooccurrence-cosine")
-MODEL_LABELS = {"ease": "EASE (learned)", "jaccard": "Jaccard", "cosine": "cosine", "lift": "lift",
-                "cooccurrence-cosine": "the notebook's co-occurrence cosine"}
 
 
 @st.cache_resource(show_spinner=False, max_entries=8)  # bounded: a rebuild makes a new version
@@ -84,8 +81,8 @@ def render() -> None:
         built = result.manifest["similarity"]
         models = list(MODELS)
         similarity = left.selectbox(
-            "Model", models, format_func=MODEL_LABELS.get, **pick("model", models, models.index(built)),
-            help=f"How two products are scored; this data set was built with {MODEL_LABELS[built]}, the others are "
+            "Model", models, format_func=lambda name: MODELS[name].label, **pick("model", models, models.index(built)),
+            help=f"How two products are scored; this data set was built with {MODELS[built].label}, the others are "
                  "computed when chosen. EASE learns weights from every order and finds the hidden product of "
                  "later orders most often (How good is this?, below).")
         share("model", similarity)
@@ -172,7 +169,7 @@ def _answer(result: SimilarProducts, item: str, shown: pictures.Pictures) -> Non
         "score": st.column_config.ProgressColumn(
             "Score", min_value=0.0, format="%.3f",
             # similarities in 0..1 on their own scale; EASE's weights and lift against the list's best
-            max_value=1.0 if result.manifest["similarity"] in UNIT_SCALE else max(float(similar["score"].max()), 1e-9),
+            max_value=1.0 if result.manifest["similarity"] in MODELS and MODELS[result.manifest["similarity"]].unit_scale else max(float(similar["score"].max()), 1e-9),
             help=f"{result.manifest['similarity']} similarity"),
         "co_count": st.column_config.NumberColumn("Bought together", help="orders holding both products"),
     }

@@ -30,8 +30,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("-k", type=int, default=model.DEFAULT_NEIGHBOURS, help="neighbours per customer")
     p.add_argument("-n", type=int, default=model.DEFAULT_RECOMMENDATIONS, help="recommendations per customer")
     p.add_argument("--weighting", choices=model.WEIGHTINGS, default=model.DEFAULT_WEIGHTING)
-    p.add_argument("--model", choices=model.MODELS, default=model.DEFAULT_MODEL,
-                   help="what recommends: ease (learned item-item weights, the default: 1.13x the neighbours' "
+    p.add_argument("--model", choices=model.MODELS, default=model.DEFAULT_MODEL, metavar="MODEL",
+                   help=f"one of {', '.join(model.MODELS)}: what recommends: ease (learned item-item weights, the default: 1.13x the neighbours' "
                         "NDCG@10 in the evaluation of docs/recommenders.md; fitted on the 10,000 most bought products, customers with only "
                         "rarer ones get user-user's) or user-user (what the nearest customers bought)")
     p.add_argument("--ease-lambda", type=float, default=model.EASE_LAMBDA, help="EASE's regularisation")

@@ -31,6 +31,7 @@ from common.text_match import Matcher
 from common.topk import TopK, check_k
 from recommend.core import ease
 from recommend.core.interactions import Interactions, interaction_matrix
+from recommend.core.models import Model, Models
 from recommend.core.sparse_topk import cosine_top_k, product_top_k
 from recommend.datasets.online_retail import clean_online_retail, customer_ids
 
@@ -44,7 +45,6 @@ DEFAULT_NEIGHBOURS = 30
 DEFAULT_RECOMMENDATIONS = 10
 DEFAULT_WEIGHTING = "binary"
 WEIGHTINGS = ("binary", "log-quantity", "tfidf")
-MODELS = ("ease", "user-user")
 # Both chosen by bench/evaluate_similar_customers.py (table in docs/recommenders.md): EASE's NDCG@10 beats
 # the 30 nearest customers' by more than 10%, with λ chosen on a validation cut of the training months.
 DEFAULT_MODEL = "ease"
@@ -149,8 +149,7 @@ class SimilarCustomers:
 
 
 def check_model(model: str) -> None:
-    if model not in MODELS:
-        raise InputError(f"model must be one of {', '.join(MODELS)}, not {model!r}.")
+    MODELS.check(model)
 
 
 def build(purchases: pd.DataFrame, cols: PurchaseColumns = PurchaseColumns(), *, k: int = DEFAULT_NEIGHBOURS,
@@ -169,20 +168,8 @@ def build(purchases: pd.DataFrame, cols: PurchaseColumns = PurchaseColumns(), *,
     neighbours = pd.DataFrame({"customer": customers[rows], "rank": ranks + 1, "neighbour": customers[partners],
                                "similarity": near.scores[rows, ranks], "shared_items": near.counts[rows, ranks]})
     products = np.asarray(built.col_ids)
-    because = np.full((built.shape[0], n, 0), -1)
-    facts = {}
-    if model == "ease":
-        found, fitted = recommend_from_ease(built.matrix, n, ease_lambda)
-        recommended, because = found.top, found.because
-        # Customers whose products are all past EASE's guard get their neighbours' recommendations.
-        empty = np.flatnonzero(~recommended.found.any(axis=1) & (np.diff(built.matrix.indptr) > 0))
-        if empty.size:
-            fallback = recommend_from_neighbours(built.matrix, near, n, rows=empty).padded(n)
-            for name in ("indices", "scores", "counts"):
-                getattr(recommended, name)[empty] = getattr(fallback, name)
-        facts = {"ease": ease_facts(fitted, int(empty.size))}
-    else:
-        recommended = recommend_from_neighbours(built.matrix, near, n, progress=progress)
+    recommended, because, facts = MODELS[model].fit(built.matrix, near, n, ease_lambda=ease_lambda,
+                                                    progress=progress)
     items_idx = recommended.indices
     r, c = recommended.entries()
     recs = pd.DataFrame({"customer": customers[r], "rank": c + 1, "item": products[items_idx[r, c]],
@@ -191,6 +178,36 @@ def build(purchases: pd.DataFrame, cols: PurchaseColumns = PurchaseColumns(), *,
     return assemble(neighbours, recs, product_names(purchases, cols), cols, k=k, n=n, weighting=weighting,
                     model=model, facts=facts, customers=int(built.shape[0]), products=int(built.shape[1]),
                     purchase_lines=int(len(purchases)), read=dict(purchases.attrs.get("read", {})), started=started)
+
+
+# --- the models, by name -----------------------------------------------------------------------
+# fit(bought: customers x products CSR, near: each customer's nearest customers (TopK), n, *,
+#     ease_lambda, progress) -> (TopK of each customer's n recommendations, counts = how many of
+#     the neighbours bought each; `because`: (customers, n, m) product indices behind each, -1 for
+#     none; facts for the manifest). A new model: its fit function and one MODELS.register line.
+
+def _from_neighbours(bought, near, n, *, progress=False, **_):
+    return recommend_from_neighbours(bought, near, n, progress=progress), np.full((bought.shape[0], n, 0), -1), {}
+
+
+def _from_ease(bought, near, n, *, ease_lambda=EASE_LAMBDA, **_):
+    found, fitted = recommend_from_ease(bought, n, ease_lambda)
+    recommended = found.top
+    # Customers whose products are all past EASE's guard get their neighbours' recommendations.
+    empty = np.flatnonzero(~recommended.found.any(axis=1) & (np.diff(bought.indptr) > 0))
+    if empty.size:
+        fallback = recommend_from_neighbours(bought, near, n, rows=empty).padded(n)
+        for name in ("indices", "scores", "counts"):
+            getattr(recommended, name)[empty] = getattr(fallback, name)
+    return recommended, found.because, {"ease": ease_facts(fitted, int(empty.size))}
+
+
+MODELS = Models("similar_customers")
+MODELS.register(Model("ease", "EASE: learned from what is bought together",
+                      "EASE's item-item weights times the customer's products", _from_ease, spark=True))
+MODELS.register(Model("user-user", "what the nearest customers bought",
+                      "what the customer's nearest customers bought, weighted by how alike they are",
+                      _from_neighbours, spark=True))
 
 
 def ease_facts(fitted: ease.Ease, fallback_customers: int) -> dict:

@@ -359,7 +359,7 @@ def build(table: SparkTable, cols: PurchaseColumns = PurchaseColumns(), *, k: in
           skip_popular: float | None = None, progress: bool = False) -> local.SimilarCustomers:
     """model.read_purchases + model.build on Spark: the same neighbours and recommendations."""
     k, n = check_k(k), check_k(n)
-    local.check_model(model)
+    local.MODELS.on_spark(model)  # registered, and built on Spark too (InputError otherwise)
     if skip_popular is not None and not 0 < skip_popular <= 1:
         raise InputError(f"--skip-popular is a share of the customers, above 0 and at most 1, not {skip_popular}.")
     started = time.perf_counter()

@@ -24,8 +24,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="movies with fewer ratings get no neighbours and are no one's neighbour")
     p.add_argument("--centre", choices=model.CENTRES, default=model.DEFAULT_CENTRE,
                    help="subtract each user's mean rating first (user) or not (none)")
-    p.add_argument("--model", choices=model.MODELS, default=model.DEFAULT_MODEL,
-                   help="ease (learned item-item weights from who liked what, the default: 1.27x item k-NN's "
+    p.add_argument("--model", choices=model.MODELS, default=model.DEFAULT_MODEL, metavar="MODEL",
+                   help=f"one of {', '.join(model.MODELS)}: ease (learned item-item weights from who liked what, the default: 1.27x item k-NN's "
                         "NDCG@10 in the evaluation of docs/recommenders.md; fitted on the 10,000 most liked items, the rest keep cosine "
                         "lists) or item-knn (cosine, the original notebook's)")
     p.add_argument("--ease-lambda", type=float, default=model.EASE_LAMBDA, help="EASE's regularisation")

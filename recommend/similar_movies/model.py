@@ -24,6 +24,7 @@ from common.tables import read_csv
 from common.topk import check_k, top_k_rows
 from recommend.core import ease
 from recommend.core.interactions import interaction_matrix
+from recommend.core.models import Model, Models
 from recommend.core.sparse_topk import cosine_top_k, product_top_k, unit_rows
 from recommend.similar_movies.titles import display_title
 
@@ -36,7 +37,6 @@ DEFAULT_K = 10
 DEFAULT_MIN_RATINGS = 10
 DEFAULT_CENTRE = "none"  # "none" (raw ratings, as the original notebook) or "user" (minus each user's mean)
 CENTRES = ("none", "user")
-MODELS = ("ease", "item-knn")
 # Chosen by bench/evaluate_similar_movies.py (docs/recommenders.md): EASE on liked ratings ranks each user's next
 # liked movies better than the item k-NN (NDCG@10), λ chosen on a validation split of the training ratings.
 DEFAULT_MODEL = "ease"
@@ -116,8 +116,7 @@ def build(ratings: pd.DataFrame, movies: pd.DataFrame, *, k: int = DEFAULT_K,
           ease_lambda: float = EASE_LAMBDA, progress: bool = False) -> SimilarMovies:
     """k most similar movies for every movie rated at least `min_ratings` times (see MODELS)."""
     k = check_k(k)
-    if model not in MODELS:
-        raise InputError(f"model must be one of {', '.join(MODELS)}, not {model!r}.")
+    chosen = MODELS[model]
     if isinstance(min_ratings, bool) or int(min_ratings) != min_ratings or min_ratings < 1:
         raise InputError(f"min_ratings must be a whole number of at least 1, got {min_ratings!r}.")
     started = time.perf_counter()
@@ -131,51 +130,79 @@ def build(ratings: pd.DataFrame, movies: pd.DataFrame, *, k: int = DEFAULT_K,
     if kept.empty:
         raise InputError(f"No movie has {min_ratings} or more ratings; lower --min-ratings.")
     matrix, ids = rating_matrix(kept)
-    facts = {}
-    if model == "ease":
-        top, fitted = ease_neighbours(ratings[ratings["movieId"].isin(kept_ids)], ids, k, ease_lambda)
-        rows, ranks = top.entries()
-        movie_of = ids[fitted.kept]
-        parts = [pd.DataFrame({"movieId": movie_of[rows], "rank": ranks + 1,
-                               "similar_movieId": movie_of[top.indices[rows, ranks]],
-                               "similarity": top.scores[rows, ranks].astype(np.float64)})]
-        # Movies EASE did not fit (no one liked them, or past its guard on the item count) keep
-        # their cosine neighbours, so every movie with enough ratings has a list.
-        unfitted = np.setdiff1d(np.arange(len(ids)), fitted.kept)
-        if unfitted.size:
-            unit = unit_rows(matrix)
-            own = sp.csr_matrix((np.ones(unfitted.size), (np.arange(unfitted.size), unfitted)),
-                                shape=(unfitted.size, len(ids)))
-            near = product_top_k(unit[unfitted], unit.T.tocsr(), k, exclude=own)
-            r, c = near.entries()
-            parts.append(pd.DataFrame({"movieId": ids[unfitted[r]], "rank": c + 1,
-                                       "similar_movieId": ids[near.indices[r, c]],
-                                       "similarity": near.scores[r, c].astype(np.float64)}))
-        table = pd.concat(parts, ignore_index=True).sort_values(["movieId", "rank"], kind="stable",
-                                                                ignore_index=True)
-        table["similarity"] = table["similarity"].round(6)
-        facts = {"ease": {"lambda": fitted.lam, "movies_fitted": int(len(fitted.kept)),
-                          "movies_past_guard": fitted.dropped,
-                          "movies_with_cosine_lists": int(unfitted.size), "max_items": ease.MAX_ITEMS,
-                          "liked": f"rating >= {LIKED:g}", "fit_seconds": round(fitted.seconds, 2)}}
-    else:
-        near = cosine_top_k(matrix, k, progress=progress)  # shared with similar customers
-        rows, ranks = near.entries()
-        table = pd.DataFrame({
-            "movieId": ids[rows], "rank": ranks + 1, "similar_movieId": ids[near.indices[rows, ranks]],
-            "similarity": near.scores[rows, ranks].astype(np.float64).round(6),
-        })
+    table, facts = chosen.fit(Rated(ratings[ratings["movieId"].isin(kept_ids)], matrix, ids), k, progress=progress,
+                              ease_lambda=ease_lambda)
     manifest = {
         "kind": KIND, "format_version": FORMAT_VERSION, "k": k, "min_ratings": min_ratings, "centre": centre,
         "model": model, **facts,
-        "similarity": ("EASE weights from who liked what" if model == "ease"
-                       else "cosine between movie rows of the movie x user rating matrix"),
+        "similarity": chosen.about,
         "ratings": int(len(ratings)), "read": dict(ratings.attrs.get("read", {})), "users": int(ratings["userId"].nunique()),
         "movies": int(len(catalog)), "movies_with_neighbours": int(table["movieId"].nunique()),
         "movies_considered": int(len(ids)), "seconds": round(time.perf_counter() - started, 2),
         "library_versions": library_versions("numpy", "scipy", "pandas", "numba"), "created": utc_now(),
     }
     return SimilarMovies(table, catalog, manifest)
+
+
+
+@dataclass(frozen=True)
+class Rated:
+    """What a model of similar items is fitted on: the movies with enough ratings."""
+
+    ratings: pd.DataFrame  # their ratings as given (userId, movieId, rating)
+    matrix: sp.csr_matrix  # movies x users, centred as asked
+    ids: np.ndarray  # the movie of each row
+
+
+# --- the models, by name -----------------------------------------------------------------------
+# fit(data: Rated, k, *, progress, ease_lambda) -> (table of movieId, rank, similar_movieId,
+# similarity, best first; facts for the manifest). A new model: its fit function and one
+# MODELS.register line.
+
+def _ease(data: Rated, k: int, *, ease_lambda: float = EASE_LAMBDA, **_) -> tuple[pd.DataFrame, dict]:
+    top, fitted = ease_neighbours(data.ratings, data.ids, k, ease_lambda)
+    rows, ranks = top.entries()
+    movie_of = data.ids[fitted.kept]
+    parts = [pd.DataFrame({"movieId": movie_of[rows], "rank": ranks + 1,
+                           "similar_movieId": movie_of[top.indices[rows, ranks]],
+                           "similarity": top.scores[rows, ranks].astype(np.float64)})]
+    # Movies EASE did not fit (no one liked them, or past its guard on the item count) keep
+    # their cosine neighbours, so every movie with enough ratings has a list.
+    unfitted = np.setdiff1d(np.arange(len(data.ids)), fitted.kept)
+    if unfitted.size:
+        unit = unit_rows(data.matrix)
+        own = sp.csr_matrix((np.ones(unfitted.size), (np.arange(unfitted.size), unfitted)),
+                            shape=(unfitted.size, len(data.ids)))
+        near = product_top_k(unit[unfitted], unit.T.tocsr(), k, exclude=own)
+        r, c = near.entries()
+        parts.append(pd.DataFrame({"movieId": data.ids[unfitted[r]], "rank": c + 1,
+                                   "similar_movieId": data.ids[near.indices[r, c]],
+                                   "similarity": near.scores[r, c].astype(np.float64)}))
+    table = pd.concat(parts, ignore_index=True).sort_values(["movieId", "rank"], kind="stable",
+                                                            ignore_index=True)
+    table["similarity"] = table["similarity"].round(6)
+    facts = {"ease": {"lambda": fitted.lam, "movies_fitted": int(len(fitted.kept)),
+                      "movies_past_guard": fitted.dropped,
+                      "movies_with_cosine_lists": int(unfitted.size), "max_items": ease.MAX_ITEMS,
+                      "liked": f"rating >= {LIKED:g}", "fit_seconds": round(fitted.seconds, 2)}}
+    return table, facts
+
+
+def _item_knn(data: Rated, k: int, *, progress: bool = False, **_) -> tuple[pd.DataFrame, dict]:
+    near = cosine_top_k(data.matrix, k, progress=progress)  # shared with similar customers
+    rows, ranks = near.entries()
+    table = pd.DataFrame({
+        "movieId": data.ids[rows], "rank": ranks + 1, "similar_movieId": data.ids[near.indices[rows, ranks]],
+        "similarity": near.scores[rows, ranks].astype(np.float64).round(6),
+    })
+    return table, {}
+
+
+MODELS = Models("similar_movies")
+MODELS.register(Model("ease", "EASE: learned from who liked what (default)", "EASE weights from who liked what",
+                      _ease))
+MODELS.register(Model("item-knn", "item k-NN: cosine on the ratings",
+                      "cosine between movie rows of the movie x user rating matrix", _item_knn, unit_scale=True))
 
 
 def write(result: SimilarMovies, out: Path, inputs: dict | None = None, rebuild: str | None = None) -> Path:

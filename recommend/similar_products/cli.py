@@ -26,8 +26,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--category-col", nargs="+", default=None, metavar="COL",
                    help="category column(s); each gets the same-category validation (first = main; "
                         "guessed when left out, '' for none)")
-    p.add_argument("--similarity", choices=MODELS, default=DEFAULT_SIMILARITY,
-                   help=f"how to score two products (default {DEFAULT_SIMILARITY}: learned weights on the pairs bought "
+    p.add_argument("--model", "--similarity", dest="similarity", choices=MODELS, default=DEFAULT_SIMILARITY,
+                   metavar="MODEL",
+                   help=f"one of {', '.join(MODELS)}: how to score two products (--similarity is its older name; default {DEFAULT_SIMILARITY}: learned weights on the pairs bought "
                         "together, 1.43x jaccard's HitRate@10 in the evaluation of docs/recommenders.md, fitted on the 10,000 most "
                         "ordered products, the rest keep jaccard; cooccurrence-cosine is the original notebook's)")
     p.add_argument("-k", type=int, default=DEFAULT_K, help="similar products per product")

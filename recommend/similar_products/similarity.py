@@ -6,13 +6,15 @@ between products -> the k best per product. Nothing dense is ever products x pro
 orders x products: the first-order similarities live on C's own sparsity pattern, and the
 original notebook's second-order one goes through the fused sparse kernel or dense tiles.
 
-Similarities (`--similarity`), with n_i the orders holding i and N all orders:
+Models (`--model`, once `--similarity`; registered by name in MODELS at the end of this file),
+with n_i the orders holding i and N all orders:
   cooccurrence-cosine  the original notebook's: cosine between rows of C with its diagonal zeroed
                        ("bought with the same other products"), so two products never
                        bought together can still be similar
   jaccard              C_ij / (n_i + n_j - C_ij)      (as Microsoft Recommenders' SAR)
   lift                 N C_ij / (n_i n_j)             (SAR's C_ij / (n_i n_j), times N so 1 = chance)
   cosine               C_ij / sqrt(n_i n_j)           (cosine between the products' order columns)
+  ease                 EASE's learned item-item weights (recommend/core/ease.py) on the pairs
 Pairs bought together fewer than `min_count` times are dropped before any of them is
 computed (SAR's co-occurrence threshold).
 """
@@ -22,15 +24,17 @@ import numpy as np
 import scipy.sparse as sp
 from tqdm import tqdm
 
+from dataclasses import dataclass
+
 from common.errors import InputError
 from common.topk import TopK, check_k, top_k_rows
+from recommend.core.models import Model, Models
 from recommend.core.sparse_topk import (TIE_DECIMALS, cosine_top_k, keep_entries, row_of_each, top_k_sparse_rows,
                                         unit_rows)
 
 SIMILARITIES = ("cooccurrence-cosine", "jaccard", "lift", "cosine")  # sparse: never products x products
 # EASE (recommend/core/ease.py): learned item-item weights, dense over the fitted products. Its
 # λ was chosen on a validation split of the full Online Retail training orders (docs/recommenders.md).
-MODELS = (*SIMILARITIES, "ease")
 EASE_LAMBDA = 25.0
 DEFAULT_K = 5
 # Chosen by bench/evaluate_similar_products.py (time-split leave-one-out on the full Online
@@ -146,27 +150,58 @@ def ease_on_pairs(orders: sp.csr_matrix, pairs: sp.csr_matrix, per_item: np.ndar
     return weighted
 
 
+@dataclass(frozen=True)
+class Pairs:
+    """What a model of similar products is fitted on."""
+
+    orders: sp.csr_matrix  # binary orders x products
+    counts: sp.csr_matrix  # C = XᵀX
+    pairs: sp.csr_matrix  # C without its diagonal and the pairs bought together < min_count times
+    per_item: np.ndarray  # orders holding each product
+
+
 def top_similar(orders: sp.csr_matrix, *, similarity: str = DEFAULT_SIMILARITY, k: int = DEFAULT_K,
                 min_count: int = DEFAULT_MIN_COUNT, progress: bool = False,
                 ease_lambda: float = EASE_LAMBDA, facts: dict | None = None) -> tuple[TopK, int]:
-    """The k most similar products of every product, from a binary orders x products matrix:
-    TopK (counts = orders holding both) and the number of product pairs bought together; `facts`
-    (a dict) gets what the model adds to a manifest (EASE's λ and the products it fitted)."""
-    if similarity not in MODELS:
-        raise InputError(f"--similarity must be one of {', '.join(MODELS)}, not {similarity!r}.")
+    """The k most similar products of every product, from a binary orders x products matrix, by the
+    registered model `similarity`: TopK (counts = orders holding both) and the number of product
+    pairs bought together; `facts` (a dict) gets what the model adds to a manifest (EASE's λ and
+    the products it fitted)."""
+    model = MODELS[similarity]
     k = check_k(k)
     if isinstance(min_count, bool) or int(min_count) != min_count or min_count < 1:
         raise InputError(f"The minimum co-occurrence count must be a whole number of at least 1, not {min_count!r}.")
     counts = cooccurrence(orders)
     per_item = counts.diagonal().astype(np.int64)
     pairs = pair_counts(counts, int(min_count))
-    if similarity == "cooccurrence-cosine":
-        found = cooccurrence_cosine_top_k(pairs, k, progress=progress)
-    elif similarity == "ease":
-        found = top_k_sparse_rows(ease_on_pairs(orders, pairs, per_item, ease_lambda, facts), k)
-    else:
-        found = top_k_sparse_rows(pair_similarity(pairs, per_item, orders.shape[0], similarity), k)
+    found = model.fit(Pairs(orders, counts, pairs, per_item), k, progress=progress, ease_lambda=ease_lambda,
+                      facts=facts if facts is not None else {})
     rows, ranks = found.entries()
     found.counts = np.zeros(found.indices.shape, dtype=np.int64)
     found.counts[rows, ranks] = lookup(counts, rows, found.indices[rows, ranks])
     return found, int(pairs.nnz // 2)
+
+
+# --- the models, by name -----------------------------------------------------------------------
+# fit(pairs: Pairs, k, *, progress, ease_lambda, facts) -> TopK of each product's k best (scores
+# higher is better; facts gets what the manifest should say). A new model: its fit function in a
+# file of its own, and one MODELS.register line.
+
+def _first_order(name: str):
+    return lambda p, k, **_: top_k_sparse_rows(pair_similarity(p.pairs, p.per_item, p.orders.shape[0], name), k)
+
+
+MODELS = Models("similar_products")
+MODELS.register(Model("cooccurrence-cosine", "the notebook's co-occurrence cosine",
+                      "cosine between the products' co-occurrence rows (bought with the same other products)",
+                      lambda p, k, progress=False, **_: cooccurrence_cosine_top_k(p.pairs, k, progress=progress),
+                      unit_scale=True, spark=True))
+MODELS.register(Model("jaccard", "Jaccard", "orders holding both over orders holding either", _first_order("jaccard"),
+                      unit_scale=True, spark=True))
+MODELS.register(Model("lift", "lift", "orders holding both over what chance would give (1 = chance)",
+                      _first_order("lift"), spark=True))
+MODELS.register(Model("cosine", "cosine", "orders holding both over the root of each one's orders",
+                      _first_order("cosine"), unit_scale=True, spark=True))
+MODELS.register(Model("ease", "EASE (learned)", "EASE's item-item weights learned from every order",
+                      lambda p, k, ease_lambda=EASE_LAMBDA, facts=None, **_: top_k_sparse_rows(
+                          ease_on_pairs(p.orders, p.pairs, p.per_item, ease_lambda, facts), k), spark=True))

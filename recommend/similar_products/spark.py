@@ -65,8 +65,7 @@ def build(lines, columns: model.OrderColumns, *, similarity: str = DEFAULT_SIMIL
     from pyspark.sql import Window
     from pyspark.sql import functions as F
 
-    if similarity not in MODELS:
-        raise InputError(f"--similarity must be one of {', '.join(MODELS)}, not {similarity!r}.")
+    MODELS.on_spark(similarity)  # registered, and built on Spark too (InputError otherwise)
     k = check_k(k)
     if isinstance(min_count, bool) or int(min_count) != min_count or min_count < 1:
         raise InputError(f"The minimum co-occurrence count must be a whole number of at least 1, not {min_count!r}.")

@@ -46,12 +46,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="basket rules' min support (default: the highest step that finds 20 rules, as the app does)")
     p.add_argument("--min-confidence", type=float, default=None, help="basket rules' min confidence (default 0.2)")
     p.add_argument("--min-lift", type=float, default=None, help="basket rules' min lift (default 2)")
+    p.add_argument("--model", action="append", default=[], metavar="PART=NAME",
+                   help="a registered model for a part instead of its default, e.g. similar-products=jaccard "
+                        "similar-customers=user-user similar-movies=item-knn (repeat for several parts)")
     add_engine_arguments(p, "local: this process (the default); spark: Apache Spark reads, maps and mines the orders "
                             "(the ratings, the catalogue and its pictures stay local); the same workspace")
 
 
 def run(args) -> int:
     name = model.check_name(args.name)
+    models = _models(args.model)  # before any reading: a wrong name costs nothing
     check_engine_arguments(args)
     ratings, catalogue, sources = read_extra("ratings", args.ratings, args.ratings_map), \
         read_extra("catalogue", args.catalog, args.catalog_map), {}
@@ -84,7 +88,7 @@ def run(args) -> int:
                                 ratings=ratings[0] if ratings else None, catalogue=catalogue[0] if catalogue else None,
                                 artifacts=args.artifacts, weights=args.weights, min_support=args.min_support,
                                 min_confidence=args.min_confidence, min_lift=args.min_lift, progress=progress,
-                                rebuild=args.command_line)
+                                rebuild=args.command_line, models=models)
     finally:
         if args.engine == "spark" and orders is not None:
             orders.release()
@@ -101,6 +105,17 @@ def run(args) -> int:
     for part, why in m["parts_skipped"].items():
         print(f"  no {part.replace('_', ' ')}: {why}")
     return 0
+
+
+def _models(given: list[str]) -> dict[str, str]:
+    """--model PART=NAME, repeated, as {part: name} (checked against each part's registry by the build)."""
+    models = {}
+    for item in given:
+        part, sep, name = item.partition("=")
+        if not sep or not part or not name:
+            raise InputError(f"--model takes PART=NAME, e.g. similar-products=jaccard; got {item!r}.")
+        models[part.strip()] = name.strip()
+    return model.check_models(models)
 
 
 def _orders_on_spark(args, given: dict):

@@ -38,6 +38,7 @@ from recommend.rules.baskets import long_baskets
 from recommend.similar_customers import model as customers_model
 from recommend.similar_movies import model as movies_model
 from recommend.similar_products import model as products_model
+from recommend.similar_products import similarity as products_similarity
 
 KIND = "workspace"
 FORMAT_VERSION = 1
@@ -241,7 +242,7 @@ def build(orders: "pd.DataFrame | LocalOrders | None", name: str, *, source: dic
           catalogue: pd.DataFrame | None = None, sources: dict | None = None, artifacts: Path | None = None,
           min_support: float | None = None, min_confidence: float | None = None, min_lift: float | None = None,
           k: int = products_model.DEFAULT_K, weights: str | None = None, progress: Progress | None = None,
-          rebuild: str | None = None) -> Workspace:
+          rebuild: str | None = None, models: Mapping[str, str] | None = None) -> Workspace:
     """Build every part the data allow into artifacts/<name> (replacing what was there): from
     mapped `orders` (a DataFrame from `mapped_orders`, built here, or recommend.workspace.spark's
     SparkOrders, built on Spark), basket rules, similar products and (with customers) similar customers; from
@@ -250,8 +251,10 @@ def build(orders: "pd.DataFrame | LocalOrders | None", name: str, *, source: dic
     default settings.WEIGHTS).
 
     Basket rules are over product names where there are names (rules read best so), else ids;
-    min support is chosen as the app chooses it for a new file unless given."""
+    min support is chosen as the app chooses it for a new file unless given. `models` picks a
+    registered model per part ({"similar_products": "jaccard"}); the others keep their default."""
     name = check_name(name)
+    models = check_models(models)
     if orders is None and ratings is None:
         raise InputError("A workspace needs orders, ratings or both.")
     folder = Path(artifacts or settings.ARTIFACTS_DIR) / name
@@ -267,7 +270,7 @@ def build(orders: "pd.DataFrame | LocalOrders | None", name: str, *, source: dic
             if table is not None:
                 _save_table(table, draft.path / file)
         if orders is not None:
-            facts.update(_order_parts(orders, name, draft.path, parts, skipped, seconds, progress, k=k,
+            facts.update(_order_parts(orders, name, draft.path, parts, skipped, seconds, progress, k=k, models=models,
                                       min_support=min_support, min_confidence=min_confidence, min_lift=min_lift))
         else:
             skipped.update({p: "give orders to build it" for p in ORDER_PARTS})
@@ -275,9 +278,10 @@ def build(orders: "pd.DataFrame | LocalOrders | None", name: str, *, source: dic
             t = time.perf_counter()
             progress("Finding similar items from the ratings", 0.85)
             items = movies_model.build(*rated_items(ratings, catalogue), k=movies_model.DEFAULT_K,
-                                       min_ratings=movies_model.DEFAULT_MIN_RATINGS)
+                                       min_ratings=movies_model.DEFAULT_MIN_RATINGS, model=models["similar_movies"])
             movies_model.write(items, draft.path / "similar_movies", {"workspace": name})
-            parts["similar_movies"] = {"items_with_neighbours": items.manifest["movies_with_neighbours"],
+            parts["similar_movies"] = {"model": items.manifest["model"],
+                                       "items_with_neighbours": items.manifest["movies_with_neighbours"],
                                        "min_ratings": items.manifest["min_ratings"]}
             seconds["similar_movies"] = round(time.perf_counter() - t, 2)
             facts.update(ratings=int(len(ratings)), rated_items=int(ratings["item"].nunique()))
@@ -306,6 +310,23 @@ def build(orders: "pd.DataFrame | LocalOrders | None", name: str, *, source: dic
         })
     progress("Done", 1.0)
     return open_workspace(name, artifacts)
+
+
+def check_models(models: Mapping[str, str] | None) -> dict[str, str]:
+    """A registered model for each part that has several ({part: name}, the defaults filled in);
+    parts may be spelt as the flags spell them (similar-products)."""
+    registries = {"similar_products": products_similarity.MODELS, "similar_customers": customers_model.MODELS,
+                  "similar_movies": movies_model.MODELS}
+    chosen = {part: registry.check(default) for (part, registry), default in zip(
+        registries.items(), (products_model.DEFAULT_SIMILARITY, customers_model.DEFAULT_MODEL,
+                             movies_model.DEFAULT_MODEL))}
+    for part, name in (models or {}).items():
+        key = part.replace("-", "_")
+        if key not in registries:
+            raise InputError(f"--model takes PART=NAME with PART one of {', '.join(registries)}, not {part!r} "
+                             "(basket rules have one model).")
+        chosen[key] = registries[key].check(name)
+    return chosen
 
 
 def product_columns(orders: pd.DataFrame) -> products_model.OrderColumns:
@@ -366,12 +387,13 @@ class LocalOrders:
             min_support, _ = rules_model.starting_support(baskets, min_confidence=min_confidence, min_lift=min_lift)
         return rules_model.build(baskets, min_support=min_support, min_confidence=min_confidence, min_lift=min_lift)
 
-    def similar_products(self, k: int):
-        return products_model.build(self.lines, product_columns(self.lines), k=k)
+    def similar_products(self, k: int, model: str = products_model.DEFAULT_SIMILARITY):
+        return products_model.build(self.lines, product_columns(self.lines), k=k, similarity=model)
 
-    def similar_customers(self):
+    def similar_customers(self, model: str = customers_model.DEFAULT_MODEL):
         with_customer = customer_orders(self.lines)
-        return customers_model.build(with_customer, purchase_columns(self.lines)) if len(with_customer) else None
+        return (customers_model.build(with_customer, purchase_columns(self.lines), model=model)
+                if len(with_customer) else None)
 
     def facts(self) -> dict:
         lines, with_customer = self.lines, customer_orders(self.lines)
@@ -381,7 +403,8 @@ class LocalOrders:
 
 
 def _order_parts(orders: LocalOrders, name: str, out: Path, parts: dict, skipped: dict, seconds: dict,
-                 progress: Progress, *, k: int, min_support, min_confidence, min_lift) -> dict:
+                 progress: Progress, *, k: int, models: Mapping[str, str], min_support, min_confidence,
+                 min_lift) -> dict:
     """Basket rules, similar products and similar customers from the orders (on their engine);
     the orders' facts."""
     t = time.perf_counter()
@@ -397,7 +420,7 @@ def _order_parts(orders: LocalOrders, name: str, out: Path, parts: dict, skipped
 
     t = time.perf_counter()
     progress("Finding similar products", 0.4)
-    similar = orders.similar_products(k)
+    similar = orders.similar_products(k, models["similar_products"])
     products_model.write(similar, out / "similar_products", {"workspace": name})
     parts["similar_products"] = {"k": similar.manifest["k"], "similarity": similar.manifest["similarity"],
                                  "products_with_similar": similar.manifest["products_with_similar"]}
@@ -405,10 +428,11 @@ def _order_parts(orders: LocalOrders, name: str, out: Path, parts: dict, skipped
 
     t = time.perf_counter()
     progress("Finding similar customers", 0.65)
-    customers = orders.similar_customers()
+    customers = orders.similar_customers(models["similar_customers"])
     if customers is not None:
         customers_model.write(customers, out / "similar_customers", {"workspace": name})
-        parts["similar_customers"] = {"customers": customers.manifest["customers"], "k": customers.manifest["k"]}
+        parts["similar_customers"] = {"model": customers.manifest["model"], "customers": customers.manifest["customers"],
+                                      "k": customers.manifest["k"]}
         seconds["similar_customers"] = round(time.perf_counter() - t, 2)
     else:
         skipped["similar_customers"] = "map a customer id column to build it"

@@ -22,6 +22,8 @@ from common.shop_tables import ORDERS
 from common.shop_tables_spark import apply
 from common.spark import SparkTable, is_remote, local_csv_options
 from recommend.datasets.online_retail_spark import customer_id, positive
+from recommend.similar_customers import model as customers_model
+from recommend.similar_products import model as products_model
 from recommend.workspace.model import product_columns, purchase_columns
 
 CHUNK_BYTES = 32 << 20  # Arrow IPC bytes per chunk a partition sends the driver while orders.parquet is written
@@ -104,12 +106,13 @@ class SparkOrders:
         finally:
             frame.unpersist()
 
-    def similar_products(self, k: int):
+    def similar_products(self, k: int, model: str = products_model.DEFAULT_SIMILARITY):
         from recommend.similar_products import spark as products_spark
 
-        return products_spark.build(self.lines, product_columns(self.lines), k=k, read=dict(self.attrs["read"]))
+        return products_spark.build(self.lines, product_columns(self.lines), k=k, similarity=model,
+                                    read=dict(self.attrs["read"]))
 
-    def similar_customers(self):
+    def similar_customers(self, model: str = customers_model.DEFAULT_MODEL):
         from pyspark.sql import functions as F
 
         from recommend.similar_customers import spark as customers_spark
@@ -121,7 +124,7 @@ class SparkOrders:
         # In the saved order: the engine names products from their first line, as the local one does.
         with_customer = self.sorted().where(F.col("customer") != "")
         return customers_spark.build(SparkTable(with_customer, "the orders", "parquet"), purchase_columns(self.lines),
-                                     clean=False)
+                                     clean=False, model=model)
 
     def facts(self) -> dict:
         from pyspark.sql import functions as F

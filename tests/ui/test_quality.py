@@ -40,4 +40,6 @@ def test_a_link_picks_the_model(app_uses_tiny_index):
     assert recs["why"].str.contains("nearest customers").all()
     movies = open_page("similar_movies", model="item-knn")
     assert movies.selectbox(key="model").value == "item-knn"
-    assert any("Item k-nearest-neighbours" in c.value for c in movies.caption)
+    from recommend.similar_movies.model import MODELS
+
+    assert any(MODELS["item-knn"].about in c.value for c in movies.caption)  # what the model picked does

@@ -110,7 +110,7 @@ def test_ease_lists_are_each_liked_movies_largest_weights_and_unliked_movies_kee
     row = list(all_ids).index(never_liked)
     shown = result.neighbours[result.neighbours["movieId"] == never_liked]
     assert shown["similar_movieId"].tolist() == all_ids[cosine.indices[row][cosine.indices[row] >= 0]].tolist()
-    with pytest.raises(InputError, match="model must be one of"):
+    with pytest.raises(InputError, match="--model for similar movies must be one of ease, item-knn, not 'svd'"):
         build(ratings, movies_for(ratings), model="svd")
 
 

@@ -133,7 +133,7 @@ def test_a_large_sparse_catalog_is_never_densified():
 
 def test_bad_parameters_are_input_errors():
     x = sp.csr_matrix(np.eye(3))
-    with pytest.raises(InputError, match="--similarity"):
+    with pytest.raises(InputError, match="--model for similar products must be one of .*ease, not 'pearson'"):
         top_similar(x, similarity="pearson")
     with pytest.raises(InputError, match="minimum co-occurrence"):
         top_similar(x, min_count=0)
