@@ -207,12 +207,15 @@ def uvicorn_server(app):
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     url = f"http://127.0.0.1:{port}"
-    for _ in range(200):
+    deadline = time.time() + 60
+    while True:
         try:
             if httpx.get(url + "/healthz", timeout=1).status_code == 200:
                 break
         except httpx.TransportError:
             time.sleep(0.05)
+        if time.time() > deadline:
+            raise AssertionError(f"uvicorn did not answer {url}/healthz within 60 s")
     try:
         yield url
     finally:

@@ -1,17 +1,15 @@
-"""Real API servers for the security tests: `python -m api` as a subprocess (what a host runs),
-or an app served by uvicorn in a thread of this process (so a test can look inside the store)."""
+"""Real API servers for the security tests: `python -m api` as a subprocess (what a host runs);
+an app served by uvicorn in a thread of this process is tests.helpers.uvicorn_server."""
 from __future__ import annotations
 
 import os
 import subprocess
 import sys
-import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
-import uvicorn
 
 from tests.helpers import ROOT, free_port
 
@@ -63,22 +61,6 @@ def api_process(*args: str, env: dict | None = None):
             proc.wait(timeout=30)
         except subprocess.TimeoutExpired:
             proc.kill()
-
-
-@contextmanager
-def serving(app):
-    """`app` served by uvicorn on a free port of 127.0.0.1, in a thread; yields the URL."""
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_up(url)
-        yield url
-    finally:
-        server.should_exit = True
-        thread.join(30)
 
 
 def bearer(token: str) -> dict:

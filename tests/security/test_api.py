@@ -16,7 +16,8 @@ import httpx
 import pytest
 
 from tests.helpers import ROOT, encode, product_picture
-from tests.security.api_server import api_command, api_process, bearer, run_api, serving, wait_for
+from tests.helpers import uvicorn_server as serving
+from tests.security.api_server import api_command, api_process, bearer, run_api, wait_for
 
 NOT_A_KEY_FILE = {
     "missing": None,

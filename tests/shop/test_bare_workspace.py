@@ -97,3 +97,31 @@ def test_every_endpoint_answers(bare, tiny_visual_index, tmp_path, monkeypatch):
         results = found.json()["results"]
         assert len(results) == 5 and all("bought_with" in r and "next_to" in r for r in results)
         assert any(r["bought_with"] for r in results)
+
+
+PAGES = {"basket-rules": "What to show next to an item", "similar-products": "Product (",
+         "similar-customers": "most similar customers", "similar-movies": "matching title",
+         "": "More like this"}
+
+
+@pytest.mark.browser
+def test_every_page_renders_in_a_real_browser(bare, tiny_visual_index, tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    from tests.helpers import CHROMIUM_ARGS, chromium, streamlit_server
+
+    artifacts, _ws = bare
+    with streamlit_server(tiny_visual_index, VITRINE_ARTIFACTS=str(artifacts)) as url, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium(), args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        for path, shown in PAGES.items():
+            query = "?dataset=bare" + ("&product=1" if not path else "")
+            page.goto(f"{url}/{path}{query}", wait_until="domcontentloaded")
+            page.get_by_text(shown).first.wait_for(timeout=120_000)
+            page.wait_for_timeout(1500)  # the rest of the page after the first element
+            page.screenshot(path=str(tmp_path / f"bare-{path or 'visual-search'}.png"), full_page=True)
+            assert page.locator("[data-testid=stException]").count() == 0, path
+            assert page.locator("[data-testid=stAlertContentError]").count() == 0, path
+            if path:
+                assert page.locator("[data-testid=stDataFrame]").count() >= 1, path
+        browser.close()
