@@ -242,7 +242,7 @@ def create_app(store: Store, keys: Keys, origins: list[str] | None = None, *, wa
         try:
             return store.get(kind, dataset)
         except LookupError as exc:
-            raise HTTPException(404, str(exc).strip("'\"")) from None
+            raise HTTPException(404, exc.args[0] if exc.args else str(exc)) from None
         except ArtifactError as exc:
             log.error("%s of %s cannot be served: %s", kind, dataset or default(kind), exc)
             raise HTTPException(503, f"The {kind} of data set {dataset or default(kind)!r} cannot be served now; "

@@ -88,17 +88,21 @@ class DataSet:
         return None
 
     def version(self, part: str) -> tuple:
-        """Changes when the part is rebuilt: where it is and the time of the workspace's manifest
-        (a workspace is replaced whole) or the demo artifact's; a demo built in memory has none."""
+        """Changes when the part is rebuilt: where it is first (so two data sets never share a
+        cache key), then the time of the workspace's manifest (a workspace is replaced whole), of
+        the demo artifact's, or of the demo file a part is built from in memory."""
         if self.workspace is not None:
             self.check(part)
             return (str(self.workspace.folder), stamp(self.workspace.folder), self.workspace.manifest.get("created"))
         folder = self.folder(part)
-        return (str(folder), stamp(folder)) if folder is not None else ("", 0.0)
+        if folder is not None:
+            return (str(folder), stamp(folder))
+        return (str(self.demo.path), _file_time(self.demo.path))
 
     def built(self, part: str) -> bool:
         """The part has an artifact to load (False: a demo part is built on first use)."""
-        return self.workspace is not None or self.version(part)[-1] != 0.0
+        folder = self.folder(part)
+        return self.workspace is not None or (folder is not None and stamp(folder) != 0.0)
 
     # --- the tables behind the parts ----------------------------------------------------------
 
@@ -148,10 +152,6 @@ class DataSet:
         if self.workspace is not None:
             return rated_items(self.workspace.table(RATINGS_FILE), self.workspace.table(CATALOGUE_FILE))
         return read_ratings(self.demo.path), read_movies(Path(getattr(settings, self.demo.ratings)))
-
-    def catalogue(self) -> pd.DataFrame | None:
-        """A workspace's mapped catalogue (id, name, category, image), None for a demo set."""
-        return self.workspace.table(CATALOGUE_FILE) if self.workspace is not None else None
 
     # --- the parts ----------------------------------------------------------------------------
 
@@ -207,6 +207,13 @@ class DataSet:
         except OSError:  # a read-only checkout: keep the result in memory instead
             return model.build(*self.order_lines())
         return model.load(folder)
+
+
+def _file_time(path: Path) -> float:
+    try:
+        return Path(path).stat().st_mtime
+    except OSError:
+        return 0.0
 
 
 def _model(part: str):

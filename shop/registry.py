@@ -4,7 +4,6 @@ artifacts folder, listed and opened the same way by the app, the API and the eva
     registry = Registry()                    # settings.ARTIFACTS_DIR, read when used
     registry.names("similar_customers")      # the demo sets with that part, then the workspaces
     registry.get("myshop", "similar_products").open("similar_products")
-    open_part("similar_products", "superstore")
 
 Lists are filtered by the caller: `workspaces=False` leaves out a shop's workspaces (an app visitor
 who may not see them), and the API keeps the names a key may read. A name that is neither a demo
@@ -15,7 +14,6 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
-from typing import Any
 
 import settings
 from common.errors import ArtifactError
@@ -23,7 +21,7 @@ from recommend.workspace.model import NAME_PATTERN, RESERVED, Workspace, list_wo
 from shop.datasets import PARTS, DataSet
 from shop.demos import DEFAULTS, DEMOS
 
-__all__ = ["DEFAULTS", "DEMOS", "PARTS", "DataSet", "Registry", "open_part"]
+__all__ = ["DEFAULTS", "DEMOS", "PARTS", "DataSet", "Registry"]
 
 
 class Registry:
@@ -43,8 +41,8 @@ class Registry:
         key = (str(root), _dir_time(root))
         listed = self._listed
         if listed is None or listed[0] != key:
-            with self._guard:
-                listed = self._listed = (key, list_workspaces(root))
+            with self._guard:  # a workspace called like a demo set (built before its name was reserved) is left out
+                listed = self._listed = (key, [ws for ws in list_workspaces(root) if ws.name not in DEMOS])
         return listed[1]
 
     def datasets(self, part: str | None = None, *, workspaces: bool = True) -> list[DataSet]:
@@ -94,6 +92,3 @@ def _workspace(ws: Workspace, artifacts) -> DataSet:
     return DataSet(ws.name, ws.label, tuple(p for p in PARTS if p in ws.parts), workspace=ws, artifacts=artifacts)
 
 
-def open_part(part: str, dataset: str | None = None, artifacts: Path | None = None) -> Any:
-    """`part` of `dataset` (None: the part's default demo set), loaded or built."""
-    return Registry(artifacts).get(dataset, part).open(part)

@@ -4,16 +4,18 @@ it: one shop, one set of product ids). The app's Visual search page and `POST /v
 both answer from here."""
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Callable
 
 import settings
 from common.artifacts import build_lock
-from common.errors import InputError
+from common.errors import ArtifactError, InputError
 from shop import pictures as shop_pictures
 from shop.registry import DataSet
 
 BOUGHT_WITH = 3
+log = logging.getLogger("vitrine.shop")
 
 
 class BoughtWith:
@@ -22,8 +24,7 @@ class BoughtWith:
 
     def __init__(self, ds: DataSet):
         self.pictures = shop_pictures.of_workspace(ds.workspace)
-        self.similar = ds.open("similar_products") if "similar_products" in ds.parts else None
-        self.rules = ds.open("basket_rules") if "basket_rules" in ds.parts else None
+        self.similar, self.rules = _part(ds, "similar_products"), _part(ds, "basket_rules")
         self.item_field = (ds.workspace.manifest["parts"].get("basket_rules", {}).get("item_field")
                            if ds.workspace is not None else None)
 
@@ -46,6 +47,18 @@ class BoughtWith:
             return answer(self.rules, name if self.item_field == "name" else product)["id"].tolist()
         except InputError:  # never in an order: a shop shows the default list
             return list(self.rules.default_recommendation)
+
+
+def _part(ds: DataSet, part: str):
+    """The part, or None when the data set has none or it cannot be loaded (the visual results are
+    served without what it adds, and the log says why)."""
+    if part not in ds.parts:
+        return None
+    try:
+        return ds.open(part)
+    except ArtifactError as exc:
+        log.error("Visual results of %s go without its %s: %s", ds.name, part.replace("_", " "), exc)
+        return None
 
 
 def product_name(row, product_id) -> str:

@@ -48,6 +48,10 @@ def _built_with(key: str, model: str, _data: Data):
     return result
 
 
+def _label(model: str) -> str:
+    return MODELS[model].label if model in MODELS else model
+
+
 def _data(chosen: DataSet) -> Data:
     return _open(chosen.name, chosen.version("similar_customers"), chosen)
 
@@ -87,9 +91,9 @@ def render() -> None:
     top = st.columns([2, 3])
     chosen = choose("similar_customers", top[0])
     data = _data(chosen)
-    models = list(MODELS)
     built = data.result.manifest.get("model", "user-user")  # an artifact from before EASE: the neighbours'
-    model = top[1].selectbox("Recommendations from", models, format_func=lambda name: MODELS[name].label,
+    models = list(MODELS) + ([built] if built not in MODELS else [])  # built by a model this app lacks: as built
+    model = top[1].selectbox("Recommendations from", models, format_func=_label,
                              **pick("model", models, models.index(built)),
                              help="EASE scores every product by the customer's whole history and names the "
                                   "products behind each recommendation; it ranks what customers buy next better "
@@ -98,7 +102,8 @@ def render() -> None:
     result = data.result
     if built != model:
         result = _built_with(data.key, model, data)
-    source = MODELS[model].about + (f" ({result.manifest['k']} neighbours)" if model == "user-user" else "")
+    source = (MODELS[model].about if model in MODELS else f"the {model!r} model") + (
+        f" ({result.manifest['k']} neighbours)" if model == "user-user" else "")
     st.caption(f"Customers who buy alike: user-user cosine on the customer x product purchase matrix "
                f"({result.manifest['customers']:,} customers, {result.manifest['products']:,} products). "
                f"Recommendations come from {source}.")

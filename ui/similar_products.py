@@ -78,11 +78,12 @@ def render() -> None:
                              placeholder="e.g. lantern, paper, chair — empty lists the most ordered")
     try:
         result = _result(chosen)
-        built = result.manifest["similarity"]
-        models = list(MODELS)
+        built = result.manifest.get("model", result.manifest["similarity"])
+        models = list(MODELS) + ([built] if built not in MODELS else [])  # built by a model this app lacks: as built
+        label = lambda name: MODELS[name].label if name in MODELS else name  # noqa: E731
         similarity = left.selectbox(
-            "Model", models, format_func=lambda name: MODELS[name].label, **pick("model", models, models.index(built)),
-            help=f"How two products are scored; this data set was built with {MODELS[built].label}, the others are "
+            "Model", models, format_func=label, **pick("model", models, models.index(built)),
+            help=f"How two products are scored; this data set was built with {label(built)}, the others are "
                  "computed when chosen. EASE learns weights from every order and finds the hidden product of "
                  "later orders most often (How good is this?, below).")
         share("model", similarity)
@@ -120,6 +121,12 @@ def render() -> None:
     st.download_button(f"Download all top-{m['k']} lists as the shop serves them (JSON)", data=_download(folder, result),
                        file_name=f"similar_products_{name}.json", mime="application/json", key="sp_download",
                        on_click="ignore", help="{product id: [similar product ids, best first]}, as the shop serves it")
+
+
+def _unit_scale(result: SimilarProducts) -> bool:
+    """The model's scores lie in 0..1 (drawn on a fixed bar; EASE's and lift's against the list's best)."""
+    name = result.manifest.get("model", result.manifest["similarity"])
+    return name in MODELS and MODELS[name].unit_scale
 
 
 def _all_lists(result: SimilarProducts) -> pd.DataFrame:
@@ -169,7 +176,7 @@ def _answer(result: SimilarProducts, item: str, shown: pictures.Pictures) -> Non
         "score": st.column_config.ProgressColumn(
             "Score", min_value=0.0, format="%.3f",
             # similarities in 0..1 on their own scale; EASE's weights and lift against the list's best
-            max_value=1.0 if result.manifest["similarity"] in MODELS and MODELS[result.manifest["similarity"]].unit_scale else max(float(similar["score"].max()), 1e-9),
+            max_value=1.0 if _unit_scale(result) else max(float(similar["score"].max()), 1e-9),
             help=f"{result.manifest['similarity']} similarity"),
         "co_count": st.column_config.NumberColumn("Bought together", help="orders holding both products"),
     }

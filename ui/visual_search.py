@@ -72,8 +72,9 @@ def _keep_keras_session() -> None:
     keras.backend.clear_session = lambda *args, **kwargs: None
 
 
-@st.cache_resource(show_spinner="Loading the image model...")
-def _engine(index_dir: str, weights: str):
+@st.cache_resource(show_spinner="Loading the image model...", max_entries=4)
+def _engine(index_dir: str, version: tuple, weights: str):
+    """The query engine of one version of an index (a rebuild swaps the folder behind its link)."""
     from embed.query import QueryEngine
 
     _keep_keras_session()
@@ -95,7 +96,7 @@ def _open_engine(ds: DataSet):
         try:
             if ds.is_demo and not (index_dir / "manifest.json").is_file():
                 _build_demo_index(ds, weights)
-            return _engine(str(index_dir), weights)
+            return _engine(str(index_dir), ds.version("visual_index"), weights)
         except WeightsUnavailable as exc:
             _UNAVAILABLE[key] = str(exc)
         except USER_ERRORS as exc:

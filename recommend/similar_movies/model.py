@@ -222,7 +222,7 @@ def item_id(result: SimilarMovies, query) -> int | str:
         text = str(query)
         # ASCII digits only ("²".isdigit() is True and int("²") fails), and few enough for int64
         if not (text.isascii() and text.isdigit() and len(text) <= 18):
-            raise InputError(f"unknown movieId {text!r}; search by title to find a movie's id.")
+            raise InputError(f"unknown item id {text!r} (this data set's ids are whole numbers)")
         return int(text)
     return str(query)
 
@@ -234,7 +234,7 @@ def answer(result: SimilarMovies, query: str, k: int | None = None) -> pd.DataFr
     catalog = result.movies.set_index("movieId")
     movie_id = item_id(result, query)
     if movie_id not in catalog.index:
-        raise InputError(f"unknown movieId {movie_id!r}; search by title to find a movie's id.")
+        raise InputError(f"unknown item id {str(movie_id)!r}")
     rows = result.neighbours[result.neighbours["movieId"] == movie_id]
     if rows.empty:
         n = int(catalog.at[movie_id, "n_ratings"])

@@ -175,7 +175,9 @@ def assemble(found: TopK, products: pd.DataFrame, columns: OrderColumns, *, simi
             parts.append(v.assign(level=col)[["level", *v.columns]])
         validation = pd.concat(parts, ignore_index=True)
     manifest = {
-        "kind": KIND, "format_version": FORMAT_VERSION, "similarity": similarity, "k": int(k),
+        "kind": KIND, "format_version": FORMAT_VERSION, "model": similarity,
+        "similarity": similarity,  # the model's older name, kept for readers of artifacts built before
+        "k": int(k),
         "min_count": int(min_count), **({"ease": ease_facts} if ease_facts else {}),
         "columns": {"order": columns.order, "item": columns.item, "name": columns.name,
                     "categories": list(columns.categories)},

@@ -47,9 +47,11 @@ ORDER_PARTS = ("basket_rules", "similar_products", "similar_customers")
 PARTS = (*ORDER_PARTS, "similar_movies", "visual_index")
 ORDERS_FILE, RATINGS_FILE, CATALOGUE_FILE = "orders.parquet", "ratings.parquet", "catalogue.parquet"
 NAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9_-]{0,39}")
-# Names the demo artifacts and data sets already use under artifacts/ or in links.
+# Names the demo artifacts and data sets already use under artifacts/ or in links (every demo set
+# of shop/demos.py among them: tests/shop/test_registry.py checks it).
 RESERVED = frozenset({"basket_rules", "similar_products", "similar_customers", "similar_movies", "visual_index",
-                      "visual", "demo", "groceries", "online_retail", "superstore", "upload"})
+                      "visual", "demo", "evaluation", "events", "experiments", "upload",
+                      "groceries", "online_retail", "superstore", "movielens", "fashion"})
 
 Progress = Callable[[str, float], None]  # (what is being done, share of the whole build done)
 
@@ -422,7 +424,8 @@ def _order_parts(orders: LocalOrders, name: str, out: Path, parts: dict, skipped
     progress("Finding similar products", 0.4)
     similar = orders.similar_products(k, models["similar_products"])
     products_model.write(similar, out / "similar_products", {"workspace": name})
-    parts["similar_products"] = {"k": similar.manifest["k"], "similarity": similar.manifest["similarity"],
+    parts["similar_products"] = {"model": similar.manifest["similarity"], "k": similar.manifest["k"],
+                                 "similarity": similar.manifest["similarity"],
                                  "products_with_similar": similar.manifest["products_with_similar"]}
     seconds["similar_products"] = round(time.perf_counter() - t, 2)
 

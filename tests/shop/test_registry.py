@@ -6,6 +6,7 @@ import ast
 import re
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from shop import evaluation as dataset_evaluation
@@ -88,3 +89,27 @@ def test_nothing_below_the_registry_imports_it():
                      [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
             upward += [f"{path.relative_to(ROOT)}: {n}" for n in names if n == "shop" or n.startswith("shop.")]
     assert upward == []
+
+
+def test_no_workspace_can_take_a_demo_sets_or_a_parts_name():
+    from common.errors import InputError
+    from recommend.workspace.model import RESERVED, check_name
+
+    assert set(DEMOS) | set(PARTS) | {"evaluation"} <= RESERVED
+    for name in DEMOS:
+        with pytest.raises(InputError, match="taken by the demo data"):
+            check_name(name)
+
+
+def test_a_workspace_named_like_a_demo_set_before_it_was_reserved_is_not_listed(tmp_path, monkeypatch):
+    """Built by an older Vitrine under a name now reserved: the demo set keeps its name."""
+    from recommend.workspace import model
+
+    monkeypatch.setattr(model, "RESERVED", frozenset())
+    orders = model.mapped_orders(pd.DataFrame({"o": ["1", "1", "2"], "i": ["a", "b", "a"]}),
+                                 {"order": "o", "item": "i"})
+    model.build(orders, "movielens", source={"file": "x"}, artifacts=tmp_path, weights="none")
+    monkeypatch.undo()
+    registry = Registry(tmp_path)
+    assert registry.names().count("movielens") == 1
+    assert registry.get("movielens").is_demo

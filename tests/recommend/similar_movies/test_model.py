@@ -66,7 +66,7 @@ def test_answer_lists_titles_and_stats_best_first(tmp_path):
         assert row.mean_rating == pytest.approx(stats.loc[int(row.id), "mean"], abs=0.01)
         assert row.title.startswith(f"Movie {row.id} (")
     for unknown in ("999999", "²", "toy", "1" * 19):  # not an item, nor a whole number the ids could hold
-        with pytest.raises(InputError, match="unknown movieId"):
+        with pytest.raises(InputError, match="unknown item id"):
             answer(again, unknown)
 
 

@@ -25,7 +25,7 @@ def local_lines():
 
 @pytest.fixture(scope="module")
 def spark_lines(spark):
-    return engine.order_lines(read_table(spark, SUPERSTORE.path), COLUMNS)
+    return engine.order_lines(read_table(spark, settings.DEMO_SUPERSTORE), COLUMNS)
 
 
 def assert_same(local: model.SimilarProducts, spark: model.SimilarProducts, categories: bool = True) -> None:
@@ -55,7 +55,7 @@ def test_every_similarity_gives_the_local_engines_lists(similarity, local_lines,
 
 def test_parquet_part_files_give_what_the_csv_gives(spark, tmp_path, local_lines):
     folder = tmp_path / "orders"
-    read_table(spark, SUPERSTORE.path).frame.repartition(4).write.parquet(str(folder))
+    read_table(spark, settings.DEMO_SUPERSTORE).frame.repartition(4).write.parquet(str(folder))
     lines = engine.order_lines(read_table(spark, folder), COLUMNS)
     assert_same(model.build(local_lines, COLUMNS, similarity="jaccard"),
                 engine.build(lines, COLUMNS, similarity="jaccard"))
@@ -75,7 +75,7 @@ def test_the_large_order_cap_is_the_same_in_both_engines_and_in_the_manifest(loc
 
 def test_the_cli_builds_with_spark_what_load_reads(spark, tmp_path, capsys):
     out = tmp_path / "similar"
-    assert main(["similar-products", "--orders", str(SUPERSTORE.path), "--similarity", "jaccard", "--engine", "spark",
+    assert main(["similar-products", "--orders", str(settings.DEMO_SUPERSTORE), "--similarity", "jaccard", "--engine", "spark",
                  "--spark-master", "local[2]", "--out", str(out), "--item", "TEC-PH-10002923"]) == 0
     printed = capsys.readouterr().out
     assert "spark engine" in printed and "Similar to Logitech B530 USB Headset" in printed
@@ -93,7 +93,7 @@ def test_online_retails_cleaning_keeps_the_lines_the_local_cleaning_keeps(spark)
 
 
 def test_a_missing_column_is_one_line(spark):
-    table = read_table(spark, SUPERSTORE.path)
+    table = read_table(spark, settings.DEMO_SUPERSTORE)
     with pytest.raises(InputError, match="lacks column.*'Basket'.*Order ID"):
         engine.order_lines(table, model.OrderColumns("Basket", "Product ID"))
     with pytest.raises(InputError, match="lacks column.*'UnitPrice'"):  # the cleaning needs Online Retail's columns
