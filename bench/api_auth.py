@@ -28,7 +28,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.app_server import ROOT, free_port  # noqa: E402
-from bench.machine import describe  # noqa: E402
+from bench.harness import describe  # noqa: E402
 
 # wrk's Lua: one request path per item, the header set once; every non-200 counted per thread.
 LUA = r"""

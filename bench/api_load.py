@@ -31,7 +31,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.app_server import ROOT, bench_index, free_port  # noqa: E402
-from bench.machine import describe  # noqa: E402
+from bench.harness import describe  # noqa: E402
 
 
 async def _request(reader, writer, raw: bytes) -> int:

@@ -15,7 +15,7 @@ import asyncio
 import subprocess
 import sys
 
-from machine import describe  # bench/machine.py, beside this script
+from harness import describe  # bench/harness.py, beside this script
 from app_server import App, app_server
 from soak import IMAGES, ROOT, Session
 

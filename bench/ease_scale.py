@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
-from machine import describe  # bench/machine.py, beside this script
+from harness import describe  # bench/harness.py, beside this script
 from recommend.core import ease
 from recommend.similar_products.similarity import top_similar
 

@@ -24,9 +24,9 @@ from embed.build import build_index
 from embed.catalog import scan_images
 from embed.index import load
 from embed.weights import RANDOM_WEIGHTS_WARNING, check_precision, parse_weights
-from machine import describe  # bench/machine.py, beside this script
+from harness import DATASETS, describe  # bench/harness.py, beside this script
 
-DEFAULT_IMAGES = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "fashion" / "images"
+DEFAULT_IMAGES = DATASETS / "fashion" / "images"
 
 
 def main() -> int:

@@ -31,9 +31,9 @@ from embed.index import load
 from embed.precision import top_k_agreement as top5_agreement
 from embed.model import Embedder, keras
 from embed.weights import INT8_UNITS, RANDOM_WEIGHTS_WARNING, int8_is_faster
-from machine import describe  # bench/machine.py, beside this script
+from harness import DATASETS, describe  # bench/harness.py, beside this script
 
-DEFAULT_IMAGES = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "fashion" / "images"
+DEFAULT_IMAGES = DATASETS / "fashion" / "images"
 
 
 def seed_way(embedder: Embedder, files: list[Path]) -> float:

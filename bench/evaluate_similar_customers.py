@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from machine import describe  # bench/machine.py, beside this script
+from harness import DATASETS, describe  # bench/harness.py, beside this script
 from recommend.similar_customers.model import read_purchases
 from recommend.similar_customers.evaluation import evaluate_customers
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "online_retail" / "online_retail.csv.gz"
+SHARED = DATASETS / "online_retail" / "online_retail.csv.gz"
 
 
 def main() -> None:

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from machine import describe  # bench/machine.py, beside this script
+from harness import DATASETS, describe  # bench/harness.py, beside this script
 from recommend.similar_movies.evaluation import evaluate_movies
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "movielens" / "ratings.csv"
+SHARED = DATASETS / "movielens" / "ratings.csv"
 
 
 def main() -> None:

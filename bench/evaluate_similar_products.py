@@ -19,12 +19,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from machine import describe  # bench/machine.py, beside this script
+from harness import DATASETS, describe  # bench/harness.py, beside this script
 from recommend.similar_products.model import ONLINE_RETAIL, SUPERSTORE, build, read_order_lines
 from recommend.similar_products.similarity import DEFAULT_MIN_COUNT, DEFAULT_SIMILARITY
 from recommend.similar_products.evaluation import evaluate_similar_products
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "datasets"
+SHARED = DATASETS
 SHOWN = ["users", "HitRate@5", "NDCG@5", "HitRate@10", "Precision@10", "Recall@10", "NDCG@10", "MAP@10",
          "Coverage@10", "build_s"]
 

@@ -10,9 +10,7 @@ Usage:
 from __future__ import annotations
 
 import argparse
-import statistics
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -24,20 +22,15 @@ from embed.catalog import scan_images
 from embed.images import load_image
 from embed.index import VectorIndex, search
 from embed.query import QueryEngine
-from machine import describe  # bench/machine.py, beside this script
+import harness  # bench/harness.py, beside this script
+from harness import DATASETS, describe, percentiles
 
-SHARED_IMAGES = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "fashion" / "images"
-
-
-def percentiles(ms: list[float]) -> tuple[float, float]:
-    q = statistics.quantiles(ms, n=20)
-    return statistics.median(ms), q[18]
+SHARED_IMAGES = DATASETS / "fashion" / "images"
 
 
 def timed(fn, *args, **kw) -> float:
-    start = time.perf_counter()
-    fn(*args, **kw)
-    return (time.perf_counter() - start) * 1000
+    """Milliseconds one call of fn takes."""
+    return harness.timed(fn, *args, **kw)[1] * 1000
 
 
 def upload_to_results(engine: QueryEngine, photos: list[bytes]) -> None:

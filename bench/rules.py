@@ -31,12 +31,12 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-from machine import describe  # bench/machine.py, beside this script
+from harness import DATASETS, describe, peak_mb  # bench/harness.py, beside this script
 from recommend.rules.model import build
 from recommend.rules.rules import split_items
 from recommend.rules.baskets import Baskets, baskets_from_lists, from_codes, read_long, read_wide
 
-SHARED = ROOT.parent / "shared" / "datasets"
+SHARED = DATASETS
 METHODS = ["vitrine", "mlxtend-fpgrowth", "mlxtend-apriori", "efficient-apriori", "apyori"]
 SEED = {"min_support": 0.0045, "min_confidence": 0.2, "min_lift": 2.0, "max_length": 5}
 RETAIL = {"min_confidence": 0.2, "min_lift": 2.0, "max_length": 4}
@@ -84,8 +84,6 @@ def load_case(case: str, datasets: Path) -> Baskets:
     return synthetic_baskets()
 
 
-def peak_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def run_method(method: str, baskets: Baskets, t: dict) -> tuple[float, list]:

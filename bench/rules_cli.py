@@ -14,9 +14,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from machine import describe  # bench/machine.py, beside this script
+from harness import DATASETS, describe  # bench/harness.py, beside this script
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "online_retail" / "online_retail.csv.gz"
+SHARED = DATASETS / "online_retail" / "online_retail.csv.gz"
 BASELINE = """
 import sys
 import pandas as pd

@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from playwright.sync_api import sync_playwright  # noqa: E402
 
 from bench.app_server import CHROMIUM_ARGS, free_port  # noqa: E402
-from bench.machine import describe  # noqa: E402
+from bench.harness import describe, percentiles  # noqa: E402
 from tests.helpers import chromium  # noqa: E402
 from tests.security.signin_servers import app, oidc_provider, secrets_toml, sign_in  # noqa: E402
 
@@ -46,8 +46,6 @@ def _open(context, url: str, text: str) -> float:
     return seconds
 
 
-def _p95(values: list[float]) -> float:
-    return statistics.quantiles(values, n=20, method="inclusive")[-1]
 
 
 def _decision_us() -> float:
@@ -96,7 +94,7 @@ def main() -> None:
                 times["open"].append(_open(plain, f"{open_url}/{args.page}", text))
             browser.close()
     med = {k: statistics.median(v) for k, v in times.items()}
-    p95 = {k: _p95(v) for k, v in times.items()}
+    p95 = {k: percentiles(v, 95)[0] for k, v in times.items()}
     print(f"sign-in round trip (app -> provider's form -> back, signed in): {round_trip * 1000:.0f} ms, once a session")
     print(f"/{args.page} in a new tab, {args.rounds} rounds each, alternating:")
     print(f"  signed in as an analyst: median {med['signed'] * 1000:.0f} ms, p95 {p95['signed'] * 1000:.0f} ms")

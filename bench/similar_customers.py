@@ -23,13 +23,13 @@ import pandas as pd
 import scipy.sparse as sp
 from sklearn.preprocessing import normalize
 
-from machine import describe  # bench/machine.py, beside this script
+from harness import DATASETS, describe  # bench/harness.py, beside this script
 from recommend.similar_customers.model import (
     PurchaseColumns, build, customer_matrix, nearest_customers, read_purchases,
 )
 from recommend.core.sparse_topk import top_k_sparse_rows
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "online_retail" / "online_retail.csv.gz"
+SHARED = DATASETS / "online_retail" / "online_retail.csv.gz"
 COLS = PurchaseColumns()
 
 

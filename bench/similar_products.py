@@ -26,12 +26,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from machine import describe  # bench/machine.py, beside this script
+from harness import DATASETS, describe  # bench/harness.py, beside this script
 from recommend.core.interactions import interaction_matrix
 from recommend.similar_products.model import ONLINE_RETAIL, read_order_lines
 from recommend.similar_products.similarity import DEFAULT_MIN_COUNT, DEFAULT_SIMILARITY, SIMILARITIES, top_similar
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "datasets"
+SHARED = DATASETS
 K = 5
 GB = 1024 ** 3
 

@@ -24,7 +24,6 @@ import time
 import uuid
 from pathlib import Path
 
-import numpy as np
 import requests
 import websockets
 from streamlit.proto.BackMsg_pb2 import BackMsg
@@ -32,7 +31,7 @@ from streamlit.proto.Common_pb2 import FileUploaderState, UploadedFileInfo
 from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 
 from app_server import BENCH_PRODUCTS, CHROMIUM_ARGS, ROOT, app_server  # bench/, beside this script
-from machine import describe
+from harness import describe, percentiles  # bench/harness.py, beside this script
 
 IMAGES = ROOT / "data" / "fashion" / "images"
 TITLES = ["toy story", "matrix", "star wars", "amelie", "godfather", "jurassic", "forrest", "alien"]
@@ -182,7 +181,7 @@ async def soak(base, images, sessions, browsers, seconds):
 
 
 def pct(values, q):
-    return float(np.percentile(values, q)) * 1000 if values else float("nan")
+    return percentiles(values, q)[0] * 1000
 
 
 def main() -> int:

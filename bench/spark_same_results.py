@@ -13,13 +13,12 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from machine import describe  # bench/machine.py, beside this script
+from harness import DATASETS, describe, timed  # bench/harness.py, beside this script
 from common.spark import read_table, session
 from recommend.rules import model as rules_model
 from recommend.rules import spark as rules_spark
@@ -28,7 +27,7 @@ from recommend.similar_products import model as products_model
 from recommend.similar_products import spark as products_spark
 from recommend.similar_products.similarity import MODELS
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "datasets"
+SHARED = DATASETS
 SEED = {"min_support": 0.0045, "min_confidence": 0.2, "min_lift": 2.0, "max_length": 5}
 RETAIL = {"min_support": 0.01, "min_confidence": 0.2, "min_lift": 2.0, "max_length": 4}  # as bench/rules.py
 RETAIL_FILE = SHARED / "online_retail" / "online_retail.csv.gz"
@@ -54,10 +53,6 @@ def compare_rules(local: rules_model.BasketRules, spark: rules_model.BasketRules
             f"lookup {'same' if same_lookup else 'DIFFERENT'})")
 
 
-def timed(fn):
-    started = time.perf_counter()
-    result = fn()
-    return result, time.perf_counter() - started
 
 
 def main() -> int:

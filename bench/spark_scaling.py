@@ -28,7 +28,7 @@ from pathlib import Path
 import pandas as pd
 import psutil
 
-from machine import describe  # bench/machine.py, beside this script
+from harness import describe  # bench/harness.py, beside this script
 from similar_products import synthetic_order_lines  # bench/similar_products.py: shop-like orders
 
 GB = 1024 ** 3

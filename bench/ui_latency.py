@@ -27,7 +27,7 @@ from pathlib import Path
 from playwright.sync_api import sync_playwright
 
 from app_server import CHROMIUM_ARGS, ROOT, app_server  # bench/, beside this script
-from machine import describe
+from harness import best_of, describe  # bench/harness.py, beside this script
 from soak import Session  # a websocket client of Streamlit's protocol: the server's part alone
 
 sys.path.insert(0, str(ROOT))
@@ -138,13 +138,7 @@ def computations(index: Path, photo: bytes) -> dict[str, float]:
     from recommend.similar_products.model import answer as products_answer
     from shop.registry import Registry
 
-    def best(fn, n=3) -> float:
-        times = []
-        for _ in range(n):
-            t0 = time.perf_counter()
-            fn()
-            times.append(time.perf_counter() - t0)
-        return min(times)
+    best = best_of
 
     engine = QueryEngine.open(index, "none")
     engine.embedder.warm_up()

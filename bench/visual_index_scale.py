@@ -11,7 +11,7 @@ approximate index: recall@5 against exact, p50/p95, warm and with the candidates
 from the page cache before each query (posix_fadvise: a cold disk); with filters passing 50%,
 10%, 2% and 0.5% of the products; bytes in memory; build time and peak RSS; and the resident
 memory of an app process (the model loaded, `embed.query.QueryEngine` over this index, 20 photo
-queries). `--runner-up` also builds the second-best candidate of bench/ann_candidates.py (faiss
+queries). `--runner-up` also builds the second-best candidate of bench/decisions/ann_candidates.py (faiss
 PCA384,IVF,PQ64, re-ranked the same way) on the same vectors.
 Usage:
     python bench/visual_index_scale.py [--sizes 100000 1000000] [--like PATH.npy] [--queries 200]
@@ -21,10 +21,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -38,7 +36,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import settings  # noqa: E402
 from embed import ann, index  # noqa: E402
 from embed.weights import model_identity, parse_weights  # noqa: E402
-from machine import describe  # noqa: E402  (bench/machine.py)
+from harness import describe, percentiles, reset_peak  # noqa: E402  (bench/harness.py)
+from harness import rss as status  # noqa: E402
 from vectors import CHUNK, generator, statistics as describe_vectors  # noqa: E402
 
 try:
@@ -52,15 +51,6 @@ TYPES = ["Tshirts", "Shirts", "Casual Shoes", "Watches", "Sports Shoes", "Kurtas
          "Sunglasses", "Wallets", "Flip Flops", "Sandals", "Briefs", "Belts"]
 
 
-def status(field: str) -> int:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1]) * 1024
-    return 0
-
-
-def reset_peak() -> None:
-    Path("/proc/self/clear_refs").write_text("5")
 
 
 class PeakAnon:
@@ -143,7 +133,7 @@ def timed(fn, queries, before=None) -> tuple[float, float, list[np.ndarray]]:
         table = fn(q)
         ms.append((time.perf_counter() - start) * 1000)
         found.append(table)
-    return statistics.median(ms), statistics.quantiles(ms, n=20)[18] if len(ms) > 1 else ms[0], found
+    return (*percentiles(ms), found)
 
 
 def recall(found_ids: list[np.ndarray], truth: np.ndarray) -> float:
@@ -185,7 +175,7 @@ def drop_cache(path: Path):
 
 
 def runner_up(vectors: np.ndarray, approx: ann.Approximate, queries, truth) -> None:
-    """The runner-up of bench/ann_candidates.py, faiss PCA384,HNSW32,SQ8 (efConstruction 128), its top
+    """The runner-up of bench/decisions/ann_candidates.py, faiss PCA384,HNSW32,SQ8 (efConstruction 128), its top
     100 re-ranked from the same file by pread, timed as the winner's raw search is."""
     import faiss
 

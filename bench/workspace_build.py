@@ -32,9 +32,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.app_server import CHROMIUM_ARGS, ROOT, app_server  # noqa: E402
-from bench.machine import describe  # noqa: E402
+from bench.harness import DATASETS, describe  # noqa: E402
 
-SHARED = ROOT.parent / "shared" / "datasets" / "online_retail" / "online_retail.csv.gz"
+SHARED = DATASETS / "online_retail" / "online_retail.csv.gz"
 
 
 def _measured(command: list[str], env: dict | None = None) -> tuple[float, float, str]:

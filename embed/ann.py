@@ -1,6 +1,6 @@
 """The approximate nearest-neighbour index of a large catalogue (faiss), and how search uses it.
 
-Chosen by `bench/ann_candidates.py` and `bench/visual_index_scale.py` (faiss HNSW and IVF-PQ with
+Chosen by `bench/decisions/ann_candidates.py` and `bench/visual_index_scale.py` (faiss HNSW and IVF-PQ with
 PCA, hnswlib, usearch; see docs/visual-search.md's table): the vectors are projected by PCA to
 `settings.ANN_PCA_DIMS` dims, split among 4 sqrt(N) inverted lists (IVF) and stored as product-
 quantised codes of `settings.ANN_PQ_M` bytes (PQ); a query visits the `settings.ANN_NPROBE`

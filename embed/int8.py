@@ -1,7 +1,7 @@
 """The int8 model: the same frozen ResNet50 + global max pooling, converted once to OpenVINO and
 quantised after training with NNCF on a few hundred catalogue images, then cached as an artifact.
 
-Chosen by `bench/int8_candidates.py` (same images, one run, 2 cores, random weights): Keras fp32
+Chosen by `bench/decisions/int8_candidates.py` (same images, one run, 2 cores, random weights): Keras fp32
 30 images/s (the model alone), OpenVINO fp32 46, OpenVINO int8 365 (12x; it uses AVX-512 VNNI /
 AMX where the CPU has them), ONNX Runtime fp32 37 and int8 104 (static QDQ, per channel, after
 tf2onnx); mean cosine to the fp32 vectors 0.9997 (OpenVINO) and 0.9996 (ONNX Runtime). The graph
@@ -48,7 +48,7 @@ RECIPE = "nncf post-training quantisation, overflow fix in every layer"
 
 def quantize(converted, calibration: np.ndarray):
     """The quantised OpenVINO model of `converted`, calibrated on `calibration` (a batch of what
-    it takes: uint8 pixels for embed.model.pooled_graph), by RECIPE (bench/int8_candidates.py
+    it takes: uint8 pixels for embed.model.pooled_graph), by RECIPE (bench/decisions/int8_candidates.py
     measures this same call)."""
     import nncf
 

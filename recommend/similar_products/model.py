@@ -15,7 +15,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-import settings
 from common.artifacts import library_versions, loading, utc_now, write_artifact
 from common.errors import InputError
 from common.tables import read_csv

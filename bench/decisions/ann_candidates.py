@@ -1,4 +1,6 @@
-"""ANN candidates for visual search (faiss, hnswlib, usearch), each against exact search in the same run.
+"""Decided: faiss IVF-PQ (with PCA to 384 dims and exact re-scoring) as the approximate index of catalogues of 100,000 products and more: embed/ann.py, settings.ANN_*.
+
+ANN candidates for visual search (faiss, hnswlib, usearch), each against exact search in the same run.
 
 First step of choosing an ANN library for up to 1,000,000 products x 2048 dims on 2 cores. Targets at 1M:
 query p50 <= 10 ms, recall@5 >= 0.95 against exact inner-product search on the same vectors, index in RAM
@@ -15,7 +17,7 @@ RAM: the serialised index (fixed part + bytes per product) plus any RAM store an
 RSS: the process's growth during the build. Figures at 1M are rough extrapolations: HNSW ~log n a query,
 n log n to build; IVF (nlist = 4 sqrt(n)) ~sqrt(n) a query, n^1.5 to build, fixed part ~sqrt(n); exact ~n.
 Usage:
-    python bench/ann_candidates.py [--quick] [--sizes 100000 ...] [--candidates faiss-hnsw ...]
+    python bench/decisions/ann_candidates.py [--quick] [--sizes 100000 ...] [--candidates faiss-hnsw ...]
                                    [--vectors PATH.npy | --like PATH.npy] [--queries 500] [--seed 0]
 """
 from __future__ import annotations
@@ -23,12 +25,12 @@ from __future__ import annotations
 import argparse
 import math
 import os
-import statistics
 import tempfile
 import time
 from contextlib import nullcontext
 from functools import partial
 from importlib.metadata import version
+import sys
 from pathlib import Path
 
 import faiss
@@ -36,8 +38,9 @@ import hnswlib
 import numpy as np
 from usearch.index import Index as UsearchIndex
 
-from machine import describe  # bench/machine.py, beside this script
-from vectors import fill, generator, normalise  # bench/vectors.py
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench/: harness, vectors
+from harness import describe, percentiles, reset_peak, rss  # noqa: E402
+from vectors import fill, generator, normalise  # noqa: E402  (bench/vectors.py)
 
 try:
     from threadpoolctl import threadpool_limits
@@ -49,14 +52,6 @@ TARGET_RECALL, TARGET_P50_MS, TARGET_BYTES, TARGET_BUILD_S = 0.95, 10.0, 1024 **
 CORES = len(os.sched_getaffinity(0))
 
 
-def rss(field: str = "VmRSS") -> int:
-    """Resident memory of this process in bytes; VmHWM is its peak since the last reset_peak()."""
-    fields = dict(line.split(":", 1) for line in Path("/proc/self/status").read_text().splitlines() if ":" in line)
-    return int(fields[field].split()[0]) * 1024
-
-
-def reset_peak() -> None:
-    Path("/proc/self/clear_refs").write_text("5")
 
 
 def load(args: argparse.Namespace, n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -183,7 +178,7 @@ def serve(search, queries) -> tuple[float, float, np.ndarray]:
             ids = np.asarray(search(q)).ravel()[:K]
             ms.append((time.perf_counter() - start) * 1000)
             found[i, :len(ids)] = ids
-    return statistics.median(ms), statistics.quantiles(ms, n=20)[18], found
+    return (*percentiles(ms), found)
 
 
 def recall(found: np.ndarray, truth: np.ndarray) -> float:

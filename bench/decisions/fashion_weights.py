@@ -1,4 +1,6 @@
-"""Trained weights where ImageNet's cannot be had: the embedding's own network (ResNet50,
+"""Decided: nothing for shops: it makes trained weights for measuring int8's agreement where ImageNet's cannot be had (docs/embed.md).
+
+Trained weights where ImageNet's cannot be had: the embedding's own network (ResNet50,
 include_top=False, global max pooling) trained from scratch, for a few epochs, to tell the fashion
 dataset's article types apart, the demo catalogue's pictures held out. Saved as a weights file for
 `--weights PATH` (bench/embed_throughput.py, python -m embed build), to measure int8's top-5
@@ -9,13 +11,14 @@ Trained at --size (112 by default: a quarter of the arithmetic of 224) on pictur
 decoder reads (embed.images.load_image); the weights do not depend on the size, so the vectors are
 then embedded at 224 as always. Prints the held-out accuracy after each epoch, so a run that
 learned nothing is seen. Usage:
-    python bench/fashion_weights.py --images ../shared/datasets/fashion/images \\
+    python bench/decisions/fashion_weights.py --images ../shared/datasets/fashion/images \\
         --styles ../shared/datasets/fashion/styles.csv --out /tmp/fashion.weights.h5 [--epochs 4]
 """
 from __future__ import annotations
 
 import argparse
 import time
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +26,8 @@ import pandas as pd
 
 import settings
 from embed.images import load_image
-from machine import describe  # bench/machine.py, beside this script
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench/: harness, vectors
+from harness import describe  # noqa: E402
 
 
 def main() -> None:

@@ -1,4 +1,6 @@
-"""Which runtime gives ResNet50 + global max pooling an int8 path on this CPU: Keras fp32 (today's
+"""Decided: OpenVINO with NNCF post-training quantisation as the int8 path (embed/int8.py), over ONNX Runtime.
+
+Which runtime gives ResNet50 + global max pooling an int8 path on this CPU: Keras fp32 (today's
 job, the baseline) against OpenVINO fp32 / int8 (NNCF post-training quantisation) and ONNX Runtime
 fp32 / int8 (tf2onnx from a SavedModel, then static QDQ quantisation, per channel), in one run on
 the same images: images/s of the model alone (batches of 32, all cores), mean cosine to the Keras
@@ -8,7 +10,7 @@ Needs, beyond requirements-dev.txt: `pip install onnxruntime tf2onnx sympy` (ope
 Vitrine's own int8 path). Random weights unless --weights gives others (ImageNet's cannot be
 downloaded on the machines this was written on).
 Usage:
-    python bench/int8_candidates.py --images ../shared/datasets/fashion/images [-n 256] [--weights none]
+    python bench/decisions/int8_candidates.py --images ../shared/datasets/fashion/images [-n 256] [--weights none]
 """
 from __future__ import annotations
 
@@ -21,12 +23,12 @@ import time
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench/: harness
 import numpy as np  # noqa: E402
 
 from embed.images import load_image  # noqa: E402
 from embed.precision import top_k_agreement as agreement  # noqa: E402
-from machine import describe  # noqa: E402
+from harness import describe  # noqa: E402
 
 
 def unit(v):
