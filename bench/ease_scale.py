@@ -15,17 +15,14 @@ Usage:
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sp
 
-from harness import describe  # bench/harness.py, beside this script
+from harness import describe, in_child, reset_peak, rss  # bench/harness.py, beside this script
 from recommend.core import ease
 from recommend.similar_products.similarity import top_similar
 
@@ -48,15 +45,11 @@ def orders_matrix(n_products: int, orders_per_product: int = 10, seed: int = 0) 
     return m
 
 
-def status() -> dict[str, int]:
-    lines = Path("/proc/self/status").read_text().splitlines()
-    return {l.split(":")[0]: int(l.split()[1]) * 1024 for l in lines if l.startswith(("VmRSS", "VmHWM"))}
-
-
-def child(method: str, n: int, max_items: int, repeats: int) -> None:
+def child(method: str, n: int, max_items: int, repeats: int) -> dict:
+    """In a fresh process (harness.in_child): the fit's best time and its peak growth past the matrix."""
     matrix = orders_matrix(n)
-    Path("/proc/self/clear_refs").write_text("5")  # resets VmHWM to the current resident set
-    before = status()["VmRSS"]
+    reset_peak()  # VmHWM from the current resident set
+    before = rss()
     seconds, facts = [], {}
     for _ in range(repeats):  # the best of a few: a busy shared machine only ever adds time
         started = time.perf_counter()
@@ -67,16 +60,15 @@ def child(method: str, n: int, max_items: int, repeats: int) -> None:
         else:
             top_similar(matrix, similarity="jaccard", k=50)
         seconds.append(time.perf_counter() - started)
-    print(json.dumps({"seconds": min(seconds), "peak": status()["VmHWM"] - before, "orders": matrix.shape[0],
-                      "nnz": matrix.nnz, **facts}))
+    return {"seconds": min(seconds), "peak": rss("VmHWM") - before, "orders": matrix.shape[0], "nnz": matrix.nnz,
+            **facts}
 
 
 def measure(method: str, n: int, max_items: int) -> dict:
-    done = subprocess.run([sys.executable, __file__, "--child", method, str(n), str(max_items), str(REPEATS)],
-                          capture_output=True, text=True)
-    if done.returncode != 0:
-        raise SystemExit(f"{method} at {n:,} items failed:\n{done.stderr[-3000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    try:
+        return in_child(child, method, n, max_items, REPEATS)[0]
+    except EOFError:  # the child died (out of memory, say) before it could answer
+        raise SystemExit(f"{method} at {n:,} items failed in its process") from None
 
 
 def available() -> int:
@@ -92,11 +84,7 @@ def main() -> None:
     p.add_argument("--budget-s", type=float, default=60.0, help="longest acceptable fit, seconds")
     p.add_argument("--budget-gb", type=float, default=2.0, help="largest acceptable peak memory growth, GB")
     p.add_argument("--repeats", type=int, default=2, help="calls per measurement; the fastest is reported")
-    p.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
     args = p.parse_args()
-    if args.child:
-        child(args.child[0], *map(int, args.child[1:]))
-        return
     global REPEATS
     REPEATS = args.repeats
     print(describe(), flush=True)
