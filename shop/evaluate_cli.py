@@ -13,7 +13,8 @@ import pandas as pd
 
 import settings
 from common.errors import InputError
-from recommend.core.order_columns import FLAGS, add_sql_arguments, described, resolve, source
+from recommend.core.order_columns import (FLAGS, add_column_arguments, add_sql_arguments, described, given_columns,
+                                          resolve, source)
 from recommend.quality import evaluation
 from shop import evaluation as dataset_evaluation
 from shop.demos import DEMOS
@@ -36,8 +37,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     files.add_argument("--orders", type=Path, default=None, metavar="FILE",
                        help="order lines (CSV, CSV.gz, .xlsx, Parquet) for similar products and customers")
     add_sql_arguments(p)
-    for role, flag in FLAGS.items():
-        files.add_argument(flag, default=None, metavar="COL", help=f"the orders' {role} column (guessed; '' for none)")
+    add_column_arguments(p, FLAGS)
     files.add_argument("--ratings", type=Path, default=None, metavar="FILE",
                        help="ratings (user, item, rating, time) for similar items")
     files.add_argument("--ratings-map", nargs="+", default=[], metavar="FIELD=COL",
@@ -59,7 +59,7 @@ def _from_files(args) -> list[tuple[str, pd.DataFrame, object, dict]]:
     found = []
     if args.orders is not None or args.orders_sql is not None:
         src = source(args, args.orders)
-        given = {role: getattr(args, flag[2:].replace("-", "_")) for role, flag in FLAGS.items()}
+        given = given_columns(args)
         mapping = resolve(src, given, needed=("order", "item"))
         print(f"Reading {src.name}: {described(mapping)}", file=sys.stderr)
         orders = mapped_orders(src.read([c for c in dict.fromkeys(mapping.values()) if c]), mapping, src.name)

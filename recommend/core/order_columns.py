@@ -17,6 +17,37 @@ from recommend.core.sources import SQL_PASSWORD_ENV, TableSource
 FLAGS = {"order": "--order-col", "customer": "--customer-col", "item": "--item-col",
          "quantity": "--quantity-col", "price": "--price-col", "date": "--date-col",
          "name": "--name-col", "category": "--category-col"}
+HELP = {"order": "the order (basket, invoice) id", "customer": "the customer id", "item": "the product id",
+        "quantity": "how many (lines not positive are returns: dropped)", "price": "the unit price",
+        "date": "when it was ordered", "name": "the product's name", "category": "the product's category"}
+
+
+def add_column_arguments(p: argparse.ArgumentParser, uses: Iterable[str], *, aliases: Mapping[str, str] = {},
+                         several_categories: bool = False, examples: Mapping[str, str] = {}) -> None:
+    """The same eight column flags on every sub-command that reads orders (FLAGS); the fields
+    this one does not use are accepted, said so in --help and, when given, on stderr (given_columns)."""
+    uses = set(uses)
+    group = p.add_argument_group("columns of the orders (guessed from the header when left out; '' for none)")
+    for role, flag in FLAGS.items():
+        names = [flag, *([aliases[role]] if role in aliases else [])]
+        several = role == "category" and several_categories
+        text = HELP[role] + (f", e.g. {examples[role]}" if role in examples else "")
+        group.add_argument(*names, dest=f"{role}_col", default=None, metavar="COL", nargs="+" if several else None,
+                           help=text + ("" if role in uses else "; not used by this command")
+                           + ("; several give each its own validation (first = main)" if several else ""))
+    p.set_defaults(columns_used=tuple(sorted(uses)))
+
+
+def given_columns(args) -> dict[str, str | None]:
+    """{field: the column its flag named, '' for none, None when left out}, saying on stderr which
+    flags this command does not use."""
+    import sys
+
+    given = {role: getattr(args, f"{role}_col", None) for role in FLAGS}
+    unused = [FLAGS[r] for r, v in given.items() if v is not None and r not in getattr(args, "columns_used", FLAGS)]
+    if unused:
+        print(f"note: {', '.join(unused)} not used by this command; ignored.", file=sys.stderr)
+    return given
 
 
 def add_sql_arguments(p: argparse.ArgumentParser) -> None:

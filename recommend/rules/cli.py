@@ -11,7 +11,7 @@ from common.errors import InputError
 from common.spark import add_engine_arguments, check_engine_arguments, refuse_database
 from recommend.cli import add_from, require_query
 from recommend.rules import defaults, model
-from recommend.core.order_columns import add_sql_arguments, resolve, source
+from recommend.core.order_columns import add_column_arguments, add_sql_arguments, given_columns, resolve, source
 from recommend.rules.baskets import FORMATS, guess_format, long_baskets, read_baskets
 
 
@@ -23,13 +23,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--format", choices=FORMATS, default=None,
                    help="wide: one basket per line, no header; long: one row per order line "
                         "(default: long when a column is named or the file starts with a header, else wide)")
-    p.add_argument("--order-col", "--basket-col", dest="basket_col", metavar="COL", default=None,
-                   help="long files: the order (basket) column, e.g. InvoiceNo (guessed when left out)")
-    p.add_argument("--item-col", default=None,
-                   help="long files: the item column, e.g. Description (guessed: the product name, else its id)")
-    p.add_argument("--quantity-col", default=None,
-                   help="long files: rows whose quantity here is not positive (returns) are dropped "
-                        "(guessed; --quantity-col '' keeps every row)")
+    add_column_arguments(p, ("order", "item", "quantity"), aliases={"order": "--basket-col"},
+                         examples={"order": "InvoiceNo (long files)",
+                                   "item": "Description (rules read best over names: guessed as the name column, "
+                                           "else the product id)"})
     add_sql_arguments(p)
     p.add_argument("--min-support", type=float, default=defaults.MIN_SUPPORT,
                    help=f"share of baskets an itemset must be in (default {defaults.MIN_SUPPORT})")
@@ -90,7 +87,7 @@ def _mine_on_spark(args, src) -> tuple[model.BasketRules, dict]:
     local_file = not is_remote(path) and Path(path).is_file()
     if not is_remote(path) and not Path(path).exists():
         raise InputError(f"Basket file {path} not found.")
-    named = any(c is not None for c in (args.basket_col, args.item_col, args.quantity_col))
+    named = any(c is not None for c in (args.order_col, args.item_col, args.quantity_col))
     fmt = args.format or ("long" if named or table_format(path) == "parquet" else
                           guess_format(path) if local_file else None)
     if fmt is None:
@@ -132,7 +129,7 @@ def _mine_here(args, src) -> tuple[model.BasketRules, dict]:
 
 def _format_and_columns(args, src) -> tuple[str, dict]:
     """Wide, or long with its order, item and quantity columns (those not named are guessed)."""
-    named = any(c is not None for c in (args.basket_col, args.item_col, args.quantity_col))
+    named = any(c is not None for c in (args.order_col, args.item_col, args.quantity_col))
     fmt = args.format or ("long" if named else guess_format(args.baskets))
     if fmt == "wide":
         if named:
@@ -143,7 +140,8 @@ def _format_and_columns(args, src) -> tuple[str, dict]:
 
 def _columns(args, src) -> dict:
     """The order, item and quantity columns of order lines (those not named are guessed)."""
-    found = resolve(src, {"order": args.basket_col, "quantity": args.quantity_col}, needed=("order",))
+    given = given_columns(args)
+    found = resolve(src, {"order": given["order"], "quantity": given["quantity"]}, needed=("order",))
     item = args.item_col or found["name"] or found["item"]  # rules read best in product names
     if not item:
         raise InputError(f"No column of {src.name} looks like the item; name it with --item-col.")

@@ -12,7 +12,7 @@ import settings
 from common.errors import InputError
 from common.spark import add_engine_arguments, check_engine_arguments, refuse_database
 from recommend.cli import add_from, require_query
-from recommend.core.order_columns import add_sql_arguments, resolve, source
+from recommend.core.order_columns import add_column_arguments, add_sql_arguments, given_columns, resolve, source
 from recommend.similar_customers import model
 
 
@@ -22,9 +22,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="order lines CSV or .csv.gz (with --engine spark also Parquet, a folder of part files, or any "
                         "URI Spark reads: s3a://, hdfs://...); default: the demo Online Retail sample")
     add_sql_arguments(p)
-    for flag, example in (("--customer-col", "CustomerID"), ("--item-col", "StockCode"), ("--name-col", "Description"),
-                          ("--quantity-col", "Quantity"), ("--order-col", "InvoiceNo"), ("--date-col", "InvoiceDate")):
-        p.add_argument(flag, default=None, help=f"e.g. {example}; guessed from the header when left out, '' for none")
+    add_column_arguments(p, ("customer", "item", "name", "quantity", "order", "date"),
+                         examples={"customer": "CustomerID", "item": "StockCode", "name": "Description",
+                                   "quantity": "Quantity", "order": "InvoiceNo", "date": "InvoiceDate"})
     p.add_argument("--no-clean", action="store_true",
                    help="skip Online Retail's cleaning (cancellations, returns, postage and fees)")
     p.add_argument("-k", type=int, default=model.DEFAULT_NEIGHBOURS, help="neighbours per customer")
@@ -74,9 +74,7 @@ def run(args) -> int:
 
 def _columns(args, src) -> tuple[dict, model.PurchaseColumns]:
     """The columns of each field (those not named are guessed from the header)."""
-    found = resolve(src, {"customer": args.customer_col, "item": args.item_col, "name": args.name_col,
-                          "quantity": args.quantity_col, "order": args.order_col, "date": args.date_col},
-                    needed=("customer", "item"))
+    found = resolve(src, given_columns(args), needed=("customer", "item"))
     cols = model.PurchaseColumns(found["customer"], found["item"], found["name"], found["quantity"], found["order"],
                                  found["date"])
     return found, cols

@@ -8,7 +8,8 @@ from pathlib import Path
 from common.errors import InputError
 from common.spark import add_engine_arguments, check_engine_arguments, refuse_database
 from recommend.cli import add_from, require_query
-from recommend.core.order_columns import add_sql_arguments, described, resolve, source
+from recommend.core.order_columns import (add_column_arguments, add_sql_arguments, described, given_columns,
+                                          resolve, source)
 from recommend.similar_products import model
 from recommend.similar_products.similarity import DEFAULT_K, DEFAULT_MIN_COUNT, DEFAULT_SIMILARITY, MODELS
 
@@ -20,12 +21,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--orders", help="CSV (or .csv.gz) with one row per order line (needed to build); with "
                                     "--engine spark also Parquet, a folder of part files, or a URI (s3a://, hdfs://...)")
     add_sql_arguments(p)
-    p.add_argument("--order-col", help="column holding the order id (guessed from the header when left out)")
-    p.add_argument("--item-col", help="column holding the product id (guessed when left out)")
-    p.add_argument("--name-col", default=None, help="column holding the product name (guessed; '' for none)")
-    p.add_argument("--category-col", nargs="+", default=None, metavar="COL",
-                   help="category column(s); each gets the same-category validation (first = main; "
-                        "guessed when left out, '' for none)")
+    add_column_arguments(p, ("order", "item", "name", "category"), several_categories=True)
     p.add_argument("--model", "--similarity", dest="similarity", choices=MODELS, default=DEFAULT_SIMILARITY,
                    metavar="MODEL",
                    help=f"one of {', '.join(MODELS)}: how to score two products (--similarity is its older name; default {DEFAULT_SIMILARITY}: learned weights on the pairs bought "
@@ -68,9 +64,9 @@ def run(args) -> int:
         src = read_table(spark, args.orders, "Orders")
     elif not src.is_sql and not Path(args.orders).is_file():
         raise InputError(f"Orders file {args.orders} not found.")
-    categories = args.category_col
-    found = resolve(src, {"order": args.order_col, "item": args.item_col, "name": args.name_col,
-                                  "category": categories[0] if categories else None}, needed=("order", "item"))
+    given = given_columns(args)
+    categories = given["category"]
+    found = resolve(src, {**given, "category": categories[0] if categories else None}, needed=("order", "item"))
     if categories is None:
         categories = [found["category"]] if found["category"] else []
     categories = [c for c in categories if c]

@@ -12,7 +12,8 @@ import settings
 from common.errors import InputError
 from common.shop_tables import guess, read_table
 from common.spark import add_engine_arguments, check_engine_arguments, refuse_database
-from recommend.core.order_columns import FLAGS, add_sql_arguments, described, resolve, source
+from recommend.core.order_columns import (FLAGS, add_column_arguments, add_sql_arguments, described, given_columns,
+                                          resolve, source)
 from recommend.core.sources import TableSource
 from recommend.workspace import model
 
@@ -25,9 +26,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="order lines: CSV (any delimiter and encoding), CSV.gz, .xlsx or Parquet; with --engine spark "
                         "CSV or Parquet, a folder of part files, or any URI Spark reads (s3a://, hdfs://...)")
     add_sql_arguments(p)
-    for role, flag in FLAGS.items():
-        p.add_argument(flag, default=None, metavar="COL",
-                       help=f"the column of {model.ORDERS.field(role).label} (guessed from the header; '' for none)")
+    add_column_arguments(p, FLAGS)
     p.add_argument("--ratings", type=Path, default=None, metavar="FILE",
                    help="ratings (user, item, rating[, time]) for similar items (the Similar movies page)")
     p.add_argument("--catalog", type=Path, default=None, metavar="FILE",
@@ -61,7 +60,7 @@ def run(args) -> int:
         read_extra("catalogue", args.catalog, args.catalog_map), {}
     orders = source_description = None
     if args.orders is not None or args.orders_sql is not None or ratings is None:
-        given = {role: getattr(args, flag[2:].replace("-", "_")) for role, flag in FLAGS.items()}
+        given = given_columns(args)
         src = source(args, Path(args.orders) if args.orders is not None else None)
         if args.engine == "spark":
             refuse_database(src)

@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from recommend import cli
+from recommend.cli import main, parser
 from recommend.similar_movies import model as movies_model
 from tests.helpers import ROOT
 
@@ -102,3 +103,24 @@ def test_a_damaged_artifact_names_the_exact_command_that_built_it(tmp_path, caps
     assert cli.main(["similar-movies", "--from", str(out), "--title", "toy story"]) == 2
     err = capsys.readouterr().err
     assert f"`python -m recommend similar-movies -k 5 --min-ratings 20 --out {out}`" in err, err
+
+
+ORDER_COMMANDS = ("rules", "similar-products", "similar-customers", "build", "evaluate")
+
+
+def test_every_command_that_reads_orders_takes_the_same_column_flags():
+    from recommend.core.order_columns import FLAGS
+
+    for command in ORDER_COMMANDS:
+        sub = next(a for a in parser([command])._actions if a.dest == "command").choices[command]
+        flags = {o for a in sub._actions for o in a.option_strings if o.endswith("-col")}
+        assert set(FLAGS.values()) <= flags, (command, set(FLAGS.values()) - flags)
+
+
+def test_a_column_flag_a_command_does_not_use_is_said_and_ignored(tmp_path, capsys):
+    orders = tmp_path / "orders.csv"
+    orders.write_text("order,item,when\n1,a,2024-01-01\n1,b,2024-01-02\n2,a,2024-01-03\n2,b,2024-01-03\n",
+                      encoding="utf-8")
+    assert main(["rules", "--orders", str(orders), "--date-col", "when", "--min-support", "0.5", "--min-lift", "0",
+                 "--out", str(tmp_path / "rules")]) == 0
+    assert "note: --date-col not used by this command; ignored." in capsys.readouterr().err
