@@ -26,3 +26,14 @@ class ArtifactError(_Redacted, RuntimeError):
 
 
 USER_ERRORS = (InputError, ArtifactError)
+
+
+def require_columns(found, wanted, what: str, hint: str = "", shown: int = 12) -> None:
+    """The one line for a table that lacks columns it needs: InputError saying what lacks which,
+    the columns it has (the first `shown`), and how to name others (`hint`)."""
+    found = [str(c) for c in found]
+    missing = [c for c in dict.fromkeys(w for w in wanted if w) if c not in found]
+    if missing:
+        listed = ", ".join(found[:shown]) + (", ..." if len(found) > shown else "")
+        raise InputError(f"{what} lacks column(s) {', '.join(map(repr, missing))}; found {listed}."
+                         + (f" {hint}" if hint else ""))

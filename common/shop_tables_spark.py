@@ -19,6 +19,7 @@ from common.errors import InputError
 from common.shop_tables import (BLANKS, Schema, all_blank, mapping_problems, no_rows, parse_dates, parse_numbers,
                                 unparsed)
 from common.spark import SparkTable, stripped
+from common.spark import column as spark_column
 
 
 def _as_text(table: SparkTable, columns: list[str]):
@@ -27,25 +28,21 @@ def _as_text(table: SparkTable, columns: list[str]):
     from pyspark.sql import functions as F
     from pyspark.sql.types import DoubleType, FloatType
 
-    frame = table.frame.select(*[F.col(_quoted(c)) for c in columns])
+    frame = table.frame.select(*[spark_column(c) for c in columns])
     floats = [f.name for f in frame.schema.fields if isinstance(f.dataType, (DoubleType, FloatType))]
     whole = {}
     if floats:
-        row = frame.agg(*[F.sum(F.when(F.col(_quoted(c)).isNotNull() & (F.col(_quoted(c)) != F.round(_quoted(c))), 1)
+        row = frame.agg(*[F.sum(F.when(spark_column(c).isNotNull() & (spark_column(c) != F.round(spark_column(c))), 1)
                                 .otherwise(0)).alias(str(i)) for i, c in enumerate(floats)]).first()
         whole = {c: not row[str(i)] for i, c in enumerate(floats)}
     out = []
     for c in columns:
-        value = F.col(_quoted(c))
+        value = spark_column(c)
         if c in floats:  # NaN is missing, as pandas reads it
             value = F.when(~F.isnan(value), value)
         value = value.cast("long") if whole.get(c) else value
         out.append(F.coalesce(value.cast("string"), F.lit("")).alias(c))
     return frame.select(*out)
-
-
-def _quoted(name: str) -> str:
-    return "`" + name.replace("`", "``") + "`"
 
 
 def _numbers_udf():
@@ -83,7 +80,7 @@ def apply(table: SparkTable, schema: Schema, mapping: Mapping[str, str | None], 
     fields = [f for f in schema.fields if mapping.get(f.role)]
     parsed = [f for f in fields if f.kind in ("number", "date")]
     text = _as_text(table, [mapping[f.role] for f in fields])
-    cells = text.select(*[stripped(F.col(_quoted(mapping[f.role]))).alias(f.role) for f in fields])
+    cells = text.select(*[stripped(spark_column(mapping[f.role])).alias(f.role) for f in fields])
     numeric = _numbers_udf()
     counts = cells.agg(F.count("*").alias("rows"),
                        *[F.sum(F.when(~_blank(f.role), 1).otherwise(0)).alias(f"filled_{f.role}") for f in fields],

@@ -205,6 +205,14 @@ def _java_charset(encoding: str) -> str:
 SPACE = r"[\s\x{1C}-\x{1F}]"
 
 
+def column(name: str):
+    """Spark's column of this name, whatever it holds (spaces, dots, backticks): quoted, so a shop's
+    header such as `Order ID` or `a.b` is never read as a nested field."""
+    from pyspark.sql import functions as F
+
+    return F.col("`" + name.replace("`", "``") + "`")
+
+
 def stripped(column):
     """A text column with leading and trailing whitespace removed as Python's str.strip() removes
     it (Unicode spaces such as U+00A0 too; Spark's trim() only removes ASCII spaces)."""

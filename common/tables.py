@@ -18,7 +18,7 @@ from typing import Iterable, Union
 
 import pandas as pd
 
-from common.errors import InputError
+from common.errors import InputError, require_columns
 
 Source = Union[str, Path, bytes]
 FALLBACK_ENCODINGS = ("cp1252", "latin-1")
@@ -186,7 +186,4 @@ def read_csv(source: Source, *, name: str | None = None, what: str = "Input", re
 
 
 def _check_columns(columns, required: list[str], what: str, name: str, hint: str) -> None:
-    missing = [c for c in required if c not in columns]
-    if missing:
-        raise InputError(f"{what} file {name} lacks column(s) {', '.join(missing)}; found "
-                         f"{', '.join(map(str, columns))}.{' ' + hint if hint else ''}")
+    require_columns(columns, required, f"{what} file {name}", hint, shown=len(columns))

@@ -111,7 +111,7 @@ def _read(images_dir: Path, item: CatalogItem, fetcher: Fetcher | None, prior: d
 # ---- what can be reused -------------------------------------------------------------------
 
 @dataclass
-class _Known:
+class Known:
     """Vectors already computed, by (id, sha256): in the previous index or in finished chunks."""
     where: dict[tuple[str, str], tuple[str, int]] = field(default_factory=dict)  # -> (file, row)
     skipped: dict[tuple[str, str], str] = field(default_factory=dict)  # CatalogItem.key -> reason
@@ -127,7 +127,7 @@ def _text(table: pd.DataFrame, column: str) -> list[str]:
     return values.astype(object).where(values.notna(), "").astype(str).tolist()
 
 
-def _previous_index(out: Path, identity: dict, known: _Known) -> None:
+def _previous_index(out: Path, identity: dict, known: Known) -> None:
     """Offer the vectors of a whole previous index at `out` built the same way; else nothing."""
     try:
         previous = index.load(out, with_approximate=False)
@@ -148,7 +148,7 @@ def _previous_index(out: Path, identity: dict, known: _Known) -> None:
 SHARDS_DIR = "spark"  # in the work folder: one folder of one chunk per shard the Spark engine wrote
 
 
-def _finished_chunks(work: Path, state: dict, known: _Known) -> None:
+def _finished_chunks(work: Path, state: dict, known: Known) -> None:
     state_file = work / "state.json"
     if work.exists() and (not state_file.is_file() or read_json(state_file) != state):
         shutil.rmtree(work)  # left by a job with other settings: not reusable
@@ -164,7 +164,7 @@ def _finished_chunks(work: Path, state: dict, known: _Known) -> None:
         _add_chunk(table, known)
 
 
-def _add_chunk(table: Path, known: _Known) -> None:
+def _add_chunk(table: Path, known: Known) -> None:
     """Offer one finished chunk's vectors, skipped pictures and fetched URLs."""
     rows = pd.read_csv(table, dtype=str, keep_default_na=False)
     vectors_file = str(table.with_suffix(".npy"))
@@ -212,7 +212,7 @@ class Plan:
     identity: dict
     state: dict
     work: Path
-    known: _Known
+    known: Known
     todo: list[CatalogItem]
     embedder: object | None  # given by the caller, or the int8 model calibrated for this index
     batch_size: int
@@ -305,15 +305,15 @@ def _choice_of(work: Path) -> dict | None:
         return None
 
 
-def known_vectors(out: Path, identity: dict, work: Path, state: dict) -> _Known:
+def known_vectors(out: Path, identity: dict, work: Path, state: dict) -> Known:
     """What the previous index at `out` and the finished chunks (and shards) in `work` hold."""
-    known = _Known()
+    known = Known()
     _previous_index(out, identity, known)
     _finished_chunks(work, state, known)
     return known
 
 
-def finish_build(plan: Plan, known: _Known, *, embedded: set, embed_seconds: float, rebuild: str | None,
+def finish_build(plan: Plan, known: Known, *, embedded: set, embed_seconds: float, rebuild: str | None,
                  index_type: str, progress: bool, build_info: dict | None = None) -> BuildReport:
     """Write the index folder from what `known` holds (the same for both engines), then drop the
     work folder."""
@@ -366,7 +366,7 @@ def build_index(
         own_fetcher = fetcher is None and any(it.url for it in todo)
         fetcher = Fetcher() if own_fetcher else fetcher
         try:
-            embed_seconds, fresh = _embed_todo(plan.images_dir, todo, plan.work, known, embedder, plan.batch_size,
+            embed_seconds, fresh = embed_todo(plan.images_dir, todo, plan.work, known, embedder, plan.batch_size,
                                                plan.checkpoint_every, plan.workers, progress, on_progress,
                                                len(plan.items) - len(todo), len(plan.items), fetcher)
         finally:
@@ -399,7 +399,7 @@ def _check_out(out: Path) -> None:
                          "(nothing was changed).")
 
 
-class _Progress:
+class BuildProgress:
     """Counts images done; tells tqdm and `on_progress` after every batch and, while waiting on
     a slow batch or decode, every HEARTBEAT_SECONDS, always from the caller's thread."""
 
@@ -434,13 +434,13 @@ class _Progress:
             self.on_progress(self.done_before + self.done, self.total, self.done / max(now - self.t0, 1e-9))
 
 
-def _embed_todo(images_dir, todo, work, known, embedder, batch_size, checkpoint_every,
-                workers, progress, on_progress, done_before, total, fetcher) -> tuple[float, set]:
+def embed_todo(images_dir, todo, work, known, embedder, batch_size, checkpoint_every,
+               workers, progress, on_progress, done_before, total, fetcher) -> tuple[float, set]:
     """Fetch and decode ahead in threads, embed in batches, save a chunk every `checkpoint_every`;
     the seconds it took and the (id, sha256) of what it embedded."""
     bar = tqdm(total=len(todo), desc="Embedding", unit="img", disable=not progress, smoothing=0.1)
     t0, done, fresh = time.perf_counter(), 0, set()
-    tracker = _Progress(on_progress, bar, done_before, total)
+    tracker = BuildProgress(on_progress, bar, done_before, total)
     threads = workers + (fetcher.workers if fetcher is not None else 0)  # fetching waits on the network
     known_keys = frozenset(known.where)
     with ThreadPoolExecutor(threads) as pool, ThreadPoolExecutor(1, thread_name_prefix="embed") as model:

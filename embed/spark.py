@@ -10,7 +10,7 @@ What runs where:
   approximate index for large catalogues) from the shards.
 - Each shard is one Spark task (`mapInPandas`, as clip-retrieval's distributed inference):
   its Python worker loads the model once and keeps it for its later tasks, then reads, fetches
-  and decodes the pictures with the local job's own pipeline (`embed.build._embed_todo`: decode
+  and decodes the pictures with the local job's own pipeline (`embed.build.embed_todo`: decode
   threads, URL fetching with ETag reuse, batches) and writes the shard's chunk (vectors .npy and
   rows .csv with the bad images' reasons) into a folder under `<out>.partial/spark/` named by its
   number and a digest of its items, written under a temporary name and renamed whole.
@@ -54,8 +54,8 @@ import settings
 from common.errors import InputError
 from common.netguard import Allow
 from common.spark import is_remote, local_cores, runs_here, session
-from embed.build import (HEARTBEAT_SECONDS, SHARDS_DIR, BuildReport, Plan, ProgressCallback, _embed_todo, _Known,
-                         _Progress, finish_build, known_vectors, plan_build)
+from embed.build import (HEARTBEAT_SECONDS, SHARDS_DIR, BuildReport, Plan, ProgressCallback, embed_todo, Known,
+                         BuildProgress, finish_build, known_vectors, plan_build)
 from embed.catalog import CatalogItem
 from embed.fetch import Fetcher
 from embed.weights import MODEL_PRECISIONS, WEIGHTS_FILE, Weights, check_precision, keras_models_dir
@@ -261,7 +261,7 @@ def _run(spark, job: _Job, specs: list[dict], progress: bool, on_progress, done_
     pending = {s["name"]: len(s["items"]) for s in specs}
     bar = tqdm(total=sum(pending.values()), desc="Embedding (Spark)", unit="img", disable=not progress,
                smoothing=0.1)
-    tracker, done, t0 = _Progress(on_progress, bar, done_before, total), 0, time.perf_counter()
+    tracker, done, t0 = BuildProgress(on_progress, bar, done_before, total), 0, time.perf_counter()
     with ThreadPoolExecutor(1, thread_name_prefix="spark-job") as pool:
         future = pool.submit(collect)
         try:
@@ -320,7 +320,7 @@ def _embed_shard(job: _Job, spec: dict) -> tuple:
     loading = 0.0  # seconds this task spent loading the model (0: its worker had it)
     if not (final / f"{CHUNK}.csv").is_file():  # else another attempt of this task finished it
         items = [CatalogItem(*row) for row in spec["items"]]
-        known = _Known(where={(pid, sha): ("", 0) for pid, sha in spec["known"]},
+        known = Known(where={(pid, sha): ("", 0) for pid, sha in spec["known"]},
                        prior={(pid, url): (sha, etag, modified) for pid, url, sha, etag, modified in spec["prior"]})
         tmp = final.with_name(f".{final.name}.{uuid.uuid4().hex[:8]}")
         tmp.mkdir(parents=True)
@@ -332,7 +332,7 @@ def _embed_shard(job: _Job, spec: dict) -> tuple:
             fetcher = Fetcher(workers=job.fetch_workers, timeout=job.fetch_timeout, allow=job.fetch_allow) if any(
                 it.url for it in items) else None
             try:
-                _embed_todo(Path(job.images_dir), items, tmp, known, embedder, job.batch_size, len(items),
+                embed_todo(Path(job.images_dir), items, tmp, known, embedder, job.batch_size, len(items),
                             job.workers, False, None, 0, len(items), fetcher)
             finally:
                 if fetcher is not None:

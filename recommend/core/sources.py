@@ -36,7 +36,7 @@ from typing import Any, Sequence
 import pandas as pd
 
 from common.artifacts import file_sha256
-from common.errors import InputError
+from common.errors import InputError, require_columns
 from common.redact import redact_url
 from common.shop_tables import PARQUET_MAGIC, ZIP_MAGIC, as_text, read_table
 from common.tables import csv_columns, read_bytes
@@ -109,7 +109,7 @@ class TableSource:
         with _reading(self) as reading:
             conn = reading.conn
             total = _count(conn, self) if progress else None
-            with _Progress(progress, total, f"Reading {self.name}") as bar:
+            with BuildProgress(progress, total, f"Reading {self.name}") as bar:
                 if _copies_csv(conn):
                     table = _read_by_copy(conn, self, columns, bar)
                 else:
@@ -136,7 +136,7 @@ class TableSource:
         return out
 
 
-class _Progress:
+class BuildProgress:
     """Rows read so far: a tqdm bar (progress=True), a callback(rows, total) (the app's), or nothing."""
 
     def __init__(self, progress, total: int | None, desc: str):
@@ -164,7 +164,7 @@ class _Progress:
         return False
 
 
-def _read_by_rows(conn, source: "TableSource", columns, bar: _Progress) -> pd.DataFrame:
+def _read_by_rows(conn, source: "TableSource", columns, bar: BuildProgress) -> pd.DataFrame:
     """Any database: rows from a server-side cursor, CHUNK_ROWS at a time, each made text."""
     result = _select(conn, source, columns)
     names = [str(c) for c in result.keys()]
@@ -183,7 +183,7 @@ def _copies_csv(conn) -> bool:
 class _CountingWriter:
     """A file that counts the CSV lines written to it, for the progress (psycopg2's copy_expert)."""
 
-    def __init__(self, file, bar: _Progress):
+    def __init__(self, file, bar: BuildProgress):
         self.file, self.bar, self.pending = file, bar, 0
 
     def write(self, data) -> int:
@@ -194,7 +194,7 @@ class _CountingWriter:
         return self.file.write(data)
 
 
-def _read_by_copy(conn, source: "TableSource", columns, bar: _Progress) -> pd.DataFrame:
+def _read_by_copy(conn, source: "TableSource", columns, bar: BuildProgress) -> pd.DataFrame:
     """PostgreSQL: COPY (the statement) TO STDOUT as CSV, streamed to a temporary file, then parsed by
     pandas' C reader as text. Measured (bench/workspace_build.py) several times faster than rows
     through the cursor and with a lower peak: the text is the server's, as a CSV export holds it.
@@ -224,7 +224,7 @@ def _read_by_copy(conn, source: "TableSource", columns, bar: _Progress) -> pd.Da
             return pd.DataFrame(columns=keys if columns is None else list(dict.fromkeys(columns)), dtype=object)
 
 
-def _copy_out_psycopg(pgconn, copy: str, spool, bar: _Progress) -> None:
+def _copy_out_psycopg(pgconn, copy: str, spool, bar: BuildProgress) -> None:
     """psycopg 3: COPY ... TO STDOUT into `spool`, by the extended query protocol (one statement
     only), reading libpq's rows in a tight loop. Written by hand on psycopg's documented libpq layer
     (`Connection.pgconn`) because psycopg's `cursor.copy()` iterator waits once per row: 1.66 s
@@ -265,10 +265,7 @@ def _is_binary_table(path: Path) -> bool:
 
 
 def _require(found, wanted: Sequence[str], source: TableSource) -> None:
-    missing = [c for c in wanted if c not in list(found)]
-    if missing:
-        raise InputError(f"{source.what} ({source.name}) lack column(s) {', '.join(map(repr, missing))}; "
-                         f"found {', '.join(map(str, found))}.")
+    require_columns(list(found), wanted, f"{source.what} ({source.name})", shown=len(list(found)))
 
 
 _ENGINES: dict[str, Any] = {}

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from common.errors import InputError
+from common.errors import require_columns
 from common.tables import read_csv
 
 __all__ = ["COLUMNS", "NON_PRODUCT_CODES", "NON_PRODUCT_PREFIXES", "CleanedRetail", "read_online_retail",
@@ -84,10 +84,7 @@ def clean_online_retail(raw: pd.DataFrame, *, require_customer: bool = False, in
     to learn from baskets). A price column that is absent is simply not checked.
     """
     needed = [invoice_col, stock_col, quantity_col] + ([customer_col] if require_customer else [])
-    missing = [c for c in needed if c not in raw.columns]
-    if missing:
-        raise InputError(f"Online Retail data lacks column(s) {', '.join(missing)} "
-                       f"(found {', '.join(map(str, raw.columns))}).")
+    require_columns(raw.columns, needed, "Online Retail data", shown=len(raw.columns))
     lines = raw.copy()
     lines[invoice_col] = lines[invoice_col].astype("string").str.strip()
     lines[stock_col] = lines[stock_col].astype("string").str.strip()

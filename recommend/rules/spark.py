@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from common.errors import InputError
+from common.errors import InputError, require_columns
 from common.spark import SparkTable, is_remote, local_csv_options, stripped
 from recommend.rules import defaults
 from recommend.rules.mining import (FrequentItemsets, Level, TooManyItemsets, candidates, check_thresholds,
@@ -50,10 +50,7 @@ def long_baskets(table: SparkTable, basket_col: str, item_col: str, quantity_col
     whose quantity is not a positive number)."""
     from pyspark.sql import functions as F
 
-    missing = [c for c in (basket_col, item_col, quantity_col) if c and c not in table.columns()]
-    if missing:
-        raise InputError(f"{table.name} lacks column(s) {', '.join(map(repr, missing))}; found: "
-                         f"{', '.join(table.columns()[:12])}.")
+    require_columns(table.columns(), (basket_col, item_col, quantity_col), table.name)
     lines = table.frame.select(stripped(F.col(basket_col).cast("string")).alias("basket"),
                                stripped(F.col(item_col).cast("string")).alias("item"),
                                *([F.col(quantity_col).cast("double").alias("quantity")] if quantity_col else []))

@@ -24,7 +24,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from common.artifacts import library_versions, loading, utc_now, write_tables
-from common.errors import InputError
+from common.errors import InputError, require_columns
 from common.imports import module
 from common.tables import read_csv
 from common.text_match import Matcher
@@ -51,6 +51,7 @@ DEFAULT_MODEL = "ease"
 EARLIER_DEFAULT = "user-user"  # the original notebook's: what "How good is this?" compares the default with
 EASE_LAMBDA = 1000.0
 EXPLAIN = 3  # products named in a recommendation's reason
+NAME_THEM = "Name yours with --customer-col, --item-col, --name-col, --quantity-col."
 
 
 @dataclass(frozen=True)
@@ -70,10 +71,7 @@ def read_purchases(source: Path | pd.DataFrame, cols: PurchaseColumns = Purchase
     wanted = [c for c in (cols.customer, cols.item, cols.name, cols.quantity) if c]
     if isinstance(source, pd.DataFrame):
         path = source.attrs.get("name", "the orders")
-        missing = [c for c in wanted if c not in source.columns]
-        if missing:
-            raise InputError(f"{path} lack column(s) {', '.join(missing)}; found {', '.join(source.columns)}. "
-                             "Name yours with --customer-col, --item-col, --name-col, --quantity-col.")
+        require_columns(source.columns, wanted, path, NAME_THEM, shown=len(source.columns))
         table = source.copy()
         if cols.quantity:
             table[cols.quantity] = pd.to_numeric(table[cols.quantity], errors="coerce")
@@ -81,7 +79,7 @@ def read_purchases(source: Path | pd.DataFrame, cols: PurchaseColumns = Purchase
     else:
         path = source
         table = read_csv(source, what="Purchases", required=wanted, dtype={cols.customer: str, cols.item: str},
-                         hint="Name yours with --customer-col, --item-col, --name-col, --quantity-col.")
+                         hint=NAME_THEM)
     if clean and cols.invoice and cols.invoice in table.columns:
         table = clean_online_retail(table, require_customer=True, invoice_col=cols.invoice,
                                     stock_col=cols.item, description_col=cols.name,

@@ -39,8 +39,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from common.errors import InputError
+from common.errors import InputError, require_columns
 from common.spark import SparkTable, stripped, to_pandas
+from common.spark import column as spark_column
 from common.topk import check_k
 from recommend.core import ease
 from recommend.core.sparse_topk import TIE_DECIMALS
@@ -65,12 +66,6 @@ class Purchases:
     cleaned: bool  # Online Retail's cleaning applied: one description per product, its most frequent
 
 
-def _col(name: str):
-    from pyspark.sql import functions as F
-
-    return F.col("`" + name.replace("`", "``") + "`")
-
-
 def read_purchases(table: SparkTable, cols: PurchaseColumns = PurchaseColumns(), clean: bool = True) -> Purchases:
     """model.read_purchases in Spark: the lines with the same columns, Online Retail's cleaning when
     `clean` (and the table has the invoice column), rows without a customer or product dropped."""
@@ -78,19 +73,15 @@ def read_purchases(table: SparkTable, cols: PurchaseColumns = PurchaseColumns(),
 
     columns = table.columns()
     wanted = [c for c in (cols.customer, cols.item, cols.name, cols.quantity) if c]
-    missing = [c for c in wanted if c not in columns]
-    if missing:
-        raise InputError(f"Purchases file {table.name} lacks column(s) {', '.join(missing)}; found {', '.join(columns)}. "
-                         "Name yours with --customer-col, --item-col, --name-col, --quantity-col.")
+    require_columns(columns, wanted, f"Purchases file {table.name}", local.NAME_THEM, shown=len(columns))
     cleaning = bool(clean and cols.invoice and cols.invoice in columns)
     quantity_col = (cols.quantity or "Quantity") if cleaning else cols.quantity
     if cleaning:
-        missing = [c for c in (cols.invoice, cols.item, quantity_col, cols.customer) if c not in columns]
-        if missing:
-            raise InputError(f"Online Retail data lacks column(s) {', '.join(missing)} (found {', '.join(columns)}).")
+        require_columns(columns, (cols.invoice, cols.item, quantity_col, cols.customer), "Online Retail data",
+                        shown=len(columns))
 
     def text(name: str):
-        return as_pandas_reads(_col(name), table.format == "csv")
+        return as_pandas_reads(spark_column(name), table.format == "csv")
 
     raw = {"customer": cols.customer, "item": cols.item, "name": cols.name, "quantity": quantity_col,
            "invoice": cols.invoice if cleaning else None, "price": PRICE_COL if cleaning and PRICE_COL in columns else None}

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from common.artifacts import library_versions, loading, utc_now, write_artifact
-from common.errors import InputError
+from common.errors import InputError, require_columns
 from common.tables import read_csv
 from common.text_match import Matcher
 from common.topk import TopK, check_k
@@ -61,9 +61,7 @@ def read_order_lines(source: Path | pd.DataFrame, columns: OrderColumns) -> pd.D
     wanted = columns.needed() + [c for c in extra if c not in columns.needed()]
     if isinstance(source, pd.DataFrame):
         name = source.attrs.get("name", "the orders")
-        missing = [c for c in wanted if c not in source.columns]
-        if missing:
-            raise InputError(f"{name} lack column(s) {', '.join(missing)}; found {', '.join(source.columns)}.")
+        require_columns(source.columns, wanted, name, shown=len(source.columns))
         lines = source[wanted].copy()
         for c in extra:
             lines[c] = pd.to_numeric(lines[c], errors="coerce")
@@ -136,9 +134,7 @@ def build(lines: pd.DataFrame, columns: OrderColumns, *, similarity: str = DEFAU
     same-category validation (when category columns are given). `max_order_items` (off by
     default) counts only the first that many products of a larger order (see cap_orders)."""
     started = time.perf_counter()
-    missing = [c for c in columns.needed() if c not in lines.columns and c != columns.date]
-    if missing:
-        raise InputError(f"The order lines lack column(s) {', '.join(missing)}.")
+    require_columns(lines.columns, [c for c in columns.needed() if c != columns.date], "The order lines")
     held = lines if max_order_items is None else cap_orders(lines, columns, max_order_items)
     inter = interaction_matrix(held, columns.order, columns.item)
     if inter.shape[1] < 2:

@@ -63,6 +63,19 @@ def pair_counts(counts: sp.csr_matrix, min_count: int = 1) -> sp.csr_matrix:
     return keep_entries(counts, (rows != counts.indices) & (counts.data >= min_count))
 
 
+def pair_formula(similarity: str, c, ni, nj, n_orders, sqrt=np.sqrt):
+    """A first-order similarity of pairs from their count c and each side's orders, written once
+    for NumPy arrays and for Spark columns alike (similar_products/spark.py passes F.sqrt and
+    F.lit(n_orders))."""
+    if similarity == "jaccard":
+        return c / (ni + nj - c)
+    if similarity == "lift":
+        return c * n_orders / (ni * nj)
+    if similarity == "cosine":
+        return c / sqrt(ni * nj)
+    raise InputError(f"Unknown pair similarity {similarity!r}.")
+
+
 def pair_similarity(pairs: sp.csr_matrix, n_orders_per_item: np.ndarray, n_orders: int,
                     similarity: str) -> sp.csr_matrix:
     """A first-order similarity on the pattern of `pairs` (jaccard, lift or cosine)."""
@@ -71,14 +84,7 @@ def pair_similarity(pairs: sp.csr_matrix, n_orders_per_item: np.ndarray, n_order
     c = pairs.data.astype(np.float64)
     ni = n_orders_per_item[rows].astype(np.float64)
     nj = n_orders_per_item[cols].astype(np.float64)
-    if similarity == "jaccard":
-        s = c / (ni + nj - c)
-    elif similarity == "lift":
-        s = c * n_orders / (ni * nj)
-    elif similarity == "cosine":
-        s = c / np.sqrt(ni * nj)
-    else:
-        raise InputError(f"Unknown pair similarity {similarity!r}.")
+    s = pair_formula(similarity, c, ni, nj, n_orders)
     out = sp.csr_matrix((s, cols.copy(), pairs.indptr.copy()), shape=pairs.shape)
     out.has_sorted_indices = pairs.has_sorted_indices
     return out
@@ -160,6 +166,13 @@ class Pairs:
     per_item: np.ndarray  # orders holding each product
 
 
+def check_min_count(min_count) -> int:
+    """The minimum co-occurrence count of a pair, checked the same way by both engines."""
+    if isinstance(min_count, bool) or int(min_count) != min_count or min_count < 1:
+        raise InputError(f"The minimum co-occurrence count must be a whole number of at least 1, not {min_count!r}.")
+    return int(min_count)
+
+
 def top_similar(orders: sp.csr_matrix, *, similarity: str = DEFAULT_SIMILARITY, k: int = DEFAULT_K,
                 min_count: int = DEFAULT_MIN_COUNT, progress: bool = False,
                 ease_lambda: float = EASE_LAMBDA, facts: dict | None = None) -> tuple[TopK, int]:
@@ -169,8 +182,7 @@ def top_similar(orders: sp.csr_matrix, *, similarity: str = DEFAULT_SIMILARITY, 
     the products it fitted)."""
     model = MODELS[similarity]
     k = check_k(k)
-    if isinstance(min_count, bool) or int(min_count) != min_count or min_count < 1:
-        raise InputError(f"The minimum co-occurrence count must be a whole number of at least 1, not {min_count!r}.")
+    min_count = check_min_count(min_count)
     counts = cooccurrence(orders)
     per_item = counts.diagonal().astype(np.int64)
     pairs = pair_counts(counts, int(min_count))

@@ -21,11 +21,12 @@ import time
 import numpy as np
 import pandas as pd
 
-from common.errors import InputError
+from common.errors import InputError, require_columns
 from common.spark import SparkTable, stripped, to_pandas
 from common.topk import TopK, check_k
 from recommend.similar_products import model
-from recommend.similar_products.similarity import DEFAULT_K, DEFAULT_MIN_COUNT, DEFAULT_SIMILARITY, EASE_LAMBDA, MODELS
+from recommend.similar_products.similarity import (DEFAULT_K, DEFAULT_MIN_COUNT, DEFAULT_SIMILARITY, EASE_LAMBDA, MODELS,
+                                                  check_min_count, pair_formula)
 from recommend.core.sparse_topk import TIE_DECIMALS
 from recommend.datasets.online_retail_spark import as_pandas_reads, product_descriptions, product_sales
 
@@ -44,10 +45,7 @@ def order_lines(table: SparkTable, columns: model.OrderColumns):
         raise InputError(f"--clean must be one of {', '.join(model.CLEANINGS)}, not {columns.clean!r}.")
     extra = [c for c in ("Quantity", "UnitPrice") if columns.clean == "online-retail" and c not in columns.needed()]
     wanted = [c for c in columns.needed() if c != columns.date] + extra
-    missing = [c for c in wanted if c not in table.columns()]
-    if missing:
-        raise InputError(f"{table.name} lacks column(s) {', '.join(map(repr, missing))}; found: "
-                         f"{', '.join(table.columns()[:12])}.")
+    require_columns(table.columns(), wanted, table.name)
     frame = table.frame.select(*[as_pandas_reads(F.col(c), table.format == "csv").alias(c) for c in wanted])
     if columns.clean == "online-retail":
         frame = frame.where(product_sales(F.col(columns.order), F.col(columns.item), F.col("Quantity"),
@@ -67,8 +65,7 @@ def build(lines, columns: model.OrderColumns, *, similarity: str = DEFAULT_SIMIL
 
     MODELS.on_spark(similarity)  # registered, and built on Spark too (InputError otherwise)
     k = check_k(k)
-    if isinstance(min_count, bool) or int(min_count) != min_count or min_count < 1:
-        raise InputError(f"The minimum co-occurrence count must be a whole number of at least 1, not {min_count!r}.")
+    min_count = check_min_count(min_count)
     started = time.perf_counter()
     spark = lines.sparkSession
     held = (lines.select(F.col(columns.order).alias("order"), F.col(columns.item).alias("item")).distinct())
@@ -162,13 +159,7 @@ def _pair_similarity(similarity: str, n_orders: int):
     from pyspark.sql import functions as F
 
     c, na, nb = (F.col(x).cast("double") for x in ("c", "na", "nb"))
-    if similarity == "jaccard":
-        return c / (na + nb - c)
-    if similarity == "lift":
-        return c * F.lit(float(n_orders)) / (na * nb)
-    if similarity == "cosine":
-        return c / F.sqrt(na * nb)
-    raise InputError(f"Unknown pair similarity {similarity!r}.")
+    return pair_formula(similarity, c, na, nb, F.lit(float(n_orders)), sqrt=F.sqrt)
 
 
 def _cooccurrence_cosine(both):

@@ -79,7 +79,7 @@ def test_a_query_reads_what_it_selects_as_text_with_progress(database, request, 
 def test_columns_come_without_reading_rows_and_missing_ones_are_named(shop_db):
     src = TableSource(url=shop_db, table="order_lines")
     assert src.columns()[:3] == ["InvoiceNo", "StockCode", "Description"]
-    with pytest.raises(InputError, match="lack column.*'Basket'.*found InvoiceNo"):
+    with pytest.raises(InputError, match="lacks column.*'Basket'.*found InvoiceNo"):
         src.read(["Basket"])
 
 

@@ -203,7 +203,7 @@ def test_skip_popular_compares_fewer_pairs_each_by_its_exact_cosine(spark, user_
 
 def test_bad_input_is_one_clear_line(spark, tmp_path, capsys):
     table = read_table(spark, DEMO)
-    with pytest.raises(InputError, match=r"lacks column\(s\) Client; found InvoiceNo.*--customer-col") as bad:
+    with pytest.raises(InputError, match=r"lacks column\(s\) 'Client'; found InvoiceNo.*--customer-col") as bad:
         engine.read_purchases(table, PurchaseColumns(customer="Client"))
     assert "\n" not in str(bad.value)
     with pytest.raises(InputError, match="--skip-popular is a share"):

@@ -282,9 +282,9 @@ def test_cli_writes_the_outputs_the_issue_names(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--order-col", "basket", "--item-col", "item"], "lacks column(s) basket"),
+    (["--order-col", "basket", "--item-col", "item"], "lacks column(s) 'basket'"),
     (["--order-col", "order", "--item-col", "item", "--min-count", "0"], "--min-count must be at least 1"),
-    (["--order-col", "order", "--item-col", "item", "--clean", "online-retail"], "lacks column(s) Quantity"),
+    (["--order-col", "order", "--item-col", "item", "--clean", "online-retail"], "lacks column(s) 'Quantity'"),
 ])
 def test_cli_user_mistakes_are_one_line(tmp_path, capsys, args, message):
     LINES.to_csv(tmp_path / "orders.csv", index=False)
