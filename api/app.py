@@ -27,10 +27,11 @@ from fastapi.responses import JSONResponse
 
 import settings
 from api.keys import Key, Keys
-from api.store import PARTS, Store, default
+from api.store import Store, default
 from common.errors import ArtifactError, InputError
 from common.netguard import is_loopback
 from common.redact import redact, redacted_logging
+from shop.demos import DEFAULTS
 
 MAX_K = 100
 MAX_BODY = 64 * 1024  # bytes of any request but a photo upload
@@ -274,9 +275,9 @@ def create_app(store: Store, keys: Keys, origins: list[str] | None = None, *, wa
         """The data sets this key may read (the demo sets, then the shop's workspaces), each with
         the parts it has, as `?dataset=` takes them; the default of each endpoint is marked."""
         key = _key(request)
-        defaults = {default(kind): [] for kind in PARTS}
-        for kind, part in PARTS.items():
-            defaults[default(kind)].append(part)
+        defaults: dict[str, list[str]] = {}
+        for part, name in DEFAULTS.items():
+            defaults.setdefault(name, []).append(part)
         return {"datasets": [
             {"name": ds.name, "label": ds.label, "demo": ds.is_demo, "parts": list(ds.parts),
              "default_for": defaults.get(ds.name, [])}
@@ -328,12 +329,13 @@ def create_app(store: Store, keys: Keys, origins: list[str] | None = None, *, wa
         _may_read(request, "customers", dataset)
         customers = get("customers", dataset)
         recs = answer(customers.result, id, k)
-        near = neighbours(customers.result, id)["id"].tolist()
+        near = None  # the neighbours, looked up only for a recommendation that comes from them (user-user)
         out = []
         for r in recs.itertuples():
             if r.because:
                 because, of = list(r.because), "products"
             else:
+                near = neighbours(customers.result, id)["id"].tolist() if near is None else near
                 because, of = [n for n in near if r.id in customers.bought.get(n, ())], "customers"
             out.append({"id": r.id, "name": r.name if isinstance(r.name, str) else None, "score": _number(r.score),
                         "reason": r.why, "because": because, "because_of": of})

@@ -32,9 +32,12 @@ class BoughtWith:
         """(product id, name) of the products most often bought with this one, best first."""
         from recommend.similar_products.model import answer
 
-        if self.similar is None or not (self.similar.products["item"] == product).any():
+        if self.similar is None:
             return []
-        found = answer(self.similar, product, k)
+        try:
+            found = answer(self.similar, product, k)
+        except InputError:  # a catalogue product never ordered
+            return []
         return [(str(i), n if isinstance(n, str) and n else None) for i, n in zip(found["id"], found["name"])]
 
     def next_to(self, product: str, name: str) -> list[str]:

@@ -1,6 +1,8 @@
 """A data set's product pictures on a page (shop/pictures.py finds them), cached per workspace build."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import streamlit as st
 
 from recommend.workspace.model import Workspace, open_workspace
@@ -13,8 +15,7 @@ __all__ = ["Pictures", "of", "row"]
 
 @st.cache_resource(show_spinner=False, max_entries=4)
 def _pictures(folder: str, created: str, root: str | None) -> Pictures:
-    from pathlib import Path
-
+    """Cached per workspace build (`created`) and pictures folder (`root`)."""
     return shop_pictures.of_workspace(open_workspace(Path(folder).name, Path(folder).parent))
 
 
