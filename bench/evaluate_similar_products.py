@@ -20,7 +20,8 @@ from pathlib import Path
 import pandas as pd
 
 from harness import DATASETS, describe  # bench/harness.py, beside this script
-from recommend.similar_products.model import ONLINE_RETAIL, SUPERSTORE, build, read_order_lines
+from recommend.similar_products.model import build, read_order_lines
+from shop.demos import ONLINE_RETAIL, SUPERSTORE
 from recommend.similar_products.similarity import DEFAULT_MIN_COUNT, DEFAULT_SIMILARITY
 from recommend.similar_products.evaluation import evaluate_similar_products
 
@@ -56,12 +57,12 @@ def validation(datasets: Path, similarities: list[str]) -> None:
 
 
 def evaluation(datasets: Path, min_counts: list[int]) -> None:
-    for label, path, columns in [
-        ("Online Retail", datasets / "online_retail" / "online_retail.csv.gz", ONLINE_RETAIL),
-        ("Superstore", datasets / "superstore" / "sample_superstore.csv", SUPERSTORE),
+    for label, path, columns, clean in [
+        ("Online Retail", datasets / "online_retail" / "online_retail.csv.gz", ONLINE_RETAIL, "online-retail"),
+        ("Superstore", datasets / "superstore" / "sample_superstore.csv", SUPERSTORE, "none"),
     ]:
         started = time.perf_counter()
-        lines = read_order_lines(path, columns)
+        lines = read_order_lines(path, columns, clean)
         table, facts = evaluate_similar_products(lines, columns, min_counts=tuple(min_counts), ks=(5, 10),
                                                  with_ease=True)
         print(f"== Evaluation: {label} full, time split (train {facts['train_orders']:,} orders, test "

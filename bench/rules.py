@@ -32,6 +32,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 from harness import DATASETS, describe, peak_mb  # bench/harness.py, beside this script
+from common.shop_tables import OrderColumns
 from recommend.rules.model import build
 from recommend.rules.rules import split_items
 from recommend.rules.baskets import Baskets, baskets_from_lists, from_codes, read_long, read_wide
@@ -80,7 +81,8 @@ def load_case(case: str, datasets: Path) -> Baskets:
     if case == "groceries":
         return read_wide(datasets / "groceries" / "groceries.csv")
     if case.startswith("retail"):
-        return read_long(datasets / "online_retail" / "online_retail.csv.gz", "InvoiceNo", "Description", "Quantity")
+        return read_long(datasets / "online_retail" / "online_retail.csv.gz",
+                         OrderColumns(order="InvoiceNo", item="Description", quantity="Quantity"))
     return synthetic_baskets()
 
 

@@ -25,12 +25,15 @@ from sklearn.preprocessing import normalize
 
 from harness import DATASETS, describe  # bench/harness.py, beside this script
 from recommend.similar_customers.model import (
-    PurchaseColumns, build, customer_matrix, nearest_customers, read_purchases,
+    build, customer_matrix, nearest_customers, read_purchases,
 )
+from common.shop_tables import OrderColumns
+from recommend.datasets.online_retail import ORDER_COLUMNS
 from recommend.core.sparse_topk import top_k_sparse_rows
 
 SHARED = DATASETS / "online_retail" / "online_retail.csv.gz"
-COLS = PurchaseColumns()
+COLS = ORDER_COLUMNS
+SYNTHETIC = OrderColumns(customer=COLS.customer, item=COLS.item, quantity=COLS.quantity)
 
 
 def measured(fn, *args, **kw):
@@ -104,14 +107,13 @@ def main() -> None:
         synth = synthetic(100_000, 20_000, 20, skew)
         top = synth.drop_duplicates().groupby(COLS.item)[COLS.customer].nunique().max() / 100_000
         sample = customer_matrix(synth[synth[COLS.customer].astype(int) < args.sample],
-                                 PurchaseColumns(name=None, invoice=None, date=None), "binary").matrix
+                                 SYNTHETIC, "binary").matrix
         (_, old_sims), old_s, old_mb = measured(blockwise_way, sample, args.k)
         near, new_s, new_mb = measured(nearest_customers, sample, args.k)
         print(f"Synthetic {args.sample:,} customers, popularity 1/rank^{skew}, k={args.k}: blockwise scipy "
               f"{old_s:.1f} s (peak {old_mb:.0f} MB), fused kernel {new_s:.2f} s (peak {new_mb:.0f} MB): "
               f"speed-up {old_s / new_s:.1f}x; same similarities: {same_similarities(near.scores, old_sims)}")
-        _, s_s, s_mb = measured(build, synth, PurchaseColumns(name=None, invoice=None, date=None),
-                                k=30)
+        _, s_s, s_mb = measured(build, synth, SYNTHETIC, k=30)
         print(f"Synthetic 100,000 customers x 20,000 products, popularity 1/rank^{skew} (best seller bought by "
               f"{top:.1%} of customers): whole build {s_s:.1f} s (target < 60 s), peak {s_mb:.0f} MB; "
               "the dense way would need 80 GB")

@@ -28,7 +28,8 @@ import pandas as pd
 
 from harness import DATASETS, describe  # bench/harness.py, beside this script
 from recommend.core.interactions import interaction_matrix
-from recommend.similar_products.model import ONLINE_RETAIL, read_order_lines
+from recommend.datasets.online_retail import ORDER_COLUMNS as ONLINE_RETAIL
+from recommend.similar_products.model import read_order_lines
 from recommend.similar_products.similarity import DEFAULT_MIN_COUNT, DEFAULT_SIMILARITY, SIMILARITIES, top_similar
 
 SHARED = DATASETS
@@ -91,7 +92,7 @@ def child(task: str, similarity: str, source: str, out: Path) -> None:
         lines = synthetic_order_lines()
         order_col, item_col = "order", "item"
     else:
-        lines = read_order_lines(Path(source), ONLINE_RETAIL)
+        lines = read_order_lines(Path(source), ONLINE_RETAIL, "online-retail")
         lines["Quantity"] = 1  # the pivot's value column (cleaning kept quantities > 0 only)
         order_col, item_col = "InvoiceNo", "StockCode"
     loaded = memory()

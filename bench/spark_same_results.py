@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from harness import DATASETS, describe, timed  # bench/harness.py, beside this script
+from common.shop_tables import OrderColumns
 from common.spark import read_table, session
 from recommend.rules import model as rules_model
 from recommend.rules import spark as rules_spark
@@ -31,6 +32,7 @@ SHARED = DATASETS
 SEED = {"min_support": 0.0045, "min_confidence": 0.2, "min_lift": 2.0, "max_length": 5}
 RETAIL = {"min_support": 0.01, "min_confidence": 0.2, "min_lift": 2.0, "max_length": 4}  # as bench/rules.py
 RETAIL_FILE = SHARED / "online_retail" / "online_retail.csv.gz"
+BASKETS = OrderColumns(order="InvoiceNo", item="Description", quantity="Quantity")  # rules read product names
 PARTS = ("rules", "products", "customers", "workspace")
 
 
@@ -70,14 +72,14 @@ def main() -> int:
          lambda: rules_spark.wide_baskets(spark, str(SHARED / "market_basket" / "Market_Basket_Optimisation.csv"))),
         ("Groceries", SEED, lambda: read_wide(SHARED / "groceries" / "groceries.csv"),
          lambda: rules_spark.wide_baskets(spark, str(SHARED / "groceries" / "groceries.csv"))),
-        ("Online Retail", RETAIL, lambda: read_long(RETAIL_FILE, "InvoiceNo", "Description", "Quantity"),
-         lambda: rules_spark.long_baskets(read_table(spark, RETAIL_FILE), "InvoiceNo", "Description", "Quantity")),
+        ("Online Retail", RETAIL, lambda: read_long(RETAIL_FILE, BASKETS),
+         lambda: rules_spark.long_baskets(read_table(spark, RETAIL_FILE), BASKETS)),
     ]
     if "rules" in args.parts:
         print("Basket rules (local engine vs Spark):")
     for name, thresholds, local_read, spark_read in cases if "rules" in args.parts else []:
         local, local_s = timed(lambda: rules_model.build(local_read(), **thresholds))
-        remote, spark_s = timed(lambda: rules_spark.build(*spark_read(), **thresholds))
+        remote, spark_s = timed(lambda: rules_spark.build(spark_read(), **thresholds))
         print(f"  {name:<14} min_support {thresholds['min_support']:<6g} local {local_s:5.1f} s, spark {spark_s:5.1f} s "
               f"({remote.manifest['input']['miner']}): {compare_rules(local, remote)}", flush=True)
     if "products" in args.parts:
@@ -92,7 +94,7 @@ def main() -> int:
 
 def products(spark) -> None:
     """Similar products on full Online Retail, every similarity."""
-    columns = products_model.OrderColumns("InvoiceNo", "StockCode", "Description")
+    columns = OrderColumns(order="InvoiceNo", item="StockCode", name="Description")
     lines = products_model.read_order_lines(RETAIL_FILE, columns)
     spark_lines = products_spark.order_lines(read_table(spark, RETAIL_FILE), columns)
     print(f"Similar products, full Online Retail ({len(lines):,} order lines, no cleaning), k=5:")
@@ -117,7 +119,8 @@ def customers(spark) -> None:
     print(f"Similar customers, full Online Retail ({len(purchases):,} cleaned lines), k=30 neighbours, n=10:")
     for which in customers_model.MODELS:
         local, local_s = timed(lambda: customers_model.build(purchases, model=which))
-        remote, spark_s = timed(lambda: customers_spark.build(read_table(spark, RETAIL_FILE), model=which))
+        remote, spark_s = timed(lambda: customers_spark.build(
+            customers_spark.read_purchases(read_table(spark, RETAIL_FILE)), model=which))
         parts = []
         for name, key in (("neighbours", "neighbour"), ("recommendations", "item")):
             a, b = getattr(local, name), getattr(remote, name)

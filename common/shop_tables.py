@@ -58,6 +58,59 @@ ORDERS = Schema("orders", (
     Field("category", "the product category", "text", False,
           ("subcategory", "category", "department", "articletype", "type")),
 ))
+
+@dataclass(frozen=True)
+class OrderColumns:
+    """Which column of an orders table holds each field of ORDERS (None: it has none): the one
+    column mapping every reader of orders takes (basket rules, similar products, similar
+    customers, a workspace's build, the evaluation), whether the columns came from the command
+    line's flags, the app's pickers, a demo set or a workspace's mapped names. `categories` may
+    name several columns (the first is the main one); `category` is that first one."""
+
+    order: str | None = None
+    item: str | None = None
+    customer: str | None = None
+    quantity: str | None = None
+    price: str | None = None
+    date: str | None = None
+    name: str | None = None
+    categories: tuple[str, ...] = ()
+
+    @property
+    def category(self) -> str | None:
+        return self.categories[0] if self.categories else None
+
+    @classmethod
+    def of(cls, mapping: Mapping[str, str | None]) -> "OrderColumns":
+        """From {field: column} (guess's and a workspace's mapping; '' or None for none)."""
+        unknown = set(mapping) - {f.role for f in ORDERS.fields} - {"categories"}
+        if unknown:
+            raise InputError(f"Orders have no field {', '.join(sorted(unknown))}; the fields are "
+                             f"{', '.join(f.role for f in ORDERS.fields)}.")
+        given = {role: column or None for role, column in mapping.items() if role not in ("category", "categories")}
+        categories = mapping.get("categories") or ([mapping["category"]] if mapping.get("category") else [])
+        return cls(**given, categories=tuple(c for c in categories if c))
+
+    @classmethod
+    def mapped(cls, columns: Sequence[str]) -> "OrderColumns":
+        """The fields of a table `apply` wrote (its columns are the fields' names)."""
+        has = set(columns)
+        return cls.of({f.role: f.role for f in ORDERS.fields if f.role in has})
+
+    def mapping(self) -> dict[str, str | None]:
+        """{field: column} for every field of ORDERS (category: the first of `categories`)."""
+        return {f.role: getattr(self, f.role) for f in ORDERS.fields}
+
+    def needed(self, *roles: str) -> list[str]:
+        """The columns of these fields (all when none is named), in that order, without repeats;
+        "category" or "categories" gives every category column."""
+        roles = roles or tuple(f.role for f in ORDERS.fields)
+        out: list[str] = []
+        for role in roles:
+            out += list(self.categories) if role in ("category", "categories") else [getattr(self, role)]
+        return list(dict.fromkeys(c for c in out if c))
+
+
 CATALOGUE = Schema("catalogue", (
     Field("id", "the product id", "id", True,
           ("id", "productid", "stockcode", "sku", "itemid", "movieid", "product", "item")),

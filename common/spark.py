@@ -145,6 +145,14 @@ class SparkTable:
     def describe(self) -> dict:
         return {"path": self.name, "format": self.format, "engine": "spark"}
 
+    def read(self) -> dict:
+        """How it was read, for a manifest's "read": the format, and a local CSV's delimiter and
+        encoding as sniffed (the local engine records the same)."""
+        facts = {"format": self.format, "engine": "spark"}
+        if self.format == "csv" and not is_remote(self.name) and Path(self.name).is_file():
+            facts.update(local_csv_options(Path(self.name)))
+        return facts
+
 
 def table_format(path: str | Path) -> str:
     """"parquet" or "csv", from the name (a folder of part files: what it holds)."""

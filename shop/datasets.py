@@ -22,8 +22,8 @@ import pandas as pd
 import settings
 from common.artifacts import build_lock, stamp
 from common.errors import ArtifactError, InputError
-from recommend.workspace.model import (CATALOGUE_FILE, RATINGS_FILE, Workspace, customer_orders, product_columns,
-                                       purchase_columns, rated_items)
+from common.shop_tables import OrderColumns
+from recommend.workspace.model import CATALOGUE_FILE, RATINGS_FILE, Workspace, customer_orders, rated_items
 from shop.demos import Demo
 
 PARTS = ("basket_rules", "similar_products", "similar_customers", "similar_movies", "visual_index")
@@ -36,8 +36,7 @@ class Purchases:
     """The purchase lines behind similar customers, and which of their columns hold what."""
 
     table: pd.DataFrame
-    cols: Any  # recommend.similar_customers.PurchaseColumns: only the fields these lines have
-    price: str | None  # the unit price column, for a customer's spend
+    cols: OrderColumns  # only the fields these lines have (its price: a customer's spend)
 
     def bought(self) -> dict[str, frozenset]:
         """What each customer bought (the API's `because` for the neighbours' recommendations)."""
@@ -121,19 +120,19 @@ class DataSet:
         name = name or self.label
         if self.workspace is not None:
             item = self.workspace.manifest["parts"]["basket_rules"]["item_field"]
-            return long_baskets(self.orders(), "order", item, None, {"name": name})
+            return long_baskets(self.orders(), OrderColumns(order="order", item=item), {"name": name})
         spec = self.demo.baskets
-        return read_baskets(spec.path, spec.format, spec.basket_col, spec.item_col, spec.quantity_col, name=name)
+        return read_baskets(spec.path, spec.format, spec.columns, name=name)
 
-    def order_lines(self) -> tuple[pd.DataFrame, Any]:
-        """(order lines, recommend.similar_products.OrderColumns of the fields they have)."""
+    def order_lines(self) -> tuple[pd.DataFrame, OrderColumns]:
+        """(order lines, the columns of the fields they have)."""
         from recommend.similar_products.model import read_order_lines
 
         self.check("similar_products")
         if self.workspace is not None:
             lines = self.orders()
-            return lines, product_columns(lines)
-        return read_order_lines(self.demo.path, self.demo.orders), self.demo.orders
+            return lines, OrderColumns.mapped(lines.columns)
+        return read_order_lines(self.demo.path, self.demo.orders, self.demo.cleaning), self.demo.orders
 
     def purchases(self) -> Purchases:
         from recommend.similar_customers.model import read_purchases
@@ -141,8 +140,8 @@ class DataSet:
         self.check("similar_customers")
         if self.workspace is not None:
             lines = customer_orders(self.orders())
-            return Purchases(lines, purchase_columns(lines), "price" if "price" in lines.columns else None)
-        return Purchases(read_purchases(self.demo.path, self.demo.purchases), self.demo.purchases, self.demo.price)
+            return Purchases(lines, OrderColumns.mapped(lines.columns))
+        return Purchases(read_purchases(self.demo.path, self.demo.purchases), self.demo.purchases)
 
     def ratings(self) -> tuple[pd.DataFrame, pd.DataFrame]:
         """(ratings as userId, movieId, rating[, timestamp]; items as movieId, title, genres)."""

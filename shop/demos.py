@@ -12,8 +12,12 @@ from pathlib import Path
 
 import settings
 from recommend.rules import defaults as rules_defaults
-from recommend.similar_customers.model import PurchaseColumns
-from recommend.similar_products.model import ONLINE_RETAIL, SUPERSTORE, OrderColumns
+from common.shop_tables import OrderColumns
+from recommend.datasets.online_retail import ORDER_COLUMNS as ONLINE_RETAIL
+
+# Superstore's Sales is a line's total, not a unit price: no price column.
+SUPERSTORE = OrderColumns(order="Order ID", item="Product ID", customer="Customer ID", quantity="Quantity",
+                          date="Order Date", name="Product Name", categories=("Sub-Category", "Category"))
 
 
 @dataclass(frozen=True)
@@ -22,9 +26,7 @@ class Baskets:
 
     file: str  # a settings attribute: the path is read when it is opened
     format: str  # wide (one basket a line) or long (one order line a row)
-    basket_col: str | None = None
-    item_col: str | None = None
-    quantity_col: str | None = None
+    columns: OrderColumns | None = None  # a long file's order, item (what the rules show) and quantity
     min_support: float = rules_defaults.MIN_SUPPORT
     min_confidence: float = rules_defaults.MIN_CONFIDENCE
     min_lift: float = rules_defaults.MIN_LIFT
@@ -47,8 +49,8 @@ class Demo:
     file: str  # the settings attribute of its main file
     baskets: Baskets | None = None  # basket_rules
     orders: OrderColumns | None = None  # similar_products
-    purchases: PurchaseColumns | None = None  # similar_customers
-    price: str | None = None  # similar_customers' unit price column, for a customer's spend
+    cleaning: str = "none"  # similar_products' --clean (recommend.similar_products.model.CLEANINGS)
+    purchases: OrderColumns | None = None  # similar_customers (its price column: a customer's spend)
     ratings: str | None = None  # similar_movies: the settings attribute of the items (movies) file
     catalogue: tuple[str, str] | None = None  # visual_index: settings attributes of the pictures and the table
     example: str | None = None  # what a search box opens on
@@ -69,11 +71,13 @@ DEMOS: dict[str, Demo] = {demo.name: demo for demo in (
     Demo("groceries", "Groceries: Market Basket Optimisation (7,501 baskets)", "DEMO_BASKETS",
          baskets=Baskets("DEMO_BASKETS", "wide", built="basket_rules")),
     Demo("online_retail", "Online Retail (UCI sample: invoices of 400 customers)", "DEMO_ONLINE_RETAIL",
-         baskets=Baskets("DEMO_ONLINE_RETAIL", "long", "InvoiceNo", "Description", "Quantity",
+         baskets=Baskets("DEMO_ONLINE_RETAIL", "long", OrderColumns(order="InvoiceNo", item="Description",
+                                                                    quantity="Quantity"),
                          min_support=0.01, min_confidence=0.5, min_lift=5.0),
-         orders=ONLINE_RETAIL, purchases=PurchaseColumns(), price="UnitPrice"),
+         orders=ONLINE_RETAIL, cleaning="online-retail", purchases=ONLINE_RETAIL),
     Demo("superstore", "Superstore (Tableau sample, 2,500 orders)", "DEMO_SUPERSTORE",
-         baskets=Baskets("DEMO_SUPERSTORE", "long", "Order ID", "Sub-Category", "Quantity",
+         baskets=Baskets("DEMO_SUPERSTORE", "long", OrderColumns(order="Order ID", item="Sub-Category",
+                                                                 quantity="Quantity"),
                          min_support=0.005, min_confidence=0.05, min_lift=1.2),
          orders=SUPERSTORE,
          notes={"similar_products": "Superstore is Tableau's fictional sample: its orders combine products at "

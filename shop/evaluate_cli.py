@@ -53,8 +53,8 @@ def _parts(dataset: str, artifacts: Path, chosen: str) -> list[str]:
 def _from_files(args) -> list[tuple[str, pd.DataFrame, object, dict]]:
     """(part, data, columns, what was evaluated) for --orders / --orders-sql and --ratings."""
     from recommend.workspace.cli import read_extra
-    from recommend.workspace.model import (rated_items, customer_orders, mapped_orders, product_columns,
-                                           purchase_columns)
+    from common.shop_tables import OrderColumns
+    from recommend.workspace.model import customer_orders, mapped_orders, rated_items
 
     found = []
     if args.orders is not None or args.orders_sql is not None:
@@ -62,11 +62,11 @@ def _from_files(args) -> list[tuple[str, pd.DataFrame, object, dict]]:
         given = given_columns(args)
         mapping = resolve(src, given, needed=("order", "item"))
         print(f"Reading {src.name}: {described(mapping)}", file=sys.stderr)
-        orders = mapped_orders(src.read([c for c in dict.fromkeys(mapping.values()) if c]), mapping, src.name)
-        about = {"dataset": src.name, "source": src.describe(len(orders)), "columns": mapping}
-        found.append(("similar_products", orders, product_columns(orders), about))
+        orders = mapped_orders(src.read(mapping.needed()), mapping, src.name)
+        about = {"dataset": src.name, "source": src.describe(len(orders)), "columns": mapping.mapping()}
+        found.append(("similar_products", orders, OrderColumns.mapped(orders.columns), about))
         if "customer" in orders.columns:
-            found.append(("similar_customers", customer_orders(orders), purchase_columns(orders), about))
+            found.append(("similar_customers", customer_orders(orders), OrderColumns.mapped(orders.columns), about))
     if args.ratings is not None:
         ratings, path = read_extra("ratings", args.ratings, args.ratings_map)
         found.append(("similar_movies", rated_items(ratings, None)[0], None, {"dataset": path.name}))

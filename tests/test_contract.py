@@ -18,6 +18,7 @@ import pytest
 from common import artifacts as common_artifacts
 from common.errors import ArtifactError, InputError
 from common.shape import ANSWER_COLUMNS, Part
+from common.shop_tables import OrderColumns
 from embed import index as visual_index
 from recommend import rules, similar_customers, similar_movies, similar_products
 from recommend.rules import model as rules_model
@@ -60,7 +61,7 @@ CASES = {
                                   min_support=0.2, min_confidence=0.1, min_lift=0.0),
         known="a", unknown="caviar", data_file="rules.csv", rebuild="python -m recommend rules"),
     "similar_products": Case(
-        products_model, build=lambda: similar_products.build(ORDERS, similar_products.OrderColumns("order", "item")),
+        products_model, build=lambda: similar_products.build(ORDERS, OrderColumns(order="order", item="item")),
         known="A", unknown="Z", data_file="similar_products.csv", rebuild="python -m recommend similar-products"),
     "similar_customers": Case(
         customers_model, build=lambda: similar_customers.build(random_purchases(), k=5, n=5),

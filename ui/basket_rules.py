@@ -16,7 +16,7 @@ import pandas as pd
 import streamlit as st
 
 from common.errors import InputError
-from common.shop_tables import ORDERS, guess
+from common.shop_tables import ORDERS, OrderColumns, guess
 from common.tables import csv_columns
 from recommend.rules import defaults
 from recommend.rules.baskets import Baskets, guess_format, read_baskets
@@ -45,9 +45,7 @@ class Source:
     key: str  # names the data and its reading options, for the caches
     data: bytes | None  # the upload's bytes; None for a demo file or a workspace
     fmt: str
-    basket_col: str | None = None
-    item_col: str | None = None
-    quantity_col: str | None = None
+    columns: OrderColumns | None = None  # a long file's order, item and quantity columns
     suggested: dict | None = None  # thresholds that suit the data
     dataset: DataSet | None = None  # a demo set or a workspace (None: an upload)
 
@@ -55,8 +53,8 @@ class Source:
 # cache_resource, not cache_data: one shared, read-only copy of baskets and rules, not a fresh
 # unpickled copy on every rerun of every session.
 @st.cache_resource(show_spinner=False, max_entries=8)
-def _read(key: str, data: bytes, fmt: str, basket_col, item_col, quantity_col, name: str) -> Baskets:
-    return read_baskets(data, fmt, basket_col, item_col, quantity_col, name=name)
+def _read(key: str, data: bytes, fmt: str, columns: OrderColumns | None, name: str) -> Baskets:
+    return read_baskets(data, fmt, columns, name=name)
 
 
 @st.cache_resource(show_spinner=False, max_entries=8)
@@ -126,7 +124,7 @@ def _upload_source() -> Source | None:
                                help="Rows whose quantity is not positive (returns, cancellations) are dropped.")
     quantity_col = None if quantity == NONE else quantity
     return Source(upload.name, f"upload:{digest}:long:{basket_col}:{item_col}:{quantity_col}", data, "long",
-                  basket_col, item_col, quantity_col)
+                  OrderColumns(order=basket_col, item=item_col, quantity=quantity_col))
 
 
 def _choose_source() -> Source | None:
@@ -137,12 +135,11 @@ def _choose_source() -> Source | None:
         return _workspace_source(choice)
     spec = choice.demo.baskets
     how = ("one basket per line" if spec.format == "wide" else
-           f"order column {spec.basket_col}, item column {spec.item_col}, "
-           f"rows with {spec.quantity_col} <= 0 dropped")
+           f"order column {spec.columns.order}, item column {spec.columns.item}, "
+           f"rows with {spec.columns.quantity} <= 0 dropped")
     st.caption(f"`{spec.path.relative_to(spec.path.parents[2])}` · {how}")
     thresholds = {"min_support": spec.min_support, "min_confidence": spec.min_confidence, "min_lift": spec.min_lift}
-    return Source(choice.label, choice.name, None, spec.format, spec.basket_col, spec.item_col, spec.quantity_col,
-                  thresholds, choice)
+    return Source(choice.label, choice.name, None, spec.format, spec.columns, thresholds, choice)
 
 
 def _workspace_source(ds: DataSet) -> Source:
@@ -152,8 +149,8 @@ def _workspace_source(ds: DataSet) -> Source:
     item = built["item_field"]
     st.caption(f"Workspace `{ws.name}` · orders from {ws.manifest['mapping']['order']}, items by "
                f"{'product name' if item == 'name' else 'product id'} · built {ws.manifest['created'][:16]} UTC")
-    return Source(ds.label, f"ws:{ws.folder}:{ws.manifest['created']}", None, "long", "order", item, None,
-                  dict(built["thresholds"]), ds)
+    return Source(ds.label, f"ws:{ws.folder}:{ws.manifest['created']}", None, "long",
+                  OrderColumns(order="order", item=item), dict(built["thresholds"]), ds)
 
 
 def _thresholds(source: Source) -> tuple[float, float, float, int]:
@@ -180,8 +177,7 @@ def _load(source: Source) -> Baskets | None:
     try:
         if source.dataset is not None:
             return _read_set(source.key, source.label, source.dataset)
-        return _read("upload", source.data, source.fmt, source.basket_col, source.item_col, source.quantity_col,
-                     source.label)
+        return _read("upload", source.data, source.fmt, source.columns, source.label)
     except InputError as exc:
         st.error(str(exc))
     return None

@@ -9,7 +9,8 @@ import streamlit as st
 
 from common.errors import InputError
 from common.text_match import Matcher
-from recommend.similar_customers import PurchaseColumns, answer, build, find_customers, neighbours
+from common.shop_tables import OrderColumns
+from recommend.similar_customers import answer, build, find_customers, neighbours
 from recommend.similar_customers.model import MODELS
 from shop.registry import DataSet
 from ui import quality
@@ -25,8 +26,7 @@ SHOWN_NEIGHBOURS = 10
 class Data:
     key: str  # names the data set and its version in the caches
     purchases: pd.DataFrame
-    cols: PurchaseColumns  # only the fields these purchases have: a shop may have no date, name or quantity
-    price: str | None  # the unit price column, for the spend
+    cols: OrderColumns  # only the fields these purchases have: a shop may have no date, name or quantity
     result: object
 
 
@@ -37,7 +37,7 @@ def _open(name: str, version: tuple, _ds: DataSet) -> Data:
     purchases = _ds.purchases()
     result = _ds.open("similar_customers")
     release()
-    return Data(f"{name}:{version}", purchases.table, purchases.cols, purchases.price, result)
+    return Data(f"{name}:{version}", purchases.table, purchases.cols, result)
 
 
 @st.cache_resource(show_spinner="Recommending with the chosen model...", max_entries=4)
@@ -61,7 +61,7 @@ def _customers(key: str, _data: Data) -> tuple[list[str], Matcher]:
     """Customers, most orders first, so the picker opens on someone with a history; and the
     id search over them (the same matcher as titles and products: a digit off is forgiven)."""
     p, cols = _data.purchases, _data.cols
-    orders = (p.groupby(cols.customer)[cols.invoice].nunique() if cols.invoice else p.groupby(cols.customer).size())
+    orders = (p.groupby(cols.customer)[cols.order].nunique() if cols.order else p.groupby(cols.customer).size())
     orders = orders.sort_values(ascending=False, kind="stable")
     ids = [str(c) for c in orders.index]
     return ids, Matcher(ids, orders.to_numpy(dtype=float))
@@ -72,11 +72,11 @@ def _history(data: Data, customer: str) -> None:
     mine = p[p[cols.customer] == customer]
     quantity = mine[cols.quantity] if cols.quantity else pd.Series(1.0, index=mine.index)
     cols_shown = st.columns(5)
-    cols_shown[0].metric("Orders", mine[cols.invoice].nunique() if cols.invoice else "–")
+    cols_shown[0].metric("Orders", mine[cols.order].nunique() if cols.order else "–")
     cols_shown[1].metric("Products", mine[cols.item].nunique())
     cols_shown[2].metric("Units", f"{int(quantity.sum()):,}")
-    if data.price:
-        spend = (quantity * pd.to_numeric(mine[data.price], errors="coerce")).sum()
+    if cols.price and cols.price in mine:  # the unit price
+        spend = (quantity * pd.to_numeric(mine[cols.price], errors="coerce")).sum()
         cols_shown[3].metric("Spend", f"{spend:,.0f}")
     if cols.date:
         dates = pd.to_datetime(mine[cols.date])

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Iterable, Mapping
 
 from common.errors import InputError
-from common.shop_tables import ORDERS, guess
+from common.shop_tables import ORDERS, OrderColumns, guess
 from recommend.core.sources import SQL_PASSWORD_ENV, TableSource
 
 FLAGS = {"order": "--order-col", "customer": "--customer-col", "item": "--item-col",
@@ -75,22 +75,32 @@ def source(args, path: Path | None) -> TableSource:
     return TableSource(url=url, query=query, table=table)
 
 
-def resolve(src: TableSource, given: Mapping[str, str | None], needed: Iterable[str] = ()) -> dict[str, str | None]:
+def resolve(src: TableSource, given: Mapping[str, str | list[str] | None], needed: Iterable[str] = ()) -> OrderColumns:
     """The column of each field: as given by its flag, else guessed from the source's columns;
-    InputError naming the flag when a needed one is neither given nor guessable."""
+    InputError naming the flag when a needed one is neither given nor guessable. Several
+    --category-col give several categories (the first is the main one)."""
     columns = src.columns()
     guessed = guess(columns, ORDERS)
     out: dict[str, str | None] = {}
     for role in FLAGS:
         value = given.get(role)
+        if isinstance(value, (list, tuple)):
+            value = value[0] if value else None
         out[role] = None if value == "" else (value or guessed[role])
     for role in needed:
         if not out[role]:
             raise InputError(f"No column of {src.name} looks like {ORDERS.field(role).label}; name it "
                              f"with {FLAGS[role]} (its columns: {', '.join(columns)}).")
-    return out
+    several = given.get("category")
+    if isinstance(several, (list, tuple)) and len(several) > 1:
+        return OrderColumns.of({**out, "category": None, "categories": [c for c in several if c]})
+    return OrderColumns.of(out)
 
 
-def described(columns: Mapping[str, str | None]) -> str:
-    """"order InvoiceNo, item StockCode, ..." for a run's first line and its manifest."""
-    return ", ".join(f"{role} {column}" for role, column in columns.items() if column)
+def described(columns: OrderColumns | Mapping[str, str | None]) -> str:
+    """"order InvoiceNo, item StockCode, ..." for a run's first line (the orders' columns, or any
+    table's {field: column})."""
+    several = isinstance(columns, OrderColumns) and len(columns.categories) > 1
+    mapping = columns.mapping() if isinstance(columns, OrderColumns) else columns
+    return ", ".join(f"{role} {column}" for role, column in mapping.items() if column) + (
+        f" (and {', '.join(columns.categories[1:])})" if several else "")

@@ -18,12 +18,15 @@ import numpy as np
 import pandas as pd
 
 from common.errors import require_columns
+from common.shop_tables import OrderColumns
 from common.tables import read_csv
 
-__all__ = ["COLUMNS", "NON_PRODUCT_CODES", "NON_PRODUCT_PREFIXES", "CleanedRetail", "read_online_retail",
+__all__ = ["COLUMNS", "ORDER_COLUMNS", "NON_PRODUCT_CODES", "NON_PRODUCT_PREFIXES", "CleanedRetail", "read_online_retail",
            "clean_online_retail", "customer_ids", "is_product_code", "product_descriptions"]
 
 COLUMNS = ["InvoiceNo", "StockCode", "Description", "Quantity", "InvoiceDate", "UnitPrice", "CustomerID", "Country"]
+ORDER_COLUMNS = OrderColumns(order="InvoiceNo", item="StockCode", customer="CustomerID", quantity="Quantity",
+                             price="UnitPrice", date="InvoiceDate", name="Description")
 # Stock codes that are not products, found by listing every code that is not 5 digits plus an
 # optional letter suffix on the full data: postage (POST, DOT, C2 = carriage), manual entries,
 # discounts, samples, bad-debt adjustments, bank and Amazon fees, a charity commission.
@@ -74,15 +77,19 @@ def product_descriptions(codes: pd.Series, descriptions: pd.Series) -> pd.Series
     return counts.drop_duplicates("code").set_index("code")["text"].astype(object)
 
 
-def clean_online_retail(raw: pd.DataFrame, *, require_customer: bool = False, invoice_col: str = "InvoiceNo",
-                        stock_col: str = "StockCode", description_col: str | None = "Description",
-                        quantity_col: str = "Quantity", price_col: str | None = "UnitPrice",
-                        customer_col: str = "CustomerID") -> CleanedRetail:
+def clean_online_retail(raw: pd.DataFrame, columns: OrderColumns = ORDER_COLUMNS, *,
+                        require_customer: bool = False) -> CleanedRetail:
     """Keep product sales only (see the module docstring); rules are applied in this order.
 
-    `require_customer` also drops rows without a customer id (needed to learn per customer, not
-    to learn from baskets). A price column that is absent is simply not checked.
+    `columns` names the order, item, name, customer, quantity and price columns; a quantity,
+    price or customer not named is looked for under the file's own name (Quantity, UnitPrice,
+    CustomerID). `require_customer` also drops rows without a customer id (needed to learn per
+    customer, not to learn from baskets). A price column that is absent is simply not checked.
     """
+    invoice_col, stock_col, description_col = columns.order, columns.item, columns.name
+    quantity_col = columns.quantity or ORDER_COLUMNS.quantity
+    price_col = columns.price or ORDER_COLUMNS.price
+    customer_col = columns.customer or ORDER_COLUMNS.customer
     needed = [invoice_col, stock_col, quantity_col] + ([customer_col] if require_customer else [])
     require_columns(raw.columns, needed, "Online Retail data", shown=len(raw.columns))
     lines = raw.copy()

@@ -23,6 +23,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from common.errors import InputError
+from common.shop_tables import OrderColumns
 from common.tables import SNIFF_BYTES, Source, delimiter, read_bytes, source_name, text_encoding
 from recommend.core.interactions import binary_matrix
 
@@ -195,16 +196,17 @@ def read_wide(source: Source, name: str | None = None) -> Baskets:
     return baskets
 
 
-def read_long(source: Source, basket_col: str, item_col: str, quantity_col: str | None = None,
-              name: str | None = None) -> Baskets:
-    """One row per order line; the basket is the `basket_col` value, the item the `item_col` value.
+def read_long(source: Source, columns: OrderColumns, name: str | None = None) -> Baskets:
+    """One row per order line; the basket is the `columns.order` value, the item the
+    `columns.item` value (a product's id or its name: whichever the rules should show).
 
-    With `quantity_col`, rows whose quantity is not a positive number (returns, cancellations)
-    are dropped. Rows with an empty basket or item are dropped."""
+    With `columns.quantity`, rows whose quantity is not a positive number (returns,
+    cancellations) are dropped. Rows with an empty basket or item are dropped."""
     name = source_name(source, name)
+    basket_col, item_col, quantity_col = columns.order, columns.item, columns.quantity
     if not basket_col or not item_col:
         raise InputError("A long file needs the order column and the item column named "
-                         "(--basket-col and --item-col).")
+                         "(--order-col and --item-col).")
     if basket_col == item_col:
         raise InputError(f"The order column and the item column are both {basket_col!r}; name two different columns.")
     # Parsed from the bytes (pandas decodes as it goes): no second copy of a large file as text.
@@ -237,12 +239,12 @@ def read_long(source: Source, basket_col: str, item_col: str, quantity_col: str 
         raise InputError(f"Cannot read {name} as CSV: {str(exc).splitlines()[0]}") from exc
     table.columns = [c.strip() for c in table.columns]
     info = {"name": name, "format": "long", "encoding": encoding, "delimiter": sep}
-    return long_baskets(table, basket_col, item_col, quantity_col, info)
+    return long_baskets(table, columns, info)
 
 
-def long_baskets(table: pd.DataFrame, basket_col: str, item_col: str, quantity_col: str | None = None,
-                 info: dict | None = None) -> Baskets:
+def long_baskets(table: pd.DataFrame, columns: OrderColumns, info: dict | None = None) -> Baskets:
     """Baskets from order lines already read (a CSV's, or a database's as text): see read_long."""
+    basket_col, item_col, quantity_col = columns.order, columns.item, columns.quantity
     info = dict(info or {})
     name = info.setdefault("name", "the orders")
     rows = len(table)
@@ -267,19 +269,20 @@ def long_baskets(table: pd.DataFrame, basket_col: str, item_col: str, quantity_c
     return baskets
 
 
-def read_baskets(source: Source, fmt: str | None = None, basket_col: str | None = None,
-                 item_col: str | None = None, quantity_col: str | None = None,
+def read_baskets(source: Source, fmt: str | None = None, columns: OrderColumns | None = None,
                  name: str | None = None) -> Baskets:
-    """Read a wide or long basket file; the format defaults to long when columns are named."""
+    """Read a wide or long basket file; the format defaults to long when columns are named (the
+    order, item and quantity of `columns`)."""
+    named = columns is not None and any((columns.order, columns.item, columns.quantity))
     if fmt is None:
-        fmt = "long" if (basket_col or item_col) else "wide"
+        fmt = "long" if named else "wide"
     if fmt not in FORMATS:
         raise InputError(f"Unknown basket file format {fmt!r}; use wide or long.")
     if fmt == "wide":
-        if basket_col or item_col or quantity_col:
+        if named:
             raise InputError("Column names only apply to long files; use --format long, or drop the column flags.")
         return read_wide(source, name)
-    return read_long(source, basket_col, item_col, quantity_col, name)
+    return read_long(source, columns or OrderColumns(), name)
 
 
 def guess_format(source: Source, name: str | None = None) -> str:

@@ -8,6 +8,7 @@ from pathlib import Path
 import settings
 from common.artifacts import file_sha256
 from common.errors import InputError
+from common.shop_tables import OrderColumns
 from common.spark import add_engine_arguments, check_engine_arguments, refuse_database
 from recommend.cli import add_from, require_query
 from recommend.rules import defaults, model
@@ -97,15 +98,15 @@ def _mine_on_spark(args, src) -> tuple[model.BasketRules, dict]:
     if fmt == "wide":
         if named:
             raise InputError("Column names only apply to long files; use --format long, or drop the column flags.")
-        frame, info = engine.wide_baskets(spark, path)
-        columns = {}
+        baskets = engine.wide_baskets(spark, path)
+        columns = None
     else:
         table = read_table(spark, path, "Basket")
         columns = _columns(args, table)
-        frame, info = engine.long_baskets(table, columns["order"], columns["item"], columns["quantity"])
-    result = engine.build(frame, info, **_thresholds(args))
+        baskets = engine.long_baskets(table, columns)
+    result = engine.build(baskets, **_thresholds(args))
     inputs = {"baskets": path, **({"sha256": file_sha256(path)} if local_file else {}), "format": fmt,
-              "columns": columns, "engine": "spark", "spark_master": spark.sparkContext.master}
+              "columns": _described(columns), "engine": "spark", "spark_master": spark.sparkContext.master}
     return result, inputs
 
 
@@ -114,35 +115,41 @@ def _mine_here(args, src) -> tuple[model.BasketRules, dict]:
         if args.format == "wide":
             raise InputError("A database table is read as order lines: drop --format wide.")
         fmt, columns = "long", _columns(args, src)
-        table = src.read([c for c in columns.values() if c])
-        baskets = long_baskets(table, columns["order"], columns["item"], columns["quantity"], {"name": src.name})
-        inputs = {**src.describe(len(table)), "format": fmt, "columns": columns}
+        table = src.read(columns.needed())
+        baskets = long_baskets(table, columns, {"name": src.name})
+        inputs = {**src.describe(len(table)), "format": fmt, "columns": _described(columns)}
     else:
         if not Path(args.baskets).is_file():
             raise InputError(f"Basket file {args.baskets} not found.")
         fmt, columns = _format_and_columns(args, src)
-        baskets = read_baskets(args.baskets, fmt, columns.get("order"), columns.get("item"), columns.get("quantity"))
-        inputs = {"baskets": str(args.baskets), "sha256": file_sha256(args.baskets), "format": fmt, "columns": columns}
+        baskets = read_baskets(args.baskets, fmt, columns)
+        inputs = {"baskets": str(args.baskets), "sha256": file_sha256(args.baskets), "format": fmt,
+                  "columns": _described(columns)}
     result = model.build(baskets, **_thresholds(args), progress=sys.stderr.isatty())
     return result, {**inputs, "engine": "local"}
 
 
-def _format_and_columns(args, src) -> tuple[str, dict]:
+def _format_and_columns(args, src) -> tuple[str, OrderColumns | None]:
     """Wide, or long with its order, item and quantity columns (those not named are guessed)."""
     named = any(c is not None for c in (args.order_col, args.item_col, args.quantity_col))
     fmt = args.format or ("long" if named else guess_format(args.baskets))
     if fmt == "wide":
         if named:
             raise InputError("Column names only apply to long files; use --format long, or drop the column flags.")
-        return fmt, {}
+        return fmt, None
     return fmt, _columns(args, src)
 
 
-def _columns(args, src) -> dict:
+def _columns(args, src) -> OrderColumns:
     """The order, item and quantity columns of order lines (those not named are guessed)."""
     given = given_columns(args)
     found = resolve(src, {"order": given["order"], "quantity": given["quantity"]}, needed=("order",))
-    item = args.item_col or found["name"] or found["item"]  # rules read best in product names
+    item = args.item_col or found.name or found.item  # rules read best in product names
     if not item:
         raise InputError(f"No column of {src.name} looks like the item; name it with --item-col.")
-    return {"order": found["order"], "item": item, "quantity": found["quantity"]}
+    return OrderColumns(order=found.order, item=item, quantity=found.quantity)
+
+
+def _described(columns: OrderColumns | None) -> dict:
+    """The manifest's record of the columns read: {"order", "item", "quantity"} ({} for a wide file)."""
+    return {} if columns is None else {"order": columns.order, "item": columns.item, "quantity": columns.quantity}

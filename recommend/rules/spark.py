@@ -18,12 +18,14 @@ counted from that graph's degeneracy order), which must stay under the itemset l
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from common.errors import InputError, require_columns
+from common.shop_tables import OrderColumns
 from common.spark import SparkTable, is_remote, local_csv_options, stripped
 from recommend.rules import defaults
 from recommend.rules.mining import (FrequentItemsets, Level, TooManyItemsets, candidates, check_thresholds,
@@ -32,24 +34,33 @@ from recommend.rules.model import BasketRules, check_item_names, from_itemsets
 from recommend.rules.rules import check_rule_thresholds
 
 
-def wide_baskets(spark, path: str):
-    """(DataFrame of `items` arrays, info) from a file of one basket per line, items separated by
-    the delimiter the local reader would sniff (no quoting: a wide basket file has none)."""
+@dataclass(frozen=True)
+class SparkBaskets:
+    """Baskets in Spark: the twin of recommend.rules.baskets.Baskets, as the readers below give them."""
+
+    frame: object  # pyspark.sql.DataFrame with one `items` array per basket
+    info: dict  # the name, format and columns read (the manifest's "baskets")
+
+
+def wide_baskets(spark, path: str) -> SparkBaskets:
+    """Baskets from a file of one basket per line, items separated by the delimiter the local
+    reader would sniff (no quoting: a wide basket file has none)."""
     from pyspark.sql import functions as F
 
     sep = "," if is_remote(path) or Path(path).is_dir() else local_csv_options(Path(path))["sep"]
     lines = spark.read.text(path)
     items = F.array_distinct(F.filter(F.transform(F.split("value", _regex_literal(sep)), stripped), lambda x: x != ""))
     frame = lines.select(items.alias("items"))
-    return frame, {"name": str(path), "format": "wide", "delimiter": sep, "engine": "spark"}
+    return SparkBaskets(frame, {"name": str(path), "format": "wide", "delimiter": sep, "engine": "spark"})
 
 
-def long_baskets(table: SparkTable, basket_col: str, item_col: str, quantity_col: str | None):
-    """(DataFrame of `items` arrays, info) from order lines: as recommend.rules.baskets.long_baskets
+def long_baskets(table: SparkTable, columns: OrderColumns) -> SparkBaskets:
+    """Baskets from order lines: as recommend.rules.baskets.long_baskets
     (ids stripped, rows with an empty order or item dropped, and with a quantity column the rows
     whose quantity is not a positive number)."""
     from pyspark.sql import functions as F
 
+    basket_col, item_col, quantity_col = columns.order, columns.item, columns.quantity
     require_columns(table.columns(), (basket_col, item_col, quantity_col), table.name)
     lines = table.frame.select(stripped(F.col(basket_col).cast("string")).alias("basket"),
                                stripped(F.col(item_col).cast("string")).alias("item"),
@@ -60,14 +71,14 @@ def long_baskets(table: SparkTable, basket_col: str, item_col: str, quantity_col
     frame = lines.where(keep).groupBy("basket").agg(F.array_distinct(F.collect_list("item")).alias("items"))
     info = {"name": table.name, "format": "long", "basket_col": basket_col, "item_col": item_col,
             "quantity_col": quantity_col, "engine": "spark"}
-    return frame.select("items"), info
+    return SparkBaskets(frame.select("items"), info)
 
 
 def _regex_literal(sep: str) -> str:
     return "\\" + sep if sep in "|.^$*+?()[]{}\\" else sep
 
 
-def build(baskets_frame, info: dict, *, min_support: float = defaults.MIN_SUPPORT,
+def build(baskets: SparkBaskets, *, min_support: float = defaults.MIN_SUPPORT,
           min_confidence: float = defaults.MIN_CONFIDENCE, min_lift: float = defaults.MIN_LIFT,
           max_length: int = defaults.MAX_LENGTH, show: int = defaults.SHOW_NEXT_TO,
           max_itemsets: int | None = None, max_rules: int | None = None) -> BasketRules:
@@ -79,8 +90,9 @@ def build(baskets_frame, info: dict, *, min_support: float = defaults.MIN_SUPPOR
     check_rule_thresholds(min_confidence, min_lift)
     max_itemsets = defaults.MAX_ITEMSETS if max_itemsets is None else max_itemsets
     started = time.perf_counter()
+    info = baskets.info
     # Numbered once and cached, so both sides of a self-join see the same basket ids.
-    baskets = baskets_frame.where(F.size("items") > 0).withColumn("basket", F.monotonically_increasing_id()).cache()
+    baskets = baskets.frame.where(F.size("items") > 0).withColumn("basket", F.monotonically_increasing_id()).cache()
     try:
         counted = baskets.select(F.explode("items").alias("item")).groupBy("item").count().toArrow()
         items = np.asarray(counted.column("item").to_pylist(), dtype=object)

@@ -9,9 +9,9 @@ customers bought that this one has not, with the reason.
     find_customers(ids, "1304")                  # ids matching what a person typed
 """
 from recommend.similar_customers.model import (
-    FORMAT_VERSION, KIND, PurchaseColumns, SimilarCustomers, answer, build, find_customers, load, neighbours, read_purchases,
+    FORMAT_VERSION, KIND, SimilarCustomers, answer, build, find_customers, load, neighbours, read_purchases,
     write,
 )
 
-__all__ = ["FORMAT_VERSION", "KIND", "PurchaseColumns", "SimilarCustomers", "answer", "build", "find_customers",
+__all__ = ["FORMAT_VERSION", "KIND", "SimilarCustomers", "answer", "build", "find_customers",
            "load", "neighbours", "read_purchases", "write"]

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import settings
 from common.errors import InputError
+from common.shop_tables import OrderColumns
 from common.spark import add_engine_arguments, check_engine_arguments, refuse_database
 from recommend.cli import add_from, require_query
 from recommend.core.order_columns import add_column_arguments, add_sql_arguments, given_columns, resolve, source
@@ -57,11 +58,11 @@ def run(args) -> int:
                          "of customers sharing a product); add --engine spark, or drop it.")
     src = source(args, args.purchases)
     if args.engine == "spark":
-        result, inputs, found = _build_on_spark(args, src)
+        result, inputs, cols = _build_on_spark(args, src)
     else:
-        result, inputs, found = _build_here(args, src)
+        result, inputs, cols = _build_here(args, src)
     if args.out is not None:
-        used = {k: found[k] for k in ("customer", "item", "name", "quantity", "order", "date")}
+        used = {k: cols.mapping()[k] for k in ("customer", "item", "name", "quantity", "order", "date")}
         model.write(result, args.out, {**inputs, "columns": used}, rebuild=args.command_line)
         m = result.manifest
         print(f"Wrote neighbours and recommendations of {m['customers']} customers ({m['products']} products, "
@@ -72,30 +73,27 @@ def run(args) -> int:
     return 0
 
 
-def _columns(args, src) -> tuple[dict, model.PurchaseColumns]:
+def _columns(args, src) -> OrderColumns:
     """The columns of each field (those not named are guessed from the header)."""
-    found = resolve(src, given_columns(args), needed=("customer", "item"))
-    cols = model.PurchaseColumns(found["customer"], found["item"], found["name"], found["quantity"], found["order"],
-                                 found["date"])
-    return found, cols
+    return resolve(src, given_columns(args), needed=("customer", "item"))
 
 
-def _build_here(args, src) -> tuple[model.SimilarCustomers, dict, dict]:
+def _build_here(args, src) -> tuple[model.SimilarCustomers, dict, OrderColumns]:
     if not src.is_sql and not Path(args.purchases).is_file():
         raise InputError(f"Orders file {args.purchases} not found.")
-    found, cols = _columns(args, src)
+    cols = _columns(args, src)
     if src.is_sql:
-        table = src.read([c for c in dict.fromkeys(cols.__dict__.values()) if c])
+        table = src.read(cols.needed("customer", "item", "name", "quantity", "order", "date", "price"))
         table.attrs["name"] = src.name
         purchases, inputs = model.read_purchases(table, cols, clean=not args.no_clean), src.describe(len(table))
     else:
         purchases, inputs = model.read_purchases(Path(args.purchases), cols, clean=not args.no_clean), {"purchases": str(args.purchases)}
     result = model.build(purchases, cols, k=args.k, n=args.n, weighting=args.weighting,
                          model=args.model, ease_lambda=args.ease_lambda, progress=sys.stderr.isatty())
-    return result, inputs, found
+    return result, inputs, cols
 
 
-def _build_on_spark(args, src) -> tuple[model.SimilarCustomers, dict, dict]:
+def _build_on_spark(args, src) -> tuple[model.SimilarCustomers, dict, OrderColumns]:
     """The purchases read and worked on by Spark (recommend/similar_customers/spark.py): files or folders, not a database."""
     from common.artifacts import file_sha256
     from common.spark import is_remote, read_table, session
@@ -108,13 +106,13 @@ def _build_on_spark(args, src) -> tuple[model.SimilarCustomers, dict, dict]:
         raise InputError(f"Orders file {path} not found.")
     spark = session(args.spark_master, args.spark_conf)
     table = read_table(spark, path, "Orders")
-    found, cols = _columns(args, table)
-    result = engine.build(table, cols, k=args.k, n=args.n, weighting=args.weighting, model=args.model,
-                          ease_lambda=args.ease_lambda, clean=not args.no_clean, skip_popular=args.skip_popular,
-                          progress=sys.stderr.isatty())
+    cols = _columns(args, table)
+    result = engine.build(engine.read_purchases(table, cols, clean=not args.no_clean), cols, k=args.k, n=args.n,
+                          weighting=args.weighting, model=args.model, ease_lambda=args.ease_lambda,
+                          skip_popular=args.skip_popular, progress=sys.stderr.isatty())
     inputs = {"purchases": path, **({"sha256": file_sha256(path)} if local_file else {}), "engine": "spark",
               "spark_master": spark.sparkContext.master}
-    return result, inputs, found
+    return result, inputs, cols
 
 
 def _print_answer(result: model.SimilarCustomers, customer: str) -> int:

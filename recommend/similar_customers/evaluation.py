@@ -13,28 +13,30 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
+from common.shop_tables import OrderColumns
 from recommend.core import ease
 from recommend.core.evaluate import evaluate, popular_recommendations, popularity_ranking, relevant_sets
 from recommend.core.interactions import interaction_matrix
 from recommend.core.sparse_topk import product_top_k
+from recommend.datasets.online_retail import ORDER_COLUMNS as ONLINE_RETAIL
 from recommend.similar_customers.model import (
-    DEFAULT_NEIGHBOURS, DEFAULT_WEIGHTING, PurchaseColumns, customer_matrix, nearest_customers,
+    DEFAULT_NEIGHBOURS, DEFAULT_WEIGHTING, customer_matrix, nearest_customers,
     recommend_from_neighbours,
 )
 from recommend.similar_products.similarity import top_similar
 
-COLS = PurchaseColumns()
+COLS = ONLINE_RETAIL
 TEST_SHARE = 0.2  # without a cut, the latest 20% of purchase lines (by date) are the test
 Step = Callable[[str, float], None]
 
 
-def default_cut(purchases: pd.DataFrame, cols: PurchaseColumns = COLS, test_share: float = TEST_SHARE) -> str:
+def default_cut(purchases: pd.DataFrame, cols: OrderColumns = COLS, test_share: float = TEST_SHARE) -> str:
     """The date (a day) after which about `test_share` of the purchase lines fall."""
     when = pd.to_datetime(purchases[cols.date])
     return str(when.quantile(1 - test_share).normalize().date())
 
 
-def split_by_date(purchases: pd.DataFrame, cut: str = "2011-09-01", cols: PurchaseColumns = COLS):
+def split_by_date(purchases: pd.DataFrame, cut: str = "2011-09-01", cols: OrderColumns = COLS):
     """(train, relevant): train lines before `cut`; per customer present on both sides, the
     products first bought on or after it."""
     when = pd.to_datetime(purchases[cols.date])
@@ -51,17 +53,17 @@ def _as_lists(built, items: np.ndarray, customers) -> dict:
     return {c: [ids[j] for j in items[p] if j >= 0] if p >= 0 else [] for c, p in zip(customers, pos)}
 
 
-def user_user(train: pd.DataFrame, customers, *, weighting: str, k: int, n: int = 10, cols: PurchaseColumns = COLS) -> dict:
+def user_user(train: pd.DataFrame, customers, *, weighting: str, k: int, n: int = 10, cols: OrderColumns = COLS) -> dict:
     built = customer_matrix(train, cols, weighting)
     near = nearest_customers(built.matrix, k)
     return _as_lists(built, recommend_from_neighbours(built.matrix, near, n).indices, customers)
 
 
-def item_item(train: pd.DataFrame, customers, *, neighbours: int = 50, n: int = 10, cols: PurchaseColumns = COLS) -> dict:
+def item_item(train: pd.DataFrame, customers, *, neighbours: int = 50, n: int = 10, cols: OrderColumns = COLS) -> dict:
     """Score = sum of the similarities (plain item cosine over invoices) between a product and
     the products the customer bought, over each bought product's nearest `neighbours`."""
     bought = customer_matrix(train, cols, "binary")
-    orders = interaction_matrix(train, cols.invoice, cols.item, col_ids=bought.col_ids)
+    orders = interaction_matrix(train, cols.order, cols.item, col_ids=bought.col_ids)
     near, _ = top_similar(orders.matrix, similarity="cosine", k=neighbours)
     weights = near.as_matrix(bought.shape[1])
     pos = bought.row_positions(customers)
@@ -73,7 +75,7 @@ def item_item(train: pd.DataFrame, customers, *, neighbours: int = 50, n: int = 
     return {c: ([ids[j] for j in next(ranked) if j >= 0] if ok_ else []) for c, ok_ in zip(customers, found)}
 
 
-def _ease_inputs(train: pd.DataFrame, customers, cols: PurchaseColumns):
+def _ease_inputs(train: pd.DataFrame, customers, cols: OrderColumns):
     """(the training customers x products to fit, lists(model, n) -> {customer: n products}),
     the matrix built once whatever the number of λ tried."""
     bought = customer_matrix(train, cols, "binary")
@@ -89,14 +91,14 @@ def _ease_inputs(train: pd.DataFrame, customers, cols: PurchaseColumns):
 
 
 def ease_lists(train: pd.DataFrame, customers, lam: float, *, n: int = 10,
-               cols: PurchaseColumns = COLS) -> tuple[dict, ease.Ease]:
+               cols: OrderColumns = COLS) -> tuple[dict, ease.Ease]:
     """{customer: n products} from EASE fitted on the training customers x products."""
     matrix, lists = _ease_inputs(train, customers, cols)
     model = ease.fit(matrix, lam)
     return lists(model, n), model
 
 
-def tuned_lambda(train: pd.DataFrame, cols: PurchaseColumns = COLS, lambdas=ease.LAMBDAS) -> tuple[float, dict]:
+def tuned_lambda(train: pd.DataFrame, cols: OrderColumns = COLS, lambdas=ease.LAMBDAS) -> tuple[float, dict]:
     """EASE's λ by NDCG@10 on a validation cut of the training purchases (its latest 20%); the
     model's default λ, with no scores, when no customer buys again after that cut. NDCG@10, not
     the hit rate: a returning customer buys several new products, and NDCG rewards ranking more
@@ -112,7 +114,7 @@ def tuned_lambda(train: pd.DataFrame, cols: PurchaseColumns = COLS, lambdas=ease
 
 
 def evaluate_customers(purchases: pd.DataFrame, *, cut: str | None = "2011-09-01", k: int = 10,
-                       grid: list[dict] | None = None, cols: PurchaseColumns = COLS, with_ease: bool = True,
+                       grid: list[dict] | None = None, cols: OrderColumns = COLS, with_ease: bool = True,
                        with_item_item: bool = True, step: Step | None = None) -> tuple[pd.DataFrame, dict]:
     """(table, facts): one row per recommender (popularity, each user-user setting of `grid`,
     item-item, EASE), each naming its `model` (a registered name, or the baseline's), and the
@@ -133,7 +135,7 @@ def evaluate_customers(purchases: pd.DataFrame, *, cut: str | None = "2011-09-01
         tell(f"user-user {g['weighting']}, {g['k']} neighbours", (1 + i) / steps)
         results[f"user-user {g['weighting']} k={g['k']}"] = {
             "model": "user-user", **g, **evaluate(user_user(train, customers, n=k, cols=cols, **g), relevant, k, catalog)}
-    if with_item_item and cols.invoice:
+    if with_item_item and cols.order:
         tell("item-item cosine", (1 + len(grid)) / steps)
         results["item-item cosine (50 neighbours)"] = {
             "model": "item-item", **evaluate(item_item(train, customers, n=k, cols=cols), relevant, k, catalog)}

@@ -26,6 +26,7 @@ import scipy.sparse as sp
 from common.artifacts import library_versions, loading, utc_now, write_tables
 from common.errors import InputError, require_columns
 from common.imports import module
+from common.shop_tables import OrderColumns
 from common.tables import read_csv
 from common.text_match import Matcher
 from common.topk import TopK, check_k
@@ -33,6 +34,7 @@ from recommend.core import ease
 from recommend.core.interactions import Interactions, interaction_matrix
 from recommend.core.models import Model, Models
 from recommend.core.sparse_topk import cosine_top_k, product_top_k
+from recommend.datasets.online_retail import ORDER_COLUMNS as ONLINE_RETAIL
 from recommend.datasets.online_retail import clean_online_retail, customer_ids
 
 KIND = "similar_customers"
@@ -54,17 +56,7 @@ EXPLAIN = 3  # products named in a recommendation's reason
 NAME_THEM = "Name yours with --customer-col, --item-col, --name-col, --quantity-col."
 
 
-@dataclass(frozen=True)
-class PurchaseColumns:
-    customer: str = "CustomerID"
-    item: str = "StockCode"
-    name: str | None = "Description"
-    quantity: str | None = "Quantity"
-    invoice: str | None = "InvoiceNo"
-    date: str | None = "InvoiceDate"
-
-
-def read_purchases(source: Path | pd.DataFrame, cols: PurchaseColumns = PurchaseColumns(),
+def read_purchases(source: Path | pd.DataFrame, cols: OrderColumns = ONLINE_RETAIL,
                    clean: bool = True) -> pd.DataFrame:
     """Purchase lines with ids as text (from a CSV, or a table already read as text, e.g. from a
     database); Online Retail's rules applied when `clean`."""
@@ -80,11 +72,8 @@ def read_purchases(source: Path | pd.DataFrame, cols: PurchaseColumns = Purchase
         path = source
         table = read_csv(source, what="Purchases", required=wanted, dtype={cols.customer: str, cols.item: str},
                          hint=NAME_THEM)
-    if clean and cols.invoice and cols.invoice in table.columns:
-        table = clean_online_retail(table, require_customer=True, invoice_col=cols.invoice,
-                                    stock_col=cols.item, description_col=cols.name,
-                                    quantity_col=cols.quantity or "Quantity",
-                                    customer_col=cols.customer).lines
+    if clean and cols.order and cols.order in table.columns:
+        table = clean_online_retail(table, cols, require_customer=True).lines
     table = table.dropna(subset=[cols.customer, cols.item])
     table[cols.customer] = customer_ids(table[cols.customer]).astype(object)
     if table.empty:
@@ -92,7 +81,7 @@ def read_purchases(source: Path | pd.DataFrame, cols: PurchaseColumns = Purchase
     return table
 
 
-def customer_matrix(purchases: pd.DataFrame, cols: PurchaseColumns, weighting: str) -> Interactions:
+def customer_matrix(purchases: pd.DataFrame, cols: OrderColumns, weighting: str) -> Interactions:
     """Customers x products; cells weighted as chosen (see WEIGHTINGS)."""
     if weighting not in WEIGHTINGS:
         raise InputError(f"weighting must be one of {', '.join(WEIGHTINGS)}, not {weighting!r}.")
@@ -150,7 +139,7 @@ def check_model(model: str) -> None:
     MODELS.check(model)
 
 
-def build(purchases: pd.DataFrame, cols: PurchaseColumns = PurchaseColumns(), *, k: int = DEFAULT_NEIGHBOURS,
+def build(purchases: pd.DataFrame, cols: OrderColumns = ONLINE_RETAIL, *, k: int = DEFAULT_NEIGHBOURS,
           n: int = DEFAULT_RECOMMENDATIONS, weighting: str = DEFAULT_WEIGHTING,
           model: str = DEFAULT_MODEL, ease_lambda: float = EASE_LAMBDA,
           progress: bool = False) -> SimilarCustomers:
@@ -215,14 +204,14 @@ def ease_facts(fitted: ease.Ease, fallback_customers: int) -> dict:
             "fit_seconds": round(fitted.seconds, 2)}
 
 
-def product_names(purchases: pd.DataFrame, cols: PurchaseColumns) -> pd.Series:
+def product_names(purchases: pd.DataFrame, cols: OrderColumns) -> pd.Series:
     """item -> name, in the order the products first appear (the first line's name)."""
     if not cols.name or cols.name not in purchases.columns:
         return pd.Series(dtype=object)
     return purchases.drop_duplicates(cols.item).set_index(cols.item)[cols.name]
 
 
-def assemble(neighbours: pd.DataFrame, recommendations: pd.DataFrame, names: pd.Series, cols: PurchaseColumns, *,
+def assemble(neighbours: pd.DataFrame, recommendations: pd.DataFrame, names: pd.Series, cols: OrderColumns, *,
              k: int, n: int, weighting: str, model: str, facts: dict, customers: int, products: int,
              purchase_lines: int, read: dict, started: float, engine: str = "local", extra: dict | None = None,
              versions: tuple[str, ...] = ()) -> SimilarCustomers:

@@ -40,6 +40,7 @@ import numpy as np
 import pandas as pd
 
 from common.errors import InputError, require_columns
+from common.shop_tables import OrderColumns
 from common.spark import SparkTable, stripped, to_pandas
 from common.spark import column as spark_column
 from common.topk import check_k
@@ -47,10 +48,9 @@ from recommend.core import ease
 from recommend.core.sparse_topk import TIE_DECIMALS
 from recommend.datasets.online_retail_spark import (as_pandas_reads, customer_id, number, product_descriptions,
                                                    product_sales)
+from recommend.datasets.online_retail import ORDER_COLUMNS as ONLINE_RETAIL
 from recommend.similar_customers import model as local
-from recommend.similar_customers.model import PurchaseColumns
 
-PRICE_COL = "UnitPrice"  # checked by the cleaning when the file has it, as clean_online_retail does
 MAX_WEIGHT_VALUES = 1_000_000  # distinct quantity totals mapped on the driver (log-quantity)
 SCORE_BLOCK = 4 * ease.BLOCK_ROWS  # customers scored by EASE at once on the driver
 
@@ -66,7 +66,7 @@ class Purchases:
     cleaned: bool  # Online Retail's cleaning applied: one description per product, its most frequent
 
 
-def read_purchases(table: SparkTable, cols: PurchaseColumns = PurchaseColumns(), clean: bool = True) -> Purchases:
+def read_purchases(table: SparkTable, cols: OrderColumns = ONLINE_RETAIL, clean: bool = True) -> Purchases:
     """model.read_purchases in Spark: the lines with the same columns, Online Retail's cleaning when
     `clean` (and the table has the invoice column), rows without a customer or product dropped."""
     from pyspark.sql import functions as F
@@ -74,17 +74,19 @@ def read_purchases(table: SparkTable, cols: PurchaseColumns = PurchaseColumns(),
     columns = table.columns()
     wanted = [c for c in (cols.customer, cols.item, cols.name, cols.quantity) if c]
     require_columns(columns, wanted, f"Purchases file {table.name}", local.NAME_THEM, shown=len(columns))
-    cleaning = bool(clean and cols.invoice and cols.invoice in columns)
-    quantity_col = (cols.quantity or "Quantity") if cleaning else cols.quantity
+    cleaning = bool(clean and cols.order and cols.order in columns)
+    # the cleaning looks for an unnamed quantity or price under Online Retail's own names, as clean_online_retail
+    quantity_col = (cols.quantity or ONLINE_RETAIL.quantity) if cleaning else cols.quantity
+    price_col = cols.price or ONLINE_RETAIL.price
     if cleaning:
-        require_columns(columns, (cols.invoice, cols.item, quantity_col, cols.customer), "Online Retail data",
+        require_columns(columns, (cols.order, cols.item, quantity_col, cols.customer), "Online Retail data",
                         shown=len(columns))
 
     def text(name: str):
         return as_pandas_reads(spark_column(name), table.format == "csv")
 
     raw = {"customer": cols.customer, "item": cols.item, "name": cols.name, "quantity": quantity_col,
-           "invoice": cols.invoice if cleaning else None, "price": PRICE_COL if cleaning and PRICE_COL in columns else None}
+           "invoice": cols.order if cleaning else None, "price": price_col if cleaning and price_col in columns else None}
     lines = table.frame.select(F.monotonically_increasing_id().alias("line"),
                                *[text(column).alias(role) for role, column in raw.items() if column])
     if cleaning:
@@ -99,15 +101,7 @@ def read_purchases(table: SparkTable, cols: PurchaseColumns = PurchaseColumns(),
         lines = lines.withColumn("quantity", number(F.col("quantity")))
     lines = (lines.where(F.col("customer").isNotNull() & F.col("item").isNotNull())
              .withColumn("customer", customer_id(F.col("customer"))))
-    read = {"format": table.format, "engine": "spark"}
-    if table.format == "csv":
-        from pathlib import Path
-
-        from common.spark import is_remote, local_csv_options
-
-        if not is_remote(table.name) and Path(table.name).is_file():
-            read.update(local_csv_options(Path(table.name)))
-    return Purchases(lines.cache(), table.name, read, cleaning)
+    return Purchases(lines.cache(), table.name, table.read(), cleaning)
 
 
 @dataclass
@@ -121,7 +115,7 @@ class Matrix:
     bought: int  # products with a stored cell (fewer than `products` only where quantities total zero)
 
 
-def customer_matrix(purchases: Purchases, cols: PurchaseColumns, weighting: str) -> Matrix:
+def customer_matrix(purchases: Purchases, cols: OrderColumns, weighting: str) -> Matrix:
     """model.customer_matrix in Spark (see WEIGHTINGS there)."""
     from pyspark.sql import functions as F
 
@@ -324,7 +318,7 @@ def _no_recommendations() -> pd.DataFrame:
                          "support_count": np.array([], dtype=np.int32), "because": []})
 
 
-def product_names(purchases: Purchases, cols: PurchaseColumns) -> pd.Series:
+def product_names(purchases: Purchases, cols: OrderColumns) -> pd.Series:
     """model.product_names in Spark: item -> name, in the order the products first appear; the name
     on the first line, or once cleaned each code's most frequent description (stripped, single
     spaces; ties to the alphabetically first), as clean_online_retail names every line."""
@@ -344,22 +338,23 @@ def product_names(purchases: Purchases, cols: PurchaseColumns) -> pd.Series:
     return pd.Series(found["name"].to_numpy(), index=pd.Index(found["item"].to_numpy(), name=cols.item), name=cols.name)
 
 
-def build(table: SparkTable, cols: PurchaseColumns = PurchaseColumns(), *, k: int = local.DEFAULT_NEIGHBOURS,
+def build(purchases: Purchases, cols: OrderColumns = ONLINE_RETAIL, *, k: int = local.DEFAULT_NEIGHBOURS,
           n: int = local.DEFAULT_RECOMMENDATIONS, weighting: str = local.DEFAULT_WEIGHTING,
-          model: str = local.DEFAULT_MODEL, ease_lambda: float = local.EASE_LAMBDA, clean: bool = True,
+          model: str = local.DEFAULT_MODEL, ease_lambda: float = local.EASE_LAMBDA,
           skip_popular: float | None = None, progress: bool = False) -> local.SimilarCustomers:
-    """model.read_purchases + model.build on Spark: the same neighbours and recommendations."""
-    k, n = check_k(k), check_k(n)
-    local.MODELS.on_spark(model)  # registered, and built on Spark too (InputError otherwise)
-    if skip_popular is not None and not 0 < skip_popular <= 1:
-        raise InputError(f"--skip-popular is a share of the customers, above 0 and at most 1, not {skip_popular}.")
+    """model.build on Spark, from read_purchases' lines: the same neighbours and recommendations.
+    The lines' cache is let go once built (or refused)."""
     started = time.perf_counter()
-    purchases = read_purchases(table, cols, clean)
     cached = [purchases.lines]
     try:
+        k, n = check_k(k), check_k(n)
+        local.MODELS.on_spark(model)  # registered, and built on Spark too (InputError otherwise)
+        if skip_popular is not None and not 0 < skip_popular <= 1:
+            raise InputError(f"--skip-popular is a share of the customers, above 0 and at most 1, not {skip_popular}.")
         lines = purchases.lines.count()
         if not lines:
-            raise InputError(f"No purchases left in {table.name} after dropping rows without a customer or product.")
+            raise InputError(f"No purchases left in {purchases.name} after dropping rows without a customer or "
+                             "product.")
         matrix = customer_matrix(purchases, cols, weighting)
         cached.append(matrix.entries)
         near, facts, popular = nearest_customers(matrix, k, skip_popular)

@@ -3,9 +3,11 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from common.errors import InputError
+from common.shop_tables import OrderColumns
 from common.spark import add_engine_arguments, check_engine_arguments, refuse_database
 from recommend.cli import add_from, require_query
 from recommend.core.order_columns import (add_column_arguments, add_sql_arguments, described, given_columns,
@@ -64,25 +66,23 @@ def run(args) -> int:
         src = read_table(spark, args.orders, "Orders")
     elif not src.is_sql and not Path(args.orders).is_file():
         raise InputError(f"Orders file {args.orders} not found.")
-    given = given_columns(args)
-    categories = given["category"]
-    found = resolve(src, {**given, "category": categories[0] if categories else None}, needed=("order", "item"))
-    if categories is None:
-        categories = [found["category"]] if found["category"] else []
-    categories = [c for c in categories if c]
-    columns = model.OrderColumns(found["order"], found["item"], found["name"], tuple(categories), None, args.clean)
+    found = resolve(src, given_columns(args), needed=("order", "item"))
+    # similar products reads the order, the product, its name and categories: no date (build time)
+    columns = OrderColumns(order=found.order, item=found.item, name=found.name, categories=found.categories,
+                           quantity=found.quantity, price=found.price)
+    categories = list(columns.categories)
     if args.engine == "spark":
         from recommend.similar_products import spark as engine
 
-        result = engine.build(engine.order_lines(src, columns), columns, similarity=args.similarity, k=args.k,
-                              min_count=args.min_count, max_order_items=args.max_order_items)
+        result = engine.build(engine.order_lines(src, columns, args.clean), columns, similarity=args.similarity,
+                              k=args.k, min_count=args.min_count, max_order_items=args.max_order_items)
         inputs = {**src.describe(), "spark_master": spark.sparkContext.master}
     elif src.is_sql:
-        table = src.read(list(dict.fromkeys(columns.needed() + (["Quantity", "UnitPrice"] if args.clean != "none" else []))))
+        table = src.read(model.needed(columns) + model.cleaning_columns(columns, args.clean))
         table.attrs["name"] = src.name
-        lines, inputs = model.read_order_lines(table, columns), src.describe(len(table))
+        lines, inputs = model.read_order_lines(table, columns, args.clean), src.describe(len(table))
     else:
-        lines, inputs = model.read_order_lines(args.orders, columns), {"orders": str(args.orders)}
+        lines, inputs = model.read_order_lines(args.orders, columns, args.clean), {"orders": str(args.orders)}
     if args.engine == "local":
         result = model.build(lines, columns, similarity=args.similarity, k=args.k, min_count=args.min_count,
                              max_order_items=args.max_order_items, progress=sys.stderr.isatty())
@@ -90,7 +90,7 @@ def run(args) -> int:
         "order": columns.order, "item": columns.item, "name": columns.name, "categories": list(categories)}},
         rebuild=args.command_line)
     m = result.manifest
-    used = {"order": columns.order, "item": columns.item, "name": columns.name, "category": ", ".join(categories) or None}
+    used = replace(columns, quantity=None, price=None) if args.clean == "none" else columns
     print(f"Wrote the {m['k']} most similar products of {m['products_with_similar']:,} of {m['products']:,} "
           f"products ({m['similarity']}, min count {m['min_count']}; {m['orders']:,} orders) to {args.out} "
           f"in {m['seconds']} s ({m['engine']} engine); columns: {described(used)}.")

@@ -25,7 +25,7 @@ from recommend.core import ease
 from recommend.core.interactions import interaction_matrix
 from common.errors import InputError
 from common.topk import TopK
-from recommend.similar_products.model import OrderColumns
+from common.shop_tables import OrderColumns
 from recommend.similar_products.similarity import SIMILARITIES, top_similar
 
 Step = Callable[[str, float], None]

@@ -17,11 +17,12 @@ import pandas as pd
 
 from common.artifacts import library_versions, loading, utc_now, write_artifact
 from common.errors import InputError, require_columns
+from common.shop_tables import OrderColumns
 from common.tables import read_csv
 from common.text_match import Matcher
 from common.topk import TopK, check_k
 from recommend.core.interactions import Interactions, interaction_matrix
-from recommend.datasets.online_retail import clean_online_retail, product_descriptions
+from recommend.datasets.online_retail import ORDER_COLUMNS, clean_online_retail, product_descriptions
 from recommend.similar_products.similarity import DEFAULT_K, DEFAULT_MIN_COUNT, DEFAULT_SIMILARITY, top_similar
 from recommend.similar_products.validation import same_category_validation
 
@@ -32,33 +33,20 @@ REBUILD = ("python -m recommend similar-products --orders ORDERS --order-col ORD
 CLEANINGS = ("none", "online-retail")
 
 
-@dataclass(frozen=True)
-class OrderColumns:
-    """Which columns of an order-lines table hold what; `clean` names a data set's cleaning."""
-
-    order: str
-    item: str
-    name: str | None = None
-    categories: tuple[str, ...] = ()
-    date: str | None = None  # only the evaluation uses it (time split)
-    clean: str = "none"
-
-    def needed(self) -> list[str]:
-        cols = [self.order, self.item, self.name, *self.categories, self.date]
-        return list(dict.fromkeys(c for c in cols if c))
+def needed(columns: OrderColumns) -> list[str]:
+    """The columns similar products reads: the order, the product, its name, categories and date
+    (only the evaluation uses the date: its time split)."""
+    return columns.needed("order", "item", "name", "categories", "date")
 
 
-SUPERSTORE = OrderColumns("Order ID", "Product ID", "Product Name", ("Sub-Category", "Category"), "Order Date")
-ONLINE_RETAIL = OrderColumns("InvoiceNo", "StockCode", "Description", (), "InvoiceDate", clean="online-retail")
-
-
-def read_order_lines(source: Path | pd.DataFrame, columns: OrderColumns) -> pd.DataFrame:
+def read_order_lines(source: Path | pd.DataFrame, columns: OrderColumns, clean: str = "none") -> pd.DataFrame:
     """The needed columns of order lines (a CSV, or a table already read as text, e.g. from a
-    database) as text, cleaned as `columns.clean` says."""
-    if columns.clean not in CLEANINGS:
-        raise InputError(f"--clean must be one of {', '.join(CLEANINGS)}, not {columns.clean!r}.")
-    extra = ["Quantity", "UnitPrice"] if columns.clean == "online-retail" else []
-    wanted = columns.needed() + [c for c in extra if c not in columns.needed()]
+    database) as text, cleaned as `clean` says (one of CLEANINGS; "online-retail" also reads
+    the quantity and unit price it checks)."""
+    if clean not in CLEANINGS:
+        raise InputError(f"--clean must be one of {', '.join(CLEANINGS)}, not {clean!r}.")
+    extra = cleaning_columns(columns, clean)
+    wanted = needed(columns) + extra
     if isinstance(source, pd.DataFrame):
         name = source.attrs.get("name", "the orders")
         require_columns(source.columns, wanted, name, shown=len(source.columns))
@@ -68,18 +56,26 @@ def read_order_lines(source: Path | pd.DataFrame, columns: OrderColumns) -> pd.D
     else:
         name = Path(source).name
         lines = read_csv(source, what="Orders", required=wanted, usecols=wanted,
-                         dtype={c: str for c in columns.needed() if c != columns.date})
-    if columns.clean == "online-retail":
-        lines = clean_online_retail(lines, invoice_col=columns.order, stock_col=columns.item,
-                                    description_col=columns.name).lines
-        lines = lines.drop(columns=[c for c in extra if c not in columns.needed()])
+                         dtype={c: str for c in needed(columns) if c != columns.date})
+    if clean == "online-retail":
+        lines = clean_online_retail(lines, columns).lines.drop(columns=extra)
     for c in (columns.order, columns.item):
         lines[c] = lines[c].astype("string").str.strip()
     lines = lines.dropna(subset=[columns.order, columns.item])
     lines = lines[(lines[columns.order] != "") & (lines[columns.item] != "")]
     if lines.empty:
         raise InputError(f"{name} has no order lines with both {columns.order!r} and {columns.item!r}.")
-    return lines.reset_index(drop=True)
+    lines = lines.reset_index(drop=True)
+    lines.attrs["cleaning"] = clean
+    return lines
+
+
+def cleaning_columns(columns: OrderColumns, clean: str) -> list[str]:
+    """The columns a cleaning reads beside the needed ones (Online Retail's quantity and price)."""
+    if clean != "online-retail":
+        return []
+    return [c for c in (columns.quantity or ORDER_COLUMNS.quantity, columns.price or ORDER_COLUMNS.price)
+            if c not in needed(columns)]
 
 
 @dataclass
@@ -134,7 +130,7 @@ def build(lines: pd.DataFrame, columns: OrderColumns, *, similarity: str = DEFAU
     same-category validation (when category columns are given). `max_order_items` (off by
     default) counts only the first that many products of a larger order (see cap_orders)."""
     started = time.perf_counter()
-    require_columns(lines.columns, [c for c in columns.needed() if c != columns.date], "The order lines")
+    require_columns(lines.columns, [c for c in needed(columns) if c != columns.date], "The order lines")
     held = lines if max_order_items is None else cap_orders(lines, columns, max_order_items)
     inter = interaction_matrix(held, columns.order, columns.item)
     if inter.shape[1] < 2:
@@ -147,12 +143,13 @@ def build(lines: pd.DataFrame, columns: OrderColumns, *, similarity: str = DEFAU
     facts = {"order_lines": int(len(lines)), "orders": int(inter.shape[0]),
              "orders_with_2_or_more_products": int((sizes >= 2).sum()), "pairs_bought_together": n_pairs}
     return assemble(found, products, columns, similarity=similarity, k=k, min_count=min_count, ease_facts=ease_facts,
-                    facts=facts, read=dict(lines.attrs.get("read", {})), started=started,
+                    facts=facts, read=dict(lines.attrs.get("read", {})), cleaning=lines.attrs.get("cleaning", "none"),
+                    started=started,
                     extra={"engine": "local", **({"max_order_items": int(max_order_items)} if max_order_items else {})})
 
 
 def assemble(found: TopK, products: pd.DataFrame, columns: OrderColumns, *, similarity: str, k: int, min_count: int,
-             ease_facts: dict, facts: dict, read: dict, started: float, extra: dict) -> SimilarProducts:
+             ease_facts: dict, facts: dict, read: dict, cleaning: str, started: float, extra: dict) -> SimilarProducts:
     """The result from the k best per product (positions in `products`, sorted by id) however they
     were found (this process, or Spark: recommend/similar_products/spark.py): the lists, the
     same-category validation and the manifest, so both engines write the same artifact."""
@@ -176,7 +173,7 @@ def assemble(found: TopK, products: pd.DataFrame, columns: OrderColumns, *, simi
         "min_count": int(min_count), **({"ease": ease_facts} if ease_facts else {}),
         "columns": {"order": columns.order, "item": columns.item, "name": columns.name,
                     "categories": list(columns.categories)},
-        "cleaning": columns.clean, "read": read, "order_lines": facts["order_lines"], "orders": facts["orders"],
+        "cleaning": cleaning, "read": read, "order_lines": facts["order_lines"], "orders": facts["orders"],
         "orders_with_2_or_more_products": facts["orders_with_2_or_more_products"], "products": int(len(products)),
         "products_with_similar": int(found.found[:, 0].sum()) if len(products) else 0,
         "pairs_bought_together": facts["pairs_bought_together"],

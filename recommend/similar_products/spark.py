@@ -17,17 +17,20 @@ The validation and the manifest are the local engine's own code (model.assemble)
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
 from common.errors import InputError, require_columns
+from common.shop_tables import OrderColumns
 from common.spark import SparkTable, stripped, to_pandas
 from common.topk import TopK, check_k
 from recommend.similar_products import model
 from recommend.similar_products.similarity import (DEFAULT_K, DEFAULT_MIN_COUNT, DEFAULT_SIMILARITY, EASE_LAMBDA, MODELS,
                                                   check_min_count, pair_formula)
 from recommend.core.sparse_topk import TIE_DECIMALS
+from recommend.datasets.online_retail import ORDER_COLUMNS
 from recommend.datasets.online_retail_spark import as_pandas_reads, product_descriptions, product_sales
 
 # Pair counts (both directions) the second-order similarity brings to the driver rather than
@@ -35,29 +38,41 @@ from recommend.datasets.online_retail_spark import as_pandas_reads, product_desc
 DRIVER_PAIRS = 50_000_000
 
 
-def order_lines(table: SparkTable, columns: model.OrderColumns):
+@dataclass(frozen=True)
+class OrderLines:
+    """Order lines in Spark, as order_lines read them: the twin of read_order_lines' table."""
+
+    frame: object  # pyspark.sql.DataFrame
+    name: str
+    read: dict = field(default_factory=dict)  # how they were read (the manifest's "read")
+    cleaning: str = "none"
+
+
+def order_lines(table: SparkTable, columns: OrderColumns, clean: str = "none") -> OrderLines:
     """The needed columns of the order lines as text (a CSV's missing markers as pandas reads
-    them), cleaned as `columns.clean` says, ids stripped, rows without an order or a product
-    dropped: recommend.similar_products.model.read_order_lines in Spark."""
+    them), cleaned as `clean` says, ids stripped, rows without an order or a product dropped:
+    recommend.similar_products.model.read_order_lines in Spark."""
     from pyspark.sql import functions as F
 
-    if columns.clean not in model.CLEANINGS:
-        raise InputError(f"--clean must be one of {', '.join(model.CLEANINGS)}, not {columns.clean!r}.")
-    extra = [c for c in ("Quantity", "UnitPrice") if columns.clean == "online-retail" and c not in columns.needed()]
-    wanted = [c for c in columns.needed() if c != columns.date] + extra
+    if clean not in model.CLEANINGS:
+        raise InputError(f"--clean must be one of {', '.join(model.CLEANINGS)}, not {clean!r}.")
+    extra = model.cleaning_columns(columns, clean)
+    wanted = [c for c in model.needed(columns) if c != columns.date] + extra
     require_columns(table.columns(), wanted, table.name)
     frame = table.frame.select(*[as_pandas_reads(F.col(c), table.format == "csv").alias(c) for c in wanted])
-    if columns.clean == "online-retail":
-        frame = frame.where(product_sales(F.col(columns.order), F.col(columns.item), F.col("Quantity"),
-                                          F.col("UnitPrice"))).drop(*extra)
+    if clean == "online-retail":
+        quantity, price = columns.quantity or ORDER_COLUMNS.quantity, columns.price or ORDER_COLUMNS.price
+        frame = frame.where(product_sales(F.col(columns.order), F.col(columns.item), F.col(quantity),
+                                          F.col(price))).drop(*extra)
     for c in (columns.order, columns.item):
         frame = frame.withColumn(c, stripped(F.col(c)))
-    return frame.where(F.col(columns.order).isNotNull() & (F.col(columns.order) != "")
-                       & F.col(columns.item).isNotNull() & (F.col(columns.item) != ""))
+    frame = frame.where(F.col(columns.order).isNotNull() & (F.col(columns.order) != "")
+                        & F.col(columns.item).isNotNull() & (F.col(columns.item) != ""))
+    return OrderLines(frame, table.name, table.read(), clean)
 
 
-def build(lines, columns: model.OrderColumns, *, similarity: str = DEFAULT_SIMILARITY, k: int = DEFAULT_K,
-          min_count: int = DEFAULT_MIN_COUNT, ease_lambda: float = EASE_LAMBDA, read: dict | None = None,
+def build(order_lines: OrderLines, columns: OrderColumns, *, similarity: str = DEFAULT_SIMILARITY,
+          k: int = DEFAULT_K, min_count: int = DEFAULT_MIN_COUNT, ease_lambda: float = EASE_LAMBDA,
           max_order_items: int | None = None) -> model.SimilarProducts:
     """The k most similar products of every product, as model.build gives for the same lines."""
     from pyspark.sql import Window
@@ -67,6 +82,7 @@ def build(lines, columns: model.OrderColumns, *, similarity: str = DEFAULT_SIMIL
     k = check_k(k)
     min_count = check_min_count(min_count)
     started = time.perf_counter()
+    lines = order_lines.frame
     spark = lines.sparkSession
     held = (lines.select(F.col(columns.order).alias("order"), F.col(columns.item).alias("item")).distinct())
     if max_order_items is not None:
@@ -116,7 +132,8 @@ def build(lines, columns: model.OrderColumns, *, similarity: str = DEFAULT_SIMIL
                   "orders_with_2_or_more_products": int(facts["multi"] or 0), "pairs_bought_together": int(n_pairs)}
     extra = {"engine": "spark", **({"max_order_items": int(max_order_items)} if max_order_items is not None else {})}
     return model.assemble(found_topk, products, columns, similarity=similarity, k=k, min_count=min_count,
-                          ease_facts=ease_facts, facts=facts_dict, read=read or {}, started=started, extra=extra)
+                          ease_facts=ease_facts, facts=facts_dict, read=dict(order_lines.read),
+                          cleaning=order_lines.cleaning, started=started, extra=extra)
 
 
 def _cooccurrence_cosine_on_driver(all_pairs, items: np.ndarray, min_count: int, k: int) -> TopK:
@@ -212,7 +229,7 @@ def _ease_scores(spark, both, all_pairs, per_item, lam: float, facts: dict):
                     .otherwise(F.greatest(F.col("weight"), F.lit(0.0))).alias("score")))
 
 
-def _products(lines, columns: model.OrderColumns, per_item) -> pd.DataFrame:
+def _products(lines, columns: OrderColumns, per_item) -> pd.DataFrame:
     """One row per product, sorted by id: id, name (most frequent), categories, orders holding it."""
     from pyspark.sql import functions as F
 

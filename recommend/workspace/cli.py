@@ -68,7 +68,7 @@ def run(args) -> int:
         else:
             mapping = resolve(src, given, needed=("order", "item"))
             print(f"Reading {src.name}: {described(mapping)}", file=sys.stderr)
-            table = src.read([c for c in dict.fromkeys(mapping.values()) if c])
+            table = src.read(mapping.needed())
             orders = model.mapped_orders(table, mapping, src.name)
             source_description = src.describe(len(table))
         sources["orders"] = source_description

@@ -31,7 +31,7 @@ import settings
 from common.artifacts import loading, read_manifest, utc_now, write_artifact
 from common.errors import ArtifactError, InputError
 from common.pathguard import inside
-from common.shop_tables import CATALOGUE, ORDERS, RATINGS, apply
+from common.shop_tables import CATALOGUE, ORDERS, RATINGS, OrderColumns, apply
 from recommend.datasets.online_retail import customer_ids
 from recommend.rules import model as rules_model
 from recommend.rules.baskets import long_baskets
@@ -103,11 +103,13 @@ def check_name(name: str) -> str:
     return name
 
 
-def mapped_orders(table: pd.DataFrame, mapping: Mapping[str, str | None], name: str = "the orders") -> pd.DataFrame:
+def mapped_orders(table: pd.DataFrame, columns: OrderColumns | Mapping[str, str | None],
+                  name: str = "the orders") -> pd.DataFrame:
     """The order lines with one column per mapped field (common.shop_tables.apply: every problem is
     an InputError first), then lines that are returns (quantity not positive) or lack an order or a
-    product dropped (what was dropped is in `attrs["dropped"]`), sorted.""" 
-    lines = apply(table, ORDERS, mapping, name)
+    product dropped (what was dropped is in `attrs["dropped"]`), sorted. `columns` may be the
+    app's pickers' {field: column}."""
+    lines = apply(table, ORDERS, as_mapping(columns), name)
     if "customer" in lines:  # "17850.0" (a float column written out) and "17850" are one customer
         lines["customer"] = customer_ids(lines["customer"]).astype(object)
     keep = (lines["order"] != "") & (lines["item"] != "")
@@ -123,6 +125,11 @@ def mapped_orders(table: pd.DataFrame, mapping: Mapping[str, str | None], name: 
         raise InputError(f"{name} has no order line left with an order, a product and a positive quantity.")
     out.attrs.update(lines.attrs, dropped=dropped)
     return out
+
+
+def as_mapping(columns: OrderColumns | Mapping[str, str | None]) -> dict[str, str | None]:
+    """{field: column} of the orders, from OrderColumns or a mapping already in that shape."""
+    return (columns if isinstance(columns, OrderColumns) else OrderColumns.of(columns)).mapping()
 
 
 def mapped_ratings(table: pd.DataFrame, mapping: Mapping[str, str | None], name: str = "the ratings") -> pd.DataFrame:
@@ -331,21 +338,6 @@ def check_models(models: Mapping[str, str] | None) -> dict[str, str]:
     return chosen
 
 
-def product_columns(orders: pd.DataFrame) -> products_model.OrderColumns:
-    """The similar-products columns of a workspace's mapped orders (the fields it has)."""
-    has = set(orders.columns)
-    return products_model.OrderColumns("order", "item", "name" if "name" in has else None,
-                                       ("category",) if "category" in has else (), "date" if "date" in has else None)
-
-
-def purchase_columns(orders: pd.DataFrame) -> customers_model.PurchaseColumns:
-    """The similar-customers columns of a workspace's mapped orders (the fields it has)."""
-    has = set(orders.columns)
-    return customers_model.PurchaseColumns("customer", "item", "name" if "name" in has else None,
-                                           "quantity" if "quantity" in has else None, "order",
-                                           "date" if "date" in has else None)
-
-
 def customer_orders(orders: pd.DataFrame) -> pd.DataFrame:
     """The order lines that have a customer."""
     return orders[orders["customer"] != ""] if "customer" in orders.columns else orders.iloc[:0]
@@ -384,17 +376,17 @@ class LocalOrders:
         return "name" in self.lines and bool((self.lines["name"] != "").all())
 
     def rules(self, label: str, *, min_support: float | None, min_confidence: float, min_lift: float):
-        baskets = long_baskets(self.lines, "order", label, None, {"name": "the orders"})
+        baskets = long_baskets(self.lines, OrderColumns(order="order", item=label), {"name": "the orders"})
         if min_support is None:
             min_support, _ = rules_model.starting_support(baskets, min_confidence=min_confidence, min_lift=min_lift)
         return rules_model.build(baskets, min_support=min_support, min_confidence=min_confidence, min_lift=min_lift)
 
     def similar_products(self, k: int, model: str = products_model.DEFAULT_SIMILARITY):
-        return products_model.build(self.lines, product_columns(self.lines), k=k, similarity=model)
+        return products_model.build(self.lines, OrderColumns.mapped(self.lines.columns), k=k, similarity=model)
 
     def similar_customers(self, model: str = customers_model.DEFAULT_MODEL):
         with_customer = customer_orders(self.lines)
-        return (customers_model.build(with_customer, purchase_columns(self.lines), model=model)
+        return (customers_model.build(with_customer, OrderColumns.mapped(self.lines.columns), model=model)
                 if len(with_customer) else None)
 
     def facts(self) -> dict:

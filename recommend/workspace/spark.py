@@ -18,13 +18,13 @@ from pathlib import Path
 from typing import Mapping
 
 from common.errors import InputError
-from common.shop_tables import ORDERS
+from common.shop_tables import ORDERS, OrderColumns
 from common.shop_tables_spark import apply
-from common.spark import SparkTable, is_remote, local_csv_options
+from common.spark import SparkTable
 from recommend.datasets.online_retail_spark import customer_id, positive
 from recommend.similar_customers import model as customers_model
 from recommend.similar_products import model as products_model
-from recommend.workspace.model import product_columns, purchase_columns
+from recommend.workspace.model import as_mapping
 
 CHUNK_BYTES = 32 << 20  # Arrow IPC bytes per chunk a partition sends the driver while orders.parquet is written
 
@@ -91,26 +91,27 @@ class SparkOrders:
         from recommend.rules import model as rules_model
         from recommend.rules import spark as rules_spark
 
-        frame, info = rules_spark.long_baskets(SparkTable(self.lines, "the orders", "parquet"), "order", label, None)
-        frame = frame.cache()
+        read = rules_spark.long_baskets(SparkTable(self.lines, "the orders", "parquet"),
+                                        OrderColumns(order="order", item=label))
+        baskets = rules_spark.SparkBaskets(read.frame.cache(), read.info)
         try:
             if min_support is None:
                 from pyspark.sql import functions as F
 
-                baskets = frame.where(F.size("items") > 0).count()
-                min_support, _ = rules_model.choose_support(baskets, lambda support: rules_spark.build(
-                    frame, info, min_support=support, min_confidence=min_confidence, min_lift=min_lift,
+                count = baskets.frame.where(F.size("items") > 0).count()
+                min_support, _ = rules_model.choose_support(count, lambda support: rules_spark.build(
+                    baskets, min_support=support, min_confidence=min_confidence, min_lift=min_lift,
                     max_length=3).manifest["rules"])
-            return rules_spark.build(frame, info, min_support=min_support, min_confidence=min_confidence,
+            return rules_spark.build(baskets, min_support=min_support, min_confidence=min_confidence,
                                      min_lift=min_lift)
         finally:
-            frame.unpersist()
+            baskets.frame.unpersist()
 
     def similar_products(self, k: int, model: str = products_model.DEFAULT_SIMILARITY):
         from recommend.similar_products import spark as products_spark
 
-        return products_spark.build(self.lines, product_columns(self.lines), k=k, similarity=model,
-                                    read=dict(self.attrs["read"]))
+        lines = products_spark.OrderLines(self.lines, "the orders", dict(self.attrs["read"]))
+        return products_spark.build(lines, OrderColumns.mapped(self.lines.columns), k=k, similarity=model)
 
     def similar_customers(self, model: str = customers_model.DEFAULT_MODEL):
         from pyspark.sql import functions as F
@@ -123,8 +124,10 @@ class SparkOrders:
             return None
         # In the saved order: the engine names products from their first line, as the local one does.
         with_customer = self.sorted().where(F.col("customer") != "")
-        return customers_spark.build(SparkTable(with_customer, "the orders", "parquet"), purchase_columns(self.lines),
-                                     clean=False, model=model)
+        cols = OrderColumns.mapped(self.lines.columns)
+        purchases = customers_spark.read_purchases(SparkTable(with_customer, "the orders", "parquet"), cols,
+                                                   clean=False)
+        return customers_spark.build(purchases, cols, model=model)
 
     def facts(self) -> dict:
         from pyspark.sql import functions as F
@@ -161,12 +164,14 @@ def _ipc_chunks(batches):
         yield pa.RecordBatch.from_pydict({"chunk": [sink.getvalue()]}, schema=pa.schema([("chunk", pa.binary())]))
 
 
-def mapped_orders(table: SparkTable, mapping: Mapping[str, str | None], name: str = "the orders") -> SparkOrders:
+def mapped_orders(table: SparkTable, columns: OrderColumns | Mapping[str, str | None],
+                  name: str = "the orders") -> SparkOrders:
     """model.mapped_orders on Spark: the lines with one column per mapped field (checked as the
     local build checks them), customer ids as text ("17850.0" is "17850"), and lines that are
     returns (quantity not positive) or lack an order or a product dropped and counted."""
     from pyspark.sql import functions as F
 
+    mapping = as_mapping(columns)
     lines, cells = apply(table, ORDERS, mapping, name)
     try:
         if "customer" in lines.columns:
@@ -186,9 +191,7 @@ def mapped_orders(table: SparkTable, mapping: Mapping[str, str | None], name: st
             raise InputError(f"{name} has no order line left with an order, a product and a positive quantity.")
     finally:
         cells.unpersist()
-    read = {"format": table.format, "engine": "spark", "spark_master": kept.sparkSession.sparkContext.master}
-    if table.format == "csv" and not is_remote(table.name) and Path(table.name).is_file():
-        read.update(local_csv_options(Path(table.name)))
+    read = {**table.read(), "spark_master": kept.sparkSession.sparkContext.master}
     attrs = {"mapping": {f.role: mapping.get(f.role) for f in ORDERS.fields}, "read": read, "dropped": dropped,
              "sort_columns": list(kept.columns)}
     return SparkOrders(kept, attrs, [kept])

@@ -11,6 +11,7 @@ from hypothesis import HealthCheck, event, given, settings, strategies as st
 from common.errors import InputError
 from common.tables import read_csv
 from embed.images import load_image
+from common.shop_tables import OrderColumns
 from recommend.rules.baskets import Baskets, read_baskets
 from tests.helpers import encode, product_picture
 
@@ -72,8 +73,8 @@ def test_the_table_readers_return_a_table_or_a_user_error(base, encoding, edits,
         return read_csv(data, name="upload.csv")
 
     def as_baskets():
-        columns = ("InvoiceNo", "Description", "Quantity") if fmt == "long" else (None, None, None)
-        baskets = read_baskets(data, fmt, *columns, name="upload.csv")
+        columns = OrderColumns(order="InvoiceNo", item="Description", quantity="Quantity") if fmt == "long" else None
+        baskets = read_baskets(data, fmt, columns, name="upload.csv")
         assert isinstance(baskets, Baskets) and baskets.n_baskets > 0
         return baskets
 

@@ -12,11 +12,12 @@ import pytest
 from common.errors import InputError
 from common.tables import csv_columns, delimiter, read_csv, text_encoding
 from embed.catalog import read_catalog
+from common.shop_tables import OrderColumns
 from recommend.datasets.online_retail import read_online_retail
 from recommend.rules.baskets import read_baskets
-from recommend.similar_customers.model import PurchaseColumns, read_purchases
+from recommend.similar_customers.model import read_purchases
 from recommend.similar_movies.model import read_movies, read_ratings
-from recommend.similar_products.model import OrderColumns, read_order_lines
+from recommend.similar_products.model import read_order_lines
 
 NAMES = ["Café crème", "Crêpe pan £2", "Größe tray", "Plain mug", "Jalapeño jar", "Café crème"]
 TABLE = pd.DataFrame({
@@ -32,6 +33,7 @@ TABLE = pd.DataFrame({
     "rating": [4.0, 3.5, 5.0, 2.0, 4.5, 3.0], "title": [f"{n} (1999)" for n in NAMES],
     "id": ["p1", "p2", "p3", "p4", "p5", "p6"],
 })
+PURCHASES = OrderColumns(customer="CustomerID", item="StockCode", name="Description", quantity="Quantity")
 
 
 def forms(tmp_path) -> dict:
@@ -50,13 +52,13 @@ def forms(tmp_path) -> dict:
 
 
 READERS = {
-    "orders": lambda p: read_order_lines(p, OrderColumns("InvoiceNo", "StockCode", "Description")),
-    "purchases": lambda p: read_purchases(p, PurchaseColumns(invoice=None, date=None), clean=False),
+    "orders": lambda p: read_order_lines(p, OrderColumns(order="InvoiceNo", item="StockCode", name="Description")),
+    "purchases": lambda p: read_purchases(p, PURCHASES, clean=False),
     "ratings": read_ratings,
     "movies": read_movies,
     "online_retail": read_online_retail,
     "catalog": read_catalog,
-    "baskets": lambda p: read_baskets(p, "long", "InvoiceNo", "Description", "Quantity"),
+    "baskets": lambda p: read_baskets(p, "long", OrderColumns(order="InvoiceNo", item="Description", quantity="Quantity")),
 }
 
 
@@ -94,7 +96,7 @@ def test_what_was_chosen_is_kept_for_the_manifest(tmp_path):
     paths = forms(tmp_path)
     assert read_csv(paths["cp1252-semicolons"]).attrs["read"] == {"encoding": "cp1252", "delimiter": ";"}
     assert read_csv(paths["utf-8-bom"]).attrs["read"] == {"encoding": "utf-8-sig", "delimiter": ","}
-    baskets = read_baskets(paths["tabs"], "long", "InvoiceNo", "Description")
+    baskets = read_baskets(paths["tabs"], "long", OrderColumns(order="InvoiceNo", item="Description"))
     assert baskets.info["encoding"] == "utf-8-sig" and baskets.info["delimiter"] == "\t"
 
 
@@ -119,10 +121,10 @@ def test_the_choice_reaches_every_recommenders_manifest(tmp_path):
     path = forms(tmp_path)["cp1252-semicolons"]
     chosen = {"encoding": "cp1252", "delimiter": ";"}
     orders = READERS["orders"](path)
-    built = similar_products.build(orders, OrderColumns("InvoiceNo", "StockCode", "Description"))
+    built = similar_products.build(orders, OrderColumns(order="InvoiceNo", item="StockCode", name="Description"))
     assert built.manifest["read"] == chosen
     purchases = READERS["purchases"](path)
-    assert similar_customers.build(purchases, PurchaseColumns(invoice=None, date=None), k=2, n=2).manifest["read"] == chosen
+    assert similar_customers.build(purchases, PURCHASES, k=2, n=2).manifest["read"] == chosen
     ratings = read_ratings(path)
     assert similar_movies.build(ratings, read_movies(path), k=2, min_ratings=1).manifest["read"] == chosen
 

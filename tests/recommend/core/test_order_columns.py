@@ -30,10 +30,10 @@ def orders(tmp_path):
 
 def test_columns_are_guessed_from_the_header_and_flags_win(orders):
     found = resolve(TableSource(path=orders), {}, needed=("order", "item", "customer"))
-    assert (found["order"], found["customer"], found["item"], found["name"], found["quantity"], found["date"]) == \
+    assert (found.order, found.customer, found.item, found.name, found.quantity, found.date) == \
         ("Receipt", "Client", "SKU", "Item name", "Qty", "Order date")
-    assert resolve(TableSource(path=orders), {"item": "Item name", "quantity": ""})["item"] == "Item name"
-    assert resolve(TableSource(path=orders), {"quantity": ""})["quantity"] is None  # '' means none, not a guess
+    assert resolve(TableSource(path=orders), {"item": "Item name", "quantity": ""}).item == "Item name"
+    assert resolve(TableSource(path=orders), {"quantity": ""}).quantity is None  # '' means none, not a guess
 
 
 def test_a_needed_column_that_cannot_be_guessed_names_its_flag(tmp_path):
@@ -69,3 +69,34 @@ def test_todays_flags_keep_working(orders, tmp_path):
     assert cli.main(["similar-customers", "--purchases", str(orders), "--customer-col", "Client",
                      "--item-col", "SKU", "--out", str(tmp_path / "customers")]) == 0
     assert json.loads((tmp_path / "customers" / "manifest.json").read_text())["customers"] == 6
+
+
+def test_one_column_mapping_feeds_every_reader_of_orders(orders):
+    """The columns guessed once from a shop's header (OrderColumns) are what basket rules, similar
+    products, similar customers and a workspace's mapping all take: no second mapping type."""
+    from common.shop_tables import OrderColumns
+    from recommend.rules.baskets import read_long
+    from recommend.similar_customers.model import build as customers, read_purchases
+    from recommend.similar_products.model import build as products, read_order_lines
+    from recommend.workspace.model import mapped_orders
+
+    columns = resolve(TableSource(path=orders), {}, needed=("order", "item", "customer"))
+    assert isinstance(columns, OrderColumns)
+    baskets = read_long(orders, columns)
+    assert baskets.n_baskets == 30 and set(baskets.items) == {"P0", "P1", "P2", "P3", "P4"}
+    assert len(products(read_order_lines(orders, columns), columns).products) == 5
+    assert customers(read_purchases(orders, columns, clean=False), columns, k=2, n=2).manifest["customers"] == 6
+    lines = mapped_orders(pd.read_csv(orders, sep=";", dtype=str), columns)
+    assert list(lines.columns) == ["order", "customer", "item", "quantity", "date", "name"]
+    assert OrderColumns.mapped(lines.columns) == OrderColumns(order="order", item="item", customer="customer",
+                                                              quantity="quantity", date="date", name="name")
+
+
+def test_a_mapping_naming_no_field_of_the_orders_is_refused():
+    from common.shop_tables import OrderColumns
+
+    with pytest.raises(InputError, match="no field sku; the fields are order, customer, item"):
+        OrderColumns.of({"order": "Receipt", "sku": "SKU"})
+    several = OrderColumns.of({"order": "o", "item": "i", "categories": ["Sub", "Top"], "name": ""})
+    assert several.category == "Sub" and several.name is None
+    assert several.needed("item", "categories", "order") == ["i", "Sub", "Top", "o"]

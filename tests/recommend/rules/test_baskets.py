@@ -6,6 +6,7 @@ import gzip
 import numpy as np
 import pytest
 
+from common.shop_tables import OrderColumns
 from recommend.rules.baskets import (
     baskets_from_lists, from_codes, guess_format, read_baskets, read_long, read_wide,
 )
@@ -65,29 +66,29 @@ def test_long_file_with_quantity_filter(tmp_path):
         "2,tea,-1,1.5\n2,jam,0,3.0\n"
         "3,jam,1,3.0\n3,,1,0\n"
         ",cake,1,2.0\n", encoding="utf-8")
-    b = read_long(path, "order", "product", "qty")
+    b = read_long(path, OrderColumns(order="order", item="product", quantity="qty"))
     assert list(b.items) == ["cake", "jam", "tea"]
     assert as_sets(b) == [{"cake", "tea"}, {"jam"}]  # order 2 has no positive line left
     assert b.info["rows"] == 8 and b.info["rows_dropped"] == 4
     assert b.info["duplicates_dropped"] == 1
-    without_quantity = read_long(path, "order", "product")
+    without_quantity = read_long(path, OrderColumns(order="order", item="product"))
     assert as_sets(without_quantity) == [{"cake", "tea"}, {"jam", "tea"}, {"jam"}]
 
 
 def test_read_baskets_defaults_to_long_when_columns_are_named(tmp_path):
     path = tmp_path / "o.csv"
     path.write_text("Order ID,Item\nA,x\nA,y\nB,x\n", encoding="utf-8")
-    b = read_baskets(path, basket_col="Order ID", item_col="Item")
+    b = read_baskets(path, columns=OrderColumns(order="Order ID", item="Item"))
     assert b.info["format"] == "long"
     assert as_sets(b) == [{"x", "y"}, {"x"}]
     with pytest.raises(InputError, match="only apply to long files"):
-        read_baskets(path, "wide", basket_col="Order ID", item_col="Item")
+        read_baskets(path, "wide", OrderColumns(order="Order ID", item="Item"))
     with pytest.raises(InputError, match="Unknown basket file format 'tall'"):
         read_baskets(path, "tall")
 
 
 def test_online_retail_sample_as_invoices():
-    b = read_long(RETAIL, "InvoiceNo", "Description", "Quantity")
+    b = read_long(RETAIL, OrderColumns(order="InvoiceNo", item="Description", quantity="Quantity"))
     assert b.info["rows"] == 30_547
     # Cancelled invoices (C...) only hold negative quantities: none of them is left.
     assert b.n_baskets == 1604
@@ -96,7 +97,7 @@ def test_online_retail_sample_as_invoices():
 
 
 def test_superstore_sample_by_sub_category():
-    b = read_long(SUPERSTORE, "Order ID", "Sub-Category", "Quantity")
+    b = read_long(SUPERSTORE, OrderColumns(order="Order ID", item="Sub-Category", quantity="Quantity"))
     assert b.n_baskets == 2500
     assert b.n_items == 17
     assert b.matrix.sum(axis=1).max() <= 17
@@ -106,7 +107,7 @@ def test_missing_columns_name_what_was_expected_and_found(tmp_path):
     path = tmp_path / "o.csv"
     path.write_text("InvoiceNo,Description,Quantity\n1,tea,1\n", encoding="utf-8")
     with pytest.raises(InputError) as err:
-        read_long(path, "InvoiceNo", "StockCode")
+        read_long(path, OrderColumns(order="InvoiceNo", item="StockCode"))
     message = str(err.value)
     assert "'StockCode'" in message and "found: InvoiceNo, Description, Quantity" in message
     assert "\n" not in message
@@ -114,7 +115,7 @@ def test_missing_columns_name_what_was_expected_and_found(tmp_path):
 
 def test_a_wide_file_read_as_long_is_told_to_read_it_as_wide():
     with pytest.raises(InputError, match="wide file"):
-        read_long(MBO, "InvoiceNo", "Description")
+        read_long(MBO, OrderColumns(order="InvoiceNo", item="Description"))
 
 
 def test_a_table_read_as_wide_is_told_to_read_it_as_long():
@@ -155,17 +156,17 @@ def test_missing_file_and_bad_column_choices(tmp_path):
     path = tmp_path / "o.csv"
     path.write_text("o,i,q\n1,a,x\n", encoding="utf-8")
     with pytest.raises(InputError, match="both 'o'"):
-        read_long(path, "o", "o")
+        read_long(path, OrderColumns(order="o", item="o"))
     with pytest.raises(InputError, match="needs the order column and the item column"):
-        read_long(path, "o", "")
+        read_long(path, OrderColumns(order="o", item=""))
     with pytest.raises(InputError, match="'q' .* holds no numbers"):
-        read_long(path, "o", "i", "q")
+        read_long(path, OrderColumns(order="o", item="i", quantity="q"))
 
 
 def test_latin1_files_are_read(tmp_path):
     path = tmp_path / "o.csv"
     path.write_bytes("order,item\n1,Gift Voucher £10\n1,tea\n".encode("latin-1"))
-    assert "Gift Voucher £10" in set(read_long(path, "order", "item").items)
+    assert "Gift Voucher £10" in set(read_long(path, OrderColumns(order="order", item="item")).items)
 
 
 

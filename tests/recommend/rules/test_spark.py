@@ -5,6 +5,7 @@ import pandas as pd
 import pytest
 
 from common.errors import InputError
+from common.shop_tables import OrderColumns
 from common.spark import read_table
 from recommend.cli import main
 from recommend.rules import model as br
@@ -18,6 +19,7 @@ pytestmark = pytest.mark.spark
 
 MBO = ROOT / "data" / "baskets" / "market_basket_optimisation.csv"
 RETAIL = ROOT / "data" / "online_retail" / "online_retail_sample.csv.gz"
+RETAIL_COLUMNS = OrderColumns(order="InvoiceNo", item="Description", quantity="Quantity")
 SEED = dict(min_support=0.0045, min_confidence=0.2, min_lift=2.0, max_length=5)
 RETAIL_SEED = dict(min_support=0.01, min_confidence=0.5, min_lift=5.0, max_length=4)
 
@@ -36,41 +38,38 @@ def assert_same(local: br.BasketRules, spark: br.BasketRules) -> None:
 
 
 def test_the_wide_demo_file_gives_the_local_engines_rules(spark):
-    frame, info = engine.wide_baskets(spark, str(MBO))
-    result = engine.build(frame, info, **SEED)
+    result = engine.build(engine.wide_baskets(spark, str(MBO)), **SEED)
     assert_same(br.build(read_wide(MBO), **SEED), result)
     assert result.manifest["rules"] == 217  # the original notebook's
 
 
 def test_order_lines_in_csv_and_in_parquet_give_the_local_engines_rules(spark, tmp_path):
-    local = br.build(read_long(RETAIL, "InvoiceNo", "Description", "Quantity"), **RETAIL_SEED)
+    local = br.build(read_long(RETAIL, RETAIL_COLUMNS), **RETAIL_SEED)
     table = read_table(spark, RETAIL)
-    from_csv = engine.build(*engine.long_baskets(table, "InvoiceNo", "Description", "Quantity"), **RETAIL_SEED)
+    from_csv = engine.build(engine.long_baskets(table, RETAIL_COLUMNS), **RETAIL_SEED)
     assert_same(local, from_csv)
     folder = tmp_path / "lines.parquet"
     table.frame.repartition(3).write.parquet(str(folder))  # a folder of part files, as a data lake holds them
-    from_parquet = engine.build(*engine.long_baskets(read_table(spark, folder), "InvoiceNo", "Description", "Quantity"),
+    from_parquet = engine.build(engine.long_baskets(read_table(spark, folder), RETAIL_COLUMNS),
                                 **RETAIL_SEED)
     assert_same(local, from_parquet)
 
 
 def test_max_length_holds_although_fpgrowth_finds_every_length(spark):
-    frame, info = engine.wide_baskets(spark, str(MBO))
-    result = engine.build(frame, info, **{**SEED, "max_length": 2})
+    result = engine.build(engine.wide_baskets(spark, str(MBO)), **{**SEED, "max_length": 2})
     assert result.itemsets["length"].max() == 2
     assert_same(br.build(read_wide(MBO), **{**SEED, "max_length": 2}), result)
 
 
 def test_fpgrowth_mines_where_it_is_safe_and_long_baskets_go_level_by_level(spark):
-    frame, info = engine.wide_baskets(spark, str(MBO))
-    assert engine.build(frame, info, **SEED).manifest["input"]["miner"] == "fpgrowth"
+    assert engine.build(engine.wide_baskets(spark, str(MBO)), **SEED).manifest["input"]["miner"] == "fpgrowth"
     items = [f"item{i:02d}" for i in range(14)]
     lists = [items] * 30 + [["other", "thing"]] * 10
     frame = spark.createDataFrame([(x,) for x in lists], "items array<string>")
     # FPGrowth would find all 2^14 - 1 subsets of the shared items, past the limit of 5,000;
     # up to 3 items there are 14 + 91 + 364, which both engines find.
     thresholds = dict(min_support=0.5, min_confidence=0.5, min_lift=1.0, max_length=3, max_itemsets=5_000)
-    result = engine.build(frame, {"name": "test"}, **thresholds)
+    result = engine.build(engine.SparkBaskets(frame, {"name": "test"}), **thresholds)
     assert result.manifest["input"]["miner"] == "level-wise"
     assert result.manifest["frequent_itemsets"] == 14 + 91 + 364
     assert_same(br.build(baskets_from_lists(lists), **thresholds), result)
@@ -84,7 +83,7 @@ def test_the_explosion_guard_stops_both_engines_alike(spark):
     with pytest.raises(TooManyItemsets, match="364 candidate itemsets of 3 items"):
         br.build(baskets_from_lists(lists), **thresholds)
     with pytest.raises(TooManyItemsets, match="364 candidate itemsets of 3 items"):
-        engine.build(frame, {"name": "test"}, **thresholds)
+        engine.build(engine.SparkBaskets(frame, {"name": "test"}), **thresholds)
 
 
 def test_the_itemset_bound_counts_every_clique_of_a_complete_graph_and_no_more():
@@ -117,4 +116,4 @@ def test_spark_flags_without_the_spark_engine_and_a_database_are_one_line_each(s
 
 def test_a_missing_column_names_the_columns_there_are(spark):
     with pytest.raises(InputError, match="lacks column.*'Basket'.*InvoiceNo"):
-        engine.long_baskets(read_table(spark, RETAIL), "Basket", "Description", None)
+        engine.long_baskets(read_table(spark, RETAIL), OrderColumns(order="Basket", item="Description"))

@@ -12,12 +12,13 @@ import pytest
 import settings
 from common.errors import InputError
 from common.text_match import Matcher
+from recommend.datasets.online_retail import ORDER_COLUMNS as ONLINE_RETAIL
 from recommend.similar_customers.model import (
-    PurchaseColumns, answer, build, find_customers, load, nearest_customers, neighbours, read_purchases, write,
+    answer, build, find_customers, load, nearest_customers, neighbours, read_purchases, write,
 )
 from tests.helpers import ROOT, random_purchases
 
-COLS = PurchaseColumns()
+COLS = ONLINE_RETAIL
 
 
 def dense(purchases: pd.DataFrame):

@@ -2,6 +2,8 @@
 committed demo data, on a real local Spark (one session for the module)."""
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -10,12 +12,12 @@ import settings
 from common.errors import InputError
 from common.spark import read_table, to_pandas
 from recommend.cli import main
+from recommend.datasets.online_retail import ORDER_COLUMNS as ONLINE_RETAIL
 from recommend.similar_customers import model
 from recommend.similar_customers import spark as engine
-from recommend.similar_customers.model import PurchaseColumns
 
 DEMO = settings.DEMO_ONLINE_RETAIL  # the CLI's default
-COLS = PurchaseColumns()
+COLS = ONLINE_RETAIL
 
 pytestmark = pytest.mark.spark
 
@@ -28,7 +30,7 @@ def purchases() -> pd.DataFrame:
 @pytest.fixture(scope="module")
 def user_user(spark) -> model.SimilarCustomers:
     """The Spark engine's user-user result from the demo CSV."""
-    return engine.build(read_table(spark, DEMO), COLS, model="user-user")
+    return engine.build(engine.read_purchases(read_table(spark, DEMO), COLS), COLS, model="user-user")
 
 
 def assert_same_lists(local: pd.DataFrame, spark: pd.DataFrame, key: str, value: str) -> None:
@@ -183,7 +185,8 @@ def test_weightings_give_the_local_engines_neighbours(spark, purchases, weightin
 
 
 def test_skip_popular_compares_fewer_pairs_each_by_its_exact_cosine(spark, user_user, purchases):
-    result = engine.build(read_table(spark, DEMO), COLS, model="user-user", skip_popular=0.1, k=10, n=1)
+    result = engine.build(engine.read_purchases(read_table(spark, DEMO), COLS), COLS, model="user-user",
+                          skip_popular=0.1, k=10, n=1)
     facts = result.manifest["spark"]
     assert facts["skip_popular"] == 0.1 and facts["products_not_generating_candidates"] == 25
     table = pd.crosstab(purchases["CustomerID"], purchases["StockCode"]).clip(upper=1)
@@ -204,10 +207,10 @@ def test_skip_popular_compares_fewer_pairs_each_by_its_exact_cosine(spark, user_
 def test_bad_input_is_one_clear_line(spark, tmp_path, capsys):
     table = read_table(spark, DEMO)
     with pytest.raises(InputError, match=r"lacks column\(s\) 'Client'; found InvoiceNo.*--customer-col") as bad:
-        engine.read_purchases(table, PurchaseColumns(customer="Client"))
+        engine.read_purchases(table, replace(COLS, customer="Client"))
     assert "\n" not in str(bad.value)
     with pytest.raises(InputError, match="--skip-popular is a share"):
-        engine.build(table, COLS, skip_popular=1.5)
+        engine.build(engine.read_purchases(table, COLS), COLS, skip_popular=1.5)
     runs = {
         "column": ["--customer-col", "Client"],
         "database": ["--orders-sql", f"sqlite:///{tmp_path / 'shop.db'}", "--orders-table", "lines"],

@@ -17,8 +17,10 @@ from common.errors import ArtifactError, InputError
 from recommend.cli import main
 from recommend.core.interactions import interaction_matrix
 from recommend.similar_products.evaluation import basket_recommendations, evaluate_similar_products, leave_one_out
+from common.shop_tables import OrderColumns
+from recommend.datasets.online_retail import ORDER_COLUMNS as ONLINE_RETAIL
 from recommend.similar_products.model import (
-    ONLINE_RETAIL, OrderColumns, answer, build, find_products, load, product_matcher, read_order_lines, write,
+    answer, build, find_products, load, product_matcher, read_order_lines, write,
 )
 from recommend.similar_products.similarity import SIMILARITIES, top_similar
 
@@ -150,7 +152,7 @@ LINES = pd.DataFrame(
      ("o4", "D", "Dill", "y"), ("o4", "E", "Egg", "y"), ("o5", "F", "Fig", "y"), ("o1", "A", "Apple", "x")],
     columns=["order", "item", "name", "cat"],
 )
-COLS = OrderColumns("order", "item", "name", ("cat",))
+COLS = OrderColumns(order="order", item="item", name="name", categories=("cat",))
 
 
 def test_a_hand_computed_jaccard_build():
@@ -212,7 +214,7 @@ def test_lookup_helpers():
 
 @pytest.fixture(scope="module")
 def retail_products() -> pd.DataFrame:
-    return build(read_order_lines(settings.DEMO_ONLINE_RETAIL, ONLINE_RETAIL), ONLINE_RETAIL).products
+    return build(read_order_lines(settings.DEMO_ONLINE_RETAIL, ONLINE_RETAIL, "online-retail"), ONLINE_RETAIL).products
 
 
 def test_demo_products_by_part_of_a_word_an_id_or_a_typo(retail_products):
@@ -301,8 +303,8 @@ def test_reading_online_retail_lines_cleans_them(tmp_path):
         "UnitPrice": [1.0, 2.0, 5.0, 1.0, 1.0, 3.0],
     })
     raw.to_csv(tmp_path / "retail.csv", index=False)
-    cols = OrderColumns("InvoiceNo", "StockCode", "Description", clean="online-retail")
-    lines = read_order_lines(tmp_path / "retail.csv", cols)
+    cols = OrderColumns(order="InvoiceNo", item="StockCode", name="Description")
+    lines = read_order_lines(tmp_path / "retail.csv", cols, "online-retail")
     assert list(zip(lines["InvoiceNo"], lines["StockCode"], lines["Description"])) == [
         ("1", "010", "CUP"), ("1", "020", "MUG"), ("3", "010", "CUP")]
     assert build(lines, cols).as_json() == {"010": ["020"], "020": ["010"]}
@@ -332,7 +334,7 @@ def test_the_evaluation_finds_structure_that_popularity_misses():
         rows += [(f"o{o}", it, f"2021-01-01 00:00:00+{o}min") for it in items]
     lines = pd.DataFrame(rows, columns=["order", "item", "date"])
     lines["date"] = pd.Timestamp("2021-01-01") + pd.to_timedelta(lines["order"].str[1:].astype(int), unit="min")
-    table, facts = evaluate_similar_products(lines, OrderColumns("order", "item", date="date"),
+    table, facts = evaluate_similar_products(lines, OrderColumns(order="order", item="item", date="date"),
                                              similarities=("jaccard", "lift"), min_counts=(1,), ks=(1, 5))
     assert facts["test_orders"] == 120 and facts["train_orders"] == 480
     assert table.loc[("jaccard", 1), "HitRate@5"] > 0.9
@@ -350,7 +352,7 @@ def test_ease_is_evaluated_with_lambda_chosen_on_training_orders_only():
         rows += [(f"o{o}", it) for it in [f"p{2 * pair}", f"p{2 * pair + 1}"] + (["best"] if rng.random() < 0.5 else [])]
     lines = pd.DataFrame(rows, columns=["order", "item"])
     lines["date"] = pd.Timestamp("2021-01-01") + pd.to_timedelta(lines["order"].str[1:].astype(int), unit="min")
-    table, facts = evaluate_similar_products(lines, OrderColumns("order", "item", date="date"),
+    table, facts = evaluate_similar_products(lines, OrderColumns(order="order", item="item", date="date"),
                                              similarities=("jaccard",), min_counts=(1,), ks=(1, 5), with_ease=True)
     full = next(i for i in table.index if i[0] == "ease (full model)")
     assert full == ("ease (full model)", f"λ={facts['ease_lambda']:g}")

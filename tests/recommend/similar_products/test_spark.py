@@ -7,6 +7,7 @@ import pytest
 import settings
 
 from common.errors import InputError
+from common.shop_tables import OrderColumns
 from common.spark import read_table
 from recommend.cli import main
 from recommend.similar_products import model
@@ -15,7 +16,7 @@ from recommend.similar_products.similarity import MODELS
 
 pytestmark = pytest.mark.spark
 
-COLUMNS = model.OrderColumns("Order ID", "Product ID", "Product Name", ("Sub-Category", "Category"))
+COLUMNS = OrderColumns(order="Order ID", item="Product ID", name="Product Name", categories=("Sub-Category", "Category"))
 
 
 @pytest.fixture(scope="module")
@@ -85,9 +86,12 @@ def test_the_cli_builds_with_spark_what_load_reads(spark, tmp_path, capsys):
 
 
 def test_online_retails_cleaning_keeps_the_lines_the_local_cleaning_keeps(spark):
-    columns = model.OrderColumns("InvoiceNo", "StockCode", "Description", clean="online-retail")
-    local = model.build(model.read_order_lines(settings.DEMO_ONLINE_RETAIL, columns), columns, similarity="jaccard")
-    remote = engine.build(engine.order_lines(read_table(spark, settings.DEMO_ONLINE_RETAIL), columns), columns, similarity="jaccard")
+    columns = OrderColumns(order="InvoiceNo", item="StockCode", name="Description")
+    local = model.build(model.read_order_lines(settings.DEMO_ONLINE_RETAIL, columns, "online-retail"), columns,
+                        similarity="jaccard")
+    remote = engine.build(engine.order_lines(read_table(spark, settings.DEMO_ONLINE_RETAIL), columns, "online-retail"),
+                          columns, similarity="jaccard")
+    assert remote.manifest["cleaning"] == local.manifest["cleaning"] == "online-retail"
     assert_same(local, remote, categories=False)
     assert local.manifest["order_lines"] < 30_000  # the sample's 30,547 lines less what the cleaning drops
 
@@ -95,6 +99,6 @@ def test_online_retails_cleaning_keeps_the_lines_the_local_cleaning_keeps(spark)
 def test_a_missing_column_is_one_line(spark):
     table = read_table(spark, settings.DEMO_SUPERSTORE)
     with pytest.raises(InputError, match="lacks column.*'Basket'.*Order ID"):
-        engine.order_lines(table, model.OrderColumns("Basket", "Product ID"))
+        engine.order_lines(table, OrderColumns(order="Basket", item="Product ID"))
     with pytest.raises(InputError, match="lacks column.*'UnitPrice'"):  # the cleaning needs Online Retail's columns
-        engine.order_lines(table, model.OrderColumns("Order ID", "Product ID", clean="online-retail"))
+        engine.order_lines(table, OrderColumns(order="Order ID", item="Product ID"), "online-retail")
