@@ -14,8 +14,11 @@ ARTIFACTS_DIR = Path(os.environ.get("VITRINE_ARTIFACTS", ROOT / "artifacts"))
 
 # The catalogue the app's visual search serves: the demo data committed with the code (see
 # data/README.md) unless these point at your own (images named <id>.jpg, a CSV with an id column).
-DEMO_FASHION_IMAGES = Path(os.environ.get("VITRINE_CATALOG_IMAGES", DATA_DIR / "fashion" / "images"))
-DEMO_FASHION_CATALOG = Path(os.environ.get("VITRINE_CATALOG", DATA_DIR / "fashion" / "styles.csv"))
+# (VITRINE_CATALOG and VITRINE_CATALOG_IMAGES, the names before "catalogue" became the one spelling, still work.)
+DEMO_FASHION_IMAGES = Path(os.environ.get("VITRINE_CATALOGUE_IMAGES", os.environ.get("VITRINE_CATALOG_IMAGES",
+                                                                                DATA_DIR / "fashion" / "images")))
+DEMO_FASHION_CATALOGUE = Path(os.environ.get("VITRINE_CATALOGUE", os.environ.get("VITRINE_CATALOG",
+                                                                             DATA_DIR / "fashion" / "styles.csv")))
 DEMO_VISUAL_INDEX = Path(os.environ.get("VITRINE_VISUAL_INDEX", ARTIFACTS_DIR / "visual_index"))
 
 # Tabular demo data (the data sets themselves are listed once, in shop/demos.py).

@@ -21,7 +21,7 @@ import numpy as np
 
 import settings
 from embed.build import build_index
-from embed.catalog import scan_images
+from embed.catalogue import scan_images
 from embed.index import load
 from embed.weights import RANDOM_WEIGHTS_WARNING, check_precision, parse_weights
 from harness import DATASETS, describe  # bench/harness.py, beside this script

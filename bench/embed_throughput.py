@@ -25,7 +25,7 @@ import numpy as np
 import settings
 from common.cpu import cpu_flags
 from embed.build import build_index
-from embed.catalog import scan_images
+from embed.catalogue import scan_images
 from embed.images import load_image
 from embed.index import load
 from embed.precision import top_k_agreement as top5_agreement

@@ -18,7 +18,7 @@ import pandas as pd
 
 import settings
 from embed.build import build_index
-from embed.catalog import scan_images
+from embed.catalogue import scan_images
 from embed.images import load_image
 from embed.index import VectorIndex, search
 from embed.query import QueryEngine
@@ -85,7 +85,7 @@ def main() -> None:
         index = args.index
         if index is None:
             index = Path(tmp) / "index"
-            build_index(settings.DEMO_FASHION_IMAGES, index, catalog=settings.DEMO_FASHION_CATALOG,
+            build_index(settings.DEMO_FASHION_IMAGES, index, catalogue=settings.DEMO_FASHION_CATALOGUE,
                         weights=args.weights, progress=False)
         engine = QueryEngine.open(index, args.weights)
         print(f"index {index}: {len(engine.index)} products, weights {engine.weights.label}")

@@ -40,8 +40,8 @@ from common.artifacts import library_versions, read_json, write_json_atomic
 from common.errors import ArtifactError, InputError
 from common.pool import ordered_map
 from embed import ann, index
-from embed.catalog import (IMAGE_COLUMN, CatalogError, CatalogItem, from_image_column, input_digest, outside,
-                           read_catalog, scan_images, with_digests)
+from embed.catalogue import (IMAGE_COLUMN, CatalogueError, CatalogueItem, from_image_column, input_digest, outside,
+                           read_catalogue, scan_images, with_digests)
 from embed.fetch import Fetcher
 from embed.images import ImageError, load_image
 from embed.precision import Choice, choose as choose_precision
@@ -80,13 +80,13 @@ def partial_dir(out: Path) -> Path:
 
 @dataclass(frozen=True)
 class _Read:
-    item: CatalogItem  # with the sha256 (and ETag / Last-Modified) of what was read
+    item: CatalogueItem  # with the sha256 (and ETag / Last-Modified) of what was read
     pixels: np.ndarray | None = None  # the model's input; None when skipped or reused
     reason: str = ""  # why it was skipped
     reused: bool = False  # its vector is already known (unchanged picture behind a URL)
 
 
-def _read(images_dir: Path, item: CatalogItem, fetcher: Fetcher | None, prior: dict, known) -> _Read:
+def _read(images_dir: Path, item: CatalogueItem, fetcher: Fetcher | None, prior: dict, known) -> _Read:
     """Fetch (a URL) and decode one picture, in a worker thread."""
     data = images_dir / item.file
     if item.url:
@@ -114,8 +114,8 @@ def _read(images_dir: Path, item: CatalogItem, fetcher: Fetcher | None, prior: d
 class Known:
     """Vectors already computed, by (id, sha256): in the previous index or in finished chunks."""
     where: dict[tuple[str, str], tuple[str, int]] = field(default_factory=dict)  # -> (file, row)
-    skipped: dict[tuple[str, str], str] = field(default_factory=dict)  # CatalogItem.key -> reason
-    resolved: dict[tuple[str, str], CatalogItem] = field(default_factory=dict)  # (id, url) -> as read
+    skipped: dict[tuple[str, str], str] = field(default_factory=dict)  # CatalogueItem.key -> reason
+    resolved: dict[tuple[str, str], CatalogueItem] = field(default_factory=dict)  # (id, url) -> as read
     prior: dict[tuple[str, str], tuple[str, str, str]] = field(default_factory=dict)  # (id, url) ->
     chunks: int = 0  # ... the previous index's (sha256, etag, last_modified)
 
@@ -172,7 +172,7 @@ def _add_chunk(table: Path, known: Known) -> None:
     for row, key in enumerate(zip(ok["id"], ok["sha256"])):
         known.where[key] = (vectors_file, row)
     for pid, sha, status, reason, url, etag, modified in zip(*(rows[c] for c in CHUNK_COLUMNS)):
-        item = CatalogItem(pid, sha256=sha, url=url, etag=etag, last_modified=modified)
+        item = CatalogueItem(pid, sha256=sha, url=url, etag=etag, last_modified=modified)
         if status == "skipped":
             known.skipped[item.key] = reason
         elif url:
@@ -203,9 +203,9 @@ class Plan:
     already (previous index, finished chunks or shards), and `todo`, the items still to embed."""
     out: Path
     images_dir: Path
-    catalog: Path | None
+    catalogue: Path | None
     meta: pd.DataFrame | None
-    items: list[CatalogItem]
+    items: list[CatalogueItem]
     without_image: int | None
     weights: Weights
     precision: str
@@ -213,18 +213,18 @@ class Plan:
     state: dict
     work: Path
     known: Known
-    todo: list[CatalogItem]
+    todo: list[CatalogueItem]
     embedder: object | None  # given by the caller, or the int8 model calibrated for this index
     batch_size: int
     checkpoint_every: int
     workers: int
     started: float
     precision_choice: dict | None  # what `auto` chose and why (embed.precision), for the manifest
-    images_root: Path  # picture files must lie under it (embed.catalog.outside)
-    refused: dict[tuple[str, str], str]  # CatalogItem.key -> why the file is never read
+    images_root: Path  # picture files must lie under it (embed.catalogue.outside)
+    refused: dict[tuple[str, str], str]  # CatalogueItem.key -> why the file is never read
 
 
-def plan_build(images_dir: Path | None, out: Path, *, catalog: Path | None = None,
+def plan_build(images_dir: Path | None, out: Path, *, catalogue: Path | None = None,
                weights: str | Weights | None = None, precision: str | None = None,
                batch_size: int = settings.BATCH_SIZE, limit: int | None = None,
                checkpoint_every: int = settings.CHECKPOINT_EVERY, workers: int | None = None,
@@ -248,26 +248,26 @@ def plan_build(images_dir: Path | None, out: Path, *, catalog: Path | None = Non
     check_precision(asked, MODEL_PRECISIONS)  # a bad setting is refused before any work
     _check_out(out)
 
-    meta = read_catalog(catalog) if catalog else None
+    meta = read_catalogue(catalogue) if catalogue else None
     if meta is not None and IMAGE_COLUMN in meta.columns:
-        images_dir = Path(images_dir) if images_dir is not None else Path(catalog).resolve().parent
+        images_dir = Path(images_dir) if images_dir is not None else Path(catalogue).resolve().parent
         items = from_image_column(meta)
         meta = meta.drop(columns=IMAGE_COLUMN)  # the index's file / url columns say where each picture is
     elif images_dir is None:
-        raise CatalogError(f"Give --images (a folder of <id>.jpg files) or a catalogue with an "
-                           f"{IMAGE_COLUMN!r} column of files or URLs{f'; {catalog} has none' if catalog else ''}.")
+        raise CatalogueError(f"Give --images (a folder of <id>.jpg files) or a catalogue with an "
+                           f"{IMAGE_COLUMN!r} column of files or URLs{f'; {catalogue} has none' if catalogue else ''}.")
     else:
         images_dir = Path(images_dir)
         items = scan_images(images_dir, set(meta["id"]) if meta is not None else None)
     without_image = len(meta) - len(items) if meta is not None else None
     items = items[:limit] if limit is not None else items
     if not items:
-        where = f" with a row in {catalog}" if catalog else ""
-        raise CatalogError(f"No images ({', '.join(['jpg', 'png', 'webp'])}...){where} found in {images_dir}.")
+        where = f" with a row in {catalogue}" if catalogue else ""
+        raise CatalogueError(f"No images ({', '.join(['jpg', 'png', 'webp'])}...){where} found in {images_dir}.")
     root = Path(images_root) if images_root is not None else images_dir
     out_of_root = outside(images_dir, root, items)
     if len(out_of_root) == len(items):
-        raise CatalogError(f"All {len(items)} pictures are outside the images folder {root.resolve()}, e.g. "
+        raise CatalogueError(f"All {len(items)} pictures are outside the images folder {root.resolve()}, e.g. "
                            f"{items[0].file}; give --images-root DIR to allow pictures under a wider folder.")
     if on_progress:
         on_progress(0, len(items), 0.0)  # a page can say "starting" while files are hashed and the model loads
@@ -289,7 +289,7 @@ def plan_build(images_dir: Path | None, out: Path, *, catalog: Path | None = Non
         write_json_atomic(work / CHOICE_FILE, {"identity": identity, "record": choice.record})
     todo = [it for it in items if it.key not in known.skipped and it.key not in refused
             and (it.key not in known.resolved if it.url else it.key not in known.where)]
-    return Plan(out, images_dir, catalog, meta, items, without_image, weights, precision, identity, state,
+    return Plan(out, images_dir, catalogue, meta, items, without_image, weights, precision, identity, state,
                 work, known, todo, embedder, batch_size, checkpoint_every, workers, started, choice.record,
                 root, refused)
 
@@ -319,7 +319,7 @@ def finish_build(plan: Plan, known: Known, *, embedded: set, embed_seconds: floa
     work folder."""
     items = [known.resolved.get(it.key, it) if it.url else it for it in plan.items]  # URLs: as fetched
     known.skipped.update(plan.refused)
-    report = _assemble(plan.out, plan.images_dir, plan.images_root, plan.catalog, plan.meta, items, known, plan.identity,
+    report = _assemble(plan.out, plan.images_dir, plan.images_root, plan.catalogue, plan.meta, items, known, plan.identity,
                        plan.weights, plan.started, embedded=embedded, without_image=plan.without_image,
                        embed_seconds=embed_seconds, rebuild=rebuild, index_type=index_type,
                        progress=progress, build_info={**(build_info or {}), **(
@@ -332,7 +332,7 @@ def build_index(
     images_dir: Path | None,
     out: Path,
     *,
-    catalog: Path | None = None,
+    catalogue: Path | None = None,
     weights: str | Weights | None = None,
     precision: str | None = None,
     batch_size: int = settings.BATCH_SIZE,
@@ -347,13 +347,13 @@ def build_index(
     index_type: str = "auto",
     images_root: Path | None = None,
 ) -> BuildReport:
-    """Embed a catalogue into `out`: every image under `images_dir` (restricted to `catalog` ids
-    if given), or, when `catalog` has an `image` column, each row's file or http(s) URL (files
+    """Embed a catalogue into `out`: every image under `images_dir` (restricted to `catalogue` ids
+    if given), or, when `catalogue` has an `image` column, each row's file or http(s) URL (files
     relative to `images_dir`, else to the catalogue's folder). `index_type` (auto, exact or
     approximate, see `embed.ann`) says whether an approximate index is written beside the vectors;
     `fetcher` fetches the URLs (default: settings' workers, timeout and retries). Picture files
     outside `images_root` (default: the images folder) are skipped unread."""
-    plan = plan_build(images_dir, out, catalog=catalog, weights=weights, precision=precision,
+    plan = plan_build(images_dir, out, catalogue=catalogue, weights=weights, precision=precision,
                       batch_size=batch_size, limit=limit, checkpoint_every=checkpoint_every, workers=workers,
                       progress=progress, on_progress=on_progress, embedder=embedder, fetcher=fetcher,
                       index_type=index_type, images_root=images_root)
@@ -379,7 +379,7 @@ def build_index(
                         index_type=index_type, progress=progress, build_info={"engine": "local"})
 
 
-def _pixels(images_dir: Path, items: list[CatalogItem], fetcher: Fetcher | None, workers: int) -> list[np.ndarray]:
+def _pixels(images_dir: Path, items: list[CatalogueItem], fetcher: Fetcher | None, workers: int) -> list[np.ndarray]:
     """The model inputs of those of `items` that can be read (files, or URLs fetched in parallel)."""
     own = fetcher is None and any(it.url for it in items)
     fetcher = Fetcher() if own else fetcher
@@ -474,7 +474,7 @@ def embed_todo(images_dir, todo, work, known, embedder, batch_size, checkpoint_e
     return time.perf_counter() - t0, fresh
 
 
-def _assemble(out, images_dir, images_root, catalog, meta, items, known, identity, weights, started, *,
+def _assemble(out, images_dir, images_root, catalogue, meta, items, known, identity, weights, started, *,
               embedded, without_image, embed_seconds, rebuild=None, index_type="auto",
               progress=False, build_info=None) -> BuildReport:
     kept = [it for it in items if it.sha256 and (it.id, it.sha256) in known.where]
@@ -500,7 +500,7 @@ def _assemble(out, images_dir, images_root, catalog, meta, items, known, identit
         "skipped": skipped,
         "images_dir": str(images_dir.resolve()),
         "images_root": str(Path(images_root).resolve()),  # the app shows only picture files under it
-        "catalog": str(Path(catalog).resolve()) if catalog else None,
+        "catalog": str(Path(catalogue).resolve()) if catalogue else None,
         "catalog_rows_without_image": without_image,
         "input_digest": input_digest(items),
         "library_versions": library_versions("tensorflow", "tensorflow-cpu", "keras", "numpy", "pillow",
@@ -527,7 +527,7 @@ def _assemble(out, images_dir, images_root, catalog, meta, items, known, identit
     return BuildReport(out, len(kept), n_embedded, reused, skipped, time.perf_counter() - started, embed_seconds)
 
 
-def _same_approximate(out: Path, identity: dict, kept: list[CatalogItem]) -> Path | None:
+def _same_approximate(out: Path, identity: dict, kept: list[CatalogueItem]) -> Path | None:
     """The previous index's approximate index when it was built over exactly these vectors (same
     model, products, pictures and order, same settings): copied rather than built again."""
     try:

@@ -33,7 +33,7 @@ def _parser() -> argparse.ArgumentParser:
                    help="folder of images named <product id>.<jpg|png|webp|heic|avif...>, or the folder the "
                         "catalogue's relative image paths start from (default: the demo catalogue, or the "
                         "catalogue's own folder when it has an 'image' column)")
-    b.add_argument("--catalog", type=Path, default=None,
+    b.add_argument("--catalogue", "--catalog", type=Path, default=None,
                    help="CSV with an 'id' column and product metadata, and optionally an 'image' column of "
                         "files or http(s) URLs (default: the demo styles.csv when --images is the demo folder)")
     b.add_argument("--out", type=Path, default=settings.DEMO_VISUAL_INDEX, help="index folder to write")
@@ -97,17 +97,17 @@ def _build(args) -> int:
     weights = parse_weights(args.weights)
     if weights.kind == "none":
         print(RANDOM_WEIGHTS_WARNING, file=sys.stderr)
-    catalog, images = args.catalog, args.images
-    if images is None and catalog is None:
+    catalogue, images = args.catalogue, args.images
+    if images is None and catalogue is None:
         images = settings.DEMO_FASHION_IMAGES
-    if catalog is None and images is not None and Path(images).resolve() == settings.DEMO_FASHION_IMAGES.resolve():
-        catalog = settings.DEMO_FASHION_CATALOG
+    if catalogue is None and images is not None and Path(images).resolve() == settings.DEMO_FASHION_IMAGES.resolve():
+        catalogue = settings.DEMO_FASHION_CATALOGUE
     check_engine_arguments(args)
     allow = Allow.parse([*settings.FETCH_ALLOW, *args.allow_fetch_host])
     if args.engine == "spark":
         from embed.spark import build_index_on_spark  # PySpark loads only for this engine
 
-        report = build_index_on_spark(images, args.out, catalog=catalog, weights=weights,
+        report = build_index_on_spark(images, args.out, catalogue=catalogue, weights=weights,
                                       precision=args.precision, batch_size=args.batch_size, limit=args.limit,
                                       checkpoint_every=args.checkpoint_every, workers=args.workers,
                                       progress=not args.quiet, rebuild=args.command_line,
@@ -116,7 +116,7 @@ def _build(args) -> int:
                                       conf=args.spark_conf, fetch_allow=allow, images_root=args.images_root)
     else:
         with Fetcher(workers=args.fetch_workers, timeout=args.fetch_timeout, allow=allow) as fetcher:
-            report = build_index(images, args.out, catalog=catalog, weights=weights,
+            report = build_index(images, args.out, catalogue=catalogue, weights=weights,
                                  precision=args.precision, batch_size=args.batch_size, limit=args.limit,
                                  checkpoint_every=args.checkpoint_every, workers=args.workers,
                                  progress=not args.quiet, rebuild=args.command_line, fetcher=fetcher,

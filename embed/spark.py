@@ -56,7 +56,7 @@ from common.netguard import Allow
 from common.spark import is_remote, local_cores, runs_here, session
 from embed.build import (HEARTBEAT_SECONDS, SHARDS_DIR, BuildReport, Plan, ProgressCallback, embed_todo, Known,
                          BuildProgress, finish_build, known_vectors, plan_build)
-from embed.catalog import CatalogItem
+from embed.catalogue import CatalogueItem
 from embed.fetch import Fetcher
 from embed.weights import MODEL_PRECISIONS, WEIGHTS_FILE, Weights, check_precision, keras_models_dir
 
@@ -89,7 +89,7 @@ def build_index_on_spark(
     images_dir: Path | None,
     out: Path,
     *,
-    catalog: Path | None = None,
+    catalogue: Path | None = None,
     weights: str | Weights | None = None,
     precision: str | None = None,
     batch_size: int = settings.BATCH_SIZE,
@@ -109,11 +109,11 @@ def build_index_on_spark(
 ) -> BuildReport:
     """`embed.build.build_index`'s index, embedded by Spark tasks (one a shard of `checkpoint_every`
     images); `master` / `conf` as `common.spark.session`. Spark starts only when there is work."""
-    _refuse_uris(images_dir, out, catalog)
+    _refuse_uris(images_dir, out, catalogue)
     if check_precision(precision, MODEL_PRECISIONS) == "int8" and not runs_here(master):
         raise InputError(_INT8_ON_A_CLUSTER)
     with Fetcher(workers=fetch_workers, timeout=fetch_timeout, allow=fetch_allow) as fetcher:  # checks the settings
-        plan = plan_build(images_dir, out, catalog=catalog, weights=weights, precision=precision,
+        plan = plan_build(images_dir, out, catalogue=catalogue, weights=weights, precision=precision,
                           batch_size=batch_size, limit=limit, checkpoint_every=checkpoint_every, workers=workers,
                           progress=progress, on_progress=on_progress, fetcher=fetcher, index_type=index_type,
                           int8_allowed=runs_here(master), images_root=images_root)
@@ -144,8 +144,8 @@ _INT8_ON_A_CLUSTER = ("--precision int8 with --engine spark needs a local[N] mas
                       "and cached on this machine); on a cluster use --precision fp32 or bf16.")
 
 
-def _refuse_uris(images_dir, out, catalog) -> None:
-    for flag, value in (("--out", out), ("--images", images_dir), ("--catalog", catalog)):
+def _refuse_uris(images_dir, out, catalogue) -> None:
+    for flag, value in (("--out", out), ("--images", images_dir), ("--catalogue", catalogue)):
         if value is not None and (is_remote(value) or _URI.match(str(value))):
             raise InputError(
                 f"{flag} {value}: --engine spark takes paths that the driver and every executor see at the same "
@@ -319,7 +319,7 @@ def _embed_shard(job: _Job, spec: dict) -> tuple:
     final = Path(job.shards_dir) / spec["name"]
     loading = 0.0  # seconds this task spent loading the model (0: its worker had it)
     if not (final / f"{CHUNK}.csv").is_file():  # else another attempt of this task finished it
-        items = [CatalogItem(*row) for row in spec["items"]]
+        items = [CatalogueItem(*row) for row in spec["items"]]
         known = Known(where={(pid, sha): ("", 0) for pid, sha in spec["known"]},
                        prior={(pid, url): (sha, etag, modified) for pid, url, sha, etag, modified in spec["prior"]})
         tmp = final.with_name(f".{final.name}.{uuid.uuid4().hex[:8]}")

@@ -85,8 +85,8 @@ DEMOS: dict[str, Demo] = {demo.name: demo for demo in (
                                     "(Online Retail) are checked by the offline evaluation."}),
     Demo("movielens", "MovieLens sample (610 users, the 1,500 most-rated movies)", "DEMO_MOVIELENS_RATINGS",
          ratings="DEMO_MOVIELENS_MOVIES", example="Toy Story"),
-    Demo("fashion", "Fashion product images (the demo catalogue)", "DEMO_FASHION_CATALOG",
-         catalogue=("DEMO_FASHION_IMAGES", "DEMO_FASHION_CATALOG")),
+    Demo("fashion", "Fashion product images (the demo catalogue)", "DEMO_FASHION_CATALOGUE",
+         catalogue=("DEMO_FASHION_IMAGES", "DEMO_FASHION_CATALOGUE")),
 )}
 
 # The demo set each part opens on when none is asked for (the app's pages, the API's endpoints).

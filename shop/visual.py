@@ -91,5 +91,5 @@ def build_demo_index(ds: DataSet, weights: str,
     with build_lock(folder):  # two visitors arriving at once: one builds, the other waits
         if (folder / "manifest.json").is_file():
             return None
-        return build_index(images, folder, catalog=catalogue, weights=weights, progress=False,
+        return build_index(images, folder, catalogue=catalogue, weights=weights, progress=False,
                            on_progress=on_progress).count

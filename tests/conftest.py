@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.helpers import APP, write_tiny_catalog
+from tests.helpers import APP, write_tiny_catalogue
 
 
 @pytest.fixture(scope="session")
@@ -19,18 +19,18 @@ def tiny_visual_index(tmp_path_factory, embedder):
     from embed.build import build_index
 
     root = tmp_path_factory.mktemp("tiny_shop")
-    images, catalog = write_tiny_catalog(root)
-    build_index(images, root / "index", catalog=catalog, embedder=embedder, progress=False)
-    return root / "index", images, catalog
+    images, catalogue = write_tiny_catalogue(root)
+    build_index(images, root / "index", catalogue=catalogue, embedder=embedder, progress=False)
+    return root / "index", images, catalogue
 
 
 def _use_tiny_index(mp: pytest.MonkeyPatch, tiny_visual_index) -> None:
     import settings
 
-    index, images, catalog = tiny_visual_index
+    index, images, catalogue = tiny_visual_index
     mp.setattr(settings, "DEMO_VISUAL_INDEX", index)
     mp.setattr(settings, "DEMO_FASHION_IMAGES", images)
-    mp.setattr(settings, "DEMO_FASHION_CATALOG", catalog)
+    mp.setattr(settings, "DEMO_FASHION_CATALOGUE", catalogue)
     mp.setattr(settings, "WEIGHTS", "none")
 
 
@@ -94,7 +94,7 @@ def tiny_shop_workspace(tmp_path_factory):
 
     root = tmp_path_factory.mktemp("tiny_shop_workspace")
     orders, catalogue = write_tiny_shop(root / "shop")
-    assert cli.main(["build", "--orders", str(orders), "--catalog", str(catalogue), "--weights", "none",
+    assert cli.main(["build", "--orders", str(orders), "--catalogue", str(catalogue), "--weights", "none",
                      "--name", "tiny", "--artifacts", str(root / "artifacts")]) == 0
     return root / "artifacts", model.open_workspace("tiny", root / "artifacts")
 

@@ -81,12 +81,12 @@ def not_pictures() -> dict[str, bytes]:
         "logo.svg": b'<?xml version="1.0"?>\n<svg xmlns="http://www.w3.org/2000/svg" width="40" height="40">'
                     b'<circle cx="20" cy="20" r="18" fill="red"/></svg>\n',
         "notes.jpg": b"Shopping list:\n- blue shirt, size M\n- white canvas shoes\n" * 4,
-        "receipt.pdf": b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n",
+        "receipt.pdf": b"%PDF-1.4\n1 0 obj << /Type /Catalogue >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n",
         "page.html": b"<!DOCTYPE html>\n<html><head><title>Shop</title></head><body><img src=a.jpg></body></html>\n",
     }
 
 
-def write_catalog(folder: Path, ids, fmt: str = "JPEG") -> Path:
+def write_catalogue(folder: Path, ids, fmt: str = "JPEG") -> Path:
     """Write one picture per id as <id>.jpg (or .png) into `folder`."""
     folder.mkdir(parents=True, exist_ok=True)
     suffix = ".jpg" if fmt == "JPEG" else ".png"
@@ -109,19 +109,19 @@ TINY_STYLES = [  # id, gender, masterCategory, articleType, baseColour, productD
 ]
 
 
-def write_tiny_catalog(folder: Path) -> tuple[Path, Path]:
+def write_tiny_catalogue(folder: Path) -> tuple[Path, Path]:
     """Ten pictures with a styles.csv like the demo's: (images folder, catalogue path)."""
-    images = write_catalog(folder / "images", [row[0] for row in TINY_STYLES])
-    catalog = folder / "styles.csv"
+    images = write_catalogue(folder / "images", [row[0] for row in TINY_STYLES])
+    catalogue = folder / "styles.csv"
     pd.DataFrame(TINY_STYLES, columns=["id", "gender", "masterCategory", "articleType", "baseColour",
-                                       "productDisplayName"]).to_csv(catalog, index=False)
-    return images, catalog
+                                       "productDisplayName"]).to_csv(catalogue, index=False)
+    return images, catalogue
 
 
 def write_tiny_shop(folder: Path) -> tuple[Path, Path]:
     """One shop, one set of ids: the ten tiny products as a catalogue (id, name, category, image
     relative to the catalogue) and 80 orders of pairs of them by 12 customers: (orders, catalogue)."""
-    write_catalog(folder / "images", [row[0] for row in TINY_STYLES])
+    write_catalogue(folder / "images", [row[0] for row in TINY_STYLES])
     catalogue = folder / "catalogue.csv"
     pd.DataFrame([(f"{r[0]}", r[5], r[2], f"images/{r[0]}.jpg") for r in TINY_STYLES],
                  columns=["sku", "title", "category", "image"]).to_csv(catalogue, index=False)
@@ -246,10 +246,10 @@ def wait_healthy(url: str, proc: subprocess.Popen, seconds: float = 120) -> None
 def streamlit_server(tiny_visual_index, **env_overrides):
     """`streamlit run` on a free port of 127.0.0.1, visual search on the tiny index (random
     weights, no network); yields its URL and stops it at the end."""
-    index, images, catalog = tiny_visual_index
+    index, images, catalogue = tiny_visual_index
     port = free_port()
-    env = {**os.environ, "VITRINE_VISUAL_INDEX": str(index), "VITRINE_CATALOG_IMAGES": str(images),
-           "VITRINE_CATALOG": str(catalog), "VITRINE_WEIGHTS": "none", **env_overrides}
+    env = {**os.environ, "VITRINE_VISUAL_INDEX": str(index), "VITRINE_CATALOGUE_IMAGES": str(images),
+           "VITRINE_CATALOGUE": str(catalogue), "VITRINE_WEIGHTS": "none", **env_overrides}
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.port", str(port),
          "--server.headless", "true", "--server.address", "127.0.0.1", "--server.fileWatcherType", "none"],

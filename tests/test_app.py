@@ -85,7 +85,7 @@ def test_only_the_visual_search_page_loads_tensorflow_and_only_when_it_renders()
         import sys
         import common.artifacts, common.tables, common.topk, recommend.cli, embed.index
         import ui.visual_search, ui.basket_rules, ui.similar_products, ui.similar_customers, ui.similar_movies
-        import embed.images, embed.build, embed.catalog, embed.weights
+        import embed.images, embed.build, embed.catalogue, embed.weights
         loaded = sorted(m for m in sys.modules if m == "tensorflow" or m.startswith(("tensorflow.", "keras")))
         assert not loaded, loaded[:5]
         import embed.model

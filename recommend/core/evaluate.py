@@ -108,33 +108,34 @@ def map_at_k(recommended, relevant, k: int) -> float:
     return _mean(_per_user(recommended, relevant, k)["MAP"])
 
 
-def coverage_at_k(recommended, catalog, k: int) -> float:
-    """Share of the catalogue (a collection of ids, or its size) that appears in some top-k list."""
+def coverage_at_k(recommended, items, k: int) -> float:
+    """Share of the items that could be recommended (a collection of ids, or how many) that
+    appears in some top-k list."""
     k = check_k(k)
     lists = recommended.values() if isinstance(recommended, Mapping) else recommended
     shown = set()
     for rec in lists:
         shown.update(list(rec)[:k])
-    size = catalog if isinstance(catalog, (int, np.integer)) else len(set(catalog))
+    size = items if isinstance(items, (int, np.integer)) else len(set(items))
     if size <= 0:
-        raise ValueError("The catalogue is empty.")
+        raise ValueError("There are no items to cover.")
     return len(shown) / size
 
 
-def evaluate(recommended, relevant, k: int | Iterable[int] = 10, catalog=None) -> dict[str, float]:
+def evaluate(recommended, relevant, k: int | Iterable[int] = 10, items=None) -> dict[str, float]:
     """Every metric at each k, as {"users": n, "HitRate@10": ..., ..., "Coverage@10": ...}.
 
-    `catalog` (ids, or their count) adds Coverage@k; without it coverage is left out.
+    `items` (the ids that could be recommended, or their count) adds Coverage@k; without it coverage is left out.
     """
     ks = [k] if isinstance(k, (int, np.integer)) else list(k)
     result: dict[str, float] = {"users": len(_pairs(recommended, relevant))}
     for kk in ks:
         per_user = _per_user(recommended, relevant, kk)
         result.update({f"{name}@{kk}": _mean(per_user[name]) for name in METRICS})
-        if catalog is not None:
+        if items is not None:
             scored = relevant.keys() if isinstance(relevant, Mapping) else None
             recs = ({key: recommended.get(key, ()) for key in scored} if scored is not None else recommended)
-            result[f"Coverage@{kk}"] = coverage_at_k(recs, catalog, kk)
+            result[f"Coverage@{kk}"] = coverage_at_k(recs, items, kk)
     return result
 
 
@@ -163,25 +164,25 @@ def popular_recommendations(ranking: Sequence, seen: Mapping, k: int) -> dict:
     k = check_k(k)
     ranking = list(ranking)
     result = {}
-    for key, items in seen.items():
-        items = items if isinstance(items, (set, frozenset)) else set(items)
+    for key, had in seen.items():
+        had = had if isinstance(had, (set, frozenset)) else set(had)
         # Only the first k + |seen| of the ranking can be needed; no full scan per key.
-        head = ranking[: k + len(items)]
-        result[key] = [item for item in head if item not in items][:k]
+        head = ranking[: k + len(had)]
+        result[key] = [item for item in head if item not in had][:k]
     return result
 
 
-def random_recommendations(catalog: Sequence, seen: Mapping, k: int, seed: int = 0) -> dict:
+def random_recommendations(items: Sequence, seen: Mapping, k: int, seed: int = 0) -> dict:
     """The chance baseline: for each key, k items drawn at random (seeded) from those it has not seen."""
     k = check_k(k)
-    catalog = np.asarray(list(catalog), dtype=object)
+    pool = np.asarray(list(items), dtype=object)
     rng = np.random.default_rng(seed)
     result = {}
-    for key, items in seen.items():
-        items = items if isinstance(items, (set, frozenset)) else set(items)
-        # Draw a few more than needed, then drop what was seen (cheaper than masking the catalogue).
-        draw = catalog[rng.choice(len(catalog), size=min(len(catalog), k + len(items)), replace=False)]
-        result[key] = [item for item in draw if item not in items][:k]
+    for key, had in seen.items():
+        had = had if isinstance(had, (set, frozenset)) else set(had)
+        # Draw a few more than needed, then drop what was seen (cheaper than masking every item).
+        draw = pool[rng.choice(len(pool), size=min(len(pool), k + len(had)), replace=False)]
+        result[key] = [item for item in draw if item not in had][:k]
     return result
 
 

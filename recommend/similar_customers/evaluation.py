@@ -122,7 +122,7 @@ def evaluate_customers(purchases: pd.DataFrame, *, cut: str | None = "2011-09-01
     cut = cut or default_cut(purchases, cols)
     train, relevant = split_by_date(purchases, cut, cols)
     customers = sorted(relevant)
-    catalog = train[cols.item].nunique()
+    n_items = train[cols.item].nunique()
     seen = relevant_sets(train, cols.customer, cols.item)
     grid = grid or [{"weighting": DEFAULT_WEIGHTING, "k": DEFAULT_NEIGHBOURS}]
     steps = 1 + len(grid) + with_item_item + 2 * with_ease
@@ -130,23 +130,23 @@ def evaluate_customers(purchases: pd.DataFrame, *, cut: str | None = "2011-09-01
     tell("popularity", 0.0)
     results = {"popularity": {"model": "popularity", **evaluate(popular_recommendations(
         popularity_ranking(train.drop_duplicates([cols.customer, cols.item])[cols.item]),
-        {c: seen[c] for c in customers}, k), relevant, k, catalog)}}
+        {c: seen[c] for c in customers}, k), relevant, k, n_items)}}
     for i, g in enumerate(grid):
         tell(f"user-user {g['weighting']}, {g['k']} neighbours", (1 + i) / steps)
         results[f"user-user {g['weighting']} k={g['k']}"] = {
-            "model": "user-user", **g, **evaluate(user_user(train, customers, n=k, cols=cols, **g), relevant, k, catalog)}
+            "model": "user-user", **g, **evaluate(user_user(train, customers, n=k, cols=cols, **g), relevant, k, n_items)}
     if with_item_item and cols.order:
         tell("item-item cosine", (1 + len(grid)) / steps)
         results["item-item cosine (50 neighbours)"] = {
-            "model": "item-item", **evaluate(item_item(train, customers, n=k, cols=cols), relevant, k, catalog)}
+            "model": "item-item", **evaluate(item_item(train, customers, n=k, cols=cols), relevant, k, n_items)}
     facts = {"cut": cut, "train_lines": int(len(train)), "test_customers": len(customers),
-             "train_products": int(catalog)}
+             "train_products": int(n_items)}
     if with_ease:
         tell("choosing EASE's λ on a validation cut of the training months", (steps - 2) / steps)
         best, by_lambda = tuned_lambda(train, cols)
         tell(f"EASE λ={best:g}", (steps - 1) / steps)
         lists, model = ease_lists(train, customers, best, n=k, cols=cols)
-        results[f"ease λ={best:g}"] = {"model": "ease", **evaluate(lists, relevant, k, catalog),
+        results[f"ease λ={best:g}"] = {"model": "ease", **evaluate(lists, relevant, k, n_items),
                                        "fit_s": round(model.seconds, 2)}
         facts.update({"ease_lambda": best, "ease_validation_ndcg10": by_lambda, "ease_products": int(len(model.kept))})
     tell("done", 1.0)

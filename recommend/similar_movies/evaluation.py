@@ -120,23 +120,23 @@ def evaluate_movies(ratings: pd.DataFrame, *, k: int = 10, settings: list[dict] 
     steps = 1 + len(settings) + 2 * with_ease
     users = list(relevant)
     seen = {u: set(v) for u, v in train.groupby("userId")["movieId"]}
-    catalog = train["movieId"].nunique()
+    n_items = train["movieId"].nunique()
     tell("popularity", 0.0)
     results = {"popularity": {"model": "popularity", **evaluate(
         popular_recommendations(popularity_ranking(train["movieId"]), {u: seen.get(u, set()) for u in users}, k),
-        relevant, k, catalog)}}
+        relevant, k, n_items)}}
     for i, s in enumerate(settings):
         name = f"item-kNN centre={s['centre']} min_ratings={s['min_ratings']}"
         tell(name, (1 + i) / steps)
         results[name] = {"model": "item-knn", **s, **evaluate(knn_recommendations(train, users, k=k, **s), relevant,
-                                                               k, catalog)}
-    facts = {"split": split, "train_ratings": int(len(train)), "test_users": len(users), "train_movies": int(catalog)}
+                                                               k, n_items)}
+    facts = {"split": split, "train_ratings": int(len(train)), "test_users": len(users), "train_movies": int(n_items)}
     if with_ease:
         tell("choosing EASE's λ on a validation split of the training ratings", (steps - 2) / steps)
         best, by_lambda = tuned_lambda(train)
         tell(f"EASE λ={best:g}", (steps - 1) / steps)
         lists, model = ease_recommendations(train, users, best, k=k)
-        results[f"ease λ={best:g}"] = {"model": "ease", **evaluate(lists, relevant, k, catalog),
+        results[f"ease λ={best:g}"] = {"model": "ease", **evaluate(lists, relevant, k, n_items),
                                        "fit_s": round(model.seconds, 2)}
         facts.update({"ease_lambda": best, "ease_validation_ndcg10": by_lambda, "ease_movies": int(len(model.kept))})
     tell("done", 1.0)

@@ -121,8 +121,8 @@ def build(ratings: pd.DataFrame, movies: pd.DataFrame, *, k: int = DEFAULT_K,
         raise InputError(f"min_ratings must be a whole number of at least 1, got {min_ratings!r}.")
     started = time.perf_counter()
     stats = movie_stats(ratings)
-    catalog = movies.merge(stats, on="movieId", how="left")
-    catalog["n_ratings"] = catalog["n_ratings"].fillna(0).astype(int)
+    rated = movies.merge(stats, on="movieId", how="left")  # the movies with their rating counts
+    rated["n_ratings"] = rated["n_ratings"].fillna(0).astype(int)
     kept_ids = set(stats.loc[stats["n_ratings"] >= min_ratings, "movieId"])
     # centring uses every rating of the user, not only those of kept movies
     kept = centred(ratings, centre)
@@ -137,11 +137,11 @@ def build(ratings: pd.DataFrame, movies: pd.DataFrame, *, k: int = DEFAULT_K,
         "model": model, **facts,
         "similarity": chosen.about,
         "ratings": int(len(ratings)), "read": dict(ratings.attrs.get("read", {})), "users": int(ratings["userId"].nunique()),
-        "movies": int(len(catalog)), "movies_with_neighbours": int(table["movieId"].nunique()),
+        "movies": int(len(rated)), "movies_with_neighbours": int(table["movieId"].nunique()),
         "movies_considered": int(len(ids)), "seconds": round(time.perf_counter() - started, 2),
         "library_versions": library_versions("numpy", "scipy", "pandas", "numba"), "created": utc_now(),
     }
-    return SimilarMovies(table, catalog, manifest)
+    return SimilarMovies(table, rated, manifest)
 
 
 
@@ -231,17 +231,17 @@ def answer(result: SimilarMovies, query: str, k: int | None = None) -> pd.DataFr
     """Item `query`'s most similar items, best first: rank, id, score (the similarity), title,
     genres, n_ratings and mean_rating."""
     k = None if k is None else check_k(k)
-    catalog = result.movies.set_index("movieId")
+    table = result.movies.set_index("movieId")
     movie_id = item_id(result, query)
-    if movie_id not in catalog.index:
+    if movie_id not in table.index:
         raise InputError(f"unknown item id {str(movie_id)!r}")
     rows = result.neighbours[result.neighbours["movieId"] == movie_id]
     if rows.empty:
-        n = int(catalog.at[movie_id, "n_ratings"])
-        raise InputError(f"{display_title(catalog.at[movie_id, 'title'])} has {n} rating(s), fewer than the "
+        n = int(table.at[movie_id, "n_ratings"])
+        raise InputError(f"{display_title(table.at[movie_id, 'title'])} has {n} rating(s), fewer than the "
                          f"{result.manifest['min_ratings']} needed for neighbours; lower --min-ratings.")
     rows = rows.head(k) if k else rows
-    info = catalog.loc[rows["similar_movieId"], ["title", "genres", "n_ratings", "mean_rating"]].copy()
+    info = table.loc[rows["similar_movieId"], ["title", "genres", "n_ratings", "mean_rating"]].copy()
     info["title"] = info["title"].map(display_title)
     found = rows[["rank", "similar_movieId", "similarity"]].rename(columns={"similar_movieId": "id",
                                                                           "similarity": "score"})

@@ -115,7 +115,7 @@ def evaluate_similar_products(lines: pd.DataFrame, columns: OrderColumns, *, sim
     train, test = time_split(lines, columns.date, test_share=test_share, group_col=columns.order)
     inter = interaction_matrix(train, columns.order, columns.item)
     queries, hidden = leave_one_out(test, columns.order, columns.item, inter.col_ids, seed)
-    catalog = inter.shape[1]
+    n_items = inter.shape[1]
     tell = step or (lambda what, share: None)
     grid = [(s, m) for s in similarities for m in min_counts]
     steps = 1 + len(grid) + 3 * with_ease
@@ -124,9 +124,9 @@ def evaluate_similar_products(lines: pd.DataFrame, columns: OrderColumns, *, sim
     ranking = popularity_ranking(train.drop_duplicates([columns.order, columns.item])[columns.item])
     popular = popular_recommendations(ranking, queries, max(ks))
     rows[("random", "-")] = {"model": "random", **evaluate(random_recommendations(inter.col_ids, queries, max(ks),
-                                                                                   seed), hidden, ks, catalog),
+                                                                                   seed), hidden, ks, n_items),
                              "build_s": 0.0}
-    rows[("popularity", "-")] = {"model": "popularity", **evaluate(popular, hidden, ks, catalog), "build_s": 0.0}
+    rows[("popularity", "-")] = {"model": "popularity", **evaluate(popular, hidden, ks, n_items), "build_s": 0.0}
     facts_ease, lam = {}, None
     if with_ease:
         tell("choosing EASE's λ on a validation split of the training orders", 1 / steps)
@@ -140,14 +140,14 @@ def evaluate_similar_products(lines: pd.DataFrame, columns: OrderColumns, *, sim
         seconds = time.perf_counter() - started
         recs = basket_recommendations(found, inter.col_ids, queries, max(ks))
         answered = sum(1 for key in hidden if recs.get(key))
-        rows[(similarity, min_count)] = {"model": similarity, **evaluate(recs, hidden, ks, catalog),
+        rows[(similarity, min_count)] = {"model": similarity, **evaluate(recs, hidden, ks, n_items),
                                          "answered": answered / max(len(hidden), 1), "build_s": round(seconds, 2)}
     if with_ease:
         tell(f"EASE λ={lam:g}, full model", (steps - 1) / steps)
         model = ease.fit(inter.matrix, lam)
         recs = ease_recommendations(model, inter.col_ids, queries, max(ks))
         rows[("ease (full model)", f"λ={lam:g}")] = {
-            "model": "ease-full-basket", **evaluate(recs, hidden, ks, catalog),
+            "model": "ease-full-basket", **evaluate(recs, hidden, ks, n_items),
             "answered": sum(1 for key in hidden if recs.get(key)) / max(len(hidden), 1),
             "build_s": round(model.seconds, 2)}
         facts_ease = {"ease_lambda": lam, "ease_validation_hitrate10": by_lambda, "ease_items": len(model.kept)}
@@ -158,6 +158,6 @@ def evaluate_similar_products(lines: pd.DataFrame, columns: OrderColumns, *, sim
     facts = {
         "train_orders": int(train[columns.order].nunique()), "test_orders": int(test[columns.order].nunique()),
         "test_cut": str(pd.to_datetime(test[columns.date]).min()), "queries": len(queries),
-        "train_products": int(catalog), **facts_ease,
+        "train_products": int(n_items), **facts_ease,
     }
     return table, facts

@@ -235,13 +235,13 @@ def answer(result: SimilarProducts, query: str, k: int | None = None) -> pd.Data
     """Product `query`'s similar products, best first: rank, id, score (the similarity), co_count
     (orders holding both), name and the categories."""
     k = None if k is None else check_k(k)
-    catalog = result.products.set_index("item")
+    table = result.products.set_index("item")
     item = str(query)
-    if item not in catalog.index:
+    if item not in table.index:
         raise InputError(f"Unknown product id {item!r}.")
     rows = result.neighbours[result.neighbours["item"] == item].sort_values("rank")
     rows = rows.head(k) if k else rows
-    cats = [c for c in result.manifest.get("columns", {}).get("categories", []) if c in catalog.columns]
-    info = catalog.loc[rows["similar_item"], ["name", *cats]].reset_index(drop=True)
+    cats = [c for c in result.manifest.get("columns", {}).get("categories", []) if c in table.columns]
+    info = table.loc[rows["similar_item"], ["name", *cats]].reset_index(drop=True)
     found = rows[["rank", "similar_item", "score", "co_count"]].rename(columns={"similar_item": "id"})
     return pd.concat([found.reset_index(drop=True), info], axis=1)

@@ -29,10 +29,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_column_arguments(p, FLAGS)
     p.add_argument("--ratings", type=Path, default=None, metavar="FILE",
                    help="ratings (user, item, rating[, time]) for similar items (the Similar movies page)")
-    p.add_argument("--catalog", type=Path, default=None, metavar="FILE",
+    p.add_argument("--catalogue", "--catalog", type=Path, default=None, metavar="FILE",
                    help="the catalogue (id, name, category, image): names, categories and pictures of products")
-    for table in ("ratings", "catalog"):
-        p.add_argument(f"--{table}-map", nargs="+", default=[], metavar="FIELD=COL",
+    for table in ("ratings", "catalogue"):
+        old = ["--catalog-map"] if table == "catalogue" else []  # the spelling before "catalogue"
+        p.add_argument(f"--{table}-map", *old, nargs="+", default=[], metavar="FIELD=COL",
                        help=f"name columns of --{table} whose guess is wrong, e.g. "
                             + ("user=Reviewer item=ISBN rating=Stars" if table == "ratings" else "id=SKU image=Picture"))
     p.add_argument("--weights", default=None,
@@ -57,7 +58,7 @@ def run(args) -> int:
     models = _models(args.model)  # before any reading: a wrong name costs nothing
     check_engine_arguments(args)
     ratings, catalogue, sources = read_extra("ratings", args.ratings, args.ratings_map), \
-        read_extra("catalogue", args.catalog, args.catalog_map), {}
+        read_extra("catalogue", args.catalogue, args.catalogue_map), {}
     orders = source_description = None
     if args.orders is not None or args.orders_sql is not None or ratings is None:
         given = given_columns(args)
@@ -145,10 +146,10 @@ def read_extra(what: str, path: Path | None, overrides: list[str]) -> tuple[pd.D
     for item in overrides:
         role, sep, column = item.partition("=")
         if not sep or role not in mapping:
-            flag = "--ratings-map" if what == "ratings" else "--catalog-map"
+            flag = "--ratings-map" if what == "ratings" else "--catalogue-map"
             raise InputError(f"{flag} takes FIELD=COL with FIELD one of {', '.join(mapping)}; got {item!r}.")
         mapping[role] = column or None
-    flag = "--ratings-map" if what == "ratings" else "--catalog-map"
+    flag = "--ratings-map" if what == "ratings" else "--catalogue-map"
     for field in schema.fields:
         if field.required and not mapping[field.role]:
             raise InputError(f"No column of {Path(path).name} looks like {field.label}; name it with {flag} "

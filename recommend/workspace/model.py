@@ -185,7 +185,7 @@ def _visual_index(catalogue: pd.DataFrame | None, out: Path, weights: str | None
         shutil.copytree(previous.resolve(), out, copy_function=_link_or_copy)  # artifacts never change in place
     with tempfile.TemporaryDirectory(prefix="vitrine-catalogue-") as stage:
         pictures.to_csv(Path(stage) / "catalogue.csv", index=False)
-        command = [sys.executable, "-m", "embed", "build", "--catalog", str(Path(stage) / "catalogue.csv"),
+        command = [sys.executable, "-m", "embed", "build", "--catalogue", str(Path(stage) / "catalogue.csv"),
                    "--out", str(out), "--weights", weights or settings.WEIGHTS,
                    *(["--images-root", root] if root is not None else [])]
         process = subprocess.Popen(command, cwd=settings.ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)

@@ -150,7 +150,7 @@ def test_a_rebuilt_workspace_is_served_after_reload_and_after_the_poll(api, tmp_
     assert "3" not in [s["id"] for s in after["similar"]] and "3" in [s["id"] for s in before["similar"]]
     assert api.get("/v1/similar-products", params={"id": "3", "dataset": "tiny"}).status_code == 404
 
-    assert cli.main(["build", "--orders", str(orders), "--catalog", str(catalogue), "--weights", "none",
+    assert cli.main(["build", "--orders", str(orders), "--catalogue", str(catalogue), "--weights", "none",
                      "--name", "tiny", "--artifacts", str(api.artifacts)]) == 0  # rebuilt again
     rules = rules_model.load(api.artifacts / "tiny" / "basket_rules")
     api.clock.now += 31  # past the poll interval: the next request looks at the manifest

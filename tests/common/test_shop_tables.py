@@ -73,7 +73,7 @@ def test_ratings_and_catalogue_columns_are_guessed():
     ratings = read_table(settings.DEMO_MOVIELENS_RATINGS)
     assert guess(list(ratings.columns), RATINGS) == {"user": "userId", "item": "movieId", "rating": "rating",
                                                      "time": "timestamp"}
-    catalogue = read_table(settings.DEMO_FASHION_CATALOG)
+    catalogue = read_table(settings.DEMO_FASHION_CATALOGUE)
     found = guess(list(catalogue.columns), CATALOGUE)
     assert (found["id"], found["name"], found["category"]) == ("id", "productDisplayName", "masterCategory")
 

@@ -11,7 +11,7 @@ import pytest
 
 from common.errors import InputError
 from common.tables import csv_columns, delimiter, read_csv, text_encoding
-from embed.catalog import read_catalog
+from embed.catalogue import read_catalogue
 from common.shop_tables import OrderColumns
 from recommend.datasets.online_retail import read_online_retail
 from recommend.rules.baskets import read_baskets
@@ -57,7 +57,7 @@ READERS = {
     "ratings": read_ratings,
     "movies": read_movies,
     "online_retail": read_online_retail,
-    "catalog": read_catalog,
+    "catalogue": read_catalogue,
     "baskets": lambda p: read_baskets(p, "long", OrderColumns(order="InvoiceNo", item="Description", quantity="Quantity")),
 }
 

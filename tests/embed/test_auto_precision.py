@@ -11,7 +11,7 @@ from embed import index, int8, weights
 from embed.build import build_index, plan_build
 from embed.images import load_image
 from embed.precision import check
-from tests.helpers import write_catalog
+from tests.helpers import write_catalogue
 
 pytestmark = pytest.mark.slow  # converts and quantises ResNet50
 
@@ -26,7 +26,7 @@ def shop(tmp_path, monkeypatch):
     monkeypatch.setattr(settings, "INT8_CALIBRATION_IMAGES", 8)
     monkeypatch.setattr(settings, "INT8_CHECK_IMAGES", 10)
     monkeypatch.setattr(weights, "cpu_flags", lambda: frozenset({"avx2", "fma"}))
-    return write_catalog(tmp_path / "img", range(1, 21))
+    return write_catalogue(tmp_path / "img", range(1, 21))
 
 
 def test_int8_that_meets_the_bar_is_kept_and_the_check_is_recorded(shop, tmp_path, monkeypatch, capsys):
@@ -118,20 +118,20 @@ def test_an_index_that_grows_large_enough_has_int8_checked_once(shop, tmp_path, 
     monkeypatch.setattr(settings, "INT8_AUTO_MIN_IMAGES", 21)
     monkeypatch.setattr(settings, "INT8_MIN_COSINE", 1.0)  # int8 falls short
     build_index(shop, tmp_path / "index", weights="none", progress=False)  # 20 pictures: fp32, int8 not tried
-    write_catalog(shop, [21, 22])
+    write_catalogue(shop, [21, 22])
     grown = build_index(shop, tmp_path / "index", weights="none")
     assert "checking int8 against fp32" in capsys.readouterr().err
     built = index.load(tmp_path / "index")
     assert built.manifest["model_precision"] == "fp32" and grown.embedded == 2  # kept: only the new ones
     assert built.manifest["build"]["precision_choice"]["int8_check"]["passed"] is False
-    write_catalog(shop, [23])
+    write_catalogue(shop, [23])
     again = build_index(shop, tmp_path / "index", weights="none")
     assert "checking int8" not in capsys.readouterr().err and again.embedded == 1  # checked once, not again
     assert index.load(tmp_path / "index").manifest["build"]["precision_choice"]["int8_check"]["passed"] is False
 
 
 def test_the_check_compares_the_two_models_on_the_same_pictures(embedder, tmp_path):
-    pictures = [load_image(f) for f in sorted(write_catalog(tmp_path / "img", range(30, 42)).iterdir())]
+    pictures = [load_image(f) for f in sorted(write_catalogue(tmp_path / "img", range(30, 42)).iterdir())]
     same = check(embedder, embedder, pictures, batch_size=5)
     assert same["images"] == 12 and same["mean_cosine"] == pytest.approx(1.0, abs=1e-6)
     assert same["top5_agreement"] == 1.0 and same["passed"] is True

@@ -13,7 +13,7 @@ import embed.build
 from embed import index
 from embed.build import BuildError, build_index, partial_dir
 from embed.images import load_image
-from tests.helpers import write_catalog
+from tests.helpers import write_catalogue
 
 pytestmark = pytest.mark.slow  # runs the model with TensorFlow
 
@@ -30,7 +30,7 @@ def load(out):
 
 
 def test_build_writes_index_and_lists_skipped(tmp_path, embedder):
-    images = write_catalog(tmp_path / "img", [3, 1, 20, 10, 2])
+    images = write_catalogue(tmp_path / "img", [3, 1, 20, 10, 2])
     (images / "7.jpg").write_bytes(b"not a picture")
     (images / "notes.txt").write_text("ignored: not an image suffix")
     out = tmp_path / "index"
@@ -53,12 +53,12 @@ def test_build_writes_index_and_lists_skipped(tmp_path, embedder):
         np.testing.assert_allclose(vectors[row], alone, atol=1e-4)
 
 
-def test_catalog_restricts_and_describes(tmp_path, embedder):
-    images = write_catalog(tmp_path / "img", [1, 2, 3])
-    catalog = tmp_path / "styles.csv"
-    pd.DataFrame({"id": [1, 3, 4], "articleType": ["Shirts", "Watches", "Heels"]}).to_csv(catalog, index=False)
+def test_catalogue_restricts_and_describes(tmp_path, embedder):
+    images = write_catalogue(tmp_path / "img", [1, 2, 3])
+    catalogue = tmp_path / "styles.csv"
+    pd.DataFrame({"id": [1, 3, 4], "articleType": ["Shirts", "Watches", "Heels"]}).to_csv(catalogue, index=False)
     out = tmp_path / "index"
-    build_index(images, out, catalog=catalog, embedder=embedder, progress=False)
+    build_index(images, out, catalogue=catalogue, embedder=embedder, progress=False)
     _, items, manifest = load(out)
     assert list(items["id"]) == ["1", "3"]
     assert list(items["articleType"]) == ["Shirts", "Watches"]
@@ -80,7 +80,7 @@ class Interrupting:
 
 
 def test_interrupted_job_resumes_to_the_identical_artifact(tmp_path, embedder):
-    images = write_catalog(tmp_path / "img", range(1, 15))
+    images = write_catalogue(tmp_path / "img", range(1, 15))
     whole = tmp_path / "whole"
     build_index(images, whole, embedder=embedder, batch_size=2, checkpoint_every=4, progress=False)
 
@@ -102,13 +102,13 @@ def test_interrupted_job_resumes_to_the_identical_artifact(tmp_path, embedder):
 
 
 def test_rerun_embeds_only_added_images_and_drops_removed(tmp_path, embedder):
-    images = write_catalog(tmp_path / "img", [1, 2, 3, 4])
+    images = write_catalogue(tmp_path / "img", [1, 2, 3, 4])
     out = tmp_path / "index"
     build_index(images, out, embedder=embedder, progress=False)
     before, items_before, _ = load(out)
 
     (images / "2.jpg").unlink()
-    write_catalog(images, [5, 6])
+    write_catalogue(images, [5, 6])
     report = build_index(images, out, embedder=embedder, progress=False)
     after, items_after, manifest = load(out)
     assert list(items_after["id"]) == ["1", "3", "4", "5", "6"]
@@ -120,7 +120,7 @@ def test_rerun_embeds_only_added_images_and_drops_removed(tmp_path, embedder):
             np.testing.assert_array_equal(vector, old[item_id])  # reused, not recomputed
 
     # a changed picture under the same id is embedded again
-    write_catalog(images, [1000])
+    write_catalogue(images, [1000])
     (images / "1000.jpg").replace(images / "1.jpg")
     report = build_index(images, out, embedder=embedder, progress=False)
     changed, items_changed, _ = load(out)
@@ -131,7 +131,7 @@ def test_rerun_embeds_only_added_images_and_drops_removed(tmp_path, embedder):
 
 
 def test_nothing_to_do_rerun_reuses_everything(tmp_path, embedder):
-    images = write_catalog(tmp_path / "img", [1, 2])
+    images = write_catalogue(tmp_path / "img", [1, 2])
     out = tmp_path / "index"
     build_index(images, out, embedder=embedder, progress=False)
     calls = []
@@ -159,7 +159,7 @@ class RecordingBar:
 
 
 def test_progress_is_reported_after_every_batch_not_only_per_checkpoint(tmp_path, embedder, monkeypatch):
-    images = write_catalog(tmp_path / "img", range(1, 11))
+    images = write_catalogue(tmp_path / "img", range(1, 11))
     (images / "3.jpg").write_bytes(b"not a picture")  # a skipped image counts as done too
     monkeypatch.setattr(embed.build, "HEARTBEAT_SECONDS", 1e9)  # only the per-batch reports
     bar = []
@@ -187,7 +187,7 @@ class Slow:
 
 
 def test_a_slow_batch_still_reports_about_every_heartbeat(tmp_path, embedder, monkeypatch):
-    images = write_catalog(tmp_path / "img", range(1, 5))
+    images = write_catalogue(tmp_path / "img", range(1, 5))
     monkeypatch.setattr(embed.build, "HEARTBEAT_SECONDS", 0.05)
     calls = []
     build_index(images, tmp_path / "index", embedder=Slow(embedder, 0.4), batch_size=2,
@@ -198,7 +198,7 @@ def test_a_slow_batch_still_reports_about_every_heartbeat(tmp_path, embedder, mo
 
 
 def test_refuses_to_overwrite_a_folder_that_is_not_an_index(tmp_path, embedder):
-    images = write_catalog(tmp_path / "img", [1])
+    images = write_catalogue(tmp_path / "img", [1])
     precious = tmp_path / "mine"
     precious.mkdir()
     (precious / "thesis.txt").write_text("do not delete")
@@ -209,7 +209,7 @@ def test_refuses_to_overwrite_a_folder_that_is_not_an_index(tmp_path, embedder):
 
 @pytest.mark.parametrize("damage", ["older format", "garbled manifest"])
 def test_the_rebuild_command_in_a_refusal_replaces_an_old_or_damaged_index(tmp_path, embedder, damage):
-    images = write_catalog(tmp_path / "img", [1, 2])
+    images = write_catalogue(tmp_path / "img", [1, 2])
     out = tmp_path / "index"
     build_index(images, out, embedder=embedder, progress=False)
     manifest = json.loads((out / "manifest.json").read_text())
@@ -223,7 +223,7 @@ def test_the_rebuild_command_in_a_refusal_replaces_an_old_or_damaged_index(tmp_p
 
 
 def test_all_unreadable_is_an_error_and_keeps_the_old_index(tmp_path, embedder):
-    images = write_catalog(tmp_path / "img", [1])
+    images = write_catalogue(tmp_path / "img", [1])
     out = tmp_path / "index"
     build_index(images, out, embedder=embedder, progress=False)
     (images / "1.jpg").write_bytes(b"broken")

@@ -82,9 +82,9 @@ def write_catalogue(folder, base) -> tuple:
     rows = [(f"u{i}", f"{base}/p/{i}.jpg", "Shirts" if i % 3 else "Watches") for i in range(PRODUCTS)]
     rows += [("plain", f"{base}/plain/0.jpg", "Shirts"), ("file", "local.jpg", "Watches"), ("blank", "", "Shirts")]
     rows += [(name, f"{base}/{name}.jpg" if name != "ftp" else "ftp://127.0.0.1/x.jpg", "Shirts") for name in BROKEN]
-    catalog = folder / "catalogue.csv"
-    pd.DataFrame(rows, columns=["id", "image", "articleType"]).to_csv(catalog, index=False)
-    return catalog
+    catalogue = folder / "catalogue.csv"
+    pd.DataFrame(rows, columns=["id", "image", "articleType"]).to_csv(catalogue, index=False)
+    return catalogue
 
 
 def fetcher() -> Fetcher:
@@ -93,10 +93,10 @@ def fetcher() -> Fetcher:
 
 
 def test_a_url_catalogue_embeds_what_it_can_and_lists_the_rest(tmp_path, cdn, embedder):
-    catalog = write_catalogue(tmp_path / "shop", cdn)
+    catalogue = write_catalogue(tmp_path / "shop", cdn)
     out = tmp_path / "index"
     with fetcher() as f:
-        report = build_index(None, out, catalog=catalog, embedder=embedder, fetcher=f, progress=False,
+        report = build_index(None, out, catalogue=catalogue, embedder=embedder, fetcher=f, progress=False,
                              batch_size=4, checkpoint_every=8)
     built = index.load(out)
     assert report.count == PRODUCTS + 2 and report.embedded == PRODUCTS + 2
@@ -117,17 +117,17 @@ def test_a_url_catalogue_embeds_what_it_can_and_lists_the_rest(tmp_path, cdn, em
 
 
 def test_a_rerun_asks_conditionally_and_embeds_only_what_changed(tmp_path, cdn, embedder):
-    catalog = write_catalogue(tmp_path / "shop", cdn)
+    catalogue = write_catalogue(tmp_path / "shop", cdn)
     out = tmp_path / "index"
     with fetcher() as f:
-        build_index(None, out, catalog=catalog, embedder=embedder, fetcher=f, progress=False)
+        build_index(None, out, catalogue=catalogue, embedder=embedder, fetcher=f, progress=False)
         first = dict(CDN.downloads)
-        again = build_index(None, out, catalog=catalog, embedder=embedder, fetcher=f, progress=False)
+        again = build_index(None, out, catalogue=catalogue, embedder=embedder, fetcher=f, progress=False)
         assert again.embedded == 0 and again.reused == PRODUCTS + 2
         assert all(CDN.downloads[f"/p/{i}.jpg"] == first[f"/p/{i}.jpg"] == 1 for i in range(PRODUCTS))  # 304s
         assert CDN.downloads["/plain/0.jpg"] == 2  # no validators: downloaded, but its digest is known
         CDN.pictures["/p/3.jpg"], CDN.versions["/p/3.jpg"] = encode(product_picture(300)), 2
-        changed = build_index(None, out, catalog=catalog, embedder=embedder, fetcher=f, progress=False)
+        changed = build_index(None, out, catalogue=catalogue, embedder=embedder, fetcher=f, progress=False)
     assert changed.embedded == 1 and changed.reused == PRODUCTS + 1
     built = index.load(out)
     alone = embedder.embed_batch(load_image(CDN.pictures["/p/3.jpg"])[None])[0]
@@ -137,11 +137,11 @@ def test_a_rerun_asks_conditionally_and_embeds_only_what_changed(tmp_path, cdn, 
 
 def test_the_approximate_index_searches_a_url_catalogue_with_filters_and_more_like_this(tmp_path, cdn, embedder):
     """A catalogue of 26 is far below the threshold: --index-type approximate forces the index."""
-    catalog = write_catalogue(tmp_path / "shop", cdn)
+    catalogue = write_catalogue(tmp_path / "shop", cdn)
     exact_dir, approx_dir = tmp_path / "exact", tmp_path / "approx"
     with fetcher() as f:
-        build_index(None, exact_dir, catalog=catalog, embedder=embedder, fetcher=f, progress=False)
-        report = build_index(None, approx_dir, catalog=catalog, embedder=embedder, fetcher=f, progress=False,
+        build_index(None, exact_dir, catalogue=catalogue, embedder=embedder, fetcher=f, progress=False)
+        report = build_index(None, approx_dir, catalogue=catalogue, embedder=embedder, fetcher=f, progress=False,
                              index_type="approximate")
     assert report.count == PRODUCTS + 2
     exact, approx = index.load(exact_dir), index.load(approx_dir)
@@ -161,7 +161,7 @@ def test_the_approximate_index_searches_a_url_catalogue_with_filters_and_more_li
         np.testing.assert_allclose(got["score"], want["score"], atol=1e-5)
     trained = (approx_dir / "approximate.faiss").read_bytes()
     with fetcher() as f:  # nothing changed: the vectors are reused and the trained index copied
-        again = build_index(None, approx_dir, catalog=catalog, embedder=embedder, fetcher=f, progress=False,
+        again = build_index(None, approx_dir, catalogue=catalogue, embedder=embedder, fetcher=f, progress=False,
                             index_type="approximate")
     assert again.embedded == 0 and (approx_dir / "approximate.faiss").read_bytes() == trained
     assert "build_seconds" not in index.load(approx_dir).manifest["vector_storage"]["approximate"]

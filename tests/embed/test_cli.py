@@ -17,7 +17,7 @@ import pytest
 import embed.build
 from embed.build import partial_dir
 from embed.cli import main
-from tests.helpers import encode, http_server, product_picture, write_catalog
+from tests.helpers import encode, http_server, product_picture, write_catalogue
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -28,7 +28,7 @@ def run(*args, **kw) -> subprocess.CompletedProcess:
 
 
 def test_killed_build_resumes_to_the_same_index(tmp_path):
-    images = write_catalog(tmp_path / "img", range(1, 41))
+    images = write_catalogue(tmp_path / "img", range(1, 41))
     flags = ["--images", images, "--weights", "none", "--batch-size", "2", "--checkpoint-every", "4",
              "--quiet"]
     whole = tmp_path / "whole"
@@ -53,7 +53,7 @@ def test_killed_build_resumes_to_the_same_index(tmp_path):
 
 
 def test_build_then_search_from_the_command_line(tmp_path):
-    images = write_catalog(tmp_path / "img", range(1, 9))
+    images = write_catalogue(tmp_path / "img", range(1, 9))
     out = tmp_path / "index"
     built = run("build", "--images", images, "--out", out, "--weights", "none", "--quiet")
     assert built.returncode == 0, built.stderr
@@ -87,7 +87,7 @@ def test_build_then_search_from_the_command_line(tmp_path):
 def test_cli_errors_are_one_clear_line(tmp_path):
     bad = tmp_path / "bad.jpg"
     bad.write_bytes(b"nope")
-    images = write_catalog(tmp_path / "img", [1, 2])
+    images = write_catalogue(tmp_path / "img", [1, 2])
     out = tmp_path / "index"
     assert run("build", "--images", images, "--out", out, "--weights", "none", "--quiet").returncode == 0
 
@@ -120,7 +120,7 @@ def test_a_bug_keeps_its_traceback(tmp_path, monkeypatch, capsys, bug):
         raise bug
 
     monkeypatch.setattr(embed.build, "with_digests", broken)
-    images = write_catalog(tmp_path / "img", [1, 2])
+    images = write_catalogue(tmp_path / "img", [1, 2])
     with pytest.raises(type(bug), match="a bug"):
         main(["build", "--images", str(images), "--out", str(tmp_path / "index"), "--weights", "none",
               "--quiet"])
@@ -138,14 +138,14 @@ class _Missing(BaseHTTPRequestHandler):
 
 
 def test_a_catalogue_with_an_image_column_builds_an_approximate_index_from_the_command_line(tmp_path):
-    write_catalog(tmp_path / "shop" / "pictures", range(1, 9))
+    write_catalogue(tmp_path / "shop" / "pictures", range(1, 9))
     with http_server(_Missing) as base:
         rows = [(i, f"pictures/{i}.jpg", "Shirts" if i % 2 else "Watches") for i in range(1, 9)]
         rows.append((9, f"{base}/9.jpg", "Shirts"))
-        catalog = tmp_path / "shop" / "products.csv"
-        pd.DataFrame(rows, columns=["id", "image", "articleType"]).to_csv(catalog, index=False)
+        catalogue = tmp_path / "shop" / "products.csv"
+        pd.DataFrame(rows, columns=["id", "image", "articleType"]).to_csv(catalogue, index=False)
         out = tmp_path / "index"
-        built = run("build", "--catalog", catalog, "--out", out, "--weights", "none", "--quiet",
+        built = run("build", "--catalogue", catalogue, "--out", out, "--weights", "none", "--quiet",
                     "--index-type", "approximate", "--fetch-timeout", "5", "--allow-fetch-host", "127.0.0.1")
     assert built.returncode == 0, built.stderr
     assert "Wrote 8 vectors" in built.stdout and "1 skipped" in built.stdout
@@ -158,5 +158,22 @@ def test_a_catalogue_with_an_image_column_builds_an_approximate_index_from_the_c
 
     plain = tmp_path / "plain.csv"
     pd.DataFrame({"id": [1, 2]}).to_csv(plain, index=False)
-    neither = run("build", "--catalog", plain, "--out", tmp_path / "other", "--weights", "none")
+    neither = run("build", "--catalogue", plain, "--out", tmp_path / "other", "--weights", "none")
     assert neither.returncode == 2 and "Give --images" in neither.stderr and "'image' column" in neither.stderr
+
+
+def test_the_spelling_before_catalogue_still_works(tmp_path):
+    """"catalogue" is the one spelling; the flags and settings named "catalog" before keep working."""
+    from embed.cli import _parser
+    from recommend.cli import parser
+
+    argv = ["build", "--name", "shop", "--catalog", "shop.csv", "--catalog-map", "id=SKU"]
+    old = parser(argv).parse_args(argv)
+    new = parser(argv).parse_args(["build", "--name", "shop", "--catalogue", "shop.csv", "--catalogue-map", "id=SKU"])
+    assert (old.catalogue, old.catalogue_map) == (new.catalogue, new.catalogue_map) == (Path("shop.csv"), ["id=SKU"])
+    assert _parser().parse_args(["build", "--catalog", "shop.csv"]).catalogue == Path("shop.csv")
+    shown = subprocess.run([sys.executable, "-c", "import settings; print(settings.DEMO_FASHION_CATALOGUE, "
+                            "settings.DEMO_FASHION_IMAGES)"], capture_output=True, text=True, check=True,
+                           env={**os.environ, "VITRINE_CATALOG": str(tmp_path / "old.csv"),
+                                "VITRINE_CATALOGUE_IMAGES": str(tmp_path / "pics")}).stdout.split()
+    assert shown == [str(tmp_path / "old.csv"), str(tmp_path / "pics")]

@@ -103,11 +103,11 @@ def test_an_int8_index_answers_int8_queries_and_mixing_is_refused(tmp_path, monk
     from embed import index
     from embed.build import build_index
     from embed.query import QueryEngine
-    from tests.helpers import write_catalog
+    from tests.helpers import write_catalogue
 
     monkeypatch.setattr(settings, "ARTIFACTS_DIR", tmp_path / "artifacts")  # where the int8 model is cached
     monkeypatch.setattr(settings, "INT8_CALIBRATION_IMAGES", 8)
-    images = write_catalog(tmp_path / "img", range(1, 13))
+    images = write_catalogue(tmp_path / "img", range(1, 13))
     out = tmp_path / "int8_index"
     report = build_index(images, out, weights="none", precision="int8", progress=False)
     built = index.load(out)

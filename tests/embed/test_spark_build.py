@@ -13,7 +13,7 @@ import settings as settings_module
 from embed import index
 from embed.build import SHARDS_DIR, build_index, partial_dir
 from embed.fetch import Fetcher
-from tests.helpers import encode, http_server, product_picture, write_tiny_catalog
+from tests.helpers import encode, http_server, product_picture, write_tiny_catalogue
 
 pytestmark = [pytest.mark.slow, pytest.mark.spark]  # starts Spark and runs the model in its Python workers
 
@@ -35,11 +35,11 @@ def spark():
 def catalogue(tmp_path_factory, embedder):
     """The ten tiny products, one of them (7) not a picture, and the local job's index of them."""
     root = tmp_path_factory.mktemp("spark_catalogue")
-    images, catalog = write_tiny_catalog(root)
+    images, catalogue = write_tiny_catalogue(root)
     (images / "7.jpg").write_bytes(b"not a picture")
     local = root / "local"
-    build_index(images, local, catalog=catalog, embedder=embedder, batch_size=2, checkpoint_every=4, progress=False)
-    return images, catalog, index.load(local)
+    build_index(images, local, catalogue=catalogue, embedder=embedder, batch_size=2, checkpoint_every=4, progress=False)
+    return images, catalogue, index.load(local)
 
 
 def assert_same_index(built: index.VectorIndex, local: index.VectorIndex) -> None:
@@ -53,9 +53,9 @@ def assert_same_index(built: index.VectorIndex, local: index.VectorIndex) -> Non
 def test_spark_writes_the_local_jobs_index(tmp_path, spark, catalogue):
     from embed.spark import build_index_on_spark
 
-    images, catalog, local = catalogue
+    images, catalogue, local = catalogue
     out = tmp_path / "index"
-    report = build_index_on_spark(images, out, catalog=catalog, weights="none", precision="fp32", batch_size=2,
+    report = build_index_on_spark(images, out, catalogue=catalogue, weights="none", precision="fp32", batch_size=2,
                                   checkpoint_every=4, progress=False)
     built = index.load(out)
     assert_same_index(built, local)
@@ -103,14 +103,14 @@ def test_a_url_catalogue_on_spark_fetches_on_the_executors_as_the_local_job_does
 
     Pictures.downloads = {}
     with http_server(Pictures) as base:
-        catalog = tmp_path / "catalogue.csv"
+        catalogue = tmp_path / "catalogue.csv"
         rows = [(f"u{i}", f"{base}/p/{i}.jpg") for i in range(6)] + [("gone", f"{base}/missing.jpg")]
-        pd.DataFrame(rows, columns=["id", "image"]).to_csv(catalog, index=False)
+        pd.DataFrame(rows, columns=["id", "image"]).to_csv(catalogue, index=False)
         with Fetcher(workers=2, timeout=5) as fetcher:
-            build_index(None, tmp_path / "local", catalog=catalog, embedder=embedder, fetcher=fetcher,
+            build_index(None, tmp_path / "local", catalogue=catalogue, embedder=embedder, fetcher=fetcher,
                         batch_size=2, checkpoint_every=4, progress=False)
         out = tmp_path / "spark"
-        settings = dict(catalog=catalog, weights="none", precision="fp32", batch_size=2, checkpoint_every=4,
+        settings = dict(catalogue=catalogue, weights="none", precision="fp32", batch_size=2, checkpoint_every=4,
                         progress=False, fetch_workers=2, fetch_timeout=5)
         first = build_index_on_spark(None, out, **settings)
         assert first.embedded == 6 and [s["id"] for s in first.skipped] == ["gone"]
@@ -127,9 +127,9 @@ def test_a_url_catalogue_on_spark_fetches_on_the_executors_as_the_local_job_does
 def test_an_interrupted_build_resumes_from_its_finished_shards(tmp_path, spark, catalogue):
     from embed.spark import build_index_on_spark
 
-    images, catalog, local = catalogue
+    images, catalogue, local = catalogue
     out = tmp_path / "index"
-    settings = dict(catalog=catalog, weights="none", precision="fp32", batch_size=1, checkpoint_every=1,
+    settings = dict(catalogue=catalogue, weights="none", precision="fp32", batch_size=1, checkpoint_every=1,
                     progress=False)
 
     def interrupt(done, total, rate):  # Ctrl-C as soon as the driver sees a shard finished
@@ -157,10 +157,10 @@ def test_an_interrupted_build_resumes_from_its_finished_shards(tmp_path, spark, 
 def test_cli_builds_on_spark_and_a_rerun_reuses_every_vector(tmp_path, spark, catalogue, capsys):
     from embed.cli import main
 
-    images, catalog, local = catalogue
+    images, catalogue, local = catalogue
     out = tmp_path / "index"
     argv = ["build", "--engine", "spark", "--spark-master", "local[2]", "--images", str(images),
-            "--catalog", str(catalog), "--out", str(out), "--weights", "none", "--precision", "fp32",
+            "--catalogue", str(catalogue), "--out", str(out), "--weights", "none", "--precision", "fp32",
             "--batch-size", "2", "--checkpoint-every", "4", "--quiet"]
     assert main(argv) == 0
     built = index.load(out)
@@ -176,8 +176,8 @@ def test_cli_builds_on_spark_and_a_rerun_reuses_every_vector(tmp_path, spark, ca
 def test_cli_refuses_a_uri_out_and_spark_flags_without_the_engine(tmp_path, catalogue, capsys):
     from embed.cli import main
 
-    images, catalog, _ = catalogue
-    base = ["build", "--images", str(images), "--catalog", str(catalog), "--weights", "none", "--quiet"]
+    images, catalogue, _ = catalogue
+    base = ["build", "--images", str(images), "--catalogue", str(catalogue), "--weights", "none", "--quiet"]
     assert main([*base, "--engine", "spark", "--out", "s3a://bucket/index"]) == 2
     err = capsys.readouterr().err.strip().splitlines()[-1]  # after the random-weights warning
     assert err.startswith("error: --out s3a:/bucket/index") and "shared mount" in err

@@ -183,10 +183,10 @@ def test_the_embed_cli_refuses_loopback_and_reports_it_as_a_skipped_picture(serv
     import sys
 
     base, port = server
-    catalog = tmp_path / "catalogue.csv"
-    catalog.write_text(f"id,image\n1,http://localhost:{port}/x.jpg\n2,http://2130706433:{port}/y.jpg\n")
+    catalogue = tmp_path / "catalogue.csv"
+    catalogue.write_text(f"id,image\n1,http://localhost:{port}/x.jpg\n2,http://2130706433:{port}/y.jpg\n")
     out = tmp_path / "index"
-    done = subprocess.run([sys.executable, "-m", "embed", "build", "--catalog", str(catalog), "--out", str(out),
+    done = subprocess.run([sys.executable, "-m", "embed", "build", "--catalogue", str(catalogue), "--out", str(out),
                            "--weights", "none", "--quiet", "--allow-fetch-host", "localhost"],
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr

@@ -49,7 +49,7 @@ def shop(tmp_path):
 
 def test_a_catalogue_reads_no_picture_from_outside_its_folder(shop):
     tmp_path, catalogue = shop
-    done = embed("--catalog", catalogue, "--out", tmp_path / "index")
+    done = embed("--catalogue", catalogue, "--out", tmp_path / "index")
     assert done.returncode == 0, done.stderr
     index = load_index(tmp_path / "index")
     assert list(index.items["id"]) == ["1"]
@@ -62,7 +62,7 @@ def test_a_catalogue_reads_no_picture_from_outside_its_folder(shop):
 
 def test_images_root_lets_a_shop_name_a_wider_folder(shop):
     tmp_path, catalogue = shop
-    done = embed("--catalog", catalogue, "--out", tmp_path / "index", "--images-root", tmp_path)
+    done = embed("--catalogue", catalogue, "--out", tmp_path / "index", "--images-root", tmp_path)
     assert done.returncode == 0, done.stderr
     assert sorted(load_index(tmp_path / "index").items["id"]) == ["1", "2", "3", "4"]
 
@@ -72,7 +72,7 @@ def test_a_catalogue_of_paths_out_of_its_folder_is_refused_in_one_line(tmp_path)
     catalogue.parent.mkdir()
     pd.DataFrame({"id": ["1", "2"], "image": ["/etc/passwd", "../../../../../../etc/hostname"]}).to_csv(catalogue,
                                                                                                     index=False)
-    done = embed("--catalog", catalogue, "--out", tmp_path / "index")
+    done = embed("--catalogue", catalogue, "--out", tmp_path / "index")
     assert done.returncode != 0
     last = done.stderr.strip().splitlines()[-1]
     assert last.startswith("error: All 2 pictures are outside the images folder") and "--images-root" in last
@@ -149,6 +149,6 @@ def test_int8_calibration_reads_no_picture_from_outside_either(shop, monkeypatch
     monkeypatch.setattr(precision, "_cached_int8", lambda *a: None)  # calibrate here, whatever is cached
     monkeypatch.setattr(int8, "build", quantise)
     with pytest.raises(_Stop):
-        build.build_index(None, tmp_path / "index", catalog=catalogue, weights="none", precision="int8",
+        build.build_index(None, tmp_path / "index", catalogue=catalogue, weights="none", precision="int8",
                           progress=False, workers=1)
     assert read == ["1"]

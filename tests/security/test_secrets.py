@@ -185,7 +185,7 @@ def test_every_manifest_and_error_message_is_redacted_wherever_it_comes_from(tmp
     ("failed: postgresql://shop:{s}?x@db:5432/sales?sslmode=require.", "failed: postgresql://shop:***@db:5432/sales?sslmode=require."),
     ("postgresql://shop:a@{s}@db/sales", "postgresql://shop:***@db/sales"),  # SQLAlchemy reads them all
     ("https://shop.example/p?email=ann@example.com", "https://shop.example/p?email=ann@example.com"),
-    ("sqlite:///shop.db and file:///srv/lists and --catalog-map id=SKU", "sqlite:///shop.db and file:///srv/lists and --catalog-map id=SKU"),
+    ("sqlite:///shop.db and file:///srv/lists and --catalogue-map id=SKU", "sqlite:///shop.db and file:///srv/lists and --catalogue-map id=SKU"),
 ])
 def test_redact_removes_passwords_tokens_and_keys_and_keeps_the_rest(text, kept):
     redact = _redact_module()

@@ -7,7 +7,7 @@ from streamlit.testing.v1 import AppTest
 
 import settings
 from tests.helpers import (
-    APP, TINY_STYLES, awkward_pictures, encode, not_pictures, product_picture, write_tiny_catalog,
+    APP, TINY_STYLES, awkward_pictures, encode, not_pictures, product_picture, write_tiny_catalogue,
 )
 
 pytestmark = pytest.mark.slow  # runs the model with TensorFlow
@@ -91,9 +91,9 @@ def test_bad_file_gives_a_message_and_the_next_upload_works(app_uses_tiny_index,
 
 
 def test_first_run_builds_the_index_with_progress(app_uses_tiny_index, tmp_path, monkeypatch):
-    images, catalog = write_tiny_catalog(tmp_path)
+    images, catalogue = write_tiny_catalogue(tmp_path)
     monkeypatch.setattr(settings, "DEMO_FASHION_IMAGES", images)
-    monkeypatch.setattr(settings, "DEMO_FASHION_CATALOG", catalog)
+    monkeypatch.setattr(settings, "DEMO_FASHION_CATALOGUE", catalogue)
     monkeypatch.setattr(settings, "DEMO_VISUAL_INDEX", tmp_path / "fresh_index")
     at = start()
     assert (tmp_path / "fresh_index" / "manifest.json").is_file()

@@ -76,7 +76,7 @@ def test_duplicates_in_a_list_and_bad_k_are_refused():
 def test_coverage_counts_distinct_items_in_the_top_k_of_scored_users():
     assert coverage_at_k(RECOMMENDED, 20, 2) == pytest.approx(len({"a", "b", "e", "f", "x"}) / 20)
     assert coverage_at_k(RECOMMENDED, ["a", "b", "c", "d"], 1) == pytest.approx(2 / 4)
-    result = evaluate(RECOMMENDED, {"u3": {"x"}}, 2, catalog=10)
+    result = evaluate(RECOMMENDED, {"u3": {"x"}}, 2, items=10)
     assert result["Coverage@2"] == pytest.approx(2 / 10)  # only u3's list counts
     table = evaluation_table({"mine": result, "other": {**result, "HitRate@2": 0.123456}})
     assert list(table.index) == ["mine", "other"] and table.loc["other", "HitRate@2"] == 0.1235
@@ -90,11 +90,11 @@ def test_popularity_ranking_and_baseline_leave_out_what_was_seen():
 
 
 def test_random_baseline_is_seeded_and_leaves_out_what_was_seen():
-    catalog = [f"i{j}" for j in range(50)]
-    seen = {"u": {"i1", "i2", "i3"}, "v": set(catalog[:48])}
-    first = random_recommendations(catalog, seen, 5, seed=3)
-    assert first == random_recommendations(catalog, seen, 5, seed=3)
-    assert first != random_recommendations(catalog, seen, 5, seed=4)
+    catalogue = [f"i{j}" for j in range(50)]
+    seen = {"u": {"i1", "i2", "i3"}, "v": set(catalogue[:48])}
+    first = random_recommendations(catalogue, seen, 5, seed=3)
+    assert first == random_recommendations(catalogue, seen, 5, seed=3)
+    assert first != random_recommendations(catalogue, seen, 5, seed=4)
     assert len(first["u"]) == len(set(first["u"])) == 5 and not set(first["u"]) & seen["u"]
     assert sorted(first["v"]) == ["i48", "i49"]  # only two were left to draw
 

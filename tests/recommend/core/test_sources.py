@@ -163,7 +163,7 @@ def test_a_quoted_schema_and_table_are_read_by_copy_and_by_rows(database, reques
     assert {"Shop Two.Order Lines", "order_lines"} <= set(sources.readable_tables(url, schemas=["Shop Two", "public"]))
 
 
-def test_readable_tables_lists_what_the_role_may_select_and_never_the_catalog(shop_db, postgres, tmp_path):
+def test_readable_tables_lists_what_the_role_may_select_and_never_the_system_catalog(shop_db, postgres, tmp_path):
     reader = sources.readable_tables(shop_db)
     assert "order_lines" in reader and not [t for t in reader if t.startswith(("pg_", "information_schema"))]
     assert sources.readable_tables(shop_db, schemas=["pg_catalog", "information_schema"]) == []

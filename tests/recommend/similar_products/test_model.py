@@ -119,7 +119,7 @@ def test_ties_go_to_the_lower_product_position_and_lone_products_get_nothing():
     assert list(found.indices[0]) == [-1, -1, -1] and list(found.indices[4]) == [-1, -1, -1]
 
 
-def test_a_large_sparse_catalog_is_never_densified():
+def test_a_large_sparse_catalogue_is_never_densified():
     # 20,000 products: a dense products x products float matrix would take 3.2 GB.
     rng = np.random.default_rng(0)
     orders = pd.DataFrame({"order": np.repeat(np.arange(6000), 3), "item": rng.integers(0, 20_000, 18_000)})

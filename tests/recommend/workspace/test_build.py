@@ -142,7 +142,7 @@ def test_ratings_and_a_catalogue_build_similar_items_with_the_catalogue_names(tm
                      str(tmp_path)]) == 2
     assert "looks like the item id; name it with --ratings-map item=COL" in capsys.readouterr().err
     assert cli.main(["build", "--ratings", str(tmp_path / "r.csv"), "--ratings-map", "user=Reviewer", "item=Book",
-                     "--catalog", str(tmp_path / "c.csv"), "--name", "books", "--artifacts", str(tmp_path)]) == 0
+                     "--catalogue", str(tmp_path / "c.csv"), "--name", "books", "--artifacts", str(tmp_path)]) == 0
     ws = model.open_workspace("books", tmp_path)
     assert ws.parts == ["similar_movies"] and ws.manifest["mappings"]["ratings"]["rating"] == "Stars"
     assert "no basket rules: give orders" in capsys.readouterr().out

@@ -56,7 +56,7 @@ def test_a_parquet_export_without_names_takes_the_catalogues_on_spark(spark, tmp
     table.to_parquet(tmp_path / "shop.parquet", index=False)
     names = dict(zip(SHOP["SKU"], SHOP["Item name"]))
     pd.DataFrame({"id": list(names), "name": list(names.values())}).to_csv(tmp_path / "catalogue.csv", index=False)
-    common = ["--orders", str(tmp_path / "shop.parquet"), "--catalog", str(tmp_path / "catalogue.csv"),
+    common = ["--orders", str(tmp_path / "shop.parquet"), "--catalogue", str(tmp_path / "catalogue.csv"),
               "--date-col", "Order date"]
     local = _build(tmp_path, "here", *common)
     on_spark = _build(tmp_path, "there", *common, "--engine", "spark")

@@ -22,12 +22,12 @@ IMAGE_COLUMN = "image"
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff", ".heic", ".heif", ".avif"}
 
 
-class CatalogError(InputError):
+class CatalogueError(InputError):
     """The images folder or the catalogue CSV cannot be used; the message says why."""
 
 
 @dataclass(frozen=True)
-class CatalogItem:
+class CatalogueItem:
     id: str
     file: str = ""  # relative to the images folder (or absolute); "" when the picture is a URL
     sha256: str = ""  # of the picture's bytes; "" until a URL's picture is fetched
@@ -49,36 +49,36 @@ def _sort_key(item_id: str):
     return (0, int(item_id), "") if item_id.isdigit() else (1, 0, item_id)
 
 
-def read_catalog(path: Path, id_col: str = "id") -> pd.DataFrame:
+def read_catalogue(path: Path, id_col: str = "id") -> pd.DataFrame:
     """Read a metadata CSV keyed by `id_col` (kept as text), one row per product."""
     table = read_csv(path, what="Catalogue", required=[id_col], dtype={id_col: str},
                      hint=f"The catalogue needs an {id_col!r} column matching the image file names.")
     table[id_col] = table[id_col].str.strip()
     dupes = table[id_col][table[id_col].duplicated()].unique()
     if len(dupes):
-        raise CatalogError(f"Catalogue {path} repeats ids, e.g. {', '.join(dupes[:5])}.")
+        raise CatalogueError(f"Catalogue {path} repeats ids, e.g. {', '.join(dupes[:5])}.")
     return table.rename(columns={id_col: "id"})
 
 
-def scan_images(images_dir: Path, ids: set[str] | None = None, limit: int | None = None) -> list[CatalogItem]:
+def scan_images(images_dir: Path, ids: set[str] | None = None, limit: int | None = None) -> list[CatalogueItem]:
     """Image files under `images_dir` (not recursive), sorted by id, optionally only `ids`."""
     images_dir = Path(images_dir)
     if not images_dir.is_dir():
-        raise CatalogError(f"Images folder {images_dir} not found.")
-    items: dict[str, CatalogItem] = {}
+        raise CatalogueError(f"Images folder {images_dir} not found.")
+    items: dict[str, CatalogueItem] = {}
     for entry in images_dir.iterdir():
         if entry.suffix.lower() not in IMAGE_SUFFIXES or not entry.is_file():
             continue
         if ids is not None and entry.stem not in ids:
             continue
         if entry.stem in items:
-            raise CatalogError(f"Two images for product {entry.stem}: {items[entry.stem].file} and {entry.name}.")
-        items[entry.stem] = CatalogItem(entry.stem, entry.name)
+            raise CatalogueError(f"Two images for product {entry.stem}: {items[entry.stem].file} and {entry.name}.")
+        items[entry.stem] = CatalogueItem(entry.stem, entry.name)
     ordered = sorted(items.values(), key=lambda it: _sort_key(it.id))
     return ordered[:limit] if limit is not None else ordered
 
 
-def from_image_column(meta: pd.DataFrame) -> list[CatalogItem]:
+def from_image_column(meta: pd.DataFrame) -> list[CatalogueItem]:
     """One item per catalogue row with a non-empty `image`: a URL, or a file path as given
     (the job reads it relative to its images folder unless absolute). Sorted by id."""
     items = []
@@ -86,13 +86,13 @@ def from_image_column(meta: pd.DataFrame) -> list[CatalogItem]:
         if not image:
             continue
         if is_url(image) or "://" in image:  # another scheme is refused by the fetcher, with its reason
-            items.append(CatalogItem(pid, url=image))
+            items.append(CatalogueItem(pid, url=image))
         else:
-            items.append(CatalogItem(pid, image))
+            items.append(CatalogueItem(pid, image))
     return sorted(items, key=lambda it: _sort_key(it.id))
 
 
-def outside(images_dir: Path, root: Path, items: list[CatalogItem]) -> dict[str, str]:
+def outside(images_dir: Path, root: Path, items: list[CatalogueItem]) -> dict[str, str]:
     """The picture files (symlinks followed, `..` removed) that are not under `root`, by product id,
     with the reason: a catalogue names data, and its paths must not reach the rest of the disk."""
     files = [it for it in items if not it.url]
@@ -110,8 +110,8 @@ def _sha256(path: Path) -> str:
         return ""
 
 
-def with_digests(images_dir: Path, items: list[CatalogItem], workers: int = 4,
-                 progress: bool = True, skip: frozenset[str] = frozenset()) -> list[CatalogItem]:
+def with_digests(images_dir: Path, items: list[CatalogueItem], workers: int = 4,
+                 progress: bool = True, skip: frozenset[str] = frozenset()) -> list[CatalogueItem]:
     """Attach each file's sha256, so a changed picture under the same id is embedded again (URLs
     are hashed when fetched; the ids in `skip`, files never to be read, keep "")."""
     images_dir = Path(images_dir)
@@ -123,7 +123,7 @@ def with_digests(images_dir: Path, items: list[CatalogItem], workers: int = 4,
     return [it if it.url or it.id in skip else replace(it, sha256=next(digests)) for it in items]
 
 
-def input_digest(items: list[CatalogItem]) -> str:
+def input_digest(items: list[CatalogueItem]) -> str:
     """One digest of the whole catalogue: ids and file contents, in order."""
     h = hashlib.sha256()
     for it in items:
