@@ -93,3 +93,13 @@ ANN_TRAIN_ROWS = 50_000
 # where the hashes of its keys are kept (ignored by git).
 API_POLL_SECONDS = float(os.environ.get("VITRINE_API_POLL_SECONDS", 5))
 API_KEYS_FILE = Path(os.environ.get("VITRINE_API_KEYS", ROOT / "api_keys.toml"))
+
+# Visual queries batched (embed/batcher.py): the photos waiting together go through the model in
+# one forward pass of at most VISUAL_BATCH_MAX pictures (`python -m api --visual-batch-max`; 1 is
+# one pass per photo), waiting at most VISUAL_BATCH_WAIT_MS for a batch to fill (never when a
+# photo is alone); past VISUAL_QUEUE_MAX waiting photos a search is refused at once (the API's 503
+# with Retry-After), and one that waited VISUAL_TIMEOUT_S seconds gives up.
+VISUAL_BATCH_MAX = int(os.environ.get("VITRINE_VISUAL_BATCH_MAX", 8))
+VISUAL_BATCH_WAIT_MS = float(os.environ.get("VITRINE_VISUAL_BATCH_WAIT_MS", 5))
+VISUAL_QUEUE_MAX = int(os.environ.get("VITRINE_VISUAL_QUEUE_MAX", 64))
+VISUAL_TIMEOUT_S = float(os.environ.get("VITRINE_VISUAL_TIMEOUT_S", 30))

@@ -23,12 +23,14 @@ from typing import Any
 from fastapi import FastAPI, File, Form, HTTPException, Query, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 import settings
+from api import metrics
 from api.keys import Key, Keys
 from api.store import Store, default
 from common.errors import ArtifactError, InputError
+from embed.batcher import Busy
 from common.netguard import is_loopback
 from common.redact import redact, redacted_logging
 from shop.demos import DEFAULTS
@@ -225,6 +227,8 @@ def create_app(store: Store, keys: Keys, origins: list[str] | None = None, *, wa
     if origins:  # outside the guard: it answers a browser's preflight, and a 401 carries its headers
         app.add_middleware(CORSMiddleware, allow_origins=list(origins), allow_methods=["GET", "POST"],
                            allow_headers=["Authorization", "Content-Type"])
+    app.add_middleware(metrics.Measured)  # outermost: the guard's refusals are counted too
+    metrics.start()
     state: dict[str, Any] = {"ready": not warm, "error": None}
 
     def warm_up() -> None:
@@ -369,6 +373,11 @@ def create_app(store: Store, keys: Keys, origins: list[str] | None = None, *, wa
             results = await run_in_threadpool(_visual_results, visual, data, k, filters)
         except InputError as exc:
             raise HTTPException(422, str(exc).splitlines()[0]) from None
+        except Busy as exc:  # the image model's queue is full: come back, rather than wait in a pile
+            metrics.REFUSED.inc()
+            raise HTTPException(503, str(exc), headers={"Retry-After": str(exc.retry_after)}) from None
+        except TimeoutError as exc:
+            raise HTTPException(503, str(exc), headers={"Retry-After": "1"}) from None
         return {"results": results}
 
     @app.post("/v1/admin/reload", tags=["ops"])
@@ -376,6 +385,12 @@ def create_app(store: Store, keys: Keys, origins: list[str] | None = None, *, wa
         """Load every artifact again (a rebuild is also picked up by itself within the poll
         interval); per artifact, what was reloaded and what failed (the old version serves on)."""
         return store.reload()
+
+    @app.get("/metrics", tags=["ops"], include_in_schema=False)
+    def prometheus():
+        """Prometheus's text format (api/metrics.py): an admin key, like every path outside /v1/."""
+        body, content_type = metrics.exposition()
+        return Response(body, media_type=content_type)
 
     @app.get("/v1/admin/status", tags=["ops"])
     def status():
@@ -419,7 +434,8 @@ def from_environment() -> FastAPI:
     from api.keys import KeyFile
 
     config = json.loads(os.environ[SERVE_ENV])
-    store = Store(Path(config["artifacts"]), poll_seconds=config["poll_seconds"])
+    store = Store(Path(config["artifacts"]), poll_seconds=config["poll_seconds"],
+                  visual_batch_max=config["visual_batch_max"])
     keys = KeyFile(Path(config["keys_file"]), buckets=SharedBuckets(config["buckets"]))  # one rate for all workers
     return create_app(store, keys, config["origins"], warm=tuple(config["warm"]),
                       no_auth=config["no_auth"], docs=config["docs"])

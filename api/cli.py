@@ -33,6 +33,10 @@ def _parser() -> argparse.ArgumentParser:
                    help="how often a rebuilt artifact is looked for")
     p.add_argument("--no-visual", action="store_true", help="do not load the image model at start (no visual search)")
     p.add_argument("--workers", type=int, default=1, help="uvicorn worker processes (each loads the artifacts)")
+    p.add_argument("--visual-batch-max", type=int, default=settings.VISUAL_BATCH_MAX, metavar="N",
+                   help="photos that share one forward pass of the image model, at most (1: one pass per photo; "
+                        f"default {settings.VISUAL_BATCH_MAX}, or $VITRINE_VISUAL_BATCH_MAX); each waits at most "
+                        "$VITRINE_VISUAL_BATCH_WAIT_MS for others, never when alone")
     p.add_argument("--docs", action="store_true", help="serve /docs and /openapi.json (off by default)")
     p.add_argument("--no-auth", action="store_true",
                    help="no key needed: development on this machine only (loopback; never through a proxy)")
@@ -125,11 +129,15 @@ def _serve(args) -> int:
     import uvicorn
 
     from api.app import SERVE_ENV, create_app
+    from api.metrics import MULTIPROC_ENV
     from api.keys import KeyFile
     from api.store import Store
 
     if args.workers < 1:
         raise InputError(f"--workers must be 1 or more, not {args.workers}.")
+    if args.visual_batch_max < 1:
+        raise InputError(f"--visual-batch-max must be 1 or more (1: one forward pass per photo), "
+                         f"not {args.visual_batch_max}.")
     if args.no_auth and not loopback(args.host):
         raise InputError(f"--no-auth serves this machine only; it cannot listen on {args.host}. "
                          "Make a key with python -m api add-key --name NAME and serve with keys.")
@@ -147,11 +155,14 @@ def _serve(args) -> int:
             os.environ[SERVE_ENV] = json.dumps({
                 "artifacts": str(args.artifacts), "keys_file": str(args.keys_file), "origins": args.cors_origin,
                 "poll_seconds": args.poll_seconds, "warm": list(warm), "no_auth": args.no_auth, "docs": args.docs,
+                "visual_batch_max": args.visual_batch_max,
                 "buckets": str(Path(shared) / "rate-buckets")})
+            (Path(shared) / "metrics").mkdir()  # every worker's counts, added up by /metrics (api/metrics.py)
+            os.environ[MULTIPROC_ENV] = str(Path(shared) / "metrics")
             uvicorn.run("api.app:from_environment", factory=True, host=args.host, port=args.port,
                         workers=args.workers, log_level="warning")
         return 0
-    store = Store(args.artifacts, poll_seconds=args.poll_seconds)
+    store = Store(args.artifacts, poll_seconds=args.poll_seconds, visual_batch_max=args.visual_batch_max)
     app = create_app(store, keys, args.cors_origin, warm=warm, no_auth=args.no_auth, docs=args.docs)
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
     return 0

@@ -6,7 +6,9 @@ the next request) or `reload()` loads a rebuilt artifact beside the old one and 
 one assignment: a request in flight keeps the object it started with. A rebuilt artifact that
 fails to load leaves the previous one serving, and is not tried again before the next poll; the
 failure is kept for /v1/admin/status. Only data sets that exist get a lock or an entry, so a
-caller naming data sets cannot grow the store.
+caller naming data sets cannot grow the store. After each load the heap is settled
+(common.heap: what was loaded is frozen out of the garbage collector's walks; after a swap the
+old version is collected first).
 """
 from __future__ import annotations
 
@@ -18,7 +20,9 @@ from pathlib import Path
 from typing import Any, Callable
 
 import settings
+from common import heap
 from common.errors import ArtifactError
+from api import metrics
 from common.redact import redact
 from shop.registry import DEFAULTS, DataSet, Registry
 
@@ -66,12 +70,19 @@ class Visual:
     bought_with: Any  # shop.visual.BoughtWith, or None for a demo catalogue
 
 
+def _version(stamp: tuple) -> str:
+    """An artifact's version as shown (never where it is: a stamp starts with its path)."""
+    return " ".join(str(part) for part in stamp[1:])
+
+
 class Store:
     def __init__(self, artifacts: Path | None = None, *, poll_seconds: float = settings.API_POLL_SECONDS,
-                 clock: Callable[[], float] = time.monotonic, weights: str | None = None):
+                 clock: Callable[[], float] = time.monotonic, weights: str | None = None,
+                 visual_batch_max: int | None = None):
         self.artifacts = Path(artifacts or settings.ARTIFACTS_DIR)
         self.registry = Registry(self.artifacts)
         self.poll_seconds, self.clock, self.weights = poll_seconds, clock, weights or settings.WEIGHTS
+        self.visual_batch_max = visual_batch_max
         self._entries: dict[tuple[str, str], Entry] = {}
         self._locks: dict[tuple[str, str], threading.Lock] = {}
         self._failed: dict[tuple[str, str], Failure] = {}
@@ -95,8 +106,9 @@ class Store:
 
             from shop.visual import bought_with
 
-            engine = QueryEngine.open(value, self.weights)
+            engine = QueryEngine.open(value, self.weights, max_batch=self.visual_batch_max)
             engine.embedder.warm_up()
+            metrics.batching(engine.batcher)
             return Visual(engine, bought_with(found))
         return value
 
@@ -130,10 +142,16 @@ class Store:
                 if entry is not None:
                     return entry.value
                 raise ArtifactError(failed.reason)
-            return self._swap(key, found, stamp, now, entry)
+            replaced = entry is not None
+            value, loaded = self._swap(key, found, stamp, now, entry)
+            entry = None  # the old version's last reference here: gone before the heap is settled
+        if loaded:
+            heap.settle(replaced=replaced)
+        return value
 
-    def _swap(self, key, found: DataSet, stamp, now, entry: Entry | None) -> Any:
-        """Load `key`'s version `stamp` and swap it in; when it fails, the previous entry serves on."""
+    def _swap(self, key, found: DataSet, stamp, now, entry: Entry | None) -> tuple[Any, bool]:
+        """Load `key`'s version `stamp` and swap it in: (the value served, whether it is newly
+        loaded); when loading fails, the previous entry serves on."""
         kind, dataset = key
         try:
             value = self._load(kind, found)
@@ -145,13 +163,14 @@ class Store:
                       "the previous version serves on" if entry is not None else "nothing to serve", reason)
             if entry is not None:
                 entry.checked = now
-                return entry.value
+                return entry.value, False
             if isinstance(exc, (ArtifactError, LookupError)):
                 raise
             raise ArtifactError(reason) from exc
         self._entries[key] = Entry(value, stamp, now)  # one assignment: in-flight requests keep theirs
         self._failed.pop(key, None)
-        return value
+        metrics.loaded(kind, dataset, _version(stamp), _version(entry.stamp) if entry is not None else None)
+        return value, True
 
     def reload(self) -> dict:
         """Load again everything loaded so far (rebuilt or not), swapping each in: what was
@@ -168,10 +187,13 @@ class Store:
             with self._locks.setdefault((kind, dataset), threading.Lock()):
                 entry = self._entries.get((kind, dataset))
                 self._swap((kind, dataset), found, stamp, self.clock(), entry)
+                entry = None
             if (kind, dataset) in self._failed:
                 failed[name] = self._failed[(kind, dataset)].reason
             else:
                 done.append(name)
+        if done:
+            heap.settle(replaced=True)  # once for all: the old versions' cycles collected, the new frozen
         return {"reloaded": done, "failed": failed}
 
     def status(self) -> dict:

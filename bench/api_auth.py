@@ -13,73 +13,15 @@ open, and the non-200 count. Needs Debian's `wrk` (apt-get install wrk).
 from __future__ import annotations
 
 import argparse
-import os
-import re
-import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
-import urllib.parse
-import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.app_server import ROOT, free_port  # noqa: E402
+from bench.api_server import add_key, need_wrk, next_to_paths, paths_file, start_api, stop, wrk  # noqa: E402
 from bench.harness import describe  # noqa: E402
-
-# wrk's Lua: one request path per item, the header set once; every non-200 counted per thread.
-LUA = r"""
-local paths, i = {}, 0
-for line in io.lines(os.getenv("VITRINE_BENCH_PATHS")) do paths[#paths + 1] = line end
-local key = os.getenv("VITRINE_BENCH_KEY")
-if key ~= "" then wrk.headers["Authorization"] = "Bearer " .. key end
-non200 = 0
-request = function()
-  i = i % #paths + 1
-  return wrk.format("GET", paths[i])
-end
-response = function(status, headers, body)
-  if status ~= 200 then non200 = non200 + 1 end
-end
-local threads = {}
-setup = function(thread) table.insert(threads, thread) end
-done = function(summary, latency, requests)
-  local bad = 0
-  for _, t in ipairs(threads) do bad = bad + t:get("non200") end
-  io.write(string.format("NON200 %d\n", bad))
-  io.write(string.format("P50US %d\nP99US %d\n", latency:percentile(50), latency:percentile(99)))
-end
-"""
-
-
-def _start(work: Path, *args: str) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "api", "--port", str(port), "--no-visual",
-                             "--artifacts", str(work / "artifacts"), *args], cwd=ROOT,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    base = f"http://127.0.0.1:{port}"
-    started = time.perf_counter()
-    while time.perf_counter() - started < 300:
-        try:
-            if urllib.request.urlopen(base + "/readyz", timeout=2).status == 200:
-                return proc, base
-        except OSError:
-            time.sleep(0.25)
-    proc.kill()
-    raise SystemExit("the API did not become ready within 300 s")
-
-
-def _wrk(base: str, key: str, paths: Path, script: Path, seconds: int, connections: int) -> dict:
-    env = {**os.environ, "VITRINE_BENCH_PATHS": str(paths), "VITRINE_BENCH_KEY": key}
-    out = subprocess.run(["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(script), base],
-                         env=env, capture_output=True, text=True, check=True).stdout
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
-    return {"rps": rps, "p50": int(re.search(r"P50US (\d+)", out).group(1)) / 1000,
-            "p99": int(re.search(r"P99US (\d+)", out).group(1)) / 1000,
-            "non200": int(re.search(r"NON200 (\d+)", out).group(1))}
 
 
 def main() -> None:
@@ -88,34 +30,23 @@ def main() -> None:
     p.add_argument("--connections", type=int, default=16)
     p.add_argument("--rounds", type=int, default=3)
     args = p.parse_args()
-    if shutil.which("wrk") is None:
-        raise SystemExit("wrk is not installed: apt-get install wrk")
+    need_wrk()
     print(describe())
     work = Path(tempfile.mkdtemp(prefix="bench_api_auth_"))
-    keys = work / "keys.toml"
-    key = subprocess.run([sys.executable, "-m", "api", "add-key", "--name", "bench", "--rate", "0",
-                          "--keys-file", str(keys)], cwd=ROOT, check=True, capture_output=True, text=True).stdout.strip()
-    from recommend.rules import defaults
-    from recommend.rules.baskets import read_baskets
-
-    items = sorted(read_baskets(defaults.DEMO_BASKETS, "wide").items)
-    paths = work / "paths.txt"
-    paths.write_text("".join(f"/v1/next-to?{urllib.parse.urlencode({'item': item})}\n" for item in items))
-    script = work / "count_non200.lua"
-    script.write_text(LUA)
-    keyed, keyed_url = _start(work, "--keys-file", str(keys))
-    open_, open_url = _start(work, "--no-auth", "--keys-file", str(work / "none.toml"))
+    keys, key = add_key(work, "bench")
+    paths = paths_file(work, next_to_paths())
+    keyed, keyed_url = start_api(work, "--no-visual", "--keys-file", str(keys))
+    open_, open_url = start_api(work, "--no-visual", "--no-auth", "--keys-file", str(work / "none.toml"))
     runs = {"keys": [], "no-auth": []}
     try:
         for url, k in ((keyed_url, key), (open_url, "")):  # warm both: every lookup table built
-            _wrk(url, k, paths, script, 2, args.connections)
+            wrk(url, k, paths, 2, args.connections)
         for _ in range(args.rounds):
-            runs["keys"].append(_wrk(keyed_url, key, paths, script, args.seconds, args.connections))
-            runs["no-auth"].append(_wrk(open_url, "", paths, script, args.seconds, args.connections))
+            runs["keys"].append(wrk(keyed_url, key, paths, args.seconds, args.connections))
+            runs["no-auth"].append(wrk(open_url, "", paths, args.seconds, args.connections))
     finally:
         for proc in (keyed, open_):
-            proc.terminate()
-            proc.wait(30)
+            stop(proc)
     summary = {}
     for name, results in runs.items():
         summary[name] = {m: statistics.median(r[m] for r in results) for m in ("rps", "p50", "p99")}

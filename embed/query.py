@@ -1,5 +1,6 @@
 """Search a visual index with a photo: the same model that built the index embeds the query,
-and `embed.index` ranks the catalogue. Used by the CLI and the app.
+and `embed.index` ranks the catalogue. Used by the CLI, the app and the API; the forward passes of
+queries that arrive together are batched (embed/batcher.py).
 
 An upload is decoded once (`QueryEngine.photo`): the same decoded picture gives the model's
 input and the picture the page shows, so whatever the model could read, the browser can show.
@@ -17,6 +18,7 @@ from PIL import Image
 import settings
 from common.errors import ArtifactError
 from embed import index as visual_index
+from embed.batcher import Batcher
 from embed.images import ImageSource, decode, display_picture, model_input, read_image_bytes
 from embed.index import VectorIndex
 from embed.weights import (MODEL_PRECISIONS, Weights, WeightsUnavailable, check_precision, model_identity,
@@ -57,12 +59,19 @@ class QueryEngine:
     index: VectorIndex
     embedder: object  # embed.model.Embedder (TensorFlow is imported on open)
     weights: Weights
+    batcher: Batcher | None = None  # every query's forward pass goes through it (one per engine)
+
+    def __post_init__(self):
+        if self.batcher is None:
+            self.batcher = Batcher(self.embedder.embed_batch)
 
     @classmethod
     def open(cls, folder: Path = settings.DEMO_VISUAL_INDEX, weights: str | None = None,
-             precision: str | None = None) -> "QueryEngine":
+             precision: str | None = None, max_batch: int | None = None) -> "QueryEngine":
         """The index at `folder` with the model it was built with (its weights, unless `weights`
-        names the same ones elsewhere, and its precision: `precision`, if given, must be it)."""
+        names the same ones elsewhere, and its precision: `precision`, if given, must be it).
+        Queries are batched (embed/batcher.py) up to `max_batch` photos a pass (default
+        settings.VISUAL_BATCH_MAX; 1: one pass per photo)."""
         index = visual_index.load(folder)
         identity = index.manifest["identity"]
         built = identity["precision"]
@@ -80,7 +89,7 @@ class QueryEngine:
             from embed.model import Embedder
 
             embedder = Embedder(chosen, built)
-        return cls(index, embedder, chosen)
+        return cls(index, embedder, chosen, Batcher(embedder.embed_batch, max_batch=max_batch))
 
     def embed(self, source: ImageSource) -> tuple[np.ndarray, str]:
         """The query's vector and its sha256 (to recognise a catalogue product's own file)."""
@@ -88,8 +97,9 @@ class QueryEngine:
         return self.embed_picture(decode(data, draft=settings.IMAGE_SIZE)), hashlib.sha256(data).hexdigest()
 
     def embed_picture(self, img: Image.Image) -> np.ndarray:
-        """The vector of an already decoded picture (`embed.images.decode`)."""
-        return self.embedder.embed_batch(model_input(img)[None])[0]
+        """The vector of an already decoded picture (`embed.images.decode`), from a forward pass
+        shared with the photos that wait beside it (Busy when too many wait)."""
+        return self.batcher.embed(model_input(img))
 
     def photo(self, source: ImageSource, max_side: int = 640) -> QueryPhoto:
         """Read and decode a photo once, for its vector and the picture to show; ImageError if

@@ -27,7 +27,7 @@ from ui import pictures
 from ui.datasets import choose
 from ui.links import pick, share
 from ui.downloads import offer
-from ui.memory import release
+from ui.memory import loaded
 
 UPLOAD = "Upload a CSV..."
 UPLOAD_TYPES = ["csv", "txt", "gz"]
@@ -70,7 +70,7 @@ def _mine(key: str, _baskets: Baskets, min_support: float, min_confidence: float
     result = build(_baskets, min_support=min_support, min_confidence=min_confidence,
                                 min_lift=min_lift, max_length=max_length)
     lookup = lookup_json_text(result)
-    release()
+    loaded()
     return result, lookup
 
 

@@ -17,7 +17,7 @@ from ui import quality
 from ui.datasets import choose
 from ui.links import pick, share
 from ui.downloads import offer
-from ui.memory import release
+from ui.memory import loaded
 
 SHOWN_NEIGHBOURS = 10
 
@@ -36,7 +36,7 @@ def _open(name: str, version: tuple, _ds: DataSet) -> Data:
     per rerun); a workspace's are loaded, the demo's built once per process."""
     purchases = _ds.purchases()
     result = _ds.open("similar_customers")
-    release()
+    loaded()
     return Data(f"{name}:{version}", purchases.table, purchases.cols, result)
 
 
@@ -44,7 +44,7 @@ def _open(name: str, version: tuple, _ds: DataSet) -> Data:
 def _built_with(key: str, model: str, _data: Data):
     """The data set's neighbours and recommendations by another model than its artifact's, in memory."""
     result = build(_data.purchases, _data.cols, model=model)
-    release()
+    loaded()
     return result
 
 

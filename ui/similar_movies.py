@@ -17,7 +17,7 @@ from ui import quality
 from ui.datasets import choose
 from ui.downloads import offer
 from ui.links import linked, pick, share
-from ui.memory import release
+from ui.memory import loaded
 
 K = 10
 QUERY = "sm_query"
@@ -36,7 +36,7 @@ def _neighbours(name: str, version: tuple, min_ratings: int, model: str, _ds: Da
     """Similar items for this data, threshold and model; built once each per process (0.1-0.5 s on the demo)."""
     ratings, movies = _tables(name, version, _ds)
     result = build(ratings, movies, k=K, min_ratings=min_ratings, centre=DEFAULT_CENTRE, model=model)
-    release()
+    loaded()
     return result
 
 

@@ -22,7 +22,7 @@ from ui import pictures, quality
 from ui.datasets import choose
 from ui.downloads import offer
 from ui.links import linked, pick, share
-from ui.memory import release
+from ui.memory import loaded
 
 K = 5
 SHOWN_MATCHES = 50  # products offered in the picker for one search
@@ -40,7 +40,7 @@ def _result(ds: DataSet) -> SimilarProducts:
     if not ds.built("similar_products"):
         with st.spinner(f"First use: finding similar products in {ds.label} (a few seconds)..."):
             result = _open(ds.name, version, ds)
-        release()
+        loaded()
         return result
     return _open(ds.name, version, ds)
 
@@ -61,7 +61,7 @@ def _built_with(name: str, version: tuple, similarity: str, _ds: DataSet) -> Sim
     """The data set's similar products by another model than its artifact's, in memory (the
     artifact keeps the default; `--model` writes another)."""
     result = _ds.build_with("similar_products", similarity)
-    release()
+    loaded()
     return result
 
 

@@ -17,12 +17,13 @@ import streamlit as st
 import settings
 from common.errors import USER_ERRORS, InputError
 from embed import index as visual_index
+from embed.batcher import Busy
 from shop import pictures as shop_pictures
 from shop.registry import DataSet
 from shop.visual import BoughtWith, bought_with, build_demo_index, product_name
 from ui.datasets import choose
 from ui.links import linked, share
-from ui.memory import release
+from ui.memory import loaded, release
 
 FILTERS = (("gender", "Gender"), ("masterCategory", "Category"), ("articleType", "Article type"),
            ("category", "Category"))
@@ -80,7 +81,7 @@ def _engine(index_dir: str, version: tuple, weights: str):
     _keep_keras_session()
     engine = QueryEngine.open(Path(index_dir), weights)
     engine.embedder.warm_up()
-    release()
+    loaded()
     return engine
 
 
@@ -249,6 +250,9 @@ def render() -> None:
         if kind == "product":
             st.session_state.pop("vs_query", None)
             share("product", None)
+        return
+    except (Busy, TimeoutError) as exc:  # the image model has a crowd waiting (embed/batcher.py)
+        st.warning(f"{exc} Your photo is kept: press R or change a filter to search again.")
         return
     st.divider()
     q, results = st.columns([1, 5], gap="large")

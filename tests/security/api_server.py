@@ -63,6 +63,20 @@ def api_process(*args: str, env: dict | None = None):
             proc.kill()
 
 
+def children(pid: int) -> list[int]:
+    """The process ids whose parent is `pid` (uvicorn's workers)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    if int(f.read().rsplit(")", 1)[1].split()[1]) == pid:
+                        found.append(int(entry))
+            except (OSError, IndexError, ValueError):
+                pass
+    return found
+
+
 def bearer(token: str) -> dict:
     return {"Authorization": f"Bearer {token}"}
 

@@ -17,7 +17,7 @@ import pytest
 
 from tests.helpers import ROOT, encode, product_picture
 from tests.helpers import uvicorn_server as serving
-from tests.security.api_server import api_command, api_process, bearer, run_api, wait_for
+from tests.security.api_server import api_command, api_process, bearer, children, run_api, wait_for
 
 NOT_A_KEY_FILE = {
     "missing": None,
@@ -370,25 +370,12 @@ def test_a_failed_reload_keeps_the_good_version_serving(shop_api):
         store._load = real_load
 
 
-def _children(pid: int) -> list[int]:
-    found = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat") as f:
-                    if int(f.read().rsplit(")", 1)[1].split()[1]) == pid:
-                        found.append(int(entry))
-            except (OSError, IndexError, ValueError):
-                pass
-    return found
-
-
 @pytest.mark.slow
 def test_workers_are_real_processes(tmp_path):
     keys = tmp_path / "keys.toml"
     token = _cli("add-key", "--name", "w", "--keys-file", str(keys)).stdout.strip()
     with api_process("--workers", "2", "--keys-file", str(keys)) as (url, proc):
-        assert wait_for(lambda: len(_children(proc.pid)) >= 2, 60), _children(proc.pid)
+        assert wait_for(lambda: len(children(proc.pid)) >= 2, 60), children(proc.pid)
         for _ in range(4):
             answer = httpx.get(url + "/v1/next-to", params={"item": "pasta"}, headers=bearer(token), timeout=120)
             assert answer.status_code == 200
@@ -410,7 +397,7 @@ def test_a_keys_rate_holds_across_workers(tmp_path):
             return client.get(url + "/v1/next-to", params={"item": "pasta"}, headers=bearer(with_token)).status_code
 
     with api_process("--workers", "2", "--keys-file", str(keys)) as (url, proc):
-        assert wait_for(lambda: len(_children(proc.pid)) >= 2, 60), _children(proc.pid)
+        assert wait_for(lambda: len(children(proc.pid)) >= 2, 60), children(proc.pid)
         with ThreadPoolExecutor(16) as pool:
             assert set(pool.map(ask, [warm] * 32)) == {200}  # both workers have loaded the rules
             bursts = []

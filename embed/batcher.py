@@ -1,0 +1,150 @@
+"""Dynamic batching of visual queries: the photos that arrive together go through the model in
+one forward pass (what Triton Inference Server's dynamic batcher, BentoML's adaptive batching and
+TorchServe's batch inference do for their servers). A batch of 8 costs far less than 8 passes
+of one (bench/embed_throughput.py), so a crowd of shoppers is served at the model's batch rate.
+
+One Batcher per query engine, so one per process: the API's requests and all of the app's
+sessions share their process's engine. A caller hands in one model input (224 x 224 x 3 uint8)
+and blocks until its vector comes back, in the engine's own precision (fp32, bf16 or int8).
+A worker thread takes what waits: a photo alone runs at once (a single query is never slower);
+when several wait, up to `max_batch` go together, the thread waiting at most `wait_ms` from the
+first one's arrival for the batch to fill. The queue is bounded: with `max_queue` photos waiting
+a caller gets Busy straight away (the API answers 503 with Retry-After); a caller that stops
+waiting (`timeout`) is left out of the batch if its turn has not come. `max_batch=1` is one
+pass per photo, in arrival order.
+
+The worker thread starts with the first photo and holds the batcher only weakly: when the
+engine is dropped (a rebuilt index swapped in) the thread ends within a second.
+"""
+from __future__ import annotations
+
+import threading
+import time
+import weakref
+from collections import deque
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+import settings
+
+IDLE_CHECK_S = 1.0  # how often an idle worker checks whether its batcher is still wanted
+
+
+class Busy(Exception):
+    """Too many photos are waiting for the model; try again after `retry_after` seconds."""
+
+    def __init__(self, waiting: int, retry_after: int = 1):
+        super().__init__(f"The image model has {waiting} photos waiting already; try again in {retry_after} s.")
+        self.retry_after = retry_after
+
+
+@dataclass
+class _Job:
+    image: np.ndarray
+    arrived: float
+    future: Future = field(default_factory=Future)
+
+
+@dataclass
+class Stats:
+    """What the batcher has done: batches run and their sizes, photos left out (their caller gave
+    up), photos refused (Busy), and batches that waited for more photos."""
+
+    batches: int = 0
+    photos: int = 0
+    largest: int = 0
+    waited: int = 0
+    dropped: int = 0
+    refused: int = 0
+    observers: list = field(default_factory=list)  # callables(batch size, photos still waiting)
+
+
+class Batcher:
+    def __init__(self, forward: Callable[[np.ndarray], np.ndarray], *, max_batch: int | None = None,
+                 wait_ms: float | None = None, max_queue: int | None = None):
+        max_batch = settings.VISUAL_BATCH_MAX if max_batch is None else max_batch
+        max_queue = settings.VISUAL_QUEUE_MAX if max_queue is None else max_queue
+        if isinstance(max_batch, bool) or int(max_batch) != max_batch or max_batch < 1:
+            raise ValueError(f"--visual-batch-max must be a whole number of at least 1, not {max_batch!r}.")
+        if max_queue < 1:
+            raise ValueError(f"VITRINE_VISUAL_QUEUE_MAX must be at least 1, not {max_queue!r}.")
+        self.forward, self.max_batch, self.max_queue = forward, int(max_batch), int(max_queue)
+        self.wait_s = max(0.0, settings.VISUAL_BATCH_WAIT_MS if wait_ms is None else wait_ms) / 1000
+        self.stats = Stats()
+        self._queue: deque[_Job] = deque()
+        self._ready = threading.Condition()
+        self._worker: threading.Thread | None = None
+
+    def waiting(self) -> int:
+        return len(self._queue)
+
+    def embed(self, image: np.ndarray, timeout: float | None = None) -> np.ndarray:
+        """The vector of one model input, from a batch shared with whatever waits beside it.
+        Busy when the queue is full; TimeoutError after `timeout` seconds (default
+        settings.VISUAL_TIMEOUT_S); the forward pass's own error if it fails."""
+        job = _Job(np.asarray(image), time.monotonic())
+        with self._ready:
+            if len(self._queue) >= self.max_queue:
+                self.stats.refused += 1
+                raise Busy(len(self._queue))
+            self._queue.append(job)
+            if self._worker is None or not self._worker.is_alive():
+                self._worker = threading.Thread(target=_work, args=(weakref.ref(self),), daemon=True,
+                                                name="vitrine-visual-batcher")
+                self._worker.start()
+            self._ready.notify()
+        try:
+            return job.future.result(settings.VISUAL_TIMEOUT_S if timeout is None else timeout)
+        except FutureTimeout:
+            if job.future.cancel():  # not started: it is left out of its batch
+                raise TimeoutError(f"The image model did not take this photo within "
+                                   f"{settings.VISUAL_TIMEOUT_S if timeout is None else timeout:g} s.") from None
+            return job.future.result()  # its batch is running: the answer is moments away
+
+    def _next(self) -> list[_Job] | None:
+        """The next batch (None after IDLE_CHECK_S with nothing waiting)."""
+        with self._ready:
+            if not self._queue and not self._ready.wait_for(lambda: self._queue, IDLE_CHECK_S):
+                return None
+            if 1 < len(self._queue) < self.max_batch and self.wait_s:
+                deadline = self._queue[0].arrived + self.wait_s
+                if deadline > time.monotonic():
+                    self.stats.waited += 1
+                    self._ready.wait_for(lambda: len(self._queue) >= self.max_batch,
+                                         max(0.0, deadline - time.monotonic()))
+            return [self._queue.popleft() for _ in range(min(self.max_batch, len(self._queue)))]
+
+    def _run(self, batch: list[_Job]) -> None:
+        live = [job for job in batch if job.future.set_running_or_notify_cancel()]
+        self.stats.dropped += len(batch) - len(live)
+        if not live:
+            return
+        try:
+            vectors = self.forward(np.stack([job.image for job in live]))
+        except BaseException as exc:  # noqa: BLE001 - every caller of the batch gets it
+            for job in live:
+                job.future.set_exception(exc)
+            return
+        self.stats.batches += 1
+        self.stats.photos += len(live)
+        self.stats.largest = max(self.stats.largest, len(live))
+        for observe in self.stats.observers:
+            observe(len(live), len(self._queue))
+        for job, vector in zip(live, vectors):
+            job.future.set_result(vector)
+
+
+def _work(ref: "weakref.ref[Batcher]") -> None:
+    """The worker: batches until its batcher is gone (a strong reference only while it works)."""
+    while True:
+        batcher = ref()
+        if batcher is None:
+            return
+        batch = batcher._next()
+        if batch:
+            batcher._run(batch)
+        del batcher, batch
