@@ -233,12 +233,19 @@ def test_compose_writes_the_first_key_to_a_0600_file_the_api_then_accepts(tmp_pa
 
 # --- (3) nginx in front of the API --------------------------------------------------------------
 
-def _render_nginx(folder: Path, certs: Path, https: int, http: int, app: int, api: int) -> Path:
+def _render_nginx(folder: Path, certs: Path, https: int, http: int, app: int | list[int], api: int,
+                  sticky: bool = True) -> Path:
     """deploy/nginx's config as nginx runs it, with this machine's ports and paths, inside a
-    minimal main config (the nginx image's own nginx.conf includes it in its http block)."""
+    minimal main config (the nginx image's own nginx.conf includes it in its http block); `app`
+    may be several processes (what the name app resolves to with replicas); `sticky=False` drops
+    the visitor's routing, to show what it is for. Each request's upstream is logged."""
     text = NGINX_CONF.read_text()
+    apps = "\n    ".join(f"server 127.0.0.1:{port};" for port in (app if isinstance(app, list) else [app]))
+    if not sticky:
+        assert "    hash $vitrine_node consistent;\n" in text
+        text = text.replace("    hash $vitrine_node consistent;\n", "")
     for old, new in (("listen 80 default_server;", f"listen 127.0.0.1:{http} default_server;"),
-                     ("listen 443 ", f"listen 127.0.0.1:{https} "), ("server app:8501;", f"server 127.0.0.1:{app};"),
+                     ("listen 443 ", f"listen 127.0.0.1:{https} "), ("server app:8501;", apps),
                      ("server api:8000;", f"server 127.0.0.1:{api};"), ("/etc/nginx/certs/", f"{certs}/"),
                      ("${VITRINE_HOST}", "localhost")):
         assert old in text, f"{NGINX_CONF.name} has no {old!r}"
@@ -252,7 +259,8 @@ pid {folder}/nginx.pid;
 error_log {folder}/error.log warn;
 events {{ worker_connections 64; }}
 http {{
-    access_log off;
+    log_format routed '$request_uri $upstream_addr';
+    access_log {folder}/routed.log routed;
     client_body_temp_path {folder}/body;
     proxy_temp_path {folder}/proxy;
     fastcgi_temp_path {folder}/fastcgi;
@@ -265,10 +273,10 @@ http {{
 
 
 class _Nginx:
-    def __init__(self, folder: Path, certs: Path, app: int, api: int):
+    def __init__(self, folder: Path, certs: Path, app: int | list[int], api: int, sticky: bool = True):
         self.folder, self.https, self.http = folder, free_port(), free_port()
         nginx = shutil.which("nginx") or "/usr/sbin/nginx"
-        conf = _render_nginx(folder, certs, self.https, self.http, app, api)
+        conf = _render_nginx(folder, certs, self.https, self.http, app, api, sticky)
         base = [nginx, "-p", str(folder), "-c", str(conf), "-e", str(folder / "error.log")]
         checked = subprocess.run([*base, "-t"], capture_output=True, text=True)
         assert checked.returncode == 0, checked.stderr
@@ -293,8 +301,8 @@ def _app_stand_in():
     JSON; /_stcore/stream upgrades, sends them, then echoes."""
     from websockets.sync.server import serve
 
-    def headers(request) -> str:
-        return json.dumps({k.lower(): v for k, v in request.headers.raw_items()})
+    def headers(request) -> str:  # and which stand-in answered (several stand for app replicas)
+        return json.dumps({**{k.lower(): v for k, v in request.headers.raw_items()}, "_port": port})
 
     def process_request(connection, request):
         if not request.path.startswith("/_stcore/stream"):
@@ -500,3 +508,60 @@ def test_streamlit_accepts_its_websocket_through_the_proxy(streamlit_behind_prox
     with connect(nginx.url.replace("https://", "wss://") + "/_stcore/stream", ssl=tls, open_timeout=30,
                  origin=nginx.url, subprotocols=["streamlit"]) as ws:
         assert ws.subprotocol == "streamlit"  # accepted: same origin as far as Streamlit can tell
+
+
+# --- (4) several app processes behind the proxy ---------------------------------------------------
+
+@pytest.fixture(scope="module")
+def two_apps(proxied, tmp_path_factory):
+    """Two app stand-ins behind deploy/nginx (what `app` resolves to with two replicas), routed as
+    the config routes them, and the same config without the visitor's routing."""
+    if proxied is None:
+        yield None
+        return
+    root = tmp_path_factory.mktemp("replicas")
+    os.chmod(root, 0o755)
+    apps = [_app_stand_in() for _ in range(2)]
+    ports = [port for port, _ in apps]
+    (root / "sticky").mkdir()
+    (root / "loose").mkdir()
+    sticky = _Nginx(root / "sticky", proxied["certs"], ports, free_port())
+    loose = _Nginx(root / "loose", proxied["certs"], ports, free_port(), sticky=False)
+    try:
+        yield sticky, loose, ports, proxied["tls"]
+    finally:
+        for proxy in (sticky, loose):
+            proxy.stop()
+        for _, server in apps:
+            server.shutdown()
+
+
+def _served_by(client: httpx.Client, url: str) -> int:
+    return client.get(url, timeout=30).json()["_port"]
+
+
+@pytest.mark.slow
+def test_a_visitor_stays_with_one_app_process_and_visitors_spread_over_all(two_apps):
+    from websockets.sync.client import connect
+
+    assert two_apps is not None, f"no nginx config for the proxy ({NGINX_CONF.relative_to(ROOT)})"
+    sticky, loose, ports, tls = two_apps
+    with httpx.Client(verify=tls) as visitor:
+        first = visitor.get(sticky.url + "/", timeout=30)
+        cookie = first.headers["set-cookie"]
+        assert cookie.startswith("vitrine_node=") and {"Secure", "HttpOnly", "SameSite=Lax"} <= {
+            part.strip() for part in cookie.split(";")}
+        home = first.json()["_port"]
+        # every later request of this visitor (page, upload, its websocket) reaches the same process
+        assert {_served_by(visitor, sticky.url + path) for path in ["/", "/_stcore/upload_file/x"] * 10} == {home}
+        assert "set-cookie" not in visitor.get(sticky.url + "/", timeout=30).headers  # set once
+        header = f"vitrine_node={visitor.cookies['vitrine_node']}"
+        with connect(sticky.url.replace("https://", "wss://") + "/_stcore/stream", ssl=tls, open_timeout=20,
+                     additional_headers={"Cookie": header}) as ws:
+            assert json.loads(ws.recv(timeout=20))["_port"] == home
+    newcomers = [_served_by(httpx.Client(verify=tls), sticky.url + "/") for _ in range(24)]
+    assert set(newcomers) == set(ports)  # each newcomer's random id: the visitors spread over both
+    # Without the routing the same visitor's requests alternate between the processes: a session's
+    # upload or websocket would reach a process that does not hold it.
+    with httpx.Client(verify=tls) as visitor:
+        assert len({_served_by(visitor, loose.url + "/") for _ in range(6)}) == 2
