@@ -97,9 +97,25 @@ API_KEYS_FILE = Path(os.environ.get("VITRINE_API_KEYS", ROOT / "api_keys.toml"))
 # Visual queries batched (embed/batcher.py): the photos waiting together go through the model in
 # one forward pass of at most VISUAL_BATCH_MAX pictures (`python -m api --visual-batch-max`; 1 is
 # one pass per photo), waiting at most VISUAL_BATCH_WAIT_MS for a batch to fill (never when a
-# photo is alone); past VISUAL_QUEUE_MAX waiting photos a search is refused at once (the API's 503
+# photo is alone); past VISUAL_QUEUE_MAX searches in at once a search is refused at once (the API's 503
 # with Retry-After), and one that waited VISUAL_TIMEOUT_S seconds gives up.
-VISUAL_BATCH_MAX = int(os.environ.get("VITRINE_VISUAL_BATCH_MAX", 8))
-VISUAL_BATCH_WAIT_MS = float(os.environ.get("VITRINE_VISUAL_BATCH_WAIT_MS", 5))
-VISUAL_QUEUE_MAX = int(os.environ.get("VITRINE_VISUAL_QUEUE_MAX", 64))
-VISUAL_TIMEOUT_S = float(os.environ.get("VITRINE_VISUAL_TIMEOUT_S", 30))
+def _env_number(name: str, default: float, kind=float, minimum: float = 0.0, above: bool = False):
+    """A number from the environment, or a one-line error naming the variable and what it takes."""
+    text = os.environ.get(name)
+    if text is None:
+        return default
+    try:
+        value = kind(text)
+    except ValueError:
+        value = None
+    if value is None or value < minimum or (above and value == minimum):
+        raise ValueError(f"${name} must be a {'whole ' if kind is int else ''}number "
+                         f"{'above' if above else 'of at least'} {minimum:g}, not {text!r}.")
+    return value
+
+
+VISUAL_BATCH_MAX = _env_number("VITRINE_VISUAL_BATCH_MAX", 8, int, 1)
+VISUAL_BATCH_WAIT_MS = _env_number("VITRINE_VISUAL_BATCH_WAIT_MS", 5.0)
+# below the API's 40 worker threads (anyio's default): waiting searches never hold them all
+VISUAL_QUEUE_MAX = _env_number("VITRINE_VISUAL_QUEUE_MAX", 32, int, 1)
+VISUAL_TIMEOUT_S = _env_number("VITRINE_VISUAL_TIMEOUT_S", 30.0, float, 0, above=True)

@@ -365,12 +365,15 @@ def create_app(store: Store, keys: Keys, origins: list[str] | None = None, *, wa
         """The k catalogue products most like the photo, with their scores; the app's image checks
         (a file that is not a usable picture is 422 with the app's message)."""
         _may_read(request, "visual", dataset)
-        visual = await run_in_threadpool(get, "visual", dataset)
-        data = await image.read(settings.MAX_IMAGE_BYTES + 1)
+        visual = await quick("visual", dataset)
         filters = {"gender": gender, "masterCategory": masterCategory, "articleType": articleType,
                    "category": category}
         try:
-            results = await run_in_threadpool(_visual_results, visual, data, k, filters)
+            # a place among the searches in before any decoding: a crowd past it is refused at once, and
+            # the waiting searches never hold all the worker threads the other routes need
+            with visual.engine.batcher.slot():
+                data = await image.read(settings.MAX_IMAGE_BYTES + 1)
+                results = await run_in_threadpool(_visual_results, visual, data, k, filters)
         except InputError as exc:
             raise HTTPException(422, str(exc).splitlines()[0]) from None
         except Busy as exc:  # the image model's queue is full: come back, rather than wait in a pile

@@ -40,15 +40,19 @@ ARTIFACTS = Gauge("vitrine_artifact_loaded", "1 for each artifact version a work
                   ["kind", "dataset", "version"], multiprocess_mode="max")
 
 
+METHODS = frozenset({"GET", "POST", "HEAD", "OPTIONS", "PUT", "DELETE", "PATCH"})
+
+
 def start() -> None:
     """Count the collector's pauses in this process (once per process)."""
-    pauses = heap.record_pauses()
-    if _observe_pause not in pauses.observers:
-        pauses.observers.append(_observe_pause)
+    heap.record_pauses()
 
 
-def _observe_pause(generation: int, seconds: float) -> None:
-    GC_PAUSES.labels(str(generation)).observe(seconds)
+def _publish_pauses() -> None:
+    """The pauses since the last call into the histogram: never from inside a collection
+    (prometheus-client takes a lock a collection may have interrupted: common/heap.py)."""
+    for generation, seconds in heap.pauses.drain():
+        GC_PAUSES.labels(str(generation)).observe(seconds)
 
 
 def batching(batcher) -> None:
@@ -62,15 +66,23 @@ def _observe_batch(size: int, waiting: int) -> None:
 
 
 def loaded(kind: str, dataset: str, version: str, previous: str | None = None) -> None:
-    """An artifact version now serves; the one it replaced, if any, is 0 (across workers the
-    highest counts: 1 while any worker still serves it)."""
+    """An artifact version now serves; the one it replaced no longer does: removed with one
+    process; with workers it is 0 (the highest across workers counts: 1 while any still serves
+    it; a worker's series cannot be removed from the others' files)."""
     if previous is not None and previous != version:
-        ARTIFACTS.labels(kind, dataset, previous).set(0)
+        if os.environ.get(MULTIPROC_ENV):
+            ARTIFACTS.labels(kind, dataset, previous).set(0)
+        else:
+            try:
+                ARTIFACTS.remove(kind, dataset, previous)
+            except KeyError:
+                pass
     ARTIFACTS.labels(kind, dataset, version).set(1)
 
 
 def exposition() -> tuple[bytes, str]:
     """(the text of every metric, its content type): all workers' in multiprocess mode."""
+    _publish_pauses()
     if os.environ.get(MULTIPROC_ENV):
         from prometheus_client import multiprocess
 
@@ -103,5 +115,7 @@ class Measured:
         finally:
             route = scope.get("route")
             name = getattr(route, "path", None) or "unmatched"
-            REQUESTS.labels(name, scope["method"], str(status[0])).inc()
+            method = scope["method"] if scope["method"] in METHODS else "other"  # a parser may pass any token
+            REQUESTS.labels(name, method, str(status[0])).inc()
             LATENCY.labels(name).observe(time.perf_counter() - started)
+            _publish_pauses()

@@ -170,6 +170,8 @@ class Store:
         self._entries[key] = Entry(value, stamp, now)  # one assignment: in-flight requests keep theirs
         self._failed.pop(key, None)
         metrics.loaded(kind, dataset, _version(stamp), _version(entry.stamp) if entry is not None else None)
+        if kind == "visual" and entry is not None:  # the old model's batcher thread lets it go, so the
+            entry.value.engine.batcher.close()      # settle that follows can collect it
         return value, True
 
     def reload(self) -> dict:

@@ -18,7 +18,9 @@ FULL_EVERY-th settle does the same, for what was frozen and dropped since (an ev
 entry's cycles): what can stay uncollected is bounded.
 
 VITRINE_GC_FREEZE=0 switches it off, for comparison (bench/api_gc.py measures both).
-`pauses` counts every collection's pause (the API's /metrics shows them).
+`pauses` counts every collection's pause (the API's /metrics shows them). The gc callback only
+counts and appends to a bounded buffer: code that takes a lock (a metrics library) must never run
+inside a collection, which can start in the middle of that very lock's holder.
 """
 from __future__ import annotations
 
@@ -26,6 +28,7 @@ import gc
 import os
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass, field
 
 ENV = "VITRINE_GC_FREEZE"
@@ -54,15 +57,19 @@ def settle(replaced: bool = False) -> bool:
     return True
 
 
+PENDING_MAX = 10_000  # pauses kept for a reader that has not drained them (the oldest are dropped)
+
+
 @dataclass
 class Pauses:
     """Every collection's pause by generation, from gc.callbacks: count, total and longest, in
-    seconds. Recording costs two clock reads per collection."""
+    seconds, and the pauses not yet drained (`drain()`, from outside any collection). Recording
+    costs two clock reads and an append per collection."""
 
     count: dict[int, int] = field(default_factory=lambda: {0: 0, 1: 0, 2: 0})
     seconds: dict[int, float] = field(default_factory=lambda: {0: 0.0, 1: 0.0, 2: 0.0})
     longest: dict[int, float] = field(default_factory=lambda: {0: 0.0, 1: 0.0, 2: 0.0})
-    observers: list = field(default_factory=list)  # callables(generation, seconds), e.g. a histogram
+    pending: deque = field(default_factory=lambda: deque(maxlen=PENDING_MAX))  # (generation, seconds)
     _started: float = 0.0
 
     def __call__(self, phase: str, info: dict) -> None:
@@ -74,8 +81,16 @@ class Pauses:
         self.count[generation] += 1
         self.seconds[generation] += took
         self.longest[generation] = max(self.longest[generation], took)
-        for observe in self.observers:
-            observe(generation, took)
+        self.pending.append((generation, took))
+
+    def drain(self) -> list[tuple[int, float]]:
+        """The pauses recorded since the last drain (thread-safe: deque's popleft)."""
+        out = []
+        while True:
+            try:
+                out.append(self.pending.popleft())
+            except IndexError:
+                return out
 
 
 pauses = Pauses()

@@ -8,20 +8,26 @@ sessions share their process's engine. A caller hands in one model input (224 x 
 and blocks until its vector comes back, in the engine's own precision (fp32, bf16 or int8).
 A worker thread takes what waits: a photo alone runs at once (a single query is never slower);
 when several wait, up to `max_batch` go together, the thread waiting at most `wait_ms` from the
-first one's arrival for the batch to fill. The queue is bounded: with `max_queue` photos waiting
-a caller gets Busy straight away (the API answers 503 with Retry-After); a caller that stops
-waiting (`timeout`) is left out of the batch if its turn has not come. `max_batch=1` is one
-pass per photo, in arrival order.
+first one's arrival for the batch to fill. Admission is bounded: `slot()`, taken before any work
+on a photo (the API takes it before reading the upload), refuses with Busy once `max_queue`
+searches are in (the API answers 503 with Retry-After: kept below its 40 worker threads, so a
+crowd never starves the other routes); `embed` refuses the same way past `max_queue` waiting. A
+caller that stops waiting (`timeout`) is left out of the batch if its turn has not come, and
+every caller gets an answer or an error: a failing pass, a short answer, anything. `max_batch=1`
+is one pass per photo, in arrival order.
 
-The worker thread starts with the first photo and holds the batcher only weakly: when the
-engine is dropped (a rebuilt index swapped in) the thread ends within a second.
+The worker thread starts with the first photo and holds the batcher only weakly: `close()` (a
+rebuilt index swapped in) ends it once what waits is done, and a dropped batcher's ends within
+a second.
 """
 from __future__ import annotations
 
+import logging
 import threading
 import time
 import weakref
 from collections import deque
+from contextlib import contextmanager
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
@@ -32,6 +38,8 @@ import numpy as np
 import settings
 
 IDLE_CHECK_S = 1.0  # how often an idle worker checks whether its batcher is still wanted
+SHAPE = (settings.IMAGE_SIZE, settings.IMAGE_SIZE, 3)  # one model input
+log = logging.getLogger("vitrine.embed")
 
 
 class Busy(Exception):
@@ -78,37 +86,75 @@ class Batcher:
         self._queue: deque[_Job] = deque()
         self._ready = threading.Condition()
         self._worker: threading.Thread | None = None
+        self._admitted = 0
+        self._closing = False
 
     def waiting(self) -> int:
         return len(self._queue)
+
+    @contextmanager
+    def slot(self):
+        """One search's place, taken before any work on its photo: Busy at once when
+        `max_queue` searches are already in."""
+        with self._ready:
+            if self._admitted >= self.max_queue:
+                self.stats.refused += 1
+                raise Busy(self._admitted)
+            self._admitted += 1
+        try:
+            yield
+        finally:
+            with self._ready:
+                self._admitted -= 1
+
+    def close(self, wait_s: float = 5.0) -> None:
+        """No more batches once what waits is done; the worker ends (waited for up to `wait_s`),
+        so a swapped-out model is not kept alive by its thread."""
+        with self._ready:
+            self._closing = True
+            self._ready.notify_all()
+            worker = self._worker
+        if worker is not None and worker is not threading.current_thread():
+            worker.join(wait_s)
 
     def embed(self, image: np.ndarray, timeout: float | None = None) -> np.ndarray:
         """The vector of one model input, from a batch shared with whatever waits beside it.
         Busy when the queue is full; TimeoutError after `timeout` seconds (default
         settings.VISUAL_TIMEOUT_S); the forward pass's own error if it fails."""
-        job = _Job(np.asarray(image), time.monotonic())
+        image = np.asarray(image)
+        if image.shape != SHAPE or image.dtype != np.uint8:
+            raise ValueError(f"A model input is {SHAPE} uint8 (embed.images.model_input), not {image.shape} "
+                             f"{image.dtype}.")
+        job = _Job(image, time.monotonic())
+        wait = settings.VISUAL_TIMEOUT_S if timeout is None else timeout
         with self._ready:
             if len(self._queue) >= self.max_queue:
                 self.stats.refused += 1
                 raise Busy(len(self._queue))
             self._queue.append(job)
+            self._closing = False  # a search that fetched this engine before its swap is still served
             if self._worker is None or not self._worker.is_alive():
                 self._worker = threading.Thread(target=_work, args=(weakref.ref(self),), daemon=True,
                                                 name="vitrine-visual-batcher")
                 self._worker.start()
             self._ready.notify()
         try:
-            return job.future.result(settings.VISUAL_TIMEOUT_S if timeout is None else timeout)
+            return job.future.result(wait)
         except FutureTimeout:
             if job.future.cancel():  # not started: it is left out of its batch
-                raise TimeoutError(f"The image model did not take this photo within "
-                                   f"{settings.VISUAL_TIMEOUT_S if timeout is None else timeout:g} s.") from None
-            return job.future.result()  # its batch is running: the answer is moments away
+                raise TimeoutError(f"The image model did not take this photo within {wait:g} s.") from None
+        try:  # its batch is running: the answer is one forward pass away, bounded all the same
+            return job.future.result(wait)
+        except FutureTimeout:
+            raise TimeoutError(f"The image model took more than {wait:g} s over this photo's batch.") from None
 
     def _next(self) -> list[_Job] | None:
         """The next batch (None after IDLE_CHECK_S with nothing waiting)."""
         with self._ready:
-            if not self._queue and not self._ready.wait_for(lambda: self._queue, IDLE_CHECK_S):
+            if not self._queue and (self._closing or not self._ready.wait_for(
+                    lambda: self._queue or self._closing, IDLE_CHECK_S)):
+                return None
+            if not self._queue:  # closing
                 return None
             if 1 < len(self._queue) < self.max_batch and self.wait_s:
                 deadline = self._queue[0].arrived + self.wait_s
@@ -124,18 +170,28 @@ class Batcher:
         if not live:
             return
         try:
-            vectors = self.forward(np.stack([job.image for job in live]))
-        except BaseException as exc:  # noqa: BLE001 - every caller of the batch gets it
+            vectors = np.asarray(self.forward(np.stack([job.image for job in live])))
+            if len(vectors) != len(live):
+                raise RuntimeError(f"The image model answered {len(vectors)} vectors for {len(live)} photos.")
+            for job, vector in zip(live, vectors):
+                job.future.set_result(vector)
+        except Exception as exc:  # noqa: BLE001 - every caller of the batch gets it
             for job in live:
-                job.future.set_exception(exc)
+                if not job.future.done():
+                    job.future.set_exception(exc)
             return
+        finally:  # whatever happened (even an exit of the interpreter), no caller is left waiting
+            for job in live:
+                if not job.future.done():
+                    job.future.set_exception(RuntimeError("The image model stopped before answering."))
         self.stats.batches += 1
         self.stats.photos += len(live)
         self.stats.largest = max(self.stats.largest, len(live))
         for observe in self.stats.observers:
-            observe(len(live), len(self._queue))
-        for job, vector in zip(live, vectors):
-            job.future.set_result(vector)
+            try:
+                observe(len(live), len(self._queue))
+            except Exception:  # noqa: BLE001 - counting must never stop the batcher
+                log.exception("A batch observer failed")
 
 
 def _work(ref: "weakref.ref[Batcher]") -> None:
@@ -147,4 +203,6 @@ def _work(ref: "weakref.ref[Batcher]") -> None:
         batch = batcher._next()
         if batch:
             batcher._run(batch)
+        elif batcher._closing:  # closed and nothing waits: a later photo starts a new worker
+            return
         del batcher, batch

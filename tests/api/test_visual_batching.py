@@ -68,16 +68,16 @@ def test_a_full_queue_is_a_503_with_retry_after_and_the_admitted_still_answer(se
         assert go.wait(60)
         return engine.embedder.embed_batch(images)
 
-    engine.batcher = Batcher(gated, max_batch=1, wait_ms=0, max_queue=1)
+    engine.batcher = Batcher(gated, max_batch=1, wait_ms=0, max_queue=2)  # two searches in at once
     photo = encode(product_picture(7))
     refused_before = _refused(url)
     with ThreadPoolExecutor(2) as pool:
         first = pool.submit(_search, url, photo)
         assert entered.wait(60)  # the first is in the model
         second = pool.submit(_search, url, photo)
-        while engine.batcher.waiting() < 1:  # the second waits: the queue is full
+        while engine.batcher.waiting() < 1:  # the second waits for the model: two searches are in
             threading.Event().wait(0.01)
-        third = _search(url, photo)
+        third = _search(url, photo)  # refused before its photo is decoded
         assert third.status_code == 503 and third.headers["Retry-After"] == "1"
         assert "photos waiting already" in third.json()["detail"]
         go.set()

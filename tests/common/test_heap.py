@@ -55,3 +55,24 @@ def test_vitrine_gc_freeze_0_leaves_the_collector_as_python_has_it():
     seen = _run({"VITRINE_GC_FREEZE": "0"})
     assert seen["settled"] is False and seen["frozen"] == 0
     assert seen["alive_after_collect"] is False  # an ordinary collection frees the cycle
+
+
+DEADLOCK = r"""
+import gc, os, tempfile
+os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp()
+from api import metrics
+metrics.start()
+gc.set_threshold(50)  # collections often, some inside the metrics library's lock
+for i in range(400):
+    metrics.REQUESTS.labels(f"/r{i % 200}", "GET", str(200 + i % 5)).inc()
+    metrics.LATENCY.labels(f"/r{i % 200}").observe(0.001)
+    metrics._publish_pauses()
+print("done", sum(metrics.heap.pauses.count.values()) > 0)
+"""
+
+
+def test_collector_pauses_reach_metrics_without_deadlocking_its_lock():
+    """With workers, prometheus-client guards its files with one lock; a collection starting while
+    that lock is held must not take it again from the gc callback (it deadlocked the worker)."""
+    done = subprocess.run([sys.executable, "-c", DEADLOCK], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stdout.split() == ["done", "True"], done.stderr

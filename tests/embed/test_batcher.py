@@ -128,3 +128,45 @@ def test_the_worker_ends_when_its_batcher_is_dropped(embedder, monkeypatch):
 def test_a_bad_batch_size_is_one_line():
     with pytest.raises(ValueError, match="--visual-batch-max must be a whole number of at least 1, not 0"):
         Batcher(lambda images: images, max_batch=0)
+
+
+def test_every_caller_gets_an_answer_whatever_goes_wrong_after_the_pass(embedder):
+    batcher = Batcher(embedder.embed_batch, max_batch=4, wait_ms=0, max_queue=8)
+    batcher.stats.observers.append(lambda size, waiting: 1 / 0)  # a broken counter
+    assert batcher.embed(pictures(1)[0], timeout=60).shape == (embedder.dims,)
+    assert batcher.embed(pictures(1, seed=5)[0], timeout=60).shape == (embedder.dims,)  # the worker lives on
+    short = Batcher(lambda images: embedder.embed_batch(images[:1]), max_batch=4, wait_ms=0, max_queue=8)
+    gate = Gate(short.forward)
+    short.forward = gate
+    with ThreadPoolExecutor(3) as pool:
+        first = pool.submit(short.embed, pictures(1)[0], 60)
+        assert gate.entered.wait(60)
+        rest = [pool.submit(short.embed, image, 60) for image in pictures(2, seed=6)]
+        while short.waiting() < 2:
+            threading.Event().wait(0.01)
+        gate.open.set()
+        first.result(60)
+        for answer in rest:  # a pass answering one vector for two photos: both told, none left waiting
+            with pytest.raises(RuntimeError, match="answered 1 vectors for 2 photos"):
+                answer.result(60)
+
+
+def test_a_slot_is_taken_before_any_work_and_a_wrong_input_is_refused_alone(embedder):
+    batcher = Batcher(embedder.embed_batch, max_batch=2, wait_ms=0, max_queue=1)
+    with batcher.slot():
+        with pytest.raises(Busy):
+            with batcher.slot():
+                pass
+    with batcher.slot():  # given back
+        pass
+    with pytest.raises(ValueError, match=r"A model input is \(224, 224, 3\) uint8"):
+        batcher.embed(np.zeros((5, 5, 3), np.uint8))
+
+
+def test_close_ends_the_worker_once_what_waits_is_done(embedder):
+    batcher = Batcher(embedder.embed_batch, max_batch=2, wait_ms=0, max_queue=4)
+    batcher.embed(pictures(1)[0], timeout=60)
+    worker = batcher._worker
+    batcher.close()
+    assert not worker.is_alive()  # a swapped-out model is not held by its thread
+    assert batcher.embed(pictures(1, seed=7)[0], timeout=60).shape == (embedder.dims,)  # a late search still served
