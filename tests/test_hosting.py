@@ -155,8 +155,10 @@ def test_the_proxy_limits_bodies_to_the_apps_and_the_apis_and_forwards_who_calle
 def test_env_example_names_every_variable_compose_needs_and_holds_no_password():
     text = (ROOT / "compose.yaml").read_text()
     needed = set(re.findall(r"\$\{(\w+):\?", text))
+    optional = dict(re.findall(r"\$\{(\w+):-([^}]*)\}", text))  # with compose's default, shown at it
     example = dict(line.split("=", 1) for line in (ROOT / "deploy" / "env.example").read_text().splitlines()
                    if line and not line.startswith("#"))
-    assert needed == set(example)
+    assert needed | set(optional) == set(example)
+    assert all(example[name] == default for name, default in optional.items())
     assert all(example[name] == "" for name in needed if "PASSWORD" in name)
     assert ".env" in (ROOT / ".dockerignore").read_text().split()
