@@ -8,7 +8,8 @@ input and the picture the page shows, so whatever the model could read, the brow
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any, Callable
 from pathlib import Path
 
 import numpy as np
@@ -60,10 +61,25 @@ class QueryEngine:
     embedder: object  # embed.model.Embedder (TensorFlow is imported on open)
     weights: Weights
     batcher: Batcher | None = None  # every query's forward pass goes through it (one per engine)
+    _memo: dict = field(default_factory=dict, init=False, repr=False)
 
     def __post_init__(self):
         if self.batcher is None:
             self.batcher = Batcher(self.embedder.embed_batch)
+
+    def memo(self, key, make: Callable[[], Any]) -> Any:
+        """What is derived from this engine's index (filter values, a product's picture), made once:
+        an engine's index never changes (a rebuild opens a new engine), so a page's rerun need not
+        compute it again."""
+        try:
+            return self._memo[key]
+        except KeyError:
+            return self._memo.setdefault(key, make())
+
+    def values(self, column: str) -> list[str]:
+        """The distinct values of a metadata column, sorted (a filter's choices)."""
+        return self.memo(("values", column),
+                         lambda: sorted(self.index.items[column].dropna().astype(str).unique()))
 
     @classmethod
     def open(cls, folder: Path = settings.DEMO_VISUAL_INDEX, weights: str | None = None,
@@ -120,7 +136,11 @@ class QueryEngine:
         return visual_index.search(self.index, vector, k, mask=mask, exclude_ids=exclude)
 
     def same_file_ids(self, digest: str) -> tuple[str, ...]:
-        items = self.index.items
-        if "sha256" not in items.columns:
-            return ()
-        return tuple(items.loc[items["sha256"] == digest, "id"])
+        """The products whose picture is this very file (by its sha256)."""
+        def by_digest() -> dict[str, tuple[str, ...]]:
+            items = self.index.items
+            if "sha256" not in items.columns:
+                return {}
+            return {d: tuple(group["id"]) for d, group in items.groupby("sha256", sort=False)}
+
+        return self.memo("digests", by_digest).get(digest, ())

@@ -46,6 +46,29 @@ def _titles(name: str, version: tuple, min_ratings: int, _ds: DataSet) -> TitleI
     return TitleIndex(_neighbours(name, version, min_ratings, DEFAULT_MODEL, _ds).movies)
 
 
+# A rerun shows what the last one showed unless the query, the item or the model changed: the
+# lookups are kept per data version (measured under bench/soak.py: the title search, the answer
+# and re-indexing the items were a third of this page's time per rerun).
+@st.cache_resource(show_spinner=False, max_entries=256)
+def _found(name: str, version: tuple, min_ratings: int, query: str, _ds: DataSet):
+    return _titles(name, version, min_ratings, _ds).search(query, limit=20)
+
+
+@st.cache_resource(show_spinner=False, max_entries=16)
+def _items_by_id(name: str, version: tuple, min_ratings: int, model: str, _ds: DataSet) -> pd.DataFrame:
+    return _neighbours(name, version, min_ratings, model, _ds).movies.set_index("movieId")
+
+
+@st.cache_resource(show_spinner=False, max_entries=256)
+def _shown(name: str, version: tuple, min_ratings: int, model: str, movie_id, _ds: DataSet) -> pd.DataFrame:
+    """One item's neighbours as the page's table (InputError, never cached, when it has too few ratings)."""
+    neighbours = answer(_neighbours(name, version, min_ratings, model, _ds), movie_id, K)
+    table = neighbours[["rank", "title", "score", "genres", "n_ratings", "mean_rating"]].rename(
+        columns={"score": "similarity"})
+    table["genres"] = table["genres"].map(genres_text)
+    return table
+
+
 def genres_text(genres) -> str:
     """MovieLens' "Action|Sci-Fi" as "Action · Sci-Fi", the one way genres are shown."""
     text = "" if genres is None or (isinstance(genres, float) and pd.isna(genres)) else str(genres)
@@ -90,7 +113,7 @@ def render() -> None:
         example = chosen.demo.example if chosen.is_demo and chosen.demo.example else display_title(most_rated)
         st.session_state[QUERY] = _linked_title(result, example)
     query = left.text_input("Search a title", key=QUERY, placeholder="e.g. matrix, amelie, star wars")
-    found = _titles(chosen.name, version, min_ratings, chosen).search(query, limit=20)
+    found = _found(chosen.name, version, min_ratings, query, chosen)
     if found.matches.empty:
         if found.suggestions:
             st.warning(f"No title matches {query!r}. Did you mean: {'; '.join(found.suggestions)}?")
@@ -103,19 +126,16 @@ def render() -> None:
     movie_id = st.selectbox(f"{len(labels)} matching title(s)", options, format_func=labels.get,
                             **pick("movie", options, parse=parse))
     share("movie", movie_id)
-    info = result.movies.set_index("movieId").loc[movie_id]
+    info = _items_by_id(chosen.name, version, min_ratings, model, chosen).loc[movie_id]
     a, b, c = st.columns([1, 1, 3])
     a.metric("Ratings", f"{int(info['n_ratings']):,}")
     b.metric("Mean rating", f"{info['mean_rating']:.2f} / 5" if info["n_ratings"] else "–")
     c.markdown("**Genres**  \n" + genres_text(info["genres"]))
     try:
-        neighbours = answer(result, movie_id, K)
+        table = _shown(chosen.name, version, min_ratings, model, movie_id, chosen)
     except InputError as exc:  # too few ratings for this threshold
         st.warning(str(exc))
         return
-    table = neighbours[["rank", "title", "score", "genres", "n_ratings", "mean_rating"]].rename(
-        columns={"score": "similarity"})
-    table["genres"] = table["genres"].map(genres_text)
     st.dataframe(
         table, hide_index=True, width="stretch", row_height=48,  # two lines: long titles wrap, not cut
         column_config={

@@ -113,7 +113,9 @@ def _open_engine(ds: DataSet):
 
 def _image_path(engine, product_id: str, shop: BoughtWith | None = None) -> str | None:
     """Where a product's picture is: the shop catalogue's file or URL, else the index's file."""
-    return shop.pictures.of(product_id) if shop is not None else shop_pictures.in_index(engine.index, product_id)
+    if shop is not None:
+        return shop.pictures.of(product_id)
+    return engine.memo(("picture", product_id), lambda: shop_pictures.in_index(engine.index, product_id))
 
 
 def _filters(engine):
@@ -122,8 +124,7 @@ def _filters(engine):
     cols = st.columns(max(len(present), 3))  # the catalogue's own filters, from the left
     chosen = {}
     for col, (name, label) in zip(cols, present):
-        options = sorted(items[name].dropna().astype(str).unique())
-        chosen[name] = col.multiselect(label, options, key=f"vs_filter_{name}", placeholder="Any")
+        chosen[name] = col.multiselect(label, engine.values(name), key=f"vs_filter_{name}", placeholder="Any")
     active = {k: v for k, v in chosen.items() if v}
     return visual_index.filter_mask(items, **active) if active else None
 
