@@ -30,9 +30,9 @@ from api import metrics
 from api.keys import Key, Keys
 from api.store import Store, default
 from common.errors import ArtifactError, InputError
-from embed.batcher import Busy
 from common.netguard import is_loopback
 from common.redact import redact, redacted_logging
+from embed.batcher import Busy
 from shop.demos import DEFAULTS
 
 MAX_K = 100

@@ -20,9 +20,9 @@ from pathlib import Path
 from typing import Any, Callable
 
 import settings
+from api import metrics
 from common import heap
 from common.errors import ArtifactError
-from api import metrics
 from common.redact import redact
 from shop.registry import DEFAULTS, DataSet, Registry
 

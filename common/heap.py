@@ -62,13 +62,11 @@ PENDING_MAX = 10_000  # pauses kept for a reader that has not drained them (the 
 
 @dataclass
 class Pauses:
-    """Every collection's pause by generation, from gc.callbacks: count, total and longest, in
-    seconds, and the pauses not yet drained (`drain()`, from outside any collection). Recording
-    costs two clock reads and an append per collection."""
+    """Every collection's pause by generation, from gc.callbacks: how many, and the pauses (in
+    seconds) not yet drained (`drain()`, from outside any collection). Recording costs two clock
+    reads and an append per collection."""
 
     count: dict[int, int] = field(default_factory=lambda: {0: 0, 1: 0, 2: 0})
-    seconds: dict[int, float] = field(default_factory=lambda: {0: 0.0, 1: 0.0, 2: 0.0})
-    longest: dict[int, float] = field(default_factory=lambda: {0: 0.0, 1: 0.0, 2: 0.0})
     pending: deque = field(default_factory=lambda: deque(maxlen=PENDING_MAX))  # (generation, seconds)
     _started: float = 0.0
 
@@ -79,8 +77,6 @@ class Pauses:
         took = time.perf_counter() - self._started
         generation = info.get("generation", 2)
         self.count[generation] += 1
-        self.seconds[generation] += took
-        self.longest[generation] = max(self.longest[generation], took)
         self.pending.append((generation, took))
 
     def drain(self) -> list[tuple[int, float]]:

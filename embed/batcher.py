@@ -151,10 +151,9 @@ class Batcher:
     def _next(self) -> list[_Job] | None:
         """The next batch (None after IDLE_CHECK_S with nothing waiting)."""
         with self._ready:
-            if not self._queue and (self._closing or not self._ready.wait_for(
-                    lambda: self._queue or self._closing, IDLE_CHECK_S)):
-                return None
-            if not self._queue:  # closing
+            if not self._queue:
+                self._ready.wait_for(lambda: self._queue or self._closing, IDLE_CHECK_S)
+            if not self._queue:  # idle, or closing
                 return None
             if 1 < len(self._queue) < self.max_batch and self.wait_s:
                 deadline = self._queue[0].arrived + self.wait_s

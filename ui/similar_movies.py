@@ -55,8 +55,9 @@ def _found(name: str, version: tuple, min_ratings: int, query: str, _ds: DataSet
 
 
 @st.cache_resource(show_spinner=False, max_entries=16)
-def _items_by_id(name: str, version: tuple, min_ratings: int, model: str, _ds: DataSet) -> pd.DataFrame:
-    return _neighbours(name, version, min_ratings, model, _ds).movies.set_index("movieId")
+def _items_by_id(name: str, version: tuple, min_ratings: int, _ds: DataSet) -> pd.DataFrame:
+    # the items' counts are the same for every model, as the titles are
+    return _neighbours(name, version, min_ratings, DEFAULT_MODEL, _ds).movies.set_index("movieId")
 
 
 @st.cache_resource(show_spinner=False, max_entries=256)
@@ -126,7 +127,7 @@ def render() -> None:
     movie_id = st.selectbox(f"{len(labels)} matching title(s)", options, format_func=labels.get,
                             **pick("movie", options, parse=parse))
     share("movie", movie_id)
-    info = _items_by_id(chosen.name, version, min_ratings, model, chosen).loc[movie_id]
+    info = _items_by_id(chosen.name, version, min_ratings, chosen).loc[movie_id]
     a, b, c = st.columns([1, 1, 3])
     a.metric("Ratings", f"{int(info['n_ratings']):,}")
     b.metric("Mean rating", f"{info['mean_rating']:.2f} / 5" if info["n_ratings"] else "–")

@@ -11,7 +11,7 @@ code's text varies over time.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +21,7 @@ from common.errors import require_columns
 from common.shop_tables import OrderColumns
 from common.tables import read_csv
 
-__all__ = ["COLUMNS", "ORDER_COLUMNS", "NON_PRODUCT_CODES", "NON_PRODUCT_PREFIXES", "CleanedRetail", "read_online_retail",
+__all__ = ["COLUMNS", "ORDER_COLUMNS", "cleaned_columns", "NON_PRODUCT_CODES", "NON_PRODUCT_PREFIXES", "CleanedRetail", "read_online_retail",
            "clean_online_retail", "customer_ids", "is_product_code", "product_descriptions"]
 
 COLUMNS = ["InvoiceNo", "StockCode", "Description", "Quantity", "InvoiceDate", "UnitPrice", "CustomerID", "Country"]
@@ -77,19 +77,24 @@ def product_descriptions(codes: pd.Series, descriptions: pd.Series) -> pd.Series
     return counts.drop_duplicates("code").set_index("code")["text"].astype(object)
 
 
+def cleaned_columns(columns: OrderColumns) -> OrderColumns:
+    """The columns the cleaning reads: `columns`, with a quantity, price or customer it does not
+    name looked for under Online Retail's own names (Quantity, UnitPrice, CustomerID)."""
+    return replace(columns, quantity=columns.quantity or ORDER_COLUMNS.quantity,
+                   price=columns.price or ORDER_COLUMNS.price, customer=columns.customer or ORDER_COLUMNS.customer)
+
+
 def clean_online_retail(raw: pd.DataFrame, columns: OrderColumns = ORDER_COLUMNS, *,
                         require_customer: bool = False) -> CleanedRetail:
     """Keep product sales only (see the module docstring); rules are applied in this order.
 
-    `columns` names the order, item, name, customer, quantity and price columns; a quantity,
-    price or customer not named is looked for under the file's own name (Quantity, UnitPrice,
-    CustomerID). `require_customer` also drops rows without a customer id (needed to learn per
+    `columns` names the order, item, name, customer, quantity and price columns (see
+    cleaned_columns for those it does not name). `require_customer` also drops rows without a customer id (needed to learn per
     customer, not to learn from baskets). A price column that is absent is simply not checked.
     """
+    columns = cleaned_columns(columns)
     invoice_col, stock_col, description_col = columns.order, columns.item, columns.name
-    quantity_col = columns.quantity or ORDER_COLUMNS.quantity
-    price_col = columns.price or ORDER_COLUMNS.price
-    customer_col = columns.customer or ORDER_COLUMNS.customer
+    quantity_col, price_col, customer_col = columns.quantity, columns.price, columns.customer
     needed = [invoice_col, stock_col, quantity_col] + ([customer_col] if require_customer else [])
     require_columns(raw.columns, needed, "Online Retail data", shown=len(raw.columns))
     lines = raw.copy()

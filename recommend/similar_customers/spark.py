@@ -48,7 +48,7 @@ from recommend.core import ease
 from recommend.core.sparse_topk import TIE_DECIMALS
 from recommend.datasets.online_retail_spark import (as_pandas_reads, customer_id, number, product_descriptions,
                                                    product_sales)
-from recommend.datasets.online_retail import ORDER_COLUMNS as ONLINE_RETAIL
+from recommend.datasets.online_retail import ORDER_COLUMNS as ONLINE_RETAIL, cleaned_columns
 from recommend.similar_customers import model as local
 
 MAX_WEIGHT_VALUES = 1_000_000  # distinct quantity totals mapped on the driver (log-quantity)
@@ -75,9 +75,9 @@ def read_purchases(table: SparkTable, cols: OrderColumns = ONLINE_RETAIL, clean:
     wanted = [c for c in (cols.customer, cols.item, cols.name, cols.quantity) if c]
     require_columns(columns, wanted, f"Purchases file {table.name}", local.NAME_THEM, shown=len(columns))
     cleaning = bool(clean and cols.order and cols.order in columns)
-    # the cleaning looks for an unnamed quantity or price under Online Retail's own names, as clean_online_retail
-    quantity_col = (cols.quantity or ONLINE_RETAIL.quantity) if cleaning else cols.quantity
-    price_col = cols.price or ONLINE_RETAIL.price
+    read = cleaned_columns(cols)  # an unnamed quantity or price under Online Retail's names, as the local cleaning
+    quantity_col = read.quantity if cleaning else cols.quantity
+    price_col = read.price
     if cleaning:
         require_columns(columns, (cols.order, cols.item, quantity_col, cols.customer), "Online Retail data",
                         shown=len(columns))

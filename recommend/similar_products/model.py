@@ -22,7 +22,7 @@ from common.tables import read_csv
 from common.text_match import Matcher
 from common.topk import TopK, check_k
 from recommend.core.interactions import Interactions, interaction_matrix
-from recommend.datasets.online_retail import ORDER_COLUMNS, clean_online_retail, product_descriptions
+from recommend.datasets.online_retail import clean_online_retail, cleaned_columns, product_descriptions
 from recommend.similar_products.similarity import DEFAULT_K, DEFAULT_MIN_COUNT, DEFAULT_SIMILARITY, top_similar
 from recommend.similar_products.validation import same_category_validation
 
@@ -74,8 +74,8 @@ def cleaning_columns(columns: OrderColumns, clean: str) -> list[str]:
     """The columns a cleaning reads beside the needed ones (Online Retail's quantity and price)."""
     if clean != "online-retail":
         return []
-    return [c for c in (columns.quantity or ORDER_COLUMNS.quantity, columns.price or ORDER_COLUMNS.price)
-            if c not in needed(columns)]
+    read = cleaned_columns(columns)
+    return [c for c in (read.quantity, read.price) if c not in needed(columns)]
 
 
 @dataclass

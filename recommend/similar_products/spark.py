@@ -30,7 +30,7 @@ from recommend.similar_products import model
 from recommend.similar_products.similarity import (DEFAULT_K, DEFAULT_MIN_COUNT, DEFAULT_SIMILARITY, EASE_LAMBDA, MODELS,
                                                   check_min_count, pair_formula)
 from recommend.core.sparse_topk import TIE_DECIMALS
-from recommend.datasets.online_retail import ORDER_COLUMNS
+from recommend.datasets.online_retail import cleaned_columns
 from recommend.datasets.online_retail_spark import as_pandas_reads, product_descriptions, product_sales
 
 # Pair counts (both directions) the second-order similarity brings to the driver rather than
@@ -61,9 +61,9 @@ def order_lines(table: SparkTable, columns: OrderColumns, clean: str = "none") -
     require_columns(table.columns(), wanted, table.name)
     frame = table.frame.select(*[as_pandas_reads(F.col(c), table.format == "csv").alias(c) for c in wanted])
     if clean == "online-retail":
-        quantity, price = columns.quantity or ORDER_COLUMNS.quantity, columns.price or ORDER_COLUMNS.price
-        frame = frame.where(product_sales(F.col(columns.order), F.col(columns.item), F.col(quantity),
-                                          F.col(price))).drop(*extra)
+        read = cleaned_columns(columns)
+        frame = frame.where(product_sales(F.col(columns.order), F.col(columns.item), F.col(read.quantity),
+                                          F.col(read.price))).drop(*extra)
     for c in (columns.order, columns.item):
         frame = frame.withColumn(c, stripped(F.col(c)))
     frame = frame.where(F.col(columns.order).isNotNull() & (F.col(columns.order) != "")
