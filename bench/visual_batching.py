@@ -7,9 +7,10 @@ Starts `python -m api` twice on the bench's visual index (60 demo products, rand
 index's own precision), one with `--visual-batch-max 1`, one with `--batch-max`; then, for each,
 POST /v1/visual-search of one demo photo with wrk: one connection (a photo at a time: batching
 must not make it slower) and `--connections` at once (a crowd), while a second wrk asks
-/healthz on one connection (a container's health check must not stall behind the photos).
-Prints searches/s, p50/p99 of each, the batched server's mean batch size from /metrics, and the
-ratios batched / one pass per photo. Needs Debian's `wrk`.
+/healthz every 50 ms (a container's health check must not stall behind the photos).
+Prints the index's precision, searches/s, p50/p99 of each, the batched server's mean batch size
+from /metrics, the ratios batched / one pass per photo, and, as the ceiling, the model alone (in
+this process, no server running) on batches of one and of the mean batch size. Needs Debian's `wrk`.
 """
 from __future__ import annotations
 
@@ -48,7 +49,10 @@ done = function(summary, latency, requests)
   io.write(string.format("NON200 %d\nP50US %d\nP99US %d\n", bad, latency:percentile(50), latency:percentile(99)))
 end
 """
+# A health check every 50 ms, as a container's probe (every few seconds) or a load balancer's
+# would ask it: asked without pause, the probe alone would take a core from the searches.
 HEALTH = r"""
+delay = function() return 50 end
 done = function(summary, latency, requests)
   io.write(string.format("P50US %d\nP99US %d\n", latency:percentile(50), latency:percentile(99)))
 end
@@ -70,14 +74,43 @@ def _read(proc: subprocess.Popen) -> dict:
     return found
 
 
-def _mean_batch(base: str, key: str) -> str:
+def _passes(base: str, key: str) -> tuple[float, float]:
+    """(passes, photos) the server's batcher has run so far, from /metrics."""
     import urllib.request
 
     request = urllib.request.Request(base + "/metrics", headers={"Authorization": f"Bearer {key}"})
     text = urllib.request.urlopen(request, timeout=60).read().decode()
     total = float(re.search(r"^vitrine_visual_batch_size_sum (\S+)$", text, re.M).group(1))
     count = float(re.search(r"^vitrine_visual_batch_size_count (\S+)$", text, re.M).group(1))
-    return f"{count:,.0f} passes, {total / max(count, 1):.2f} photos a pass on average"
+    return count, total
+
+
+def _model_alone(index: Path, sizes: list[int], seconds: float = 6.0) -> dict[int, float]:
+    """Images/s of the index's own model (its weights and precision) on batches of each size,
+    random pixels, after a warm-up pass: what the server's batches could reach at best."""
+    import time
+
+    import numpy as np
+
+    from embed.query import QueryEngine
+
+    model = QueryEngine.open(index).embedder
+    rates = {}
+    for size in sizes:
+        images = np.random.default_rng(size).integers(0, 256, (size, 224, 224, 3), dtype=np.uint8)
+        model.embed_batch(images)
+        done, started = 0, time.perf_counter()
+        while time.perf_counter() - started < seconds:
+            model.embed_batch(images)
+            done += size
+        rates[size] = done / (time.perf_counter() - started)
+    return rates
+
+
+def _precision(index: Path) -> str:
+    import json
+
+    return json.loads((index / "manifest.json").read_text())["model_precision"]
 
 
 def main() -> None:
@@ -90,6 +123,7 @@ def main() -> None:
     print(describe())
     work = Path(tempfile.mkdtemp(prefix="bench_visual_batching_"))
     index = bench_index(work)
+    print(f"precision: {_precision(index)} (the index's own, chosen by `auto` for this CPU)", flush=True)
     keys, key = add_key(work, "bench", "admin")
     photo = sorted((ROOT / "data" / "fashion" / "images").glob("*.jpg"))[0]
     post, health = work / "post.lua", work / "health.lua"
@@ -103,15 +137,16 @@ def main() -> None:
         try:
             _read(_wrk(base + "/v1/visual-search", post, 2, 3, wrk_env))  # warm: the model's first passes
             for connections in (1, args.connections):
+                before = _passes(base, key)
                 searches = _wrk(base + "/v1/visual-search", post, connections, args.seconds, wrk_env)
                 checks = _wrk(base + "/healthz", health, 1, args.seconds, {})
                 s, h = _read(searches), _read(checks)
                 found[(name, connections)] = s
+                passes, photos = (after - was for after, was in zip(_passes(base, key), before))
+                s["mean_batch"] = photos / max(passes, 1)
                 print(f"{name}, {connections} at once: {s['rps']:.1f} searches/s, p50 {s['p50']:.0f} ms, "
                       f"p99 {s['p99']:.0f} ms, non-200 {s['non200']}; /healthz meanwhile p50 {h['p50']:.1f} ms, "
-                      f"p99 {h['p99']:.1f} ms", flush=True)
-            if batch_max > 1:
-                print(f"  {_mean_batch(base, key)}")
+                      f"p99 {h['p99']:.1f} ms; {s['mean_batch']:.2f} photos a pass", flush=True)
         finally:
             stop(proc)
     one, batched = ("one pass per photo", f"batched (max {args.batch_max})")
@@ -119,6 +154,12 @@ def main() -> None:
     print(f"batched / one pass per photo: {crowd} at once {found[(batched, crowd)]['rps'] / found[(one, crowd)]['rps']:.2f}x "
           f"searches/s; a photo alone p50 {found[(batched, alone)]['p50'] / found[(one, alone)]['p50']:.2f}x "
           "(target: the crowd faster, a photo alone not slower)")
+    size = max(1, round(found[(batched, crowd)]["mean_batch"]))
+    rates = _model_alone(index, sorted({1, size}))
+    print(f"model alone ({_precision(index)}): {rates[1]:.1f} images/s in batches of 1, {rates[size]:.1f} in batches "
+          f"of {size}; batched server / model alone on batches of {size}: "
+          f"{found[(batched, crowd)]['rps'] / rates[size]:.2f}x; one pass per photo / model alone on batches of 1: "
+          f"{found[(one, crowd)]['rps'] / rates[1]:.2f}x")
     print(f"batched, {crowd} at once / 1 at a time: {found[(batched, crowd)]['rps'] / found[(batched, alone)]['rps']:.2f}x "
           f"searches/s (one pass per photo: {found[(one, crowd)]['rps'] / found[(one, alone)]['rps']:.2f}x)")
 

@@ -7,14 +7,18 @@ One Batcher per query engine, so one per process: the API's requests and all of 
 sessions share their process's engine. A caller hands in one model input (224 x 224 x 3 uint8)
 and blocks until its vector comes back, in the engine's own precision (fp32, bf16 or int8).
 A worker thread takes what waits: a photo alone runs at once (a single query is never slower);
-when several wait, up to `max_batch` go together, the thread waiting at most `wait_ms` from the
-first one's arrival for the batch to fill. Admission is bounded: `slot()`, taken before any work
-on a photo (the API takes it before reading the upload), refuses with Busy once `max_queue`
-searches are in (the API answers 503 with Retry-After: kept below its 40 worker threads, so a
-crowd never starves the other routes); `embed` refuses the same way past `max_queue` waiting. A
-caller that stops waiting (`timeout`) is left out of the batch if its turn has not come, and
-every caller gets an answer or an error: a failing pass, a short answer, anything. `max_batch=1`
-is one pass per photo, in arrival order.
+when more are coming, up to `max_batch` go together, the thread waiting at most `wait_ms` (from
+the first one's arrival, or from the end of the last pass if that is later) for the batch to
+fill. More are coming when photos wait beside the first, or when searches hold a slot whose
+photos are still being read and decoded: without counting those, a crowd splits into small
+cohorts that each reach the model just after the last pass started (16 searches at once on 2
+cores: 4.3 photos a pass, 5.9 with them counted). Admission is bounded: `slot()`, taken before
+any work on a photo (the API takes it before reading the upload, the app's Visual search before
+decoding), refuses with Busy once `max_queue` searches are in (the API answers 503 with
+Retry-After: kept below its 40 worker threads, so a crowd never starves the other routes);
+`embed` refuses the same way past `max_queue` waiting. A caller that stops waiting (`timeout`)
+is left out of the batch if its turn has not come, and every caller gets an answer or an error:
+a failing pass, a short answer, anything. `max_batch=1` is one pass per photo, in arrival order.
 
 The worker thread starts with the first photo and holds the batcher only weakly: `close()` (a
 rebuilt index swapped in) ends it once what waits is done, and a dropped batcher's ends within
@@ -88,6 +92,7 @@ class Batcher:
         self._worker: threading.Thread | None = None
         self._admitted = 0
         self._closing = False
+        self._free_since = 0.0  # when the last pass ended: a crowd's next photos are counted from it
 
     def waiting(self) -> int:
         return len(self._queue)
@@ -155,11 +160,14 @@ class Batcher:
                 self._ready.wait_for(lambda: self._queue or self._closing, IDLE_CHECK_S)
             if not self._queue:  # idle, or closing
                 return None
-            if 1 < len(self._queue) < self.max_batch and self.wait_s:
-                deadline = self._queue[0].arrived + self.wait_s
+            # Wait for more only when more are coming: photos already waiting beside the first,
+            # or searches admitted (slot) whose photos are still being read and decoded.
+            coming = min(self.max_batch, max(len(self._queue), self._admitted))
+            if 1 < coming and len(self._queue) < coming and self.wait_s:
+                deadline = max(self._queue[0].arrived, self._free_since) + self.wait_s
                 if deadline > time.monotonic():
                     self.stats.waited += 1
-                    self._ready.wait_for(lambda: len(self._queue) >= self.max_batch,
+                    self._ready.wait_for(lambda: len(self._queue) >= coming or self._closing,
                                          max(0.0, deadline - time.monotonic()))
             return [self._queue.popleft() for _ in range(min(self.max_batch, len(self._queue)))]
 
@@ -180,6 +188,7 @@ class Batcher:
                     job.future.set_exception(exc)
             return
         finally:  # whatever happened (even an exit of the interpreter), no caller is left waiting
+            self._free_since = time.monotonic()
             for job in live:
                 if not job.future.done():
                     job.future.set_exception(RuntimeError("The image model stopped before answering."))

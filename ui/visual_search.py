@@ -171,7 +171,8 @@ def _photo(engine, data: bytes):
     """The photo decoded once per photo and session (vector, digest, picture to show): a new
     upload drops the last one (`_query_input`), so a rerun neither decodes nor hashes again."""
     if "vs_photo" not in st.session_state:
-        st.session_state["vs_photo"] = engine.photo(data)  # one photo at a time: flat memory
+        with engine.batcher.slot():  # counted among the searches coming to the model, as the API's are
+            st.session_state["vs_photo"] = engine.photo(data)  # one photo at a time: flat memory
         release()
     return st.session_state["vs_photo"]
 

@@ -67,6 +67,33 @@ def test_a_photo_alone_does_not_wait_for_company(embedder):
     assert batcher.stats.batches == 3 and batcher.stats.waited == 0 and batcher.stats.largest == 1
 
 
+def test_searches_admitted_but_still_decoding_are_waited_for(embedder):
+    """A crowd's photos reach the model a few milliseconds apart (each is read and decoded first):
+    a search that holds a slot is counted as coming, so the pass waits (up to wait_ms) and takes
+    them together instead of running the first alone; a lone search with its slot never waits."""
+    gate = Gate(embedder.embed_batch)
+    gate.open.set()
+    batcher = Batcher(gate, max_batch=8, wait_ms=10_000, max_queue=8)
+    with batcher.slot():
+        batcher.embed(pictures(1, seed=5)[0], timeout=60)  # alone with its slot: at once
+    assert gate.sizes == [1] and batcher.stats.waited == 0
+    admitted, late = threading.Barrier(3), threading.Event()
+
+    def search(image, delay):
+        with batcher.slot():
+            admitted.wait(60)
+            if delay:
+                late.wait(0.3)  # still "decoding" when the first photo is already queued
+            return batcher.embed(image, timeout=60)
+
+    images = pictures(3, seed=6)
+    with ThreadPoolExecutor(3) as pool:
+        got = list(pool.map(search, images, [0, 1, 1]))
+    assert gate.sizes == [1, 3]  # the three admitted searches in one pass, not the first alone
+    assert batcher.stats.waited == 1
+    np.testing.assert_allclose(np.stack(got), embedder.embed_batch(images), atol=2e-5)
+
+
 def test_batch_max_1_is_one_pass_per_photo_in_arrival_order(embedder):
     gate = Gate(embedder.embed_batch)
     batcher = Batcher(gate, max_batch=1, wait_ms=50, max_queue=8)
