@@ -397,8 +397,9 @@ def create_app(store: Store, keys: Keys, origins: list[str] | None = None, *, wa
 
     @app.get("/v1/admin/status", tags=["ops"])
     def status():
-        """What is loaded (with each artifact's version) and what failed, with why."""
-        return {"ready": state["ready"], "start_error": state["error"], **store.status()}
+        """What is loaded (with each artifact's version) and what failed, with why; `worker`: the
+        process that answered (with --workers N, each has its own)."""
+        return {"ready": state["ready"], "start_error": state["error"], "worker": os.getpid(), **store.status()}
 
     return app
 

@@ -19,6 +19,8 @@ import settings
 from common.cli import run
 from common.errors import InputError
 
+WORKER_PING_S = 120  # --workers: how long a worker may not answer uvicorn's supervisor before it is replaced
+
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m api", description="Serve Vitrine's answers over HTTP.")
@@ -159,8 +161,12 @@ def _serve(args) -> int:
                 "buckets": str(Path(shared) / "rate-buckets")})
             (Path(shared) / "metrics").mkdir()  # every worker's counts, added up by /metrics (api/metrics.py)
             os.environ[MULTIPROC_ENV] = str(Path(shared) / "metrics")
+            # uvicorn's supervisor kills a worker that misses its 5 s ping (and starts another, which
+            # loads everything again): loading a shop's similar customers fits EASE, whose inverse
+            # holds the GIL for seconds on 2 cores (scipy.linalg.inv), and a worker killed for that
+            # restarted for ever (tests/security/test_api.py). A hung worker still goes, later.
             uvicorn.run("api.app:from_environment", factory=True, host=args.host, port=args.port,
-                        workers=args.workers, log_level="warning")
+                        workers=args.workers, log_level="warning", timeout_worker_healthcheck=WORKER_PING_S)
         return 0
     store = Store(args.artifacts, poll_seconds=args.poll_seconds, visual_batch_max=args.visual_batch_max)
     app = create_app(store, keys, args.cors_origin, warm=warm, no_auth=args.no_auth, docs=args.docs)

@@ -14,6 +14,7 @@ prometheus-client's multiprocess mode does; with one process the counts live in 
 from __future__ import annotations
 
 import os
+import re
 import time
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -37,7 +38,7 @@ QUEUE_DEPTH = Gauge("vitrine_visual_queue_depth", "Photos waiting for the image 
                     multiprocess_mode="livesum")
 REFUSED = Counter("vitrine_visual_refused", "Visual searches refused (503) because too many photos waited")
 ARTIFACTS = Gauge("vitrine_artifact_loaded", "1 for each artifact version a worker serves (kind, data set, version)",
-                  ["kind", "dataset", "version"], multiprocess_mode="max")
+                  ["kind", "dataset", "version"], multiprocess_mode="livemax")
 
 
 METHODS = frozenset({"GET", "POST", "HEAD", "OPTIONS", "PUT", "DELETE", "PATCH"})
@@ -67,8 +68,8 @@ def _observe_batch(size: int, waiting: int) -> None:
 
 def loaded(kind: str, dataset: str, version: str, previous: str | None = None) -> None:
     """An artifact version now serves; the one it replaced no longer does: removed with one
-    process; with workers it is 0 (the highest across workers counts: 1 while any still serves
-    it; a worker's series cannot be removed from the others' files)."""
+    process; with workers it is 0 (the highest across live workers counts: 1 while any still
+    serves it; a worker's series cannot be removed from the others' files)."""
     if previous is not None and previous != version:
         if os.environ.get(MULTIPROC_ENV):
             ARTIFACTS.labels(kind, dataset, previous).set(0)
@@ -86,10 +87,23 @@ def exposition() -> tuple[bytes, str]:
     if os.environ.get(MULTIPROC_ENV):
         from prometheus_client import multiprocess
 
+        _forget_dead_workers(multiprocess, os.environ[MULTIPROC_ENV])
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)
         return generate_latest(registry), CONTENT_TYPE_LATEST
     return generate_latest(PROCESS_REGISTRY), CONTENT_TYPE_LATEST
+
+
+def _forget_dead_workers(multiprocess, folder: str) -> None:
+    """A worker that died (uvicorn starts another in its place) leaves its files: its counts
+    still add up (they happened), but its gauges (queue depth, versions served) no longer hold."""
+    for pid in {int(m.group(1)) for m in (re.search(r"_(\d+)\.db$", f) for f in os.listdir(folder)) if m}:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            multiprocess.mark_process_dead(pid, folder)
+        except PermissionError:  # alive, someone else's
+            pass
 
 
 class Measured:

@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
-from tests.security.api_server import api_process, bearer, children, wait_for
+from tests.security.api_server import api_process, bearer, children, each_worker, wait_for
 
 
 def _value(text: str, name: str, **labels) -> float:
@@ -69,3 +69,51 @@ def test_two_workers_are_counted_as_one_api(tmp_path):
 
         # every scrape, whichever worker answers it, adds up both workers' files
         assert wait_for(lambda: counted() == 40, 20) and {counted() for _ in range(6)} == {40}
+
+
+@pytest.mark.slow
+def test_a_dead_workers_versions_leave_the_scrape(tmp_path, tiny_shop_workspace):
+    import os
+    import shutil
+    import signal
+
+    from recommend import cli
+    from api.keys import add_key
+    from tests.helpers import write_tiny_shop
+
+    artifacts = tmp_path / "artifacts"
+    shutil.copytree(tiny_shop_workspace[0], artifacts, symlinks=True)
+    keys = tmp_path / "keys.toml"
+    admin = add_key(keys, "ops", "admin", 0)
+    with api_process("--workers", "2", "--keys-file", str(keys), "--artifacts", str(artifacts),
+                     "--poll-seconds", "1") as (url, proc):
+        assert wait_for(lambda: len(children(proc.pid)) >= 2, 60)
+
+        def ask():
+            with httpx.Client(timeout=60) as client:  # a connection of its own: either worker may take it
+                assert client.get(url + "/v1/customers/similar", params={"id": "K1", "dataset": "tiny"},
+                                  headers=bearer(admin)).status_code == 200
+
+        def version(status: dict) -> tuple | None:
+            found = status["loaded"].get("customers:tiny")
+            return tuple(found["version"]) if found else None
+
+        both = each_worker(url, admin, lambda seen: len(seen) == 2 and all(map(version, seen.values())), ask)
+        old = {version(status) for status in both.values()}
+        assert len(old) == 1
+        dead, survivor = sorted(both)
+        os.kill(dead, signal.SIGKILL)  # uvicorn starts another worker in its place
+        assert wait_for(lambda: dead not in children(proc.pid) and len(children(proc.pid)) == 2, 60)
+
+        orders, _ = write_tiny_shop(tmp_path / "shop")
+        assert cli.main(["build", "--orders", str(orders), "--name", "tiny", "--artifacts", str(artifacts)]) == 0
+        each_worker(url, admin, lambda seen: survivor in seen and version(seen[survivor]) not in old, ask)
+
+        def loaded(at_version: tuple) -> float:
+            text = httpx.get(url + "/metrics", headers=bearer(admin), timeout=60).text
+            return _value(text, "vitrine_artifact_loaded", kind="customers", dataset="tiny",
+                          version=" ".join(str(part) for part in at_version))
+
+        new = version(each_worker(url, admin, lambda seen: survivor in seen)[survivor])
+        assert loaded(new) == 1
+        assert loaded(old.pop()) == 0  # no live worker serves it: the dead one's gauge no longer counts

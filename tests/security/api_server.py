@@ -64,14 +64,18 @@ def api_process(*args: str, env: dict | None = None):
 
 
 def children(pid: int) -> list[int]:
-    """The process ids whose parent is `pid` (uvicorn's workers)."""
+    """The live worker processes whose parent is `pid` (uvicorn's workers: multiprocessing's
+    spawned children, not its resource tracker, not a dead one left unreaped)."""
     found = []
     for entry in os.listdir("/proc"):
         if entry.isdigit():
             try:
                 with open(f"/proc/{entry}/stat") as f:
-                    if int(f.read().rsplit(")", 1)[1].split()[1]) == pid:
-                        found.append(int(entry))
+                    fields = f.read().rsplit(")", 1)[1].split()
+                with open(f"/proc/{entry}/cmdline", "rb") as f:
+                    spawned = b"spawn_main" in f.read()
+                if int(fields[1]) == pid and fields[0] != "Z" and spawned:
+                    found.append(int(entry))
             except (OSError, IndexError, ValueError):
                 pass
     return found
@@ -93,3 +97,20 @@ def wait_for(check, seconds: float = 10) -> bool:
 def keys_file_with(path: Path, text: str) -> Path:
     path.write_text(text, encoding="utf-8")
     return path
+
+
+def each_worker(url: str, admin: str, done, ask=None, seconds: float = 90, verify=True) -> dict[int, dict]:
+    """/v1/admin/status by the worker that answered it (uvicorn's workers share one socket: each
+    connection goes to one of them), asked on a new connection each round, after `ask()` when
+    given (so every worker gets requests), until `done(statuses)`: the statuses by worker."""
+    seen: dict[int, dict] = {}
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        if ask is not None:
+            ask()
+        with httpx.Client(verify=verify, timeout=60) as client:
+            status = client.get(url + "/v1/admin/status", headers=bearer(admin)).json()
+        seen[status["worker"]] = status
+        if done(seen):
+            return seen
+    raise AssertionError(f"the workers' statuses never got there within {seconds} s: {seen}")

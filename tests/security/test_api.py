@@ -17,7 +17,7 @@ import pytest
 
 from tests.helpers import ROOT, encode, product_picture
 from tests.helpers import uvicorn_server as serving
-from tests.security.api_server import api_command, api_process, bearer, children, run_api, wait_for
+from tests.security.api_server import api_command, api_process, bearer, children, each_worker, run_api, wait_for
 
 NOT_A_KEY_FILE = {
     "missing": None,
@@ -374,11 +374,14 @@ def test_a_failed_reload_keeps_the_good_version_serving(shop_api):
 def test_workers_are_real_processes(tmp_path):
     keys = tmp_path / "keys.toml"
     token = _cli("add-key", "--name", "w", "--keys-file", str(keys)).stdout.strip()
+    admin = _cli("add-key", "--name", "ops", "--scope", "admin", "--keys-file", str(keys)).stdout.strip()
     with api_process("--workers", "2", "--keys-file", str(keys)) as (url, proc):
-        assert wait_for(lambda: len(children(proc.pid)) >= 2, 60), children(proc.pid)
+        assert wait_for(lambda: len(children(proc.pid)) == 2, 60), children(proc.pid)
         for _ in range(4):
             answer = httpx.get(url + "/v1/next-to", params={"item": "pasta"}, headers=bearer(token), timeout=120)
             assert answer.status_code == 200
+        answered = each_worker(url, admin, lambda seen: len(seen) == 2)  # each connection to one of them
+        assert set(answered) == set(children(proc.pid))
 
 
 @pytest.mark.slow

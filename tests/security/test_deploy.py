@@ -10,7 +10,6 @@ import json
 import os
 import re
 import secrets
-import shutil
 import socket
 import ssl
 import subprocess
@@ -25,9 +24,9 @@ import yaml
 
 from tests.helpers import ROOT, free_port
 from tests.security.api_server import bearer, wait_up
+from tests.security.proxy import NGINX_CONF, Nginx, self_signed
 
 COMPOSE = ROOT / "compose.yaml"
-NGINX_CONF = ROOT / "deploy" / "nginx" / "vitrine.conf.template"
 SHOP_ORIGIN = "https://shop.example.com"
 
 
@@ -233,69 +232,6 @@ def test_compose_writes_the_first_key_to_a_0600_file_the_api_then_accepts(tmp_pa
 
 # --- (3) nginx in front of the API --------------------------------------------------------------
 
-def _render_nginx(folder: Path, certs: Path, https: int, http: int, app: int | list[int], api: int,
-                  sticky: bool = True) -> Path:
-    """deploy/nginx's config as nginx runs it, with this machine's ports and paths, inside a
-    minimal main config (the nginx image's own nginx.conf includes it in its http block); `app`
-    may be several processes (what the name app resolves to with replicas); `sticky=False` drops
-    the visitor's routing, to show what it is for. Each request's upstream is logged."""
-    text = NGINX_CONF.read_text()
-    apps = "\n    ".join(f"server 127.0.0.1:{port};" for port in (app if isinstance(app, list) else [app]))
-    if not sticky:
-        assert "    hash $vitrine_node consistent;\n" in text
-        text = text.replace("    hash $vitrine_node consistent;\n", "")
-    for old, new in (("listen 80 default_server;", f"listen 127.0.0.1:{http} default_server;"),
-                     ("listen 443 ", f"listen 127.0.0.1:{https} "), ("server app:8501;", apps),
-                     ("server api:8000;", f"server 127.0.0.1:{api};"), ("/etc/nginx/certs/", f"{certs}/"),
-                     ("${VITRINE_HOST}", "localhost")):
-        assert old in text, f"{NGINX_CONF.name} has no {old!r}"
-        text = text.replace(old, new)
-    (folder / "vitrine.conf").write_text(text)
-    user = "user root;\n" if os.geteuid() == 0 else ""  # the workers read this test's folder
-    main = folder / "nginx.conf"
-    main.write_text(f"""{user}worker_processes 1;
-daemon off;
-pid {folder}/nginx.pid;
-error_log {folder}/error.log warn;
-events {{ worker_connections 64; }}
-http {{
-    log_format routed '$request_uri $upstream_addr';
-    access_log {folder}/routed.log routed;
-    client_body_temp_path {folder}/body;
-    proxy_temp_path {folder}/proxy;
-    fastcgi_temp_path {folder}/fastcgi;
-    uwsgi_temp_path {folder}/uwsgi;
-    scgi_temp_path {folder}/scgi;
-    include {folder}/vitrine.conf;
-}}
-""")
-    return main
-
-
-class _Nginx:
-    def __init__(self, folder: Path, certs: Path, app: int | list[int], api: int, sticky: bool = True):
-        self.folder, self.https, self.http = folder, free_port(), free_port()
-        nginx = shutil.which("nginx") or "/usr/sbin/nginx"
-        conf = _render_nginx(folder, certs, self.https, self.http, app, api, sticky)
-        base = [nginx, "-p", str(folder), "-c", str(conf), "-e", str(folder / "error.log")]
-        checked = subprocess.run([*base, "-t"], capture_output=True, text=True)
-        assert checked.returncode == 0, checked.stderr
-        self.proc = subprocess.Popen(base, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        deadline = time.time() + 20
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", self.https), timeout=1).close()
-                break
-            except OSError:
-                assert self.proc.poll() is None and time.time() < deadline, (folder / "error.log").read_text()
-                time.sleep(0.05)
-        self.url = f"https://localhost:{self.https}"
-
-    def stop(self):
-        self.proc.terminate()
-        self.proc.wait(timeout=30)
-
-
 def _app_stand_in():
     """A websocket server where Streamlit would be: a plain GET answers the headers it received as
     JSON; /_stcore/stream upgrades, sends them, then echoes."""
@@ -337,13 +273,7 @@ def proxied(tmp_path_factory):
         return
     root = tmp_path_factory.mktemp("proxy")
     os.chmod(root, 0o755)
-    certs = root / "certs"
-    certs.mkdir()
-    made = subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj",
-                           "/CN=localhost", "-addext", "subjectAltName=DNS:localhost",
-                           "-keyout", str(certs / "privkey.pem"), "-out", str(certs / "fullchain.pem")],
-                          capture_output=True, text=True)
-    assert made.returncode == 0, made.stderr
+    certs = self_signed(root / "certs")
     keys, token_file = root / "api_keys.toml", root / "shop-front.key"
     added = subprocess.run([sys.executable, "-m", "api", "add-key", "--name", "shop-front", "--keys-file", str(keys),
                             "--token-file", str(token_file)], cwd=ROOT, capture_output=True, text=True, timeout=60)
@@ -353,8 +283,8 @@ def proxied(tmp_path_factory):
     open_port, open_api = _start_api("--no-auth", "--keys-file", str(root / "none.toml"))
     (root / "keyed").mkdir()
     (root / "open").mkdir()
-    keyed, in_front_of_open = _Nginx(root / "keyed", certs, app_port, api_port), \
-        _Nginx(root / "open", certs, app_port, open_port)
+    keyed, in_front_of_open = Nginx(root / "keyed", certs, app_port, api_port), \
+        Nginx(root / "open", certs, app_port, open_port)
     tls = ssl.create_default_context(cafile=str(certs / "fullchain.pem"))
     try:
         yield {"nginx": keyed, "open": in_front_of_open, "open_api": f"http://127.0.0.1:{open_port}", "certs": certs,
@@ -487,7 +417,7 @@ def streamlit_behind_proxy(proxied, tmp_path_factory):
                 pass
             assert time.time() < deadline, "Streamlit did not come up"
             time.sleep(0.2)
-        nginx = _Nginx(root / "proxy", proxied["certs"], port, free_port())
+        nginx = Nginx(root / "proxy", proxied["certs"], port, free_port())
         yield nginx, proxied["tls"]
     finally:
         if nginx is not None:
@@ -525,8 +455,8 @@ def two_apps(proxied, tmp_path_factory):
     ports = [port for port, _ in apps]
     (root / "sticky").mkdir()
     (root / "loose").mkdir()
-    sticky = _Nginx(root / "sticky", proxied["certs"], ports, free_port())
-    loose = _Nginx(root / "loose", proxied["certs"], ports, free_port(), sticky=False)
+    sticky = Nginx(root / "sticky", proxied["certs"], ports, free_port())
+    loose = Nginx(root / "loose", proxied["certs"], ports, free_port(), sticky=False)
     try:
         yield sticky, loose, ports, proxied["tls"]
     finally:
