@@ -164,7 +164,8 @@ def _serve(args) -> int:
             # uvicorn's supervisor kills a worker that misses its 5 s ping (and starts another, which
             # loads everything again): loading a shop's similar customers fits EASE, whose inverse
             # holds the GIL for seconds on 2 cores (scipy.linalg.inv), and a worker killed for that
-            # restarted for ever (tests/security/test_api.py). A hung worker still goes, later.
+            # restarted for ever (tests/security/test_api.py). A hung worker still goes, later; while
+            # the supervisor waits on it, it neither replaces a crashed worker nor handles a signal.
             uvicorn.run("api.app:from_environment", factory=True, host=args.host, port=args.port,
                         workers=args.workers, log_level="warning", timeout_worker_healthcheck=WORKER_PING_S)
         return 0

@@ -13,6 +13,7 @@ prometheus-client's multiprocess mode does; with one process the counts live in 
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import time
@@ -101,7 +102,8 @@ def _forget_dead_workers(multiprocess, folder: str) -> None:
         try:
             os.kill(pid, 0)
         except ProcessLookupError:
-            multiprocess.mark_process_dead(pid, folder)
+            with contextlib.suppress(FileNotFoundError):  # another scrape removed them first
+                multiprocess.mark_process_dead(pid, folder)
         except PermissionError:  # alive, someone else's
             pass
 

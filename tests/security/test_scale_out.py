@@ -51,7 +51,7 @@ def deployment(tiny_shop_workspace, tmp_path_factory):
         api = subprocess.Popen([sys.executable, "-m", "api", "--port", str(api_port), "--no-visual", "--workers", "2",
                                 "--keys-file", str(keys), "--artifacts", str(artifacts),
                                 "--poll-seconds", str(POLL_SECONDS)],
-                               cwd=ROOT, text=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                               cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         stack.callback(lambda: (api.terminate(), api.wait(timeout=30)))
         proxy = Nginx(root / "proxy", certs, apps, api_port, https=https)
         stack.callback(proxy.stop)
