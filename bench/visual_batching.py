@@ -108,9 +108,9 @@ def _model_alone(index: Path, sizes: list[int], seconds: float = 6.0) -> dict[in
 
 
 def _precision(index: Path) -> str:
-    import json
+    from common.artifacts import read_json
 
-    return json.loads((index / "manifest.json").read_text())["model_precision"]
+    return read_json(index / "manifest.json")["model_precision"]
 
 
 def main() -> None:

@@ -12,10 +12,11 @@ the first one's arrival, or from the end of the last pass if that is later) for 
 fill. More are coming when photos wait beside the first, or when searches hold a slot whose
 photos are still being read and decoded: without counting those, a crowd splits into small
 cohorts that each reach the model just after the last pass started (16 searches at once on 2
-cores, no health probe: 4.3 photos a pass, 5.9 with them counted). Admission is bounded: `slot()`, taken before
-any work on a photo (the API takes it before reading the upload, the app's Visual search before
-decoding), refuses with Busy once `max_queue` searches are in (the API answers 503 with
-Retry-After: kept below its 40 worker threads, so a crowd never starves the other routes);
+cores, no health probe: 4.3 photos a pass, 5.9 with them counted). Admission is bounded:
+`slot()`, taken before any work on a photo (the API takes it before reading the upload, the
+app's Visual search before decoding), refuses with Busy once `max_queue` searches are in (the
+API answers 503 with Retry-After: kept below its 40 worker threads, so a crowd never starves the
+other routes);
 `embed` refuses the same way past `max_queue` waiting. A caller that stops waiting (`timeout`)
 is left out of the batch if its turn has not come, and every caller gets an answer or an error:
 a failing pass, a short answer, anything. `max_batch=1` is one pass per photo, in arrival order.

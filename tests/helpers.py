@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import shutil
 import socket
 import struct
@@ -221,6 +222,17 @@ def uvicorn_server(app):
     finally:
         server.should_exit = True
         thread.join(30)
+
+
+def compose_interpolate(value: str, env: dict[str, str]) -> str:
+    """compose's ${VAR}, ${VAR:-default} and ${VAR:?error}, from `env`."""
+    def one(match):
+        name, op, rest = match.group(1), match.group(2), match.group(3)
+        if name in env:
+            return env[name]
+        assert op == ":-", f"compose.yaml needs ${name}: {rest}"
+        return rest
+    return re.sub(r"\$\{(\w+)(?:(:[-?])([^}]*))?\}", one, value)
 
 
 def free_port() -> int:

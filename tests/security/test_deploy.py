@@ -22,7 +22,7 @@ import httpx
 import pytest
 import yaml
 
-from tests.helpers import ROOT, free_port
+from tests.helpers import ROOT, compose_interpolate, free_port
 from tests.security.api_server import bearer, wait_up
 from tests.security.proxy import NGINX_CONF, Nginx, self_signed
 
@@ -32,17 +32,6 @@ SHOP_ORIGIN = "https://shop.example.com"
 
 def _services() -> dict:
     return yaml.safe_load(COMPOSE.read_text())["services"]
-
-
-def _interpolate(value: str, env: dict[str, str]) -> str:
-    """compose's ${VAR}, ${VAR:-default} and ${VAR:?error}, from `env`."""
-    def one(match):
-        name, op, rest = match.group(1), match.group(2), match.group(3)
-        if name in env:
-            return env[name]
-        assert op == ":-", f"compose.yaml needs ${name}: {rest}"
-        return rest
-    return re.sub(r"\$\{(\w+)(?:(:[-?])([^}]*))?\}", one, value)
 
 
 def _named_mounts(service: dict, root: Path) -> dict[str, Path]:
@@ -111,7 +100,7 @@ def test_compose_makes_a_read_only_reader_and_a_separate_export_role():
     from_dotenv = sorted({m for v in env.values() for m in re.findall(r"\$\{(\w+)", v)})
     assert {"VITRINE_READER_PASSWORD", "VITRINE_EXPORT_PASSWORD", "POSTGRES_PASSWORD"} <= set(from_dotenv)
     dotenv = {name: f"{name.lower()}-{secrets.token_hex(8)}" for name in from_dotenv}  # each one different
-    container_env = {name: _interpolate(value, dotenv) for name, value in env.items()}
+    container_env = {name: compose_interpolate(value, dotenv) for name, value in env.items()}
     reader_pw, export_pw = dotenv["VITRINE_READER_PASSWORD"], dotenv["VITRINE_EXPORT_PASSWORD"]
 
     server, stop = pg.start()
@@ -201,7 +190,7 @@ def test_compose_writes_the_first_key_to_a_0600_file_the_api_then_accepts(tmp_pa
     assert again.returncode == 0, again.stderr
     assert token_file.read_text().strip() == token and token not in again.stdout + again.stderr
 
-    serve = _remap([_interpolate(a, {"SHOP_ORIGIN": SHOP_ORIGIN}) for a in api["command"]],
+    serve = _remap([compose_interpolate(a, {"SHOP_ORIGIN": SHOP_ORIGIN}) for a in api["command"]],
                    {**_named_mounts(api, tmp_path), **mounts})
     assert serve[:3] == ["python", "-m", "api"]
     port = free_port()
